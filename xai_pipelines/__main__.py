@@ -1,0 +1,5 @@
+"""``python -m xai_pipelines`` is ``xai-run``."""
+
+from xai_pipelines.cli.app import main
+
+main()
