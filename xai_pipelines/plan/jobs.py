@@ -1,0 +1,169 @@
+"""Job types: the unit of work the plan yields and the executor runs.
+
+A job carries the exact request it will send in the "JSON request form" (see
+docs/ARCHITECTURE.md), which the SDK accepts as keyword arguments. Its
+``digest`` covers everything that decides what is sent, so a resumed run can
+tell a finished job from one whose request changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
+
+ChatMode = Literal["sample", "stream", "defer"]
+
+
+def canonical_json(value: Any) -> str:
+    """Serialize ``value`` deterministically: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | frozenset | set):
+        return list(value)
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatJob:
+    """One chat conversation: an initial request, optionally followed by more user turns.
+
+    Attributes:
+        id: Stable, unique job id (from the spec's ``id`` template or a request digest).
+        request: ``{"model": ..., "messages": [...], **params}`` in JSON request form.
+        mode: How to call the API: ``sample`` (unary), ``stream`` or ``defer``.
+        turns: Further messages (JSON message form), each sent after the previous reply
+            has been appended to the conversation.
+        expect: Assertions from the spec, evaluated on the final response(s).
+        seed: The seed sent with the request (``None`` when no seed is sent).
+        task: Name of the spec entry that produced the job.
+        index: Position of the job in the plan (0-based).
+        meta: Values the job was expanded from (dataset row, matrix cell, repeat index).
+    """
+
+    kind: ClassVar[str] = "chat"
+    id: str
+    request: Mapping[str, Any]
+    mode: ChatMode = "sample"
+    turns: tuple[Mapping[str, Any], ...] = ()
+    expect: tuple[Mapping[str, Any], ...] = ()
+    seed: int | None = None
+    task: str = ""
+    index: int = 0
+    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def model(self) -> str:
+        """The model the request names."""
+        return str(self.request["model"])
+
+    @property
+    def digest(self) -> str:
+        """Digest of everything that decides what this job sends."""
+        return _digest(
+            {"kind": self.kind, "request": self.request, "mode": self.mode, "turns": self.turns}
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, as written to ``plan.jsonl``."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "digest": self.digest,
+            "task": self.task,
+            "index": self.index,
+            "mode": self.mode,
+            "seed": self.seed,
+            "request": self.request,
+            "turns": list(self.turns),
+            "expect": list(self.expect),
+            "meta": self.meta,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ImageJob:
+    """One image generation request (``n`` images for one prompt).
+
+    Attributes:
+        id: Stable, unique job id.
+        request: ``{"prompt": ..., "model": ..., "n": ..., "image_format": ..., ...}``.
+        expect: Assertions from the spec (e.g. image count).
+        task: Name of the spec entry that produced the job.
+        index: Position of the job in the plan (0-based).
+        meta: Values the job was expanded from.
+    """
+
+    kind: ClassVar[str] = "image"
+    id: str
+    request: Mapping[str, Any]
+    expect: tuple[Mapping[str, Any], ...] = ()
+    task: str = ""
+    index: int = 0
+    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def model(self) -> str:
+        """The model the request names."""
+        return str(self.request["model"])
+
+    @property
+    def seed(self) -> None:
+        """Image requests carry no seed on the wire."""
+        return None
+
+    @property
+    def digest(self) -> str:
+        """Digest of everything that decides what this job sends."""
+        return _digest({"kind": self.kind, "request": self.request})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, as written to ``plan.jsonl``."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "digest": self.digest,
+            "task": self.task,
+            "index": self.index,
+            "request": self.request,
+            "expect": list(self.expect),
+            "meta": self.meta,
+        }
+
+
+Job = ChatJob | ImageJob
+
+
+def job_from_dict(data: Mapping[str, Any]) -> Job:
+    """Rebuild a job from :meth:`ChatJob.to_dict` / :meth:`ImageJob.to_dict` output."""
+    common = {
+        "id": data["id"],
+        "request": data["request"],
+        "expect": tuple(data.get("expect", ())),
+        "task": data.get("task", ""),
+        "index": data.get("index", 0),
+        "meta": data.get("meta", {}),
+    }
+    if data["kind"] == "chat":
+        return ChatJob(
+            mode=data.get("mode", "sample"),
+            turns=tuple(data.get("turns", ())),
+            seed=data.get("seed"),
+            **common,
+        )
+    if data["kind"] == "image":
+        return ImageJob(**common)
+    raise ValueError(f"unknown job kind {data['kind']!r}")
