@@ -1,0 +1,197 @@
+"""Crash-safe file primitives: atomic replacement and durable append-only JSON lines.
+
+A reader of these files after a crash (SIGKILL, power loss) sees either the old
+or the new content of a replaced file, and a JSON-lines file whose only possible
+damage is a torn last line, which :func:`read_jsonl` detects and drops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or file creation inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: write a temp file, fsync it, rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    """Replace ``path`` with ``value`` as indented JSON."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8)."""
+    atomic_write_bytes(path, text.encode())
+
+
+def dumps_line(value: Any) -> bytes:
+    """One compact JSON line, newline-terminated."""
+    return (json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def repair_tail(path: Path) -> int:
+    """Truncate a torn last line (no trailing newline, or not valid JSON).
+
+    Returns:
+        The number of bytes dropped (0 when the file was intact or absent).
+    """
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as f:
+        # Read backwards in blocks until the last two newlines are found.
+        block = 65536
+        pos = size
+        tail = b""
+        while pos > 0 and tail.count(b"\n") < 2:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            tail = f.read(step) + tail
+        keep = size
+        if not tail.endswith(b"\n"):
+            keep = pos + tail.rfind(b"\n") + 1
+        else:
+            last_start = tail.rfind(b"\n", 0, len(tail) - 1) + 1
+            if not _is_json(tail[last_start:]):
+                keep = pos + last_start
+        if keep < size:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        return size - keep
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of ``path``, one per line, lazily.
+
+    A torn last line (no trailing newline, or not valid JSON: a crash mid-write)
+    is skipped, as :func:`repair_tail` would drop it; a damaged line elsewhere
+    is corruption and raises ``ValueError`` naming the line.
+    """
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        pending: bytes | None = None
+        lineno = 0
+        for raw in f:
+            if pending is not None and pending.strip():
+                yield _parse(pending, path, lineno)
+            lineno += 1
+            pending = raw
+        if pending is not None and pending.endswith(b"\n") and _is_json(pending):
+            yield _parse(pending, path, lineno)
+
+
+def _parse(raw: bytes, path: Path, lineno: int) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{path}:{lineno}: damaged JSON line: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+class JsonlAppender:
+    """Append-only JSON-lines writer, safe to share between threads.
+
+    Every line reaches the OS with one ``write`` call on an ``O_APPEND``
+    descriptor, so a killed process never leaves a line half in a user-space
+    buffer; ``fsync`` runs at most every ``fsync_interval_s`` (and on close), which
+    bounds what a power loss can take.
+
+    Args:
+        path: File to append to (created if missing; a torn tail is repaired first).
+        fsync_interval_s: Longest time between a write and its fsync.
+    """
+
+    def __init__(self, path: Path, fsync_interval_s: float = 0.5) -> None:
+        self.path = path
+        repair_tail(path)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._interval = fsync_interval_s
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._last_sync = time.monotonic()
+        self._closed = False
+        self._stop = threading.Event()
+        self._syncer = threading.Thread(
+            target=self._sync_loop, name=f"fsync-{path.name}", daemon=True
+        )
+        self._syncer.start()
+
+    def append(self, value: Any) -> None:
+        """Write one JSON object as a line."""
+        data = dumps_line(value)
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"{self.path} is closed")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._dirty = True
+
+    def sync(self) -> None:
+        """fsync now if anything was written since the last fsync."""
+        with self._lock:
+            if self._dirty and not self._closed:
+                os.fsync(self._fd)
+                self._dirty = False
+            self._last_sync = time.monotonic()
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sync()
+
+    def close(self) -> None:
+        """fsync and close; further appends raise."""
+        self._stop.set()
+        self.sync()
+        with self._lock:
+            if not self._closed:
+                os.close(self._fd)
+                self._closed = True
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,122 @@
+"""``manifest.json``: what ran, against which endpoint, with which spec, and how it ended.
+
+The manifest never holds the API key: it is built from explicit fields only,
+and :func:`redact_args` drops any CLI argument that looks like a secret.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any, Literal
+
+from xai_pipelines.store.layout import OutputDir
+
+RunStatus = Literal["running", "completed", "failed", "interrupted", "budget_exhausted"]
+_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC string."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def versions() -> dict[str, str]:
+    """Versions of this package, Python and the wire libraries."""
+    out = {"python": platform.python_version()}
+    for dist in ("xai-pipelines", "grpcio", "protobuf"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def redact_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """CLI arguments with anything secret-looking replaced by ``"<redacted>"``."""
+    out: dict[str, Any] = {}
+    for name, value in args.items():
+        if any(w in name.lower() for w in _SECRET_WORDS) and name != "max_tokens":
+            out[name] = "<redacted>"
+        elif isinstance(value, list | tuple):
+            out[name] = [_redact_setting(v) for v in value]
+        else:
+            out[name] = value
+    return out
+
+
+def _redact_setting(value: Any) -> Any:
+    if isinstance(value, str) and "=" in value:
+        key, _, _ = value.partition("=")
+        if any(w in key.lower() for w in _SECRET_WORDS) and "max_tokens" not in key:
+            return f"{key}=<redacted>"
+    return value
+
+
+class ManifestWriter:
+    """Owns ``manifest.json`` during a run; every update is an atomic replace.
+
+    Args:
+        out: The output directory.
+        run_id: Id of this run (also on every span and result line).
+        spec: ``{"name", "path", "digest", "resolved"}`` (resolved spec, secrets redacted).
+        args: CLI arguments (redacted here).
+        endpoint: API host the run talks to (``local emulator`` for ``--local``).
+        previous: The manifest of an earlier run into the directory, kept as history.
+    """
+
+    def __init__(
+        self,
+        out: OutputDir,
+        run_id: str,
+        spec: Mapping[str, Any],
+        args: Mapping[str, Any],
+        endpoint: str,
+        previous: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+        history = list(previous.get("history", [])) if previous else []
+        if previous:
+            history.append(
+                {
+                    k: previous.get(k)
+                    for k in ("run_id", "status", "started_at", "finished_at", "counts")
+                }
+            )
+        self.data: dict[str, Any] = {
+            "run_id": run_id,
+            "status": "running",
+            "started_at": utc_now(),
+            "finished_at": None,
+            "elapsed_s": None,
+            "spec": dict(spec),
+            "args": redact_args(args),
+            "endpoint": endpoint,
+            "versions": versions(),
+            "counts": {},
+            "history": history[-20:],
+        }
+
+    def write(self) -> None:
+        """Write the current state."""
+        with self._lock:
+            self._out.write_manifest(self.data)
+
+    def update(self, **fields: Any) -> None:
+        """Set top-level fields and write."""
+        with self._lock:
+            self.data.update(fields)
+            self._out.write_manifest(self.data)
+
+    def finish(self, status: RunStatus, counts: Mapping[str, Any], elapsed_s: float) -> None:
+        """Record how the run ended."""
+        self.update(
+            status=status,
+            counts=dict(counts),
+            finished_at=utc_now(),
+            elapsed_s=round(elapsed_s, 3),
+        )

@@ -1,0 +1,111 @@
+"""What a previous run into the same directory finished, and whether its spec still holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xai_pipelines.store.files import read_jsonl
+from xai_pipelines.store.layout import OutputDir
+
+
+class SpecChangedError(Exception):
+    """The directory holds a run of a different spec (and ``--force`` was not given).
+
+    Attributes:
+        changes: One human-readable line per changed setting.
+    """
+
+    def __init__(self, directory: str, changes: list[str]) -> None:
+        self.changes = changes
+        listing = "\n".join(f"  {c}" for c in changes[:20])
+        more = f"\n  ... and {len(changes) - 20} more" if len(changes) > 20 else ""
+        super().__init__(
+            f"{directory} holds results of a different version of this pipeline:\n"
+            f"{listing}{more}\n"
+            "Use another --out directory, or --force to resume anyway (jobs whose "
+            "request changed are run again)."
+        )
+
+
+@dataclass
+class ResumeState:
+    """Finished jobs of earlier runs: id -> request digest.
+
+    Attributes:
+        finished: Digest of the result line of each finished job id.
+        previous_manifest: The manifest found in the directory (None on a fresh one).
+    """
+
+    finished: dict[str, str] = field(default_factory=dict)
+    previous_manifest: dict[str, Any] | None = None
+
+    def is_done(self, job_id: str, digest: str) -> bool:
+        """True when ``job_id`` already finished with the same request digest."""
+        return self.finished.get(job_id) == digest
+
+
+def load_resume_state(out: OutputDir) -> ResumeState:
+    """Read which jobs are finished, from ``results.jsonl`` (torn tail ignored)."""
+    finished: dict[str, str] = {}
+    for line in read_jsonl(out.results):
+        if "id" in line:
+            finished[str(line["id"])] = str(line.get("digest", ""))
+    return ResumeState(finished=finished, previous_manifest=out.read_manifest())
+
+
+def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """Differences between two resolved specs, one line per changed leaf."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{sub}: added {_short(new[key])}")
+            elif key not in new:
+                out.append(f"{sub}: removed (was {_short(old[key])})")
+            else:
+                out.extend(spec_changes(old[key], new[key], sub))
+        return out
+    if _is_list(old) and _is_list(new) and len(old) == len(new):
+        return [
+            c
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+            for c in spec_changes(a, b, f"{path}[{i}]")
+        ]
+    if old != new:
+        return [f"{path or '(spec)'}: {_short(old)} -> {_short(new)}"]
+    return []
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_spec(
+    state: ResumeState, digest: str, resolved: Mapping[str, Any], directory: str, force: bool
+) -> list[str]:
+    """Refuse to resume a directory written by a different spec, unless forced.
+
+    Returns:
+        The changes found (empty for a fresh directory or the same spec).
+
+    Raises:
+        SpecChangedError: The spec changed and ``force`` is False.
+    """
+    prev = state.previous_manifest
+    old_digest = (prev or {}).get("spec", {}).get("digest")
+    if prev is None or old_digest is None or old_digest == digest:
+        return []
+    changes = spec_changes(prev.get("spec", {}).get("resolved", {}), resolved)
+    if not changes:
+        changes = [f"spec digest: {old_digest} -> {digest}"]
+    if not force:
+        raise SpecChangedError(directory, changes)
+    return changes
