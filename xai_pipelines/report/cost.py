@@ -1,0 +1,79 @@
+"""Cost of a call in USD ticks, from the response or from the Models price table.
+
+1 USD = 10,000,000,000 ticks. Token prices from the Models service are in USD
+cents per 100 million tokens, which is exactly ticks per token; ``image_price``
+is ticks per image (see docs/ARCHITECTURE.md, "Prices and cost").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+TICKS_PER_USD = 10_000_000_000
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """Prices of one model (ticks per token, ticks per image)."""
+
+    prompt_text_token_price: int = 0
+    cached_prompt_token_price: int = 0
+    completion_text_token_price: int = 0
+    image_price: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON form (as stored in ``manifest.json`` under ``prices``)."""
+        return asdict(self)
+
+
+PriceTable = Mapping[str, ModelPrice]
+
+
+def price_table_from_dict(data: Mapping[str, Mapping[str, Any]] | None) -> dict[str, ModelPrice]:
+    """Rebuild a price table from its JSON form (unknown keys ignored)."""
+    fields = ModelPrice.__dataclass_fields__
+    return {
+        model: ModelPrice(**{k: int(v or 0) for k, v in prices.items() if k in fields})
+        for model, prices in (data or {}).items()
+    }
+
+
+def ticks_to_usd(ticks: int | float) -> float:
+    """Convert ticks to US dollars."""
+    return ticks / TICKS_PER_USD
+
+
+def cost_from_prices(kind: str, usage: Mapping[str, Any], price: ModelPrice) -> int:
+    """Cost in ticks computed from token or image counts and a price."""
+    if kind == "image":
+        return int(usage.get("images", 0) or 0) * price.image_price
+    prompt = int(usage.get("prompt_tokens", 0) or 0)
+    cached = int(usage.get("cached_prompt_tokens", 0) or 0)
+    completion = int(usage.get("completion_tokens", 0) or 0)
+    reasoning = int(usage.get("reasoning_tokens", 0) or 0)
+    return (
+        prompt * price.prompt_text_token_price
+        + cached * price.cached_prompt_token_price
+        + (completion + reasoning) * price.completion_text_token_price
+    )
+
+
+def resolve_cost(
+    kind: str, model: str, usage: Mapping[str, Any], prices: PriceTable | None
+) -> tuple[int | None, str | None]:
+    """The cost of a job and where it came from.
+
+    Returns:
+        ``(ticks, "response")`` when the API reported ``cost_usd_ticks``;
+        ``(ticks, "price_table")`` when it did not but the model's price is known;
+        ``(None, None)`` otherwise.
+    """
+    reported = usage.get("cost_usd_ticks")
+    if reported is not None:
+        return int(reported), "response"
+    price = (prices or {}).get(model)
+    if price is None:
+        return None, None
+    return cost_from_prices(kind, usage, price), "price_table"

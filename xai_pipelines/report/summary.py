@@ -1,0 +1,92 @@
+"""``summary.md``: a short Markdown report that fits a CI step summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _usd(value: float) -> str:
+    return f"${value:.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None = None) -> str:
+    """Render the usage document (and the manifest, when known) as Markdown.
+
+    Args:
+        usage: Output of :func:`xai_pipelines.report.build_usage`.
+        manifest: ``manifest.json`` of the run, for its name, status and timing.
+    """
+    totals = usage["totals"]
+    lines: list[str] = []
+    name = ((manifest or {}).get("spec") or {}).get("name") or "pipeline run"
+    lines.append(f"## xai-run: {name}")
+    lines.append("")
+    if manifest:
+        status = manifest.get("status", "unknown")
+        elapsed = manifest.get("elapsed_s")
+        took = f" in {elapsed:.1f} s" if isinstance(elapsed, int | float) else ""
+        lines.append(f"**Status:** {status}{took} · run `{manifest.get('run_id', '?')}`")
+        lines.append("")
+    cost = _usd(totals["cost_usd"])
+    if totals.get("jobs_without_cost"):
+        cost += f" (+{totals['jobs_without_cost']} jobs of unknown cost)"
+    tokens = totals["tokens"]
+    lines += [
+        "| jobs ok | failed | requests | retries | prompt tok | completion tok | reasoning tok | cached tok | images | cost |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| "
+        + " | ".join(
+            _num(v)
+            for v in (
+                totals["jobs"],
+                totals["failed"],
+                totals["requests"],
+                totals["retries"],
+                tokens["prompt"],
+                tokens["completion"],
+                tokens["reasoning"],
+                tokens["cached_prompt"],
+                totals["images"],
+            )
+        )
+        + f" | {cost} |",
+        "",
+    ]
+    if usage["by_model"]:
+        lines += [
+            "### By model",
+            "",
+            "| model | kind | jobs | failed | tokens | images | cost | p50 s | p90 s | p99 s | TTFT p50 s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for g in usage["by_model"]:
+            lat, ttft = g["latency_s"], g["ttft_s"]
+            cells = [
+                f"`{g['model']}`",
+                g["kind"],
+                _num(g["jobs"]),
+                _num(g["failed"]),
+                _num(g["tokens"]["total"]),
+                _num(g["images"]),
+                _usd(g["cost_usd"]),
+                _num(lat["p50"]),
+                _num(lat["p90"]),
+                _num(lat["p99"]),
+                _num(ttft["p50"]),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    if totals["errors_by_code"]:
+        lines += ["### Failed jobs by error code", ""]
+        lines += [f"- `{code}`: {n}" for code, n in totals["errors_by_code"].items()]
+        lines.append("")
+    return "\n".join(lines)
