@@ -1,0 +1,87 @@
+"""The Chat gRPC service on top of :class:`ChatEngine`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+from xai_pipelines.emulator.catalog import chat_cost_ticks
+from xai_pipelines.emulator.chat_engine import ChatEngine
+from xai_pipelines.emulator.chat_stream import iter_chunks
+from xai_pipelines.emulator.conversation import count_prompt
+from xai_pipelines.emulator.errors import answer, invalid
+from xai_pipelines.emulator.validation import resolve_language_model
+from xai_pipelines.proto import chat_pb2, chat_pb2_grpc, deferred_pb2, usage_pb2
+
+#: Messages CompactContext keeps verbatim at the end of the conversation.
+COMPACT_KEEP_LAST = 2
+
+
+class ChatService(chat_pb2_grpc.ChatServicer):
+    """Chat: unary, streaming, deferred and stored completions, context compaction."""
+
+    def __init__(self, engine: ChatEngine) -> None:
+        self.engine = engine
+
+    def GetCompletion(self, request, context):
+        return answer(context, lambda: self.engine.complete(request))
+
+    def GetCompletionChunk(self, request, context) -> Iterator[chat_pb2.GetChatCompletionChunk]:
+        response = answer(context, lambda: self.engine.complete(request))
+        yield from iter_chunks(response)
+
+    def StartDeferredCompletion(self, request, context):
+        def work() -> deferred_pb2.StartDeferredResponse:
+            response = self.engine.complete(request)
+            return deferred_pb2.StartDeferredResponse(request_id=self.engine.store.defer(response))
+
+        return answer(context, work)
+
+    def GetDeferredCompletion(self, request, context):
+        def work() -> chat_pb2.GetDeferredCompletionResponse:
+            status, response = self.engine.store.fetch(request.request_id)
+            result = chat_pb2.GetDeferredCompletionResponse(status=status)
+            if response is not None:
+                result.response.CopyFrom(response)
+            return result
+
+        return answer(context, work)
+
+    def GetStoredCompletion(self, request, context):
+        return answer(context, lambda: self.engine.store.get(request.response_id).response)
+
+    def DeleteStoredCompletion(self, request, context):
+        def work() -> chat_pb2.DeleteStoredCompletionResponse:
+            self.engine.store.delete(request.response_id)
+            return chat_pb2.DeleteStoredCompletionResponse(response_id=request.response_id)
+
+        return answer(context, work)
+
+    def CompactContext(self, request, context):
+        return answer(context, lambda: self._compact(request))
+
+    def _compact(self, request: chat_pb2.CompactContextRequest) -> chat_pb2.CompactContextResponse:
+        model = resolve_language_model(self.engine.catalog, request.model)
+        if not request.input:
+            raise invalid("input must contain at least one message")
+        keep = [m for m in request.input if m.role == chat_pb2.ROLE_SYSTEM]
+        rest = [m for m in request.input if m.role != chat_pb2.ROLE_SYSTEM]
+        dropped = max(0, len(rest) - COMPACT_KEEP_LAST)
+        kept = keep + rest[dropped:]
+        summary = chat_pb2.CompactContextRequest(model=model.name, input=kept)
+        prompt = count_prompt(request.input)
+        usage = usage_pb2.SamplingUsage(
+            prompt_tokens=prompt.total,
+            prompt_text_tokens=prompt.text_tokens,
+            prompt_image_tokens=prompt.image_tokens,
+            total_tokens=prompt.total,
+            cost_in_usd_ticks=chat_cost_ticks(
+                model, prompt.text_tokens, 0, 0, 0, prompt.image_tokens
+            ),
+        )
+        return chat_pb2.CompactContextResponse(
+            id=str(uuid.uuid4()),
+            encrypted_content=summary.SerializeToString().hex(),
+            dropped_message_count=dropped,
+            usage=usage,
+        )

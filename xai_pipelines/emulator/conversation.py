@@ -1,0 +1,81 @@
+"""Plain views of chat messages, prompt token counting and request digests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from xai_pipelines.emulator.tokenizer import IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, count_tokens
+from xai_pipelines.proto import chat_pb2
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message reduced to what the emulator reasons about."""
+
+    role: int
+    text: str
+    images: int
+    tool_calls: tuple[tuple[str, str], ...]  # (name, arguments)
+
+
+def to_turn(message: chat_pb2.Message) -> Turn:
+    """Reduce a proto message to a :class:`Turn`."""
+    texts = [c.text for c in message.content if c.WhichOneof("content") == "text"]
+    images = sum(1 for c in message.content if c.WhichOneof("content") == "image_url")
+    calls = tuple((tc.function.name, tc.function.arguments) for tc in message.tool_calls)
+    return Turn(role=message.role, text="".join(texts), images=images, tool_calls=calls)
+
+
+def last_user_text(turns: Iterable[Turn]) -> str:
+    """Text of the last user message ('' when there is none)."""
+    text = ""
+    for turn in turns:
+        if turn.role == chat_pb2.ROLE_USER:
+            text = turn.text
+    return text
+
+
+@dataclass(frozen=True)
+class PromptCount:
+    """Prompt token counts of a conversation."""
+
+    text_tokens: int
+    image_tokens: int
+
+    @property
+    def total(self) -> int:
+        """All prompt tokens."""
+        return self.text_tokens + self.image_tokens
+
+
+def count_prompt(messages: Iterable[chat_pb2.Message]) -> PromptCount:
+    """Count prompt tokens by the rule stated in ``tokenizer``."""
+    text_tokens = 0
+    image_tokens = 0
+    for message in messages:
+        text_tokens += MESSAGE_OVERHEAD_TOKENS
+        for part in message.content:
+            kind = part.WhichOneof("content")
+            if kind == "text":
+                text_tokens += count_tokens(part.text)
+            elif kind == "image_url":
+                image_tokens += IMAGE_TOKENS
+        if message.reasoning_content:
+            text_tokens += count_tokens(message.reasoning_content)
+        for call in message.tool_calls:
+            text_tokens += count_tokens(call.function.name) + count_tokens(call.function.arguments)
+    return PromptCount(text_tokens=text_tokens, image_tokens=image_tokens)
+
+
+def digest(*parts: object) -> bytes:
+    """A stable 32-byte digest of the given values (protos rendered canonically)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if hasattr(part, "SerializeToString") and hasattr(part, "DESCRIPTOR"):
+            h.update(part.SerializeToString(deterministic=True))  # type: ignore[attr-defined]
+        else:
+            h.update(repr(part).encode("utf-8"))
+        h.update(b"\x00")
+    return h.digest()

@@ -1,0 +1,86 @@
+"""A small HTTP server on loopback serving generated images by URL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+#: Images kept for download; older ones are forgotten first.
+MAX_IMAGES = 4096
+
+
+class ImageHost:
+    """Holds images in memory and serves them at ``/images/<id>.png``.
+
+    Args:
+        host: Interface to bind.
+        port: Port (0 picks a free one).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._images: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the server."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def put(self, data: bytes, suffix: str = ".png") -> str:
+        """Store ``data`` and return the URL it is served at."""
+        name = f"{uuid.uuid4().hex}{suffix}"
+        with self._lock:
+            self._images[name] = data
+            while len(self._images) > MAX_IMAGES:
+                self._images.popitem(last=False)
+        return f"{self.base_url}/images/{name}"
+
+    def get(self, name: str) -> bytes | None:
+        """The image stored as ``name``, if still held."""
+        with self._lock:
+            return self._images.get(name)
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="emulator-http",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                prefix = "/images/"
+                data = host.get(self.path[len(prefix) :]) if self.path.startswith(prefix) else None
+                if data is None:
+                    self.send_error(404, "no such image")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return  # keep test output and `xai-run serve` quiet
+
+        return Handler

@@ -1,0 +1,168 @@
+"""Request validation with the hosted API's limits; failures name the field and range."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import jsonschema
+
+from xai_pipelines.emulator.catalog import Catalog, ImageModelSpec, LanguageModelSpec
+from xai_pipelines.emulator.errors import invalid, not_found
+from xai_pipelines.proto import chat_pb2, image_pb2
+
+MAX_N = 128
+MAX_STOP = 8
+MAX_IMAGES = 10
+MAX_TOP_LOGPROBS = 8
+
+
+def _range(field: str, value: float, low: float, high: float) -> None:
+    if math.isnan(value) or not low <= value <= high:
+        raise invalid(f"{field} must be in [{low:g}, {high:g}], got {value:g}")
+
+
+def parse_schema(text: str, field: str) -> dict[str, Any]:
+    """Parse and check a JSON schema carried as a string.
+
+    Args:
+        text: The schema as JSON text.
+        field: Request field the schema came from (named in errors).
+
+    Returns:
+        The schema as a dict.
+
+    Raises:
+        EmulatorError: INVALID_ARGUMENT when it is not JSON or not a valid schema.
+    """
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise invalid(f"{field} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(schema, dict):
+        raise invalid(f"{field} must be a JSON object schema")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        path = "/".join(str(p) for p in exc.path) or "(root)"
+        raise invalid(f"{field} is not a valid JSON schema at {path}: {exc.message}") from None
+    return schema
+
+
+def resolve_language_model(catalog: Catalog, name: str) -> LanguageModelSpec:
+    """The language model called ``name``; NOT_FOUND (naming it) otherwise."""
+    if not name:
+        raise invalid("model must be set")
+    model = catalog.language(name)
+    if model is None:
+        raise not_found(
+            f"The model {name!r} does not exist or your team does not have access to it."
+        )
+    return model
+
+
+def resolve_image_model(catalog: Catalog, name: str) -> ImageModelSpec:
+    """The image model called ``name``; NOT_FOUND (naming it) otherwise."""
+    if not name:
+        raise invalid("model must be set")
+    model = catalog.image(name)
+    if model is None:
+        raise not_found(
+            f"The image model {name!r} does not exist or your team does not have access to it."
+        )
+    return model
+
+
+def validate_chat(
+    request: chat_pb2.GetCompletionsRequest, catalog: Catalog, has_history: bool = False
+) -> LanguageModelSpec:
+    """Check a chat request; returns its model.
+
+    Args:
+        request: The request.
+        catalog: Models to resolve against.
+        has_history: Whether earlier messages come from ``previous_response_id``.
+
+    Raises:
+        EmulatorError: INVALID_ARGUMENT or NOT_FOUND.
+    """
+    model = resolve_language_model(catalog, request.model)
+    if not request.messages and not has_history:
+        raise invalid("messages must contain at least one message")
+    for i, message in enumerate(request.messages):
+        if message.role == chat_pb2.INVALID_ROLE:
+            raise invalid(f"messages[{i}].role must be set")
+        if message.role == chat_pb2.ROLE_TOOL and not message.content:
+            raise invalid(f"messages[{i}] (tool result) must have content")
+    if request.HasField("n"):
+        _range("n", request.n, 1, MAX_N)
+    if request.HasField("max_tokens") and request.max_tokens < 1:
+        raise invalid(f"max_tokens must be at least 1, got {request.max_tokens}")
+    if len(request.stop) > MAX_STOP:
+        raise invalid(f"stop must have at most {MAX_STOP} sequences, got {len(request.stop)}")
+    if any(not s for s in request.stop):
+        raise invalid("stop sequences must not be empty")
+    if request.HasField("temperature"):
+        _range("temperature", request.temperature, 0, 2)
+    if request.HasField("top_p"):
+        _range("top_p", request.top_p, 0, 1)
+    if request.HasField("top_logprobs"):
+        _range("top_logprobs", request.top_logprobs, 0, MAX_TOP_LOGPROBS)
+    if request.HasField("frequency_penalty"):
+        _range("frequency_penalty", request.frequency_penalty, -2, 2)
+    if request.HasField("presence_penalty"):
+        _range("presence_penalty", request.presence_penalty, -2, 2)
+    if request.HasField("reasoning_effort") and not catalog.is_reasoning(model):
+        raise invalid(f"reasoning_effort is not supported by model {model.name!r}")
+    fmt = request.response_format
+    if fmt.format_type == chat_pb2.FORMAT_TYPE_JSON_SCHEMA:
+        if not fmt.HasField("schema"):
+            raise invalid("response_format.schema is required for json_schema")
+        parse_schema(fmt.schema, "response_format.schema")
+    names: set[str] = set()
+    for i, tool in enumerate(request.tools):
+        if tool.WhichOneof("tool") != "function":
+            continue
+        fn = tool.function
+        if not fn.name:
+            raise invalid(f"tools[{i}].function.name must be set")
+        if fn.name in names:
+            raise invalid(f"tools[{i}].function.name {fn.name!r} is defined twice")
+        names.add(fn.name)
+        if fn.parameters:
+            parse_schema(fn.parameters, f"tools[{i}].function.parameters")
+    choice = request.tool_choice
+    if choice.WhichOneof("tool_choice") == "function_name" and choice.function_name not in names:
+        raise invalid(f"tool_choice names function {choice.function_name!r}, which is not in tools")
+    if (
+        choice.WhichOneof("tool_choice") == "mode"
+        and choice.mode == chat_pb2.TOOL_MODE_REQUIRED
+        and not request.tools
+    ):
+        raise invalid("tool_choice 'required' needs at least one tool")
+    return model
+
+
+def validate_image(request: image_pb2.GenerateImageRequest, catalog: Catalog) -> ImageModelSpec:
+    """Check an image request; returns its model.
+
+    Raises:
+        EmulatorError: INVALID_ARGUMENT or NOT_FOUND.
+    """
+    model = resolve_image_model(catalog, request.model)
+    if not request.prompt.strip():
+        raise invalid("prompt must not be empty")
+    if len(request.prompt) > model.max_prompt_length:
+        raise invalid(
+            f"prompt must be at most {model.max_prompt_length} characters, got {len(request.prompt)}"
+        )
+    if request.HasField("n"):
+        _range("n", request.n, 1, MAX_IMAGES)
+    if request.format not in (
+        image_pb2.IMG_FORMAT_INVALID,
+        image_pb2.IMG_FORMAT_BASE64,
+        image_pb2.IMG_FORMAT_URL,
+    ):
+        raise invalid(f"format {request.format} is not a known image format")
+    return model
