@@ -1,0 +1,60 @@
+"""A small, complete client of the xAI gRPC API.
+
+Example::
+
+    from xai_pipelines.sdk import Client, system, user
+
+    with Client() as client:
+        chat = client.chat.create("grok-4", messages=[system("Be terse."), user("Hi")])
+        print(chat.sample().content)
+
+Modules: :mod:`.client` (Client), :mod:`.chat`, :mod:`.image`, :mod:`.models`,
+:mod:`.tokenize`, :mod:`.batch`, :mod:`.messages` (helpers), :mod:`.response`,
+:mod:`.errors`, :mod:`.retry` (the retry policy shared with the executor) and
+:mod:`.telemetry`.
+"""
+
+from xai_pipelines.sdk.batch import BatchClient, BatchInfo, BatchResult, BatchResultsPage
+from xai_pipelines.sdk.chat import Chat, ChatClient
+from xai_pipelines.sdk.client import Client
+from xai_pipelines.sdk.errors import XaiError
+from xai_pipelines.sdk.image import ImageClient, ImageResponse, build_image_request
+from xai_pipelines.sdk.messages import assistant, file, image, system, tool, tool_result, user
+from xai_pipelines.sdk.models import ImageModelInfo, LanguageModelInfo, ModelsClient
+from xai_pipelines.sdk.response import Chunk, Response, ToolCall, Usage
+from xai_pipelines.sdk.retry import RetryPolicy, is_retryable
+from xai_pipelines.sdk.telemetry import configure_telemetry
+from xai_pipelines.sdk.tokenize import Token, TokenizeClient
+
+__all__ = [
+    "BatchClient",
+    "BatchInfo",
+    "BatchResult",
+    "BatchResultsPage",
+    "Chat",
+    "ChatClient",
+    "Chunk",
+    "Client",
+    "ImageClient",
+    "ImageModelInfo",
+    "ImageResponse",
+    "LanguageModelInfo",
+    "ModelsClient",
+    "Response",
+    "RetryPolicy",
+    "Token",
+    "TokenizeClient",
+    "ToolCall",
+    "Usage",
+    "XaiError",
+    "assistant",
+    "build_image_request",
+    "configure_telemetry",
+    "file",
+    "image",
+    "is_retryable",
+    "system",
+    "tool",
+    "tool_result",
+    "user",
+]

@@ -1,0 +1,133 @@
+"""The one call wrapper: channel lease, error conversion, retries and spans.
+
+Every RPC the client makes goes through :class:`Caller`. This is the only place
+``grpc.RpcError`` is caught: it becomes an :class:`~xai_pipelines.sdk.errors.XaiError`
+(``raise ... from exc``) with the API key scrubbed from the message, and the retry
+policy decides on the converted error. Service clients add the span around it
+with :meth:`Caller.traced` (unary) or :meth:`Caller.start_span` (streams, whose
+span outlives the call that creates it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from xai_pipelines.sdk import telemetry
+from xai_pipelines.sdk._channel import ChannelPool
+from xai_pipelines.sdk.errors import REQUEST_ID_KEYS, XaiError, error_for_status
+from xai_pipelines.sdk.retry import RetryPolicy, retry_stream
+
+
+class Caller:
+    """Sends requests over a channel pool with conversion, retries and tracing.
+
+    Args:
+        pool: The client's channel pool.
+        policy: Retry policy for every call.
+        tracer: Tracer for the call spans.
+        server: ``host:port`` (span attribute).
+        api_key: Scrubbed from any error message.
+    """
+
+    def __init__(
+        self,
+        pool: ChannelPool,
+        policy: RetryPolicy,
+        tracer: trace.Tracer,
+        server: str,
+        api_key: str,
+    ) -> None:
+        self.pool = pool
+        self.policy = policy
+        self.tracer = tracer
+        self.server = server
+        self._api_key = api_key
+
+    def unary(
+        self, stub_class: type, method: str, request: Any, *, timeout: float | None = None
+    ) -> tuple[Any, int]:
+        """Call a unary RPC with retries.
+
+        Returns:
+            ``(response, attempts)``.
+        """
+
+        def attempt(number: int) -> tuple[Any, int]:
+            with self.pool.lease() as channel, self._converted():
+                return getattr(channel.stub(stub_class), method)(request, timeout=timeout), number
+
+        return self.policy.call(attempt)
+
+    def stream(
+        self, stub_class: type, method: str, request: Any, *, timeout: float | None = None
+    ) -> Iterator[tuple[int, Any]]:
+        """Call a server-streaming RPC, reopening it from the start on retryable errors.
+
+        Yields:
+            ``(attempt, item)``; a larger attempt than before means the stream restarted.
+        """
+
+        def open_stream(number: int) -> Iterator[tuple[int, Any]]:
+            with self.pool.lease() as channel:
+                call = getattr(channel.stub(stub_class), method)(request, timeout=timeout)
+                try:
+                    with self._converted():
+                        for item in call:
+                            yield number, item
+                finally:
+                    call.cancel()  # no-op once finished; frees the stream if abandoned
+
+        return retry_stream(self.policy, open_stream)
+
+    @contextmanager
+    def _converted(self) -> Iterator[None]:
+        try:
+            yield
+        except grpc.RpcError as exc:
+            raise self._convert(exc) from exc
+
+    def _convert(self, exc: grpc.RpcError) -> XaiError:
+        code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+        details = (exc.details() if hasattr(exc, "details") else None) or ""
+        if self._api_key:
+            details = details.replace(self._api_key, "[REDACTED]")
+        request_id = None
+        trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+        for key, value in trailing or ():
+            if key.lower() in REQUEST_ID_KEYS:
+                request_id = value if isinstance(value, str) else value.decode()
+        return error_for_status(code, details, request_id=request_id)
+
+    @contextmanager
+    def traced(self, name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
+        """A CLIENT span around a unary call; a failure is recorded on it and re-raised."""
+        with self.tracer.start_as_current_span(
+            name,
+            kind=trace.SpanKind.CLIENT,
+            attributes=dict(attributes),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                telemetry.record_error(span, exc)
+                raise
+
+    def start_span(
+        self, name: str, attributes: Mapping[str, Any], parent: otel_context.Context
+    ) -> trace.Span:
+        """Start (not activate) a CLIENT span under ``parent``; the caller ends it."""
+        return self.tracer.start_span(
+            name, context=parent, kind=trace.SpanKind.CLIENT, attributes=dict(attributes)
+        )
+
+    def attributes(self, operation: str, model: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Request attributes for a span (see :func:`telemetry.request_attributes`)."""
+        return telemetry.request_attributes(operation, model, self.server, params)

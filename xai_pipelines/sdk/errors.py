@@ -1,0 +1,225 @@
+"""Exceptions raised by the xAI client.
+
+Every failure the client reports is an :class:`XaiError`; gRPC errors are converted
+once, in :mod:`xai_pipelines.sdk._call` (``raise ... from exc``), so no
+``grpc.RpcError`` ever reaches a caller. The tree::
+
+    XaiError                         code, message, request_id
+    ├── MissingApiKeyError           no key given and XAI_API_KEY unset
+    ├── AuthenticationError          UNAUTHENTICATED
+    ├── PermissionDeniedError        PERMISSION_DENIED
+    ├── InvalidRequestError          INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
+    │   ├── RequestValidationError   refused by the client before sending (also a ValueError)
+    │   └── StructuredOutputError    ``parse()``: the answer is not valid for the schema
+    ├── NotFoundError                NOT_FOUND
+    ├── RateLimitError               RESOURCE_EXHAUSTED            (retried, longer backoff)
+    ├── UnavailableError             UNAVAILABLE                   (retried)
+    ├── InternalServerError          INTERNAL, UNKNOWN, DATA_LOSS   (INTERNAL retried)
+    ├── DeadlineExceededError        DEADLINE_EXCEEDED             (not retried)
+    │   └── DeferredTimeoutError     ``defer()`` polled past its time limit
+    ├── CancelledError               CANCELLED
+    ├── DeferredError                a deferred completion ended EXPIRED or FAILED
+    ├── ImageDownloadError           an image URL could not be fetched
+    └── APIError                     any other status code
+
+``code`` is the ``grpc.StatusCode`` name (``"UNAVAILABLE"``) or a client-side name
+(``"MISSING_API_KEY"``); ``message`` is the server's status details; ``request_id`` the
+id the server attached to the failed call, if any. Messages never contain the API key.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "CancelledError",
+    "DeadlineExceededError",
+    "DeferredError",
+    "DeferredTimeoutError",
+    "ImageDownloadError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "MissingApiKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestValidationError",
+    "StructuredOutputError",
+    "UnavailableError",
+    "XaiError",
+    "error_for_status",
+]
+
+# Trailing-metadata keys a server may use to name the request.
+REQUEST_ID_KEYS = ("x-request-id", "request-id", "xai-request-id", "x-xai-request-id")
+
+
+class XaiError(Exception):
+    """Root of every error the client raises.
+
+    Attributes:
+        code: ``grpc.StatusCode`` name, or a client-side error name.
+        message: The server's (or client's) explanation.
+        request_id: Request id reported by the server, when there is one.
+    """
+
+    default_code = "UNKNOWN"
+
+    def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None):
+        self.code = code or self.default_code
+        self.message = message
+        self.request_id = request_id
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        suffix = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{self.code}: {self.message}{suffix}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class MissingApiKeyError(XaiError):
+    """No API key was given and ``XAI_API_KEY`` is not set."""
+
+    default_code = "MISSING_API_KEY"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no API key: set the XAI_API_KEY environment variable or pass api_key=...; "
+            "use --local to run against the local emulator without a key"
+        )
+
+
+class AuthenticationError(XaiError):
+    """The API key was missing, malformed or refused (UNAUTHENTICATED)."""
+
+    default_code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(XaiError):
+    """The key is valid but may not do this (PERMISSION_DENIED)."""
+
+    default_code = "PERMISSION_DENIED"
+
+
+class InvalidRequestError(XaiError):
+    """The request itself is wrong; retrying cannot help (INVALID_ARGUMENT and kin)."""
+
+    default_code = "INVALID_ARGUMENT"
+
+
+class RequestValidationError(InvalidRequestError, ValueError):
+    """The client refused to build the request (bad parameter or message)."""
+
+
+class StructuredOutputError(InvalidRequestError, ValueError):
+    """The model's answer is not valid JSON for the requested schema.
+
+    Attributes:
+        content: The raw answer text.
+    """
+
+    def __init__(self, message: str, *, content: str) -> None:
+        super().__init__(message, code="INVALID_OUTPUT")
+        self.content = content
+
+
+class NotFoundError(XaiError):
+    """The model, completion or batch does not exist (NOT_FOUND)."""
+
+    default_code = "NOT_FOUND"
+
+
+class RateLimitError(XaiError):
+    """Rate limited or out of quota (RESOURCE_EXHAUSTED); retried with a longer backoff."""
+
+    default_code = "RESOURCE_EXHAUSTED"
+
+
+class UnavailableError(XaiError):
+    """The service could not be reached or dropped the call (UNAVAILABLE); retried."""
+
+    default_code = "UNAVAILABLE"
+
+
+class InternalServerError(XaiError):
+    """The server failed (INTERNAL, UNKNOWN, DATA_LOSS); INTERNAL is retried."""
+
+    default_code = "INTERNAL"
+
+
+class DeadlineExceededError(XaiError):
+    """The call's deadline passed before an answer arrived (DEADLINE_EXCEEDED)."""
+
+    default_code = "DEADLINE_EXCEEDED"
+
+
+class DeferredTimeoutError(DeadlineExceededError):
+    """A deferred completion was still pending when ``defer()``'s time limit ran out.
+
+    Attributes:
+        deferred_id: The deferred request id, which can still be polled later.
+    """
+
+    def __init__(self, message: str, *, deferred_id: str) -> None:
+        super().__init__(message, request_id=deferred_id)
+        self.deferred_id = deferred_id
+
+
+class CancelledError(XaiError):
+    """The call was cancelled (CANCELLED)."""
+
+    default_code = "CANCELLED"
+
+
+class DeferredError(XaiError):
+    """A deferred completion ended without a result (status EXPIRED or FAILED)."""
+
+    default_code = "DEFERRED_FAILED"
+
+
+class ImageDownloadError(XaiError):
+    """A generated image's URL could not be downloaded."""
+
+    default_code = "DOWNLOAD_FAILED"
+
+
+class APIError(XaiError):
+    """A status code without a more specific class."""
+
+
+_BY_STATUS: dict[grpc.StatusCode, type[XaiError]] = {
+    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
+    grpc.StatusCode.FAILED_PRECONDITION: InvalidRequestError,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidRequestError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.INTERNAL: InternalServerError,
+    grpc.StatusCode.UNKNOWN: InternalServerError,
+    grpc.StatusCode.DATA_LOSS: InternalServerError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.CANCELLED: CancelledError,
+}
+
+
+def error_for_status(
+    code: grpc.StatusCode, message: str, *, request_id: str | None = None
+) -> XaiError:
+    """Build the exception for a gRPC status.
+
+    Args:
+        code: The call's status code.
+        message: The status details.
+        request_id: Request id the server attached, if any.
+
+    Returns:
+        An instance of the matching :class:`XaiError` subclass.
+    """
+    cls = _BY_STATUS.get(code, APIError)
+    return cls(message or code.name, code=code.name, request_id=request_id)

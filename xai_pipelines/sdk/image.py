@@ -1,0 +1,305 @@
+"""Image generation: ``client.image.sample(...)`` / ``sample_batch(...)``.
+
+Example::
+
+    img = client.image.sample("a red fox", model="grok-2-image", image_format="base64")
+    path = img.save("out/fox")          # extension chosen from the bytes: out/fox.jpg
+    imgs = client.image.sample_batch("a red fox", n=4, image_format="url")
+    data = imgs[0].image                # downloaded (timeout, retries, user agent)
+
+The keyword arguments are the image request form of docs/ARCHITECTURE.md, so the
+executor calls ``client.image.sample(**job.request)``. Editing: pass the source
+picture as ``image_url`` (URL, data URL, local ``Path`` or bytes). Spans:
+``image.sample <model>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from xai_pipelines.proto import image_pb2, image_pb2_grpc
+from xai_pipelines.sdk import telemetry
+from xai_pipelines.sdk._call import Caller
+from xai_pipelines.sdk._channel import USER_AGENT
+from xai_pipelines.sdk.errors import ImageDownloadError, RequestValidationError
+from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
+from xai_pipelines.sdk.messages import image_url_content
+from xai_pipelines.sdk.response import Usage
+
+__all__ = ["AspectRatio", "ImageClient", "ImageFormat", "ImageResponse", "build_image_request"]
+
+ImageFormat = Literal["base64", "url"]
+AspectRatio = Literal[
+    "1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2", "auto",
+    "9:19.5", "19.5:9", "9:20", "20:9", "1:2", "2:1",
+]  # fmt: skip
+Resolution = Literal["1k", "2k"]
+Quality = Literal["low", "medium", "high"]
+
+DEFAULT_IMAGE_MODEL = "grok-2-image"
+_FORMATS = {"base64": image_pb2.IMG_FORMAT_BASE64, "url": image_pb2.IMG_FORMAT_URL}
+_RESOLUTIONS = {"1k": image_pb2.IMG_RESOLUTION_1K, "2k": image_pb2.IMG_RESOLUTION_2K}
+_QUALITIES = {
+    "low": image_pb2.IMG_QUALITY_LOW,
+    "medium": image_pb2.IMG_QUALITY_MEDIUM,
+    "high": image_pb2.IMG_QUALITY_HIGH,
+}
+_ASPECT_RATIOS = {
+    r: image_pb2.ImageAspectRatio.Value(
+        "IMG_ASPECT_RATIO_AUTO"
+        if r == "auto"
+        else "IMG_ASPECT_RATIO_" + r.replace(".", "_").replace(":", "_")
+    )
+    for r in AspectRatio.__args__
+}
+
+
+def _pick(table: dict[str, int], name: str, value: str) -> int:
+    if value not in table:
+        raise RequestValidationError(f"{name} must be one of {', '.join(table)}; got {value!r}")
+    return table[value]
+
+
+def build_image_request(
+    prompt: str,
+    model: str = DEFAULT_IMAGE_MODEL,
+    *,
+    n: int | None = None,
+    image_format: ImageFormat = "base64",
+    aspect_ratio: AspectRatio | None = None,
+    resolution: Resolution | None = None,
+    quality: Quality | None = None,
+    image_url: str | Path | bytes | None = None,
+    image_urls: list[str | Path | bytes] | None = None,
+    user: str | None = None,
+) -> image_pb2.GenerateImageRequest:
+    """A ``GenerateImageRequest`` from the image request form (pure, no I/O but local files).
+
+    Raises:
+        RequestValidationError: For an empty prompt or an unknown choice.
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RequestValidationError("an image request needs a non-empty prompt")
+    request = image_pb2.GenerateImageRequest(
+        prompt=prompt, model=model, format=_pick(_FORMATS, "image_format", image_format)
+    )
+    if n is not None:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+            raise RequestValidationError(f"image n must be an integer in [1, 10], got {n!r}")
+        request.n = n
+    if aspect_ratio is not None:
+        request.aspect_ratio = _pick(_ASPECT_RATIOS, "aspect_ratio", aspect_ratio)
+    if resolution is not None:
+        request.resolution = _pick(_RESOLUTIONS, "resolution", resolution)
+    if quality is not None:
+        request.quality = _pick(_QUALITIES, "quality", quality)
+    if image_url is not None:
+        request.image.CopyFrom(image_url_content(image_url))
+    for source in image_urls or ():
+        request.images.append(image_url_content(source))
+    if user:
+        request.user = user
+    return request
+
+
+class ImageResponse:
+    """One generated image.
+
+    Attributes:
+        proto: The ``GeneratedImage``.
+        index: Position in the batch.
+        model: Model that generated it.
+        usage: Usage of the whole call (shared by a batch).
+        attempts: Tries the call took.
+    """
+
+    def __init__(
+        self,
+        proto: image_pb2.GeneratedImage,
+        *,
+        index: int,
+        model: str,
+        usage: Usage,
+        attempts: int,
+        downloader: _Downloader,
+    ) -> None:
+        self.proto = proto
+        self.index = index
+        self.model = model
+        self.usage = usage
+        self.attempts = attempts
+        self._downloader = downloader
+        self._bytes: bytes | None = None
+
+    @property
+    def url(self) -> str | None:
+        """The image URL (``image_format="url"``), else None."""
+        return self.proto.url if self.proto.WhichOneof("image") == "url" else None
+
+    @property
+    def base64(self) -> str:
+        """The image as base64 (decoded from the answer, or downloaded and encoded)."""
+        if self.proto.WhichOneof("image") == "base64":
+            return self.proto.base64.partition("base64,")[2] or self.proto.base64
+        return base64.b64encode(self.image).decode()
+
+    @property
+    def image(self) -> bytes:
+        """The image bytes (decoded, or downloaded once from the URL)."""
+        if self._bytes is None:
+            if self.url is not None:
+                self._bytes = self._downloader.get(self.url)
+            else:
+                self._bytes = base64.b64decode(self.base64)
+        return self._bytes
+
+    @property
+    def mime_type(self) -> str | None:
+        """MIME type recognised from the bytes."""
+        return sniff_mime(self.image)
+
+    @property
+    def respect_moderation(self) -> bool:
+        """False when moderation replaced or blurred the image."""
+        return self.proto.respect_moderation
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image, choosing the extension from its bytes.
+
+        Args:
+            path: A file path (its extension is replaced by the right one) or an
+                existing directory (the file is named ``<index>.<ext>`` inside it).
+
+        Returns:
+            The path written (atomically: temp file, then rename).
+        """
+        data = self.image
+        target = Path(path)
+        if target.is_dir():
+            target = target / str(self.index)
+        target = target.with_suffix(extension_for(data))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able record (without the image data)."""
+        return {
+            "index": self.index,
+            "model": self.model,
+            "url": self.url,
+            "respect_moderation": self.respect_moderation,
+            "usage": self.usage.to_dict(),
+        }
+
+    def __repr__(self) -> str:
+        kind = "url" if self.url else "base64"
+        return f"ImageResponse(index={self.index}, model={self.model!r}, {kind})"
+
+
+class _Downloader:
+    """Fetches image URLs with a timeout, retries and the client's user agent."""
+
+    def __init__(self, timeout: float = 30.0, retries: int = 3) -> None:
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        retry = Retry(total=retries, backoff_factor=0.2, status_forcelist=(429, 500, 502, 503, 504))
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    def get(self, url: str) -> bytes:
+        try:
+            reply = self.session.get(url, timeout=self.timeout)
+            reply.raise_for_status()
+        except requests.RequestException as exc:
+            raise ImageDownloadError(f"could not download image {url}: {exc}") from exc
+        return reply.content
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class ImageClient:
+    """Entry point for image generation (``client.image``).
+
+    Args:
+        caller: The client's call wrapper.
+        download_timeout: Seconds allowed for each image download.
+        download_retries: Retries of a failed download.
+    """
+
+    def __init__(
+        self, caller: Caller, *, download_timeout: float = 30.0, download_retries: int = 3
+    ) -> None:
+        self._caller = caller
+        self._downloader = _Downloader(download_timeout, download_retries)
+
+    def sample(
+        self, prompt: str, model: str = DEFAULT_IMAGE_MODEL, **options: Any
+    ) -> ImageResponse:
+        """Generate one image (options as in :func:`build_image_request`; ``n`` must be 1)."""
+        if options.get("n") not in (None, 1):
+            raise RequestValidationError("image.sample makes one image; use sample_batch for n > 1")
+        return self._generate(build_image_request(prompt, model, **{**options, "n": None}))[0]
+
+    def sample_batch(
+        self, prompt: str, n: int, model: str = DEFAULT_IMAGE_MODEL, **options: Any
+    ) -> list[ImageResponse]:
+        """Generate ``n`` images of one prompt in one call."""
+        return self._generate(build_image_request(prompt, model, n=n, **options))
+
+    def wrap(self, proto: image_pb2.ImageResponse, attempts: int = 1) -> list[ImageResponse]:
+        """One :class:`ImageResponse` per image of an ``ImageResponse`` proto."""
+        usage = Usage.from_proto(proto.usage)
+        return [
+            ImageResponse(
+                img,
+                index=i,
+                model=proto.model,
+                usage=usage,
+                attempts=attempts,
+                downloader=self._downloader,
+            )
+            for i, img in enumerate(proto.images)
+        ]
+
+    def close(self) -> None:
+        """Close the download session."""
+        self._downloader.close()
+
+    def _generate(self, request: image_pb2.GenerateImageRequest) -> list[ImageResponse]:
+        params = {"n": request.n} if request.HasField("n") else {}
+        attrs = self._caller.attributes("generate_content", request.model, params)
+        with self._caller.traced(f"image.sample {request.model}", attrs) as span:
+            telemetry.set_content(
+                span, "gen_ai.input.messages", [{"role": "user", "content": request.prompt}]
+            )
+            proto, attempts = self._caller.unary(image_pb2_grpc.ImageStub, "GenerateImage", request)
+            images = self.wrap(proto, attempts)
+            usage = Usage.from_proto(proto.usage)
+            telemetry.set_attributes(
+                span,
+                {
+                    "gen_ai.response.model": proto.model or None,
+                    "xai.attempts": attempts,
+                    "xai.image_count": len(images),
+                    **telemetry.usage_attributes(usage),
+                },
+            )
+            return images
