@@ -8,33 +8,20 @@ tell a finished job from one whose request changed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
+from xai_pipelines.spec.canonical import canonical_json, digest
+
+__all__ = ["ChatJob", "ChatMode", "ImageJob", "Job", "canonical_json", "job_from_dict"]
+
 ChatMode = Literal["sample", "stream", "defer"]
 
 
-def canonical_json(value: Any) -> str:
-    """Serialize ``value`` deterministically: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
-    )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, tuple | frozenset | set):
-        return list(value)
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
-
-
 def _digest(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
+    return digest(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +77,7 @@ class ChatJob:
             "request": self.request,
             "turns": list(self.turns),
             "expect": list(self.expect),
-            "meta": self.meta,
+            "meta": dict(self.meta),
         }
 
 
@@ -140,7 +127,7 @@ class ImageJob:
             "index": self.index,
             "request": self.request,
             "expect": list(self.expect),
-            "meta": self.meta,
+            "meta": dict(self.meta),
         }
 
 

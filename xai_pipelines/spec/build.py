@@ -1,0 +1,172 @@
+"""From a schema-valid document to a typed :class:`PipelineSpec`, with the semantic checks.
+
+Checks here need more than the schema can say: names that must refer to
+something (datasets, vars, template variables, matrix keys), files that must
+exist inside the pipeline's directory, and values that only make sense together.
+Every problem found is collected; the loader raises them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xai_pipelines.spec.datasets import FORMATS_BY_SUFFIX, Dataset, Sample
+from xai_pipelines.spec.errors import PathT, Problem, SpecError
+from xai_pipelines.spec.files import FileProblem, PipelineFiles
+from xai_pipelines.spec.model import Execution, Output, RateLimit, Retries
+from xai_pipelines.spec.normalize import Normalizer
+from xai_pipelines.spec.render import file_resolver
+from xai_pipelines.spec.schema import subschema
+from xai_pipelines.spec.templating import (
+    BUILTIN_NAMES,
+    EnvVars,
+    TemplateEngine,
+    Tpl,
+    mark_templates,
+    tree_templates,
+)
+from xai_pipelines.spec.yaml_source import Positions
+
+CHAT_PARAMS = tuple(subschema("properties", "defaults", "properties"))
+IMAGE_PARAMS = tuple(subschema("properties", "image_defaults", "properties"))
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(value: float | str | None) -> float | None:
+    """A schema-valid duration (number of seconds or ``"500ms"``/``"30s"``/``"2m"``/``"1h"``)."""
+    if value is None or isinstance(value, int | float):
+        return None if value is None else float(value)
+    match = _DURATION.match(value)
+    assert match is not None  # guaranteed by the schema
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Builder:
+    """Builds the typed parts of one pipeline; problems accumulate in :attr:`problems`."""
+
+    def __init__(self, data: Mapping[str, Any], positions: Positions, files: PipelineFiles) -> None:
+        self.data = data
+        self.positions = positions
+        self.files = files
+        self.engine = TemplateEngine(positions)
+        self.normalizer = Normalizer(files, positions)
+        self.problems: list[Problem] = []
+        self.env: dict[str, str] = {}
+        self.vars: dict[str, Any] = {}
+        self.datasets: dict[str, Dataset] = {}
+
+    def problem(self, path: PathT, message: str, *, key: bool = False) -> None:
+        """Record a problem at ``path``."""
+        self.problems.append(self.positions.problem(path, message, key=key))
+
+    def _render_here(self, value: Any, path: PathT, context: Mapping[str, Any]) -> Any:
+        tree = mark_templates(value, path)
+        bad = [
+            p
+            for t in tree_templates(tree)
+            for p in self.engine.check_syntax(t.text, t.path, set(context))
+        ]
+        if bad:
+            self.problems.extend(bad)
+            return value
+        try:
+            return self.engine.compile_tree(tree, file_resolver(self.files, self.positions))(
+                context
+            )
+        except SpecError as exc:
+            self.problems.extend(exc.problems)
+            return value
+
+    # -- top-level sections -------------------------------------------------
+
+    def build_env(self) -> None:
+        """Read the allowed environment variables."""
+        spec = self.data.get("env", [])
+        entries = {name: None for name in spec} if isinstance(spec, list) else dict(spec)
+        for name, default in entries.items():
+            value = os.environ.get(name, default)
+            if value is None:
+                at = ("env", spec.index(name)) if isinstance(spec, list) else ("env", name)
+                self.problem(at, f"environment variable '{name}' is not set (and has no default)")
+            else:
+                self.env[name] = value
+
+    def build_vars(self, name: str) -> None:
+        """Render vars in order; each may use the ones before it."""
+        for key, value in self.data.get("vars", {}).items():
+            if key in BUILTIN_NAMES:
+                self.problem(("vars", key), f"'{key}' is a reserved template name", key=True)
+                continue
+            context = {**self.vars, "name": name, "env": EnvVars(self.env)}
+            self.vars[key] = self._render_here(value, ("vars", key), context)
+
+    def build_datasets(self) -> None:
+        """Resolve dataset files and options."""
+        for name, spec in self.data.get("datasets", {}).items():
+            at: PathT = ("datasets", name)
+            where = {
+                k: tuple(v) if isinstance(v, list) else (v,)
+                for k, v in spec.get("where", {}).items()
+            }
+            sample = spec.get("sample")
+            common: dict[str, Any] = {
+                "where": where,
+                "sample": Sample(sample)
+                if isinstance(sample, int)
+                else Sample(**sample)
+                if sample
+                else None,
+                "limit": spec.get("limit"),
+            }
+            if "rows" in spec:
+                self.datasets[name] = Dataset(
+                    name, None, f"datasets.{name}.rows", rows=tuple(spec["rows"]), **common
+                )
+                continue
+            fmt = spec.get("format") or FORMATS_BY_SUFFIX.get(Path(spec["path"]).suffix.lower())
+            if fmt is None:
+                self.problem(
+                    (*at, "path"),
+                    f"cannot tell the format of '{spec['path']}' from its extension "
+                    f"(set format: {', '.join(sorted(set(FORMATS_BY_SUFFIX.values())))})",
+                )
+                continue
+            try:
+                path = self.files.resolve(spec["path"])
+            except FileProblem as exc:
+                self.problem((*at, "path"), str(exc))
+                continue
+            self.datasets[name] = Dataset(name, path, spec["path"], fmt, **common)
+
+    def build_execution(self) -> Execution:
+        """The execution section, with durations in seconds."""
+        e = self.data.get("execution", {})
+        rl, rt = e.get("rate_limit", {}), e.get("retries", {})
+        return Execution(
+            concurrency=e.get("concurrency", 8),
+            rate_limit=RateLimit(rl.get("requests_per_minute"), rl.get("tokens_per_minute")),
+            retries=Retries(
+                rt.get("max_attempts", 5),
+                seconds(rt.get("initial_backoff", 0.5)) or 0.0,
+                seconds(rt.get("max_backoff", 30)) or 0.0,
+            ),
+            timeout_s=seconds(e.get("timeout", 300)) or 0.0,
+            job_timeout_s=seconds(e.get("job_timeout")),
+            on_error=e.get("on_error", "continue"),
+            budget_usd=e.get("budget_usd"),
+            mode=e.get("mode", "online"),
+        )
+
+    def build_output(self, context: Mapping[str, Any]) -> Output:
+        """The output section, its directory rendered."""
+        raw = self.data.get("output", {}).get("dir", "runs/{{ name }}")
+        rendered = self._render_here(raw, ("output", "dir"), context)
+        return Output(str(rendered))
+
+
+__all__ = ["CHAT_PARAMS", "IMAGE_PARAMS", "Builder", "Tpl", "seconds"]

@@ -1,0 +1,102 @@
+"""Files a pipeline names: path resolution inside the pipeline's tree, schemas, images.
+
+Relative paths resolve from the pipeline file's directory. A path that ends up
+outside that directory (``..``, an absolute path, a symlink) is refused unless
+the caller allows it (``allow_outside`` / ``--allow-outside``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from xai_pipelines.spec.errors import SpecError
+from xai_pipelines.spec.yaml_source import parse_yaml
+
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+
+class FileProblem(Exception):
+    """A file cannot be used; the message says why (the caller adds the position)."""
+
+
+class PipelineFiles:
+    """Resolves and reads files relative to one pipeline, enforcing the directory rule.
+
+    Args:
+        base_dir: The pipeline file's directory.
+        allow_outside: Allow paths that leave ``base_dir``.
+    """
+
+    def __init__(self, base_dir: Path, allow_outside: bool) -> None:
+        self.base_dir = base_dir.resolve()
+        self.allow_outside = allow_outside
+        self._images: dict[Path, str] = {}
+
+    def resolve(self, raw: str, *, must_exist: bool = True) -> Path:
+        """The absolute path for ``raw``.
+
+        Raises:
+            FileProblem: Empty path, leaves the pipeline's directory, or missing.
+        """
+        if not raw.strip():
+            raise FileProblem("empty path")
+        path = (self.base_dir / raw).resolve()
+        if not self.allow_outside and not path.is_relative_to(self.base_dir):
+            raise FileProblem(
+                f"path '{raw}' leaves the pipeline's directory {self.base_dir} "
+                "(pass --allow-outside to allow it)"
+            )
+        if must_exist and not path.is_file():
+            what = "is a directory, not a file" if path.is_dir() else "does not exist"
+            raise FileProblem(f"file '{raw}' {what} (looked for {path})")
+        return path
+
+    def read_json_schema(self, raw: str) -> dict[str, Any]:
+        """Load a JSON Schema file (``.json``, or ``.yaml``/``.yml``)."""
+        path = self.resolve(raw)
+        try:
+            text = path.read_text(encoding="utf-8")
+            if path.suffix in (".yaml", ".yml"):
+                data, _ = parse_yaml(text, str(path))
+            else:
+                data = json.loads(text)
+        except (OSError, ValueError, SpecError) as exc:
+            raise FileProblem(f"cannot read schema '{raw}': {exc}") from None
+        if not isinstance(data, dict):
+            raise FileProblem(f"schema '{raw}' must be a JSON object, got {type(data).__name__}")
+        try:
+            Draft202012Validator.check_schema(data)
+        except SchemaError as exc:
+            raise FileProblem(f"'{raw}' is not a valid JSON Schema: {exc.message}") from None
+        return data
+
+    def image_data_url(self, raw: str) -> str:
+        """An image file as a ``data:`` URL (PNG, JPEG or WebP, at most 10 MiB)."""
+        path = self.resolve(raw)
+        cached = self._images.get(path)
+        if cached is not None:
+            return cached
+        mime = IMAGE_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
+        if mime not in IMAGE_TYPES.values():
+            raise FileProblem(
+                f"image '{raw}' must be PNG, JPEG or WebP (got {path.suffix or 'no extension'})"
+            )
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise FileProblem(f"image '{raw}' is {size} bytes (expected at most {MAX_IMAGE_BYTES})")
+        url = f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+        self._images[path] = url
+        return url

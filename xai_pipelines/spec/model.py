@@ -1,0 +1,163 @@
+"""The typed pipeline spec the rest of the code sees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xai_pipelines.spec.datasets import Dataset, Row
+from xai_pipelines.spec.errors import PathT
+from xai_pipelines.spec.files import PipelineFiles
+from xai_pipelines.spec.templating import TemplateEngine
+
+OnError = Literal["continue", "fail_fast"]
+RunMode = Literal["online", "batch"]
+ChatMode = Literal["sample", "stream", "defer"]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Client-side rate limits; ``None`` means unlimited."""
+
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """Retry policy for transient API errors."""
+
+    max_attempts: int = 5
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """How the plan runs (see ``execution:`` in the schema)."""
+
+    concurrency: int = 8
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    retries: Retries = field(default_factory=Retries)
+    timeout_s: float = 300.0
+    job_timeout_s: float | None = None
+    on_error: OnError = "continue"
+    budget_usd: float | None = None
+    mode: RunMode = "online"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """Where results go; ``dir`` is rendered and relative to the current directory."""
+
+    dir: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """One entry of ``chats:`` or ``images:``, ready to expand.
+
+    ``request`` is the request in JSON request form (docs/ARCHITECTURE.md) with
+    template leaves; ``matrix`` values are already in request form too.
+
+    Attributes:
+        kind: ``"chat"`` or ``"image"``.
+        name: Task name (``task`` in templates).
+        at: YAML path of the entry, e.g. ``("chats", 0)``.
+        request: The request template.
+        id_template: The ``id`` template, or ``None`` for digest ids.
+        dataset: The dataset it runs over, or ``None`` for one row.
+        repeat: Jobs per row and matrix cell.
+        matrix: Request key or var name -> values to cross, in file order.
+        matrix_vars: The matrix keys that are vars rather than request keys.
+        expect: Assertion templates.
+        mode: Chat call mode (``"sample"`` for images).
+        turns: Further user turns (chat), request-form message templates.
+        id_uses_repeat: Whether the id template mentions ``repeat`` itself.
+    """
+
+    kind: Literal["chat", "image"]
+    name: str
+    at: PathT
+    request: Mapping[str, Any]
+    id_template: Any = None
+    dataset: Dataset | None = None
+    repeat: int = 1
+    matrix: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    matrix_vars: frozenset[str] = frozenset()
+    expect: tuple[Any, ...] = ()
+    mode: ChatMode = "sample"
+    turns: tuple[Any, ...] = ()
+    id_uses_repeat: bool = False
+
+    def rows(self) -> Iterator[Row]:
+        """The rows this task expands over (one empty row without a dataset)."""
+        if self.dataset is None:
+            yield Row(0, {}, "")
+        else:
+            yield from self.dataset.iter_rows()
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A loaded, validated pipeline.
+
+    Attributes:
+        name: Pipeline name.
+        path: The pipeline file.
+        description: Free text.
+        digest: Digest of the resolved spec (overrides applied); resume refuses a changed one.
+        vars: Rendered variables.
+        env: The environment variables templates may read.
+        datasets: Named datasets.
+        tasks: Chat then image entries, in file order.
+        execution: How to run.
+        output: Where results go.
+        seed: The pipeline seed (``defaults.seed``), or ``None``.
+        engine: The template engine (compiled templates, positions for problems).
+        files: File access rooted at the pipeline's directory.
+        resolved: The resolved document, secrets redacted (see :meth:`to_dict`).
+    """
+
+    name: str
+    path: Path
+    description: str
+    digest: str
+    vars: Mapping[str, Any]
+    env: Mapping[str, str]
+    datasets: Mapping[str, Dataset]
+    tasks: tuple[Task, ...]
+    execution: Execution
+    output: Output
+    seed: int | None
+    engine: TemplateEngine = field(repr=False, compare=False)
+    files: PipelineFiles = field(repr=False, compare=False)
+    resolved: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def chats(self) -> tuple[Task, ...]:
+        """The chat tasks."""
+        return tuple(t for t in self.tasks if t.kind == "chat")
+
+    @property
+    def images(self) -> tuple[Task, ...]:
+        """The image tasks."""
+        return tuple(t for t in self.tasks if t.kind == "image")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec as JSON-able data, secrets redacted (for ``manifest.json``)."""
+        return {"path": str(self.path), "digest": self.digest, "spec": _copy(self.resolved)}
+
+    def base_context(self) -> dict[str, Any]:
+        """Names every template sees: vars, ``name`` and ``env``."""
+        return {**self.vars, "name": self.name, "env": self.env}
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(v) for v in value]
+    return value

@@ -1,0 +1,138 @@
+"""Turns the YAML shapes of messages and parameters into the JSON request form.
+
+The pipeline file uses short forms (``- user: Hi``, ``response_format: {json_schema: file}``,
+``format: url``); the plan and the SDK share the request form of
+docs/ARCHITECTURE.md. Everything here works on trees whose templated strings
+are already :class:`~xai_pipelines.spec.templating.Tpl` leaves, so templates
+survive the conversion with their YAML positions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from xai_pipelines.spec.errors import PathT, Problem
+from xai_pipelines.spec.files import FileProblem, PipelineFiles
+from xai_pipelines.spec.templating import FileRef, Tpl
+from xai_pipelines.spec.yaml_source import Positions
+
+ROLES = ("system", "user", "assistant", "tool")
+EMPTY_PARAMETERS = {"type": "object", "properties": {}}
+
+
+class Normalizer:
+    """Converts one pipeline's messages and parameters, collecting file problems.
+
+    Args:
+        files: File access for schema and image files.
+        positions: Positions for problems.
+    """
+
+    def __init__(self, files: PipelineFiles, positions: Positions) -> None:
+        self.files = files
+        self.positions = positions
+        self.problems: list[Problem] = []
+
+    def _file_problem(self, at: PathT, message: str) -> None:
+        self.problems.append(self.positions.problem(at, message))
+
+    def schema_file(self, value: Any, at: PathT) -> Any:
+        """An inline schema as is, or the contents of a schema file."""
+        if isinstance(value, Tpl):
+            self._file_problem(at, "schema file paths cannot be templated")
+            return {}
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.files.read_json_schema(value)
+        except FileProblem as exc:
+            self._file_problem(at, str(exc))
+            return {}
+
+    def image_ref(self, value: str | Tpl, at: PathT) -> FileRef:
+        """An image file reference; a literal path is checked now."""
+        if isinstance(value, str):
+            try:
+                self.files.image_data_url(value)
+            except FileProblem as exc:
+                self._file_problem(at, str(exc))
+        return FileRef(value, "image", at)
+
+    def message(self, msg: Mapping[str, Any], at: PathT) -> dict[str, Any]:
+        """``{user: ...}`` -> ``{"role": "user", "content": ...}`` (and so on for each role)."""
+        role = next(r for r in ROLES if r in msg)
+        content = msg[role]
+        out: dict[str, Any] = {"role": role}
+        if isinstance(content, list):
+            out["content"] = [self.part(p, (*at, role, i)) for i, p in enumerate(content)]
+        else:
+            out["content"] = content
+        if "tool_call_id" in msg:
+            out["tool_call_id"] = msg["tool_call_id"]
+        if "tool_calls" in msg:
+            out["tool_calls"] = [self._tool_call(c) for c in msg["tool_calls"]]
+        return out
+
+    def part(self, part: Mapping[str, Any], at: PathT) -> dict[str, Any]:
+        """One content part in request form."""
+        if "text" in part:
+            return {"type": "text", "text": part["text"]}
+        if "file_id" in part:
+            return {"type": "file", "file_id": part["file_id"]}
+        detail = part.get("detail", "auto")
+        if "image_file" in part:
+            return {
+                "type": "image_url",
+                "image_url": self.image_ref(part["image_file"], (*at, "image_file")),
+                "detail": detail,
+            }
+        return {"type": "image_url", "image_url": part["image_url"], "detail": detail}
+
+    @staticmethod
+    def _tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
+        function = dict(call["function"])
+        args = function.get("arguments", "{}")
+        if isinstance(args, Mapping):
+            function["arguments"] = json.dumps(args, sort_keys=True, ensure_ascii=False)
+        return {"id": call["id"], "function": function}
+
+    def chat_param(self, key: str, value: Any, at: PathT) -> Any:
+        """One chat parameter in request form."""
+        if key == "stop" and not isinstance(value, list):
+            return [value]
+        if key == "response_format" and isinstance(value, Mapping):
+            out = {
+                "type": "json_schema",
+                "schema": self.schema_file(value["json_schema"], (*at, "json_schema")),
+            }
+            if "name" in value:
+                out["name"] = value["name"]
+            return out
+        if key == "tools":
+            return [self._tool(t, (*at, i)) for i, t in enumerate(value)]
+        return value
+
+    def _tool(self, tool: Mapping[str, Any], at: PathT) -> dict[str, Any]:
+        out = dict(tool)
+        if tool["type"] == "function":
+            out["parameters"] = self.schema_file(
+                tool.get("parameters", EMPTY_PARAMETERS), (*at, "parameters")
+            )
+        return out
+
+    def image_param(self, key: str, value: Any, at: PathT) -> tuple[str, Any]:
+        """One image parameter as ``(request key, value)``."""
+        if key == "format":
+            return "image_format", value
+        if key == "image_file":
+            return "image_url", self.image_ref(value, at)
+        return key, value
+
+    def assertion(self, assertion: Mapping[str, Any], at: PathT) -> dict[str, Any]:
+        """An ``expect`` entry, with a schema file loaded."""
+        out = dict(assertion)
+        if "json_schema" in out:
+            out["json_schema"] = self.schema_file(out["json_schema"], (*at, "json_schema"))
+        return out
