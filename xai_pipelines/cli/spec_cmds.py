@@ -1,0 +1,224 @@
+"""``xai-run validate``, ``xai-run plan`` and ``xai-run schema``.
+
+Bad input exits with code 2 and the full problem report on stderr (one
+``file:line:col: path: message`` line per problem), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xai_pipelines.plan import PlanSummary, Prices, check_plan
+from xai_pipelines.plan.estimate import usd
+from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
+from xai_pipelines.spec.schema_build import PACKAGED_COPY
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override KEY=VALUE (a key without a dot is vars.KEY).", metavar="KEY=VALUE"
+    ),
+]
+AllowOutside = Annotated[
+    bool, typer.Option("--allow-outside", help="Allow files outside the pipeline's directory.")
+]
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def load_checked(
+    path: Path, sets: list[str] | None, allow_outside: bool
+) -> tuple[PipelineSpec, PlanSummary]:
+    """Load a pipeline and walk its whole plan (every row, every id).
+
+    Raises:
+        SpecError: Everything wrong with it.
+    """
+    overrides = dict(parse_assignment(s) for s in sets or [])
+    spec = load_pipeline(path, overrides=overrides, allow_outside=allow_outside)
+    return spec, check_plan(spec)
+
+
+def _fail(exc: SpecError) -> None:
+    _err().print(exc.report(), markup=False)
+
+
+def validate(
+    pipelines: Annotated[list[Path], typer.Argument(help="Pipeline files.", show_default=False)],
+    set_: SetOption = None,
+    allow_outside: AllowOutside = False,
+) -> None:
+    """Check pipelines (schema, names, files, templates, every row and id). Exit 0 or 2."""
+    failed = False
+    out = Console(highlight=False, soft_wrap=True)
+    for path in pipelines:
+        try:
+            spec, summary = load_checked(path, set_, allow_outside)
+        except SpecError as exc:
+            _fail(exc)
+            failed = True
+            continue
+        out.print(f"ok: {path} ({spec.name}: {summary.count} jobs)", markup=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@contextmanager
+def _price_source(local: bool) -> Iterator[Prices | str]:
+    """Prices from the emulator (``--local``) or the API (``XAI_API_KEY``), else why not."""
+    if not local and not os.environ.get("XAI_API_KEY"):
+        yield "cost needs prices: set XAI_API_KEY or pass --local"
+        return
+    from xai_pipelines.sdk import Client
+    from xai_pipelines.sdk.errors import XaiError
+
+    if local:
+        from xai_pipelines.emulator import Emulator, EmulatorConfig
+
+        with (
+            Emulator(EmulatorConfig()) as emu,
+            Client(api_key=emu.api_key, api_host=emu.address) as client,
+        ):
+            yield Prices.from_models(
+                client.models.list_language_models(), client.models.list_image_generation_models()
+            )
+        return
+    try:
+        with Client() as client:
+            prices = Prices.from_models(
+                client.models.list_language_models(), client.models.list_image_generation_models()
+            )
+    except XaiError as exc:
+        yield f"cost needs prices, which could not be fetched: {exc}"
+        return
+    yield prices
+
+
+def _cost(summary: PlanSummary, prices: Prices | str) -> dict[str, Any]:
+    if isinstance(prices, str):
+        return {"available": False, "note": prices}
+    low, high = summary.estimate.cost_ticks(prices)
+    unpriced = summary.estimate.unpriced(prices)
+    return {
+        "available": True,
+        "min_usd": usd(low),
+        "max_usd": None if high is None else usd(high),
+        "min_ticks": low,
+        "max_ticks": high,
+        "unpriced_models": unpriced,
+    }
+
+
+def _as_json(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pipeline": spec.name,
+        "path": str(spec.path),
+        "digest": spec.digest,
+        "jobs": summary.count,
+        "by_task": summary.by_task,
+        "prompt_tokens": summary.estimate.prompt_tokens,
+        "models": {
+            name: {
+                "kind": t.kind,
+                "jobs": t.jobs,
+                "calls": t.calls,
+                "prompt_tokens": t.prompt_tokens,
+                "completion_tokens_max": t.completion_tokens_max,
+                "images": t.images,
+            }
+            for name, t in summary.estimate.models.items()
+        },
+        "cost": cost,
+        "first_jobs": [job.to_dict() for job in summary.first],
+    }
+
+
+def _preview(job: Any) -> str:
+    if job.kind == "image":
+        text = str(job.request.get("prompt", ""))
+    else:
+        content = job.request["messages"][-1].get("content", "")
+        text = (
+            content
+            if isinstance(content, str)
+            else " ".join(p.get("text", "[image]") for p in content)
+        )
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _print_table(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any]) -> None:
+    out = Console(highlight=False)
+    out.print(f"{spec.name}: {summary.count} jobs ({spec.path})", markup=False)
+    table = Table("#")
+    table.add_column("id", overflow="fold")
+    for column in ("kind", "model", "seed", "prompt"):
+        table.add_column(column)
+    for job in summary.first:
+        seed = "" if job.seed is None else str(job.seed)
+        table.add_row(str(job.index), job.id, job.kind, job.model, seed, _preview(job))
+    out.print(table)
+    if summary.count > len(summary.first):
+        out.print(f"... and {summary.count - len(summary.first)} more", markup=False)
+    out.print(
+        f"estimated prompt tokens: {summary.estimate.prompt_tokens} (chars/4 heuristic)",
+        markup=False,
+    )
+    if not cost["available"]:
+        out.print(cost["note"], markup=False)
+        return
+    high = "unbounded (no max_tokens)" if cost["max_usd"] is None else f"${cost['max_usd']:.6f}"
+    out.print(f"estimated cost: ${cost['min_usd']:.6f} to {high}", markup=False)
+    if cost["unpriced_models"]:
+        out.print(f"no price for: {', '.join(cost['unpriced_models'])}", markup=False)
+
+
+def plan(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline file.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Price with the in-process emulator.")
+    ] = False,
+    show: Annotated[int, typer.Option("--show", help="Jobs to list.", min=0)] = 10,
+    set_: SetOption = None,
+    allow_outside: AllowOutside = False,
+) -> None:
+    """Show what a pipeline would run: job count, first jobs, token and cost estimates."""
+    try:
+        overrides = dict(parse_assignment(s) for s in set_ or [])
+        spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
+        summary = check_plan(spec, keep=show)
+    except SpecError as exc:
+        _fail(exc)
+        raise typer.Exit(2) from None
+    with _price_source(local) as prices:
+        cost = _cost(summary, prices)
+    if as_json:
+        typer.echo(
+            json.dumps(_as_json(spec, summary, cost), ensure_ascii=False, indent=2, default=dict)
+        )
+    else:
+        _print_table(spec, summary, cost)
+
+
+def schema() -> None:
+    """Print the pipeline JSON Schema."""
+    typer.echo(PACKAGED_COPY.read_text(encoding="utf-8"), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the spec commands to the app."""
+    app.command()(validate)
+    app.command()(plan)
+    app.command()(schema)
