@@ -1,0 +1,180 @@
+"""The executor with an in-process job function: bounded in-flight, lazy plan, stops."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xai_pipelines.plan import ChatJob
+from xai_pipelines.run.executor import Executor, ExecutorOptions
+from xai_pipelines.run.outcome import JobFailed, JobResult
+from xai_pipelines.run.sink import ResultSink
+from xai_pipelines.run.stats import RunStats
+from xai_pipelines.store import OutputDir, ResumeState, read_jsonl
+
+
+def _job(i: int) -> ChatJob:
+    return ChatJob(
+        id=f"j{i}", request={"model": "m", "messages": [{"role": "user", "content": str(i)}]}
+    )
+
+
+def _ok(job: ChatJob, cost: int = 0) -> JobResult:
+    return JobResult({"id": job.id, "digest": job.digest, "model": "m", "kind": "chat"}, 3, 0, cost)
+
+
+class CountingPlan:
+    """A lazy plan that tracks how far it was pulled ahead of finished jobs."""
+
+    def __init__(self, n: int, stats: RunStats) -> None:
+        self.n = n
+        self.stats = stats
+        self.pulled = 0
+        self.max_ahead = 0
+
+    def __iter__(self) -> Iterator[ChatJob]:
+        for i in range(self.n):
+            self.pulled += 1
+            finished = self.stats.done + self.stats.failed + self.stats.skipped
+            self.max_ahead = max(self.max_ahead, self.pulled - finished)
+            yield _job(i)
+
+
+_open: list[ResultSink] = []
+
+
+def _sink(tmp_path: Path, stats: RunStats) -> ResultSink:
+    out = OutputDir(tmp_path)
+    out.create()
+    sink = ResultSink(out.open_results(), out.open_errors(), stats, "run-1")
+    _open.append(sink)
+    return sink
+
+
+@pytest.fixture(autouse=True)
+def _close_sinks() -> Iterator[None]:
+    yield
+    while _open:
+        sink = _open.pop()
+        sink.results.close()
+        sink.errors.close()
+
+
+def test_100k_job_plan_is_consumed_lazily_with_bounded_lookahead(tmp_path: Path) -> None:
+    stats = RunStats()
+    sink = _sink(tmp_path, stats)
+    plan = CountingPlan(100_000, stats)
+    ex = Executor(_ok, sink, ExecutorOptions(concurrency=8))
+    assert ex.run(plan) == "completed"
+    sink.results.close()
+    assert plan.pulled == 100_000 and stats.done == 100_000
+    assert plan.max_ahead <= 8 + 1  # in flight + the one being handed over
+    ids = {line["id"] for line in read_jsonl(tmp_path / "results.jsonl")}
+    assert len(ids) == 100_000
+
+
+def test_concurrency_is_bounded_and_used(tmp_path: Path) -> None:
+    stats = RunStats()
+    lock = threading.Lock()
+    running, peak = 0, 0
+    barrier = threading.Barrier(4, timeout=10)
+
+    def run(job: ChatJob) -> JobResult:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        if job.id in {"j0", "j1", "j2", "j3"}:
+            barrier.wait()  # all four slots must be busy at once
+        with lock:
+            running -= 1
+        return _ok(job)
+
+    assert (
+        Executor(run, _sink(tmp_path, stats), ExecutorOptions(concurrency=4)).run(
+            _job(i) for i in range(40)
+        )
+        == "completed"
+    )
+    assert peak == 4
+
+
+def test_failures_continue_or_fail_fast(tmp_path: Path) -> None:
+    def run(job: ChatJob) -> JobResult:
+        if job.id == "j3":
+            raise JobFailed("INVALID_ARGUMENT", "bad request", attempts=1)
+        return _ok(job)
+
+    stats = RunStats()
+    status = Executor(run, _sink(tmp_path / "a", stats), ExecutorOptions(concurrency=1)).run(
+        _job(i) for i in range(10)
+    )
+    assert status == "failed" and stats.done == 9 and stats.failed == 1
+    errors = list(read_jsonl(tmp_path / "a" / "errors.jsonl"))
+    assert (
+        errors[0]["id"] == "j3" and errors[0]["final"] and errors[0]["code"] == "INVALID_ARGUMENT"
+    )
+
+    stats = RunStats()
+    opts = ExecutorOptions(concurrency=1, on_error="fail_fast")
+    status = Executor(run, _sink(tmp_path / "b", stats), opts).run(_job(i) for i in range(10))
+    assert status == "failed" and stats.done == 3 and stats.failed == 1
+
+
+def test_a_crashing_runner_fails_the_job_not_the_run(tmp_path: Path) -> None:
+    def run(job: ChatJob) -> JobResult:
+        raise RuntimeError("boom")
+
+    stats = RunStats()
+    assert Executor(run, _sink(tmp_path, stats), ExecutorOptions()).run([_job(0)]) == "failed"
+    assert stats.errors_by_code == {"CLIENT_ERROR": 1}
+
+
+def test_budget_stops_dispatch(tmp_path: Path) -> None:
+    stats = RunStats()
+    opts = ExecutorOptions(concurrency=1, budget_usd=0.000001)  # 10,000 ticks
+    ex = Executor(lambda job: _ok(job, cost=3000), _sink(tmp_path, stats), opts)
+    assert ex.run(_job(i) for i in range(100)) == "budget_exhausted"
+    assert stats.done == 4 and stats.cost_ticks == 12000
+
+
+def test_resume_state_skips_finished_jobs_by_id_and_digest(tmp_path: Path) -> None:
+    stats = RunStats()
+    seen: list[str] = []
+
+    def run(job: ChatJob) -> JobResult:
+        seen.append(job.id)
+        return _ok(job)
+
+    resume = ResumeState(finished={"j0": _job(0).digest, "j1": "stale-digest"})
+    ex = Executor(run, _sink(tmp_path, stats), ExecutorOptions(concurrency=1), resume=resume)
+    assert ex.run(_job(i) for i in range(3)) == "completed"
+    assert seen == ["j1", "j2"] and stats.skipped == 1
+
+
+def test_stop_event_interrupts_and_grace_expiry_aborts(tmp_path: Path) -> None:
+    stats = RunStats()
+    stop = threading.Event()
+    release = threading.Event()
+
+    def run(job: ChatJob) -> JobResult:
+        if job.id == "j1":
+            stop.set()
+        if job.id == "j0":
+            release.wait(10)  # outlives the grace period
+        return _ok(job)
+
+    opts = ExecutorOptions(concurrency=2, grace_s=0.2)
+    ex = Executor(run, _sink(tmp_path, stats), opts, stop=stop)
+    assert ex.run(_job(i) for i in range(50)) == "interrupted"
+    assert ex.abort.is_set()
+    release.set()
+    assert stats.done + stats.in_flight <= 2
+
+
+def test_options_validate() -> None:
+    with pytest.raises(ValueError):
+        ExecutorOptions(concurrency=0)

@@ -1,0 +1,163 @@
+"""The executor: runs a lazy stream of jobs on a thread pool with a bounded number in flight.
+
+The plan is pulled one job at a time, only when a worker slot is free, so at
+most ``concurrency`` jobs exist beyond those already finished: memory does not
+grow with the size of the plan. Dispatch stops on Ctrl-C, on the first failure
+with ``fail_fast``, or when the spent budget reaches ``budget_usd``; jobs already
+in flight are allowed to finish (within ``grace_s`` after Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from xai_pipelines.plan import Job
+from xai_pipelines.report import TICKS_PER_USD
+from xai_pipelines.run.outcome import JobFailed, JobResult
+from xai_pipelines.run.sink import ResultSink
+from xai_pipelines.store import ResumeState, RunStatus
+
+#: Runs one job; raises :class:`JobFailed` when it fails for good.
+JobFn = Callable[[Job], JobResult]
+OnError = Literal["continue", "fail_fast"]
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """How jobs are dispatched.
+
+    Attributes:
+        concurrency: Most jobs in flight at once.
+        on_error: ``continue`` past failed jobs, or ``fail_fast``: stop dispatching after one.
+        budget_usd: Stop dispatching once this much has been spent (None: no budget).
+        grace_s: After Ctrl-C, how long in-flight jobs may take to finish.
+    """
+
+    concurrency: int = 16
+    on_error: OnError = "continue"
+    budget_usd: float | None = None
+    grace_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+
+
+class Executor:
+    """Dispatches jobs to ``run_job`` on worker threads and records what they produce.
+
+    Args:
+        run_job: Runs one job (chat or image, see :mod:`xai_pipelines.run.jobrun`).
+        sink: Receives results and failures.
+        options: Dispatch settings.
+        stop: Set from outside (first Ctrl-C) to stop dispatching.
+        abort: Set by the executor when the grace period ran out; job runners check it.
+        resume: Jobs finished by earlier runs, skipped by id and digest.
+    """
+
+    def __init__(
+        self,
+        run_job: JobFn,
+        sink: ResultSink,
+        options: ExecutorOptions,
+        *,
+        stop: threading.Event | None = None,
+        abort: threading.Event | None = None,
+        resume: ResumeState | None = None,
+    ) -> None:
+        self.run_job = run_job
+        self.sink = sink
+        self.options = options
+        self.stop = stop or threading.Event()
+        self.abort = abort or threading.Event()
+        self.resume = resume or ResumeState()
+        self.reason: RunStatus | None = None
+        self._halt = threading.Event()  # stop dispatching, for any reason
+        self._slots = threading.BoundedSemaphore(options.concurrency)
+        self._idle = threading.Condition()
+        self._budget_ticks = (
+            None if options.budget_usd is None else round(options.budget_usd * TICKS_PER_USD)
+        )
+
+    def run(self, jobs: Iterable[Job]) -> RunStatus:
+        """Run every job of ``jobs`` not already finished.
+
+        Returns:
+            ``completed`` (all succeeded), ``failed`` (some failed), ``interrupted``
+            (Ctrl-C) or ``budget_exhausted``.
+        """
+        stats = self.sink.stats
+        pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="job")
+        try:
+            for job in jobs:
+                if self.resume.is_done(job.id, job.digest):
+                    stats.skipped += 1
+                    continue
+                if not self._take_slot():
+                    break
+                stats.job_started()
+                pool.submit(self._work, job)
+            self._drain()
+        finally:
+            pool.shutdown(wait=not self.abort.is_set(), cancel_futures=True)
+        if self.stop.is_set():
+            return "interrupted"
+        if self.reason is not None:
+            return self.reason
+        return "failed" if stats.failed else "completed"
+
+    def _take_slot(self) -> bool:
+        while True:
+            if self._halted():
+                return False
+            if self._slots.acquire(timeout=0.1):
+                if self._halted():
+                    self._slots.release()
+                    return False
+                return True
+
+    def _halted(self) -> bool:
+        return self._halt.is_set() or self.stop.is_set()
+
+    def _drain(self) -> None:
+        """Wait for in-flight jobs; after Ctrl-C, only for ``grace_s``."""
+        for _ in range(self.options.concurrency):
+            while not self._slots.acquire(timeout=0.1):
+                if self.stop.is_set() and self._wait_grace():
+                    return
+        for _ in range(self.options.concurrency):
+            self._slots.release()
+
+    def _wait_grace(self) -> bool:
+        """Returns True (and sets ``abort``) when in-flight jobs outlast the grace period."""
+        with self._idle:
+            done = self._idle.wait_for(
+                lambda: self.sink.stats.in_flight == 0, timeout=self.options.grace_s
+            )
+        if not done:
+            self.abort.set()
+        return not done
+
+    def _work(self, job: Job) -> None:
+        try:
+            result = self.run_job(job)
+        except JobFailed as failure:
+            self.sink.failed(job, failure)
+            if self.options.on_error == "fail_fast":
+                self.reason = "failed"
+                self._halt.set()
+        except Exception as exc:  # a bug in a runner must not kill the run silently
+            self.sink.failed(job, JobFailed("CLIENT_ERROR", f"{type(exc).__name__}: {exc}"))
+        else:
+            self.sink.finished(result)
+            if self._budget_ticks is not None and self.sink.stats.cost_ticks >= self._budget_ticks:
+                self.reason = "budget_exhausted"
+                self._halt.set()
+        finally:
+            self._slots.release()
+            with self._idle:
+                self._idle.notify_all()

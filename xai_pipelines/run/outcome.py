@@ -1,0 +1,39 @@
+"""What running one job produced: a result line, or a failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class JobResult:
+    """A finished job.
+
+    Attributes:
+        line: The ``results.jsonl`` line (complete, JSON-able).
+        tokens: Tokens used (prompt + completion + reasoning), for progress.
+        images: Images produced.
+        cost_ticks: Cost in USD ticks, when known.
+    """
+
+    line: dict[str, Any]
+    tokens: int = 0
+    images: int = 0
+    cost_ticks: int | None = None
+
+
+class JobFailed(Exception):
+    """A job that failed for good.
+
+    Attributes:
+        code: gRPC status name or a client-side error name.
+        message: What went wrong (never contains the API key).
+        attempts: Attempts made before giving up.
+    """
+
+    def __init__(self, code: str, message: str, attempts: int = 0) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.attempts = attempts

@@ -1,0 +1,80 @@
+"""Ctrl-C handling: the first stops dispatching gracefully, the second aborts at once.
+
+A graceful stop lets in-flight calls finish within a grace period and leaves
+the manifest marked ``interrupted``. An abort does not wait for workers; it
+runs the abort callback (sync the files, mark the manifest) and leaves the
+process with exit status 130. Every result line is written with a single
+``write`` call and every manifest update is an atomic rename, so neither path
+can leave a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+EXIT_INTERRUPTED = 130
+
+
+class Interrupts:
+    """Installs SIGINT/SIGTERM handlers for the duration of a run.
+
+    Args:
+        on_abort: Called on the second signal, before the process exits with 130.
+        on_first: Called on the first signal (e.g. to tell the user what happens next).
+
+    Attributes:
+        stop: Set on the first signal: dispatch no new job.
+    """
+
+    def __init__(
+        self,
+        on_abort: Callable[[], None] | None = None,
+        on_first: Callable[[], None] | None = None,
+    ) -> None:
+        self.stop = threading.Event()
+        self.signals = 0
+        self._on_abort = on_abort
+        self._on_first = on_first
+        self._previous: dict[int, object] = {}
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a signal was received."""
+        return self.signals > 0
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.stop.set()
+            if self._on_first is not None:
+                self._on_first()
+            return
+        try:
+            if self._on_abort is not None:
+                self._on_abort()
+        finally:
+            os._exit(EXIT_INTERRUPTED)
+
+    def install(self) -> None:
+        """Install the handlers (only possible on the main thread; a no-op elsewhere)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        """Put the previous handlers back."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def __enter__(self) -> Interrupts:
+        self.install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()

@@ -1,0 +1,73 @@
+"""Where the executor puts what jobs produce: result and error lines, plus live counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xai_pipelines.plan import Job
+from xai_pipelines.run.outcome import JobFailed, JobResult
+from xai_pipelines.run.stats import RunStats
+from xai_pipelines.store import JsonlAppender, utc_now
+
+
+class ResultSink:
+    """Appends result and error lines and keeps :class:`RunStats` in step.
+
+    Args:
+        results: Appender of ``results.jsonl``.
+        errors: Appender of ``errors.jsonl``.
+        stats: Live counters.
+        run_id: Written on every line.
+    """
+
+    def __init__(
+        self, results: JsonlAppender, errors: JsonlAppender, stats: RunStats, run_id: str
+    ) -> None:
+        self.results = results
+        self.errors = errors
+        self.stats = stats
+        self.run_id = run_id
+        self.dropped = 0
+
+    def finished(self, result: JobResult) -> bool:
+        """Record a finished job.
+
+        Returns:
+            False when the run was already closed (an abort): the job stays unfinished.
+        """
+        try:
+            self.results.append({**result.line, "run_id": self.run_id})
+        except ValueError:
+            self.dropped += 1
+            self.stats.job_abandoned()
+            return False
+        self.stats.job_finished(result.tokens, result.images, result.cost_ticks)
+        return True
+
+    def failed(self, job: Job, failure: JobFailed) -> None:
+        """Record a job that failed for good."""
+        self._error(job, failure.code, failure.message, failure.attempts, final=True)
+        self.stats.job_failed(failure.code)
+
+    def attempt_failed(self, job: Job, code: str, message: str, attempt: int) -> None:
+        """Record a failed attempt that will be retried."""
+        self._error(job, code, message, attempt, final=False)
+        self.stats.retried()
+
+    def _error(self, job: Job, code: str, message: str, attempt: int, final: bool) -> None:
+        line: dict[str, Any] = {
+            "id": job.id,
+            "kind": job.kind,
+            "model": job.model,
+            "digest": job.digest,
+            "attempt": attempt,
+            "final": final,
+            "code": code,
+            "message": message,
+            "at": utc_now(),
+            "run_id": self.run_id,
+        }
+        try:
+            self.errors.append(line)
+        except ValueError:
+            self.dropped += 1
