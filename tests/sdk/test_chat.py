@@ -22,7 +22,9 @@ def without_id(response: Response) -> dict:
 
 
 def test_sample_returns_a_response_with_usage_and_attempts(client: Client):
-    chat = client.chat.create("grok-4", messages=[system("Be terse."), user("Name a colour.")], **SEEDED)
+    chat = client.chat.create(
+        "grok-4", messages=[system("Be terse."), user("Name a colour.")], **SEEDED
+    )
     r = chat.sample()
     assert r.content and r.model == "grok-4" and r.id
     assert r.finish_reason in {"stop", "length"}
@@ -110,7 +112,11 @@ def test_append_keeps_history_and_previous_turns_change_the_prompt(client: Clien
     chat = client.chat.create("grok-4", messages=[user("First question")], **SEEDED)
     first = chat.sample()
     chat.append(first).append(user("Second question"))
-    assert [m.role for m in chat.messages] == [chat_pb2.ROLE_USER, chat_pb2.ROLE_ASSISTANT, chat_pb2.ROLE_USER]
+    assert [m.role for m in chat.messages] == [
+        chat_pb2.ROLE_USER,
+        chat_pb2.ROLE_ASSISTANT,
+        chat_pb2.ROLE_USER,
+    ]
     assert chat.messages[1].content[0].text == first.content
     second = chat.sample()
     assert second.usage.prompt_tokens > first.usage.prompt_tokens
@@ -184,20 +190,28 @@ def test_json_object_format_and_response_parse_keep_the_response(client: Client)
     fmt = {"type": "json_schema", "schema": SCHEMA}
     r = client.chat.create("grok-4", messages=[user("Data?")], response_format=fmt, seed=3).sample()
     assert r.parse(SCHEMA) == json.loads(r.content)
-    by_model = client.chat.create("grok-4", messages=[user("Data?")], response_format=CityModel, seed=3)
+    by_model = client.chat.create(
+        "grok-4", messages=[user("Data?")], response_format=CityModel, seed=3
+    )
     assert isinstance(by_model.sample().parse(CityModel), CityModel)
     with pytest.raises(StructuredOutputError, match="does not match the schema"):
         r.parse({"type": "object", "required": ["missing"]})
-    obj = client.chat.create("grok-4", messages=[user("JSON?")], response_format="json_object").sample()
+    obj = client.chat.create(
+        "grok-4", messages=[user("JSON?")], response_format="json_object"
+    ).sample()
     assert isinstance(json.loads(obj.content), dict)
 
 
 def test_stored_completions_get_delete_and_previous_response_id(client: Client):
-    chat = client.chat.create("grok-4", messages=[user("Remember 42.")], store_messages=True, **SEEDED)
+    chat = client.chat.create(
+        "grok-4", messages=[user("Remember 42.")], store_messages=True, **SEEDED
+    )
     r = chat.sample()
     stored = client.chat.get_stored_completion(r.id)
     assert stored[0].content == r.content and stored[0].id == r.id
-    follow = client.chat.create("grok-4", messages=[user("What number?")], previous_response_id=r.id, **SEEDED).sample()
+    follow = client.chat.create(
+        "grok-4", messages=[user("What number?")], previous_response_id=r.id, **SEEDED
+    ).sample()
     alone = client.chat.create("grok-4", messages=[user("What number?")], **SEEDED).sample()
     assert follow.usage.prompt_tokens > alone.usage.prompt_tokens
     assert client.chat.delete_stored_completion(r.id) == r.id
@@ -215,7 +229,9 @@ def test_search_parameters_return_citations(client: Client):
 
 
 def test_encrypted_content_is_appended(client: Client):
-    chat = client.chat.create("grok-4", messages=[user("Think hard.")], use_encrypted_content=True, **SEEDED)
+    chat = client.chat.create(
+        "grok-4", messages=[user("Think hard.")], use_encrypted_content=True, **SEEDED
+    )
     r = chat.sample()
     chat.append(r)
     assert chat.messages[-1].encrypted_content == r.encrypted_content

@@ -37,9 +37,11 @@ def heal_after(emu, failures: int):
 
 def test_wrong_key_is_an_authentication_error_without_the_key(emulator_factory):
     emu = emulator_factory(EmulatorConfig(api_keys=("the-right-key",)))
-    with Client(api_key=SECRET, api_host=emu.address) as client:
-        with pytest.raises(AuthenticationError) as info:
-            client.chat.create("grok-4", messages=[user("hi")]).sample()
+    with (
+        Client(api_key=SECRET, api_host=emu.address) as client,
+        pytest.raises(AuthenticationError) as info,
+    ):
+        client.chat.create("grok-4", messages=[user("hi")]).sample()
     err = info.value
     assert err.code == "UNAUTHENTICATED" and err.__cause__ is not None
     for text in (str(err), repr(err), err.message):
@@ -110,7 +112,9 @@ def test_rate_limit_refusals_become_rate_limit_errors(emulator_factory, make_cli
 def test_invalid_argument_is_never_retried(emulator_factory, make_client):
     emu = emulator_factory()
     retries: list = []
-    client = make_client(emu, retry_policy=fast_policy(max_attempts=5, on_retry=lambda *a: retries.append(a)))
+    client = make_client(
+        emu, retry_policy=fast_policy(max_attempts=5, on_retry=lambda *a: retries.append(a))
+    )
     with pytest.raises(InvalidRequestError):
         client.chat.create("grok-4", messages=[user("hi")], top_p=3).sample()
     assert emu.stats.calls["GetCompletion"] == 1 and retries == []
@@ -134,7 +138,7 @@ def test_stream_broken_before_the_first_chunk_is_reopened(emulator_factory, make
     assert {c.attempt for _, c in items} == {2}
     final = items[-1][0]
     assert final.attempts == 2 and final.content == chat.sample().content
-    assert emu.stats.streams_cut == 1
+    assert emu.stats.streams_cut == 1 and seen == [("UNAVAILABLE", 1)]
 
 
 def test_stream_broken_midway_restarts_from_the_start(emulator_factory, make_client):

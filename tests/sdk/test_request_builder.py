@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from xai_pipelines.proto import chat_pb2, image_pb2, usage_pb2
-from xai_pipelines.sdk import assistant, build_image_request, file, image, system, tool, tool_result, user
+from xai_pipelines.sdk import (
+    assistant,
+    build_image_request,
+    file,
+    image,
+    system,
+    tool,
+    tool_result,
+    user,
+)
 from xai_pipelines.sdk._chat_request import CHAT_PARAMETERS, build_chat_request
 from xai_pipelines.sdk.errors import InvalidRequestError, RequestValidationError
 
@@ -35,7 +44,10 @@ FULL_REQUEST = {
             "role": "assistant",
             "content": "...",
             "tool_calls": [
-                {"id": "call_1", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+                {
+                    "id": "call_1",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
             ],
         },
         {"role": "tool", "content": '{"temp": 20}', "tool_call_id": "call_1"},
@@ -53,7 +65,12 @@ FULL_REQUEST = {
     "reasoning_effort": "low",
     "response_format": {"type": "json_schema", "schema": {"type": "object"}, "name": "answer"},
     "tools": [
-        {"type": "function", "name": "get_weather", "description": "d", "parameters": {"type": "object"}},
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "d",
+            "parameters": {"type": "object"},
+        },
         {"type": "web_search", "excluded_domains": ["a.com"]},
         {"type": "x_search", "from_date": "2026-01-01", "allowed_x_handles": ["xai"]},
         {"type": "code_execution"},
@@ -98,15 +115,26 @@ def test_the_json_request_form_sets_every_field():
     assert parts[1].image_url.detail == image_pb2.DETAIL_HIGH
     assert parts[2].file.file_id == "file-123"
     call = req.messages[3].tool_calls[0]
-    assert (call.id, call.function.name, call.function.arguments) == ("call_1", "get_weather", '{"city":"Paris"}')
+    assert (call.id, call.function.name, call.function.arguments) == (
+        "call_1",
+        "get_weather",
+        '{"city":"Paris"}',
+    )
     assert req.messages[4].tool_call_id == "call_1"
     assert req.temperature == pytest.approx(0.5) and req.max_tokens == 64 and req.seed == 7
     assert list(req.stop) == ["\n"] and req.n == 1 and req.logprobs and req.top_logprobs == 2
-    assert req.frequency_penalty == pytest.approx(0.25) and req.presence_penalty == pytest.approx(0.5)
+    assert req.frequency_penalty == pytest.approx(0.25) and req.presence_penalty == pytest.approx(
+        0.5
+    )
     assert req.reasoning_effort == chat_pb2.EFFORT_LOW
     assert req.response_format.format_type == chat_pb2.FORMAT_TYPE_JSON_SCHEMA
     assert json.loads(req.response_format.schema) == {"type": "object"}
-    assert [t.WhichOneof("tool") for t in req.tools] == ["function", "web_search", "x_search", "code_execution"]
+    assert [t.WhichOneof("tool") for t in req.tools] == [
+        "function",
+        "web_search",
+        "x_search",
+        "code_execution",
+    ]
     assert json.loads(req.tools[0].function.parameters) == {"type": "object"}
     assert req.tools[2].x_search.from_date.ToDatetime().year == 2026
     assert req.tool_choice.function_name == "get_weather"
@@ -118,7 +146,10 @@ def test_the_json_request_form_sets_every_field():
     assert req.store_messages and req.previous_response_id == "resp-1" and req.use_encrypted_content
     assert req.max_turns == 4 and req.user == "u-1" and req.safety_identifier == "s-1"
     assert list(req.include) == [chat_pb2.INCLUDE_OPTION_INLINE_CITATIONS]
-    assert req.service_tier == usage_pb2.SERVICE_TIER_PRIORITY and req.agent_count == chat_pb2.AGENT_COUNT_4
+    assert (
+        req.service_tier == usage_pb2.SERVICE_TIER_PRIORITY
+        and req.agent_count == chat_pb2.AGENT_COUNT_4
+    )
     assert req.guidelines[0].policy.category == chat_pb2.GUIDELINE_CATEGORY_NSFW
 
 
@@ -129,7 +160,11 @@ def test_every_parameter_of_the_contract_is_accepted():
 
 
 def test_helpers_and_dicts_build_the_same_messages():
-    helpers = [system("S"), user("Q", image("https://x/y.png", "low"), file("f-1")), tool_result({"a": 1}, "c1")]
+    helpers = [
+        system("S"),
+        user("Q", image("https://x/y.png", "low"), file("f-1")),
+        tool_result({"a": 1}, "c1"),
+    ]
     dicts = [
         {"role": "system", "content": "S"},
         {"role": "user", "content": ["Q", {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}}, {"type": "file", "file_id": "f-1"}]},
@@ -141,7 +176,9 @@ def test_helpers_and_dicts_build_the_same_messages():
 def test_messages_may_be_tuples_and_the_request_a_read_only_mapping():
     from types import MappingProxyType
 
-    request = MappingProxyType({"model": "m", "messages": ({"role": "user", "content": "hi"},), "stop": ("x",)})
+    request = MappingProxyType(
+        {"model": "m", "messages": ({"role": "user", "content": "hi"},), "stop": ("x",)}
+    )
     req = build_chat_request(**request)
     assert req.messages[0].content[0].text == "hi" and list(req.stop) == ["x"]
 
@@ -152,7 +189,10 @@ def test_messages_may_be_tuples_and_the_request_a_read_only_mapping():
         ("text", (chat_pb2.FORMAT_TYPE_TEXT, None)),
         ("json_object", (chat_pb2.FORMAT_TYPE_JSON_OBJECT, None)),
         ({"type": "json_object"}, (chat_pb2.FORMAT_TYPE_JSON_OBJECT, None)),
-        ({"type": "json_schema", "schema": {"type": "integer"}}, (chat_pb2.FORMAT_TYPE_JSON_SCHEMA, {"type": "integer"})),
+        (
+            {"type": "json_schema", "schema": {"type": "integer"}},
+            (chat_pb2.FORMAT_TYPE_JSON_SCHEMA, {"type": "integer"}),
+        ),
     ],
 )
 def test_response_formats(value, expected):
@@ -168,9 +208,15 @@ def test_tool_choice_modes(value, mode):
 
 def test_openai_style_function_tools_and_the_tool_helper_agree():
     params = {"type": "object", "properties": {"city": {"type": "string"}}}
-    nested = {"type": "function", "function": {"name": "w", "description": "d", "parameters": params}}
+    nested = {
+        "type": "function",
+        "function": {"name": "w", "description": "d", "parameters": params},
+    }
     flat = {"type": "function", "name": "w", "description": "d", "parameters": params}
-    built = [build_chat_request("m", [], tools=[t]).tools[0] for t in (nested, flat, tool("w", "d", params))]
+    built = [
+        build_chat_request("m", [], tools=[t]).tools[0]
+        for t in (nested, flat, tool("w", "d", params))
+    ]
     assert built[0] == built[1] == built[2]
 
 
@@ -196,7 +242,10 @@ def test_image_part_from_path_and_bytes_becomes_a_data_url(tmp_path: Path):
         ({"temperature": "hot"}, "temperature must be int or float"),
         ({"max_tokens": 1.5}, "max_tokens must be int"),
         ({"seed": True}, "seed must be int"),
-        ({"reasoning_effort": "extreme"}, "reasoning_effort must be one of low, medium, high, none, xhigh"),
+        (
+            {"reasoning_effort": "extreme"},
+            "reasoning_effort must be one of low, medium, high, none, xhigh",
+        ),
         ({"tool_choice": "sometimes"}, "tool_choice must be one of auto, none, required"),
         ({"tool_choice": {"function": ""}}, "tool_choice object"),
         ({"response_format": "yaml"}, "response_format must be one of"),
@@ -241,9 +290,14 @@ def test_image_request_form():
     )  # fmt: skip
     assert req.prompt == "a fox" and req.n == 4 and req.format == image_pb2.IMG_FORMAT_URL
     assert req.aspect_ratio == image_pb2.IMG_ASPECT_RATIO_19_5_9
-    assert req.resolution == image_pb2.IMG_RESOLUTION_2K and req.quality == image_pb2.IMG_QUALITY_HIGH
+    assert (
+        req.resolution == image_pb2.IMG_RESOLUTION_2K and req.quality == image_pb2.IMG_QUALITY_HIGH
+    )
     assert req.image.image_url == "https://x/y.png" and req.user == "u"
-    assert build_image_request("p", aspect_ratio="auto").aspect_ratio == image_pb2.IMG_ASPECT_RATIO_AUTO
+    assert (
+        build_image_request("p", aspect_ratio="auto").aspect_ratio
+        == image_pb2.IMG_ASPECT_RATIO_AUTO
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,125 @@
+"""The retry policy on its own: decisions, delays, callbacks, stream restarts."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from xai_pipelines.sdk import errors
+from xai_pipelines.sdk.retry import RetryPolicy, is_rate_limited, is_retryable, retry_stream
+
+
+def err(code: grpc.StatusCode) -> errors.XaiError:
+    return errors.error_for_status(code, "boom")
+
+
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, True),
+        (grpc.StatusCode.INTERNAL, True),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, True),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, False),
+        (grpc.StatusCode.INVALID_ARGUMENT, False),
+        (grpc.StatusCode.UNAUTHENTICATED, False),
+        (grpc.StatusCode.PERMISSION_DENIED, False),
+        (grpc.StatusCode.NOT_FOUND, False),
+        (grpc.StatusCode.CANCELLED, False),
+    ],
+)
+def test_which_codes_are_retryable(code, retryable):
+    assert is_retryable(err(code)) is retryable
+    assert is_rate_limited(err(code)) is (code == grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+def test_non_api_errors_are_final():
+    assert not is_retryable(ValueError("x"))
+    assert not is_retryable(errors.MissingApiKeyError())
+
+
+def test_error_classes_keep_code_message_and_request_id():
+    e = errors.error_for_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", request_id="r-1")
+    assert isinstance(e, errors.RateLimitError)
+    assert (e.code, e.message, e.request_id) == ("RESOURCE_EXHAUSTED", "slow down", "r-1")
+    assert str(e) == "RESOURCE_EXHAUSTED: slow down (request id r-1)"
+    assert isinstance(errors.error_for_status(grpc.StatusCode.ABORTED, "x"), errors.APIError)
+
+
+def test_errors_module_all_is_complete():
+    public = {
+        n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Exception)
+    }
+    assert public <= set(errors.__all__)
+
+
+def test_delays_grow_cap_and_rate_limits_start_longer():
+    policy = RetryPolicy(
+        initial_backoff=0.1, multiplier=2, max_backoff=0.5, jitter=0, rate_limit_backoff=0.4
+    )
+    unavailable = err(grpc.StatusCode.UNAVAILABLE)
+    assert [policy.delay(unavailable, n) for n in (1, 2, 3, 4, 5)] == pytest.approx(
+        [0.1, 0.2, 0.4, 0.5, 0.5]
+    )
+    limited = err(grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert [policy.delay(limited, n) for n in (1, 2)] == pytest.approx([0.4, 0.5])
+    jittered = RetryPolicy(initial_backoff=1, jitter=0.5, max_backoff=100)
+    assert all(1 <= jittered.delay(unavailable, 1) <= 1.5 for _ in range(50))
+
+
+def test_call_retries_reports_and_sleeps_through_the_policy():
+    slept: list[float] = []
+    reported: list[tuple[str, int, float]] = []
+    policy = RetryPolicy(max_attempts=4, initial_backoff=0.5, jitter=0, sleep=slept.append,
+                         on_retry=lambda exc, n, d: reported.append((exc.code, n, d)))  # fmt: skip
+    attempts: list[int] = []
+
+    def flaky(attempt: int) -> str:
+        attempts.append(attempt)
+        if attempt < 3:
+            raise err(grpc.StatusCode.UNAVAILABLE)
+        return "ok"
+
+    assert policy.call(flaky) == "ok"
+    assert attempts == [1, 2, 3] and slept == [0.5, 1.0]
+    assert reported == [("UNAVAILABLE", 1, 0.5), ("UNAVAILABLE", 2, 1.0)]
+
+
+def test_call_gives_up_and_reraises_the_last_error():
+    policy = RetryPolicy(max_attempts=2, sleep=lambda s: None)
+    calls: list[int] = []
+
+    def always(attempt: int) -> None:
+        calls.append(attempt)
+        raise err(grpc.StatusCode.INTERNAL)
+
+    with pytest.raises(errors.InternalServerError):
+        policy.call(always)
+    assert calls == [1, 2]
+
+    def final(attempt: int) -> None:
+        calls.append(attempt)
+        raise err(grpc.StatusCode.NOT_FOUND)
+
+    calls.clear()
+    with pytest.raises(errors.NotFoundError):
+        policy.call(final)
+    assert calls == [1]
+
+
+def test_retry_stream_restarts_from_the_start():
+    policy = RetryPolicy(max_attempts=3, sleep=lambda s: None)
+
+    def open_stream(attempt: int):
+        yield (attempt, "a")
+        if attempt == 1:
+            raise err(grpc.StatusCode.UNAVAILABLE)
+        yield (attempt, "b")
+
+    assert list(retry_stream(policy, open_stream)) == [(1, "a"), (2, "a"), (2, "b")]
+
+
+def test_policy_validation():
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ValueError, match="multiplier"):
+        RetryPolicy(multiplier=0.5)
