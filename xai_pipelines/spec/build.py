@@ -141,7 +141,9 @@ class Builder:
             except FileProblem as exc:
                 self.problem((*at, "path"), str(exc))
                 continue
-            self.datasets[name] = Dataset(name, path, spec["path"], fmt, **common)
+            self.datasets[name] = Dataset(
+                name, path, self.files.display(spec["path"]), fmt, **common
+            )
 
     def build_execution(self) -> Execution:
         """The execution section, with durations in seconds."""

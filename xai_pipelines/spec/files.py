@@ -41,9 +41,14 @@ class PipelineFiles:
     """
 
     def __init__(self, base_dir: Path, allow_outside: bool) -> None:
+        self.given_dir = base_dir
         self.base_dir = base_dir.resolve()
         self.allow_outside = allow_outside
         self._images: dict[Path, str] = {}
+
+    def display(self, raw: str) -> str:
+        """How a file named in the pipeline is shown in messages (relative to where we run)."""
+        return str(self.given_dir / raw)
 
     def resolve(self, raw: str, *, must_exist: bool = True) -> Path:
         """The absolute path for ``raw``.
@@ -56,8 +61,8 @@ class PipelineFiles:
         path = (self.base_dir / raw).resolve()
         if not self.allow_outside and not path.is_relative_to(self.base_dir):
             raise FileProblem(
-                f"path '{raw}' leaves the pipeline's directory {self.base_dir} "
-                "(pass --allow-outside to allow it)"
+                f"path '{raw}' leaves the pipeline's directory; pass --allow-outside "
+                f"to allow it (pipeline directory: {self.base_dir})"
             )
         if must_exist and not path.is_file():
             what = "is a directory, not a file" if path.is_dir() else "does not exist"

@@ -147,6 +147,7 @@ class _Reporter:
         elif kind in ("minItems", "maxItems", "minLength", "minProperties"):
             what = "items" if "Items" in kind else "characters" if "Length" in kind else "keys"
             op = "at least" if kind.startswith("min") else "at most"
+            what = what[:-1] if error.validator_value == 1 else what
             yield self.problem(
                 path, f"expected {op} {error.validator_value} {what}, got {len(value)}"
             )

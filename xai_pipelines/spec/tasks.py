@@ -210,7 +210,9 @@ class TaskBuilder:
         except FileProblem as exc:
             self.b.problem(at, str(exc))
             return None
-        return Dataset(f"{at[0]}[{at[1]}].prompts_file", path, raw_path, "lines")
+        return Dataset(
+            f"{at[0]}[{at[1]}].prompts_file", path, self.b.files.display(raw_path), "lines"
+        )
 
     def _check_templates(self, trees: tuple[Any, ...], known: set[str], has_rows: bool) -> None:
         for tpl in tree_templates(trees):
