@@ -1,0 +1,98 @@
+"""``xai-run chat`` and ``xai-run image`` driven through stdin with typer's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from xai_pipelines.cli.app import app
+from xai_pipelines.emulator import EmulatorConfig
+from xai_pipelines.sdk import Client, system, user
+from xai_pipelines.sdk.image_bytes import sniff_mime
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def run_chat(runner, emu, stdin: str, *args: str):
+    env = {"XAI_API_KEY": emu.api_key}
+    return runner.invoke(app, ["chat", "--endpoint", emu.address, *args], input=stdin, env=env)
+
+
+def test_chat_keeps_history_and_stops_at_exit(runner, emulator):
+    result = run_chat(runner, emulator, "First question\n\nSecond question\nexit\nNever sent\n",
+                      "--system", "Be terse.")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Client(api_key=emulator.api_key, api_host=emulator.address) as client:
+        chat = client.chat.create("grok-4", [system("Be terse."), user("First question")])
+        first = chat.sample()
+        chat.append(first).append(user("Second question"))
+        second = chat.sample()
+    assert result.stdout == f"{first.content}\n{second.content}\n"
+
+
+def test_chat_stream_prints_the_same_answers(runner, emulator):
+    plain = run_chat(runner, emulator, "Hello\nMore please\n")
+    streamed = run_chat(runner, emulator, "Hello\nMore please\n", "--stream")
+    assert plain.exit_code == streamed.exit_code == 0
+    assert streamed.stdout == plain.stdout and plain.stdout.strip()
+
+
+def test_chat_n_prints_every_answer(runner, emulator):
+    result = run_chat(runner, emulator, "Pick a word\nexit\n", "--n", "3", "--model", "grok-4")
+    assert result.exit_code == 0, result.output
+    starts = [line[:4] for line in result.stdout.splitlines() if line.startswith("[")]
+    assert starts == ["[1] ", "[2] ", "[3] "]
+
+
+def test_chat_local_needs_no_key(runner):
+    result = runner.invoke(app, ["chat", "--local"], input="Hi\n", env={"XAI_API_KEY": ""})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip()
+
+
+def test_missing_key_is_a_clear_usage_error(runner):
+    result = runner.invoke(app, ["chat"], input="Hi\n", env={"XAI_API_KEY": ""})
+    assert result.exit_code == 2
+    assert "XAI_API_KEY" in result.stderr and "--local" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [["chat", "--n", "0"], ["image", "--format", "gif"], ["image", "--n", "11"]]
+)
+def test_bad_options_exit_2(runner, args):
+    result = runner.invoke(app, [*args, "--local"], input="x\n")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_refused_key_exits_1_without_printing_the_key(runner, emulator_factory):
+    emu = emulator_factory(EmulatorConfig(api_keys=("accepted-key",)))
+    secret = "refused-key-abcdef"
+    result = runner.invoke(app, ["chat", "--endpoint", emu.address], input="Hi\n",
+                           env={"XAI_API_KEY": secret})  # fmt: skip
+    assert result.exit_code == 1
+    assert "UNAUTHENTICATED" in result.stderr and secret not in result.output
+
+
+def test_image_saves_every_image_and_prints_the_paths(runner, tmp_path: Path):
+    out = tmp_path / "imgs"
+    result = runner.invoke(app, ["image", "--local", "--n", "2", "--format", "url", "--out", str(out)],
+                           input="a red fox\na lighthouse\nexit\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    paths = [Path(line) for line in result.stdout.splitlines()]
+    assert len(paths) == 4 and all(p.parent == out for p in paths)
+    assert [p.stem for p in paths] == ["001-1", "001-2", "002-1", "002-2"]
+    assert all(sniff_mime(p.read_bytes()) for p in paths)
+
+
+def test_image_base64_against_an_endpoint(runner, emulator, tmp_path: Path):
+    result = runner.invoke(app, ["image", "--endpoint", emulator.address, "--out", str(tmp_path)],
+                           input="a fox\n", env={"XAI_API_KEY": emulator.api_key})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [path] = [Path(line) for line in result.stdout.splitlines()]
+    assert path.exists() and path.suffix in {".png", ".jpg", ".webp"}
