@@ -20,7 +20,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, safe_range
 
 from xai_pipelines.spec.errors import PathT, Problem, SpecError, did_you_mean
 from xai_pipelines.spec.yaml_source import Positions
@@ -94,7 +94,8 @@ class _Sandbox(SandboxedEnvironment):
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
-            if isinstance(right, int | float) and abs(right) > 64:
+            bits = left.bit_length() if isinstance(left, int) else 64
+            if isinstance(right, int | float) and (abs(right) > 64 or bits * abs(right) > 4096):
                 raise jinja2.sandbox.SecurityError("exponent too large in template")
             return operator.pow(left, right)
         size = max(_len(left), 1) * max(_len(right), 1)
@@ -132,7 +133,7 @@ class TemplateEngine:
         self.env = _Sandbox(
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
-        self.env.globals = {"range": range}
+        self.env.globals = {"range": safe_range}
         self.env.filters["slug"] = _slug
         self._cache: dict[str, jinja2.Template] = {}
 
