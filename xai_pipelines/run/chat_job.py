@@ -1,0 +1,93 @@
+"""Chat jobs: sample, stream (time to first token), n > 1, deferred, and multi-turn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xai_pipelines.plan import ChatJob
+from xai_pipelines.run.attempts import JobScope
+from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
+from xai_pipelines.run.ratelimit import estimate_tokens
+from xai_pipelines.sdk import Chat, Response
+
+
+def output_record(response: Response) -> dict[str, Any]:
+    """What a result line keeps of one answer."""
+    return {
+        "index": response.index,
+        "content": response.content,
+        "reasoning_content": response.reasoning_content or None,
+        "tool_calls": [c.to_dict() for c in response.tool_calls],
+        "finish_reason": response.finish_reason,
+        "citations": list(response.citations),
+        "response_id": response.id,
+    }
+
+
+class ChatRunner(JobRunner):
+    """Runs :class:`ChatJob`: its request, then each further turn after appending the reply."""
+
+    kind = "chat"
+
+    def execute(self, job: ChatJob, scope: JobScope) -> Executed:  # type: ignore[override]
+        """Send the conversation, turn by turn, and collect the final outputs."""
+        params = dict(plain(job.request))
+        model = params.pop("model")
+        messages = params.pop("messages", [])
+        n = int(params.pop("n", 1) or 1)
+        chat = self.client.chat.create(model, messages, **params)
+        estimate = estimate_tokens(job.request)
+        done = Executed(calls=0, attempts=0)
+        history: list[dict[str, Any]] = []
+        responses = self._ask(chat, job.mode, n, estimate, scope, done)
+        for turn in job.turns:
+            history.append({"outputs": [output_record(r) for r in responses]})
+            chat.append(responses[0])
+            chat.append(dict(plain(turn)))
+            grown = len(str(turn.get("content", ""))) + len(responses[0].content)
+            estimate += grown // 4
+            responses = self._ask(chat, job.mode, n, estimate, scope, done)
+        outputs = [output_record(r) for r in responses]
+        done.fields = {
+            "mode": job.mode,
+            "content": outputs[0]["content"],
+            "outputs": outputs,
+        }
+        if job.turns:
+            done.fields["turns"] = [
+                {"user": plain(turn), **h} for turn, h in zip(job.turns, history, strict=True)
+            ]
+        return done
+
+    def _ask(
+        self, chat: Chat, mode: str, n: int, estimate: int, scope: JobScope, done: Executed
+    ) -> list[Response]:
+        self.hooks.acquire(estimate)
+        timeout = self.call_timeout(scope)
+        if mode == "stream":
+            responses: list[Response] = []
+            stream = (
+                chat.stream(timeout=timeout) if n == 1 else chat.stream_batch(n, timeout=timeout)
+            )
+            for item, _chunk in stream:
+                responses = item if isinstance(item, list) else [item]
+            if responses:
+                done.ttft_s = responses[0].ttft_s
+        elif mode == "defer":
+            wait = 600.0 if timeout is None else timeout
+            responses = [chat.defer(timeout=wait)] if n == 1 else chat.defer_batch(n, timeout=wait)
+        else:
+            responses = (
+                [chat.sample(timeout=timeout)] if n == 1 else chat.sample_batch(n, timeout=timeout)
+            )
+        usage = responses[0].usage.to_dict()
+        self.hooks.limiter.reconcile(
+            estimate,
+            int(usage.get("prompt_tokens", 0) or 0)
+            + int(usage.get("completion_tokens", 0) or 0)
+            + int(usage.get("reasoning_tokens", 0) or 0),
+        )
+        add_usage(done.usage, usage)
+        done.calls += 1
+        done.attempts += responses[0].attempts
+        return responses

@@ -1,0 +1,70 @@
+"""Image jobs: generate ``n`` images of one prompt and save every one of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xai_pipelines.plan import ImageJob
+from xai_pipelines.run.attempts import AttemptHooks, JobScope
+from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
+from xai_pipelines.sdk import Client, ImageResponse
+from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
+from xai_pipelines.store import OutputDir
+
+
+class ImageRunner(JobRunner):
+    """Runs :class:`ImageJob` and writes ``images/<job-id>/<index>.<ext>``.
+
+    Args:
+        client: The SDK client.
+        hooks: Attempt bookkeeping.
+        out: The output directory images are saved in.
+        **kwargs: As for :class:`JobRunner`.
+    """
+
+    kind = "image"
+
+    def __init__(self, client: Client, hooks: AttemptHooks, out: OutputDir, **kwargs: Any) -> None:
+        super().__init__(client, hooks, **kwargs)
+        self.out = out
+
+    def execute(self, job: ImageJob, scope: JobScope) -> Executed:  # type: ignore[override]
+        """Generate the images, then save each one atomically."""
+        params = dict(plain(job.request))
+        prompt = params.pop("prompt")
+        model = params.pop("model")
+        n = int(params.pop("n", 1) or 1)
+        self.hooks.acquire(0)
+        self.call_timeout(scope)
+        images: list[ImageResponse] = (
+            [self.client.image.sample(prompt, model, **params)]
+            if n == 1
+            else self.client.image.sample_batch(prompt, n, model, **params)
+        )
+        records = []
+        for img in images:
+            data = img.image
+            path = self.out.save_image(job.id, img.index, extension_for(data).lstrip("."), data)
+            records.append(
+                {
+                    "index": img.index,
+                    "path": self.out.relative(path),
+                    "url": img.url,
+                    "mime_type": sniff_mime(data),
+                    "bytes": len(data),
+                    "respect_moderation": img.respect_moderation,
+                }
+            )
+        usage = (
+            add_usage({}, {**images[0].usage.to_dict(), "images": len(images)}) if images else {}
+        )
+        return Executed(
+            fields={
+                "prompt": prompt,
+                "image_model": images[0].model if images else model,
+                "images": records,
+            },
+            usage=usage,
+            calls=1,
+            attempts=images[0].attempts if images else 1,
+        )

@@ -1,0 +1,183 @@
+"""Running one job: the shared frame (span, deadline, timing, result line) around ``execute``.
+
+:class:`JobRunner` is a template: :meth:`JobRunner.run` does the work common to
+every job kind and turns client errors into :class:`JobFailed`; subclasses
+implement only :meth:`JobRunner.execute`, which makes the calls and returns the
+kind-specific part of the result line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from xai_pipelines.plan import Job
+from xai_pipelines.report import PriceTable, resolve_cost
+from xai_pipelines.run.attempts import AttemptHooks, JobScope
+from xai_pipelines.run.outcome import JobFailed, JobResult
+from xai_pipelines.run.telemetry import RUN_ID_ATTR
+from xai_pipelines.sdk import Client
+from xai_pipelines.sdk.errors import XaiError
+from xai_pipelines.store import utc_now
+
+TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
+
+
+def plain(value: Any) -> Any:
+    """A JSON-able copy: mappings become dicts, tuples and sets lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    return value
+
+
+def add_usage(total: dict[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]:
+    """Add one call's usage to a running total (cost stays None once any call lacked it)."""
+    for key in (*TOKEN_KEYS, "total_tokens", "images"):
+        if key in usage or key in total:
+            total[key] = int(total.get(key, 0) or 0) + int(usage.get(key, 0) or 0)
+    first = "cost_usd_ticks" not in total
+    cost, more = total.get("cost_usd_ticks"), usage.get("cost_usd_ticks")
+    total["cost_usd_ticks"] = (
+        more if first else (None if cost is None or more is None else cost + more)
+    )
+    return total
+
+
+@dataclass
+class Executed:
+    """What ``execute`` returns: the kind-specific fields of the result line.
+
+    Attributes:
+        fields: Merged into the result line (outputs, images, ...).
+        usage: Summed usage of every call of the job.
+        calls: Logical calls made (turns, or 1).
+        attempts: Attempts those calls took, retries included.
+        ttft_s: Time to first token of the (last) streamed call.
+    """
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    calls: int = 1
+    attempts: int = 1
+    ttft_s: float | None = None
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Deadlines of a job runner.
+
+    Attributes:
+        call_timeout_s: Deadline of each API call (None: the client default).
+        job_timeout_s: Deadline of a whole job, retries and turns included (None: none).
+    """
+
+    call_timeout_s: float | None = None
+    job_timeout_s: float | None = None
+
+
+class JobRunner:
+    """Runs jobs of one kind through an SDK client.
+
+    Args:
+        client: The SDK client (built with ``hooks.policy()`` as its retry policy).
+        hooks: Attempt bookkeeping shared with the client's retry policy.
+        settings: Deadlines.
+        prices: Price table for jobs whose response carries no cost.
+        run_id: Id of the run (span attribute).
+        run_context: OpenTelemetry context of the run span (parent of job spans).
+    """
+
+    kind = "job"
+
+    def __init__(
+        self,
+        client: Client,
+        hooks: AttemptHooks,
+        settings: RunnerSettings | None = None,
+        prices: PriceTable | None = None,
+        run_id: str = "",
+        run_context: otel_context.Context | None = None,
+    ) -> None:
+        self.client = client
+        self.hooks = hooks
+        self.settings = settings or RunnerSettings()
+        self.prices = prices
+        self.run_id = run_id
+        self.run_context = run_context
+        self.tracer = trace.get_tracer("xai_pipelines.run")
+
+    def call_timeout(self, scope: JobScope) -> float | None:
+        """Deadline for the next call: the per-call one, cut to what the job has left."""
+        remaining = scope.remaining()
+        if remaining is not None and remaining <= 0:
+            raise JobFailed("DEADLINE_EXCEEDED", "job deadline reached", scope.failed_attempts)
+        limits = [t for t in (self.settings.call_timeout_s, remaining) if t is not None]
+        return min(limits) if limits else None
+
+    def execute(self, job: Any, scope: JobScope) -> Executed:
+        """Make the job's calls (implemented by each job kind)."""
+        raise TypeError(f"{type(self).__name__} does not run {job.kind} jobs")
+
+    def run(self, job: Job) -> JobResult:
+        """Run ``job`` and build its result line.
+
+        Raises:
+            JobFailed: When the job failed for good (error code, message, attempts).
+        """
+        with (
+            self.tracer.start_as_current_span(
+                f"job {job.id}",
+                context=self.run_context,
+                attributes={
+                    RUN_ID_ATTR: self.run_id,
+                    "xai_pipelines.job.id": job.id,
+                    "xai_pipelines.job.kind": job.kind,
+                    "xai_pipelines.job.digest": job.digest,
+                    "gen_ai.request.model": job.model,
+                },
+            ) as span,
+            self.hooks.scope(job, self.settings.job_timeout_s) as scope,
+        ):
+            started = time.perf_counter()
+            try:
+                done = self.execute(job, scope)
+            except XaiError as exc:
+                span.set_attribute("error.type", exc.code)
+                raise JobFailed(exc.code, exc.message, scope.failed_attempts + 1) from exc
+            except JobFailed as exc:
+                span.set_attribute("error.type", exc.code)
+                exc.attempts = exc.attempts or scope.failed_attempts + 1
+                raise
+            latency = time.perf_counter() - started
+            cost, source = resolve_cost(job.kind, job.model, done.usage, self.prices)
+            span.set_attribute("xai_pipelines.job.attempts", done.attempts)
+            line = {
+                "id": job.id,
+                "kind": job.kind,
+                "digest": job.digest,
+                "task": job.task,
+                "index": job.index,
+                "model": job.model,
+                "seed": job.seed,
+                "request": plain(job.request),
+                **done.fields,
+                "usage": done.usage,
+                "cost_usd_ticks": cost,
+                "cost_source": source,
+                "latency_s": round(latency, 6),
+                "ttft_s": None if done.ttft_s is None else round(done.ttft_s, 6),
+                "calls": done.calls,
+                "attempts": done.attempts,
+                "expect": plain(job.expect),
+                "meta": plain(job.meta),
+                "finished_at": utc_now(),
+            }
+            tokens = sum(int(done.usage.get(k, 0) or 0) for k in TOKEN_KEYS[:3])
+            return JobResult(line, tokens, int(done.usage.get("images", 0) or 0), cost)

@@ -1,0 +1,340 @@
+"""One ``xai-run`` run of a pipeline into an output directory, start to finish.
+
+Order of events: lock the directory; read what an earlier run finished and
+refuse a changed spec; expand the plan once into ``plan.jsonl`` (nothing is
+sent before the whole plan is known to be valid); connect (or start the local
+emulator); run the plan a second time, lazily, through the executor; write
+the manifest, ``usage.json`` and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+
+from xai_pipelines.plan import ChatJob, Job, iter_jobs
+from xai_pipelines.report import ModelPrice
+from xai_pipelines.run.attempts import AttemptHooks
+from xai_pipelines.run.chat_job import ChatRunner
+from xai_pipelines.run.executor import Executor, ExecutorOptions
+from xai_pipelines.run.image_job import ImageRunner
+from xai_pipelines.run.jobrun import RunnerSettings
+from xai_pipelines.run.outcome import JobResult
+from xai_pipelines.run.progress import ProgressDisplay, ProgressMode
+from xai_pipelines.run.ratelimit import RateLimiter, SlowDown
+from xai_pipelines.run.reporting import write_reports
+from xai_pipelines.run.signals import EXIT_INTERRUPTED, Interrupts
+from xai_pipelines.run.sink import ResultSink
+from xai_pipelines.run.stats import RunStats
+from xai_pipelines.run.telemetry import RUN_ID_ATTR, install_run_id_processor, run_context
+from xai_pipelines.sdk import Client
+from xai_pipelines.sdk.errors import XaiError
+from xai_pipelines.spec import PipelineSpec
+from xai_pipelines.store import (
+    ManifestWriter,
+    OutputDir,
+    RunStatus,
+    check_spec,
+    load_resume_state,
+)
+
+EXIT_CODES: dict[str, int] = {
+    "completed": 0,
+    "failed": 1,
+    "budget_exhausted": 1,
+    "interrupted": EXIT_INTERRUPTED,
+}
+
+
+class RunInputError(Exception):
+    """The run cannot start because of its input (exit status 2)."""
+
+
+@dataclass
+class RunOptions:
+    """Everything a run needs besides the spec; CLI flags map onto these.
+
+    Attributes:
+        out_dir: Output directory (default: the spec's ``output.dir``).
+        api_key: API key (default: ``XAI_API_KEY``); never written anywhere.
+        endpoint: API host (default: ``api.x.ai:443``).
+        local: Start the emulator in-process and run against it.
+        concurrency: Overrides ``execution.concurrency``.
+        only: Run only jobs whose id (or task) matches this glob.
+        limit: Run at most this many jobs (after ``only``).
+        fail_fast: Overrides ``execution.on_error`` with ``fail_fast``.
+        force: Resume even though the spec changed.
+        progress: Progress display mode.
+        args: CLI arguments, recorded (redacted) in the manifest.
+        grace_s: How long in-flight jobs may finish after Ctrl-C.
+        slow_down: Reaction to ``RESOURCE_EXHAUSTED``.
+        fsync_interval_s: Longest time between a result line and its fsync.
+        emulator_config: Config of the ``--local`` emulator (tests inject faults here).
+        notify: Receives messages for the user (spec changes under ``--force``, Ctrl-C).
+    """
+
+    out_dir: Path | None = None
+    api_key: str | None = None
+    endpoint: str | None = None
+    local: bool = False
+    concurrency: int | None = None
+    only: str | None = None
+    limit: int | None = None
+    fail_fast: bool = False
+    force: bool = False
+    progress: ProgressMode = "auto"
+    args: Mapping[str, Any] = field(default_factory=dict)
+    grace_s: float = 10.0
+    slow_down: SlowDown | None = None
+    fsync_interval_s: float = 0.5
+    emulator_config: Any = None
+    notify: Callable[[str], None] | None = None
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended.
+
+    Attributes:
+        status: ``completed``, ``failed``, ``interrupted`` or ``budget_exhausted``.
+        exit_code: 0, 1 or 130.
+        run_id: The run's id.
+        out: The output directory.
+        stats: Counters snapshot at the end.
+        spec_changes: What changed since the directory's previous run (``--force``).
+        usage: The usage document written.
+    """
+
+    status: RunStatus
+    exit_code: int
+    run_id: str
+    out: OutputDir
+    stats: dict[str, Any]
+    spec_changes: list[str]
+    usage: dict[str, Any]
+
+
+def select_jobs(jobs: Iterator[Job], only: str | None, limit: int | None) -> Iterator[Job]:
+    """Filter the plan by ``--only`` (glob over id or task) and ``--limit``, lazily."""
+    taken = 0
+    for job in jobs:
+        if limit is not None and taken >= limit:
+            return
+        if only is None or fnmatch.fnmatchcase(job.id, only) or fnmatch.fnmatchcase(job.task, only):
+            taken += 1
+            yield job
+
+
+def _lock(stack: ExitStack, out: OutputDir) -> None:
+    fd = os.open(out.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    stack.callback(os.close, fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise RunInputError(f"another xai-run is writing to {out.root}") from None
+
+
+def _prices(client: Client) -> dict[str, ModelPrice]:
+    table: dict[str, ModelPrice] = {}
+    try:
+        for m in client.models.list_language_models():
+            price = ModelPrice(
+                m.prompt_text_token_price,
+                m.cached_prompt_token_price,
+                m.completion_text_token_price,
+            )
+            for name in (m.name, *m.aliases):
+                table[name] = price
+        for im in client.models.list_image_generation_models():
+            for name in (im.name, *im.aliases):
+                table[name] = ModelPrice(image_price=im.image_price)
+    except XaiError:
+        pass  # prices are a fallback; the responses' own cost is preferred anyway
+    return table
+
+
+class PipelineRun:
+    """Runs one spec into one output directory (see the module docstring).
+
+    Args:
+        spec: The loaded pipeline.
+        options: Run options.
+        plan: Builds the job stream (default: ``iter_jobs(spec)``); called twice.
+    """
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        options: RunOptions,
+        plan: Callable[[], Iterator[Job]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.plan = plan or (lambda: iter_jobs(spec))
+        self.out = OutputDir(options.out_dir or spec.output.dir)
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self.stats = RunStats()
+        self.interrupts = Interrupts(on_abort=self._abort, on_first=self._first_interrupt)
+        self._abort_actions: list[Callable[[], None]] = []
+
+    def _jobs(self) -> Iterator[Job]:
+        return select_jobs(self.plan(), self.options.only, self.options.limit)
+
+    def _write_plan(self) -> int:
+        count = 0
+        with self.out.open_plan(self.options.fsync_interval_s) as plan:
+            for job in self._jobs():
+                plan.append(job.to_dict())
+                count += 1
+        return count
+
+    def _say(self, message: str) -> None:
+        if self.options.notify is not None:
+            self.options.notify(message)
+
+    def _first_interrupt(self) -> None:
+        self._say(
+            f"Interrupted: no new jobs; waiting up to {self.options.grace_s:g}s for jobs in "
+            "flight (Ctrl-C again to stop at once). Run the same command again to resume."
+        )
+
+    def _abort(self) -> None:
+        for action in self._abort_actions:
+            with contextlib.suppress(Exception):  # aborting: files stay consistent without it
+                action()
+
+    def run(self) -> RunOutcome:
+        """Run to the end (or until interrupted) and write the reports.
+
+        Raises:
+            RunInputError: No key and no ``--local``, directory busy, or spec changed.
+            SpecError: A row of the plan breaks a template (before anything is sent).
+        """
+        opts, ex = self.options, self.spec.execution
+        if not opts.local and not (opts.api_key or os.environ.get("XAI_API_KEY")):
+            raise RunInputError(
+                "no API key: set XAI_API_KEY, or pass --local to run against the local emulator"
+            )
+        self.out.create()
+        with ExitStack() as stack:
+            _lock(stack, self.out)
+            state = load_resume_state(self.out)
+            try:
+                changes = check_spec(
+                    state, self.spec.digest, self.spec.to_dict(), str(self.out.root), opts.force
+                )
+            except Exception as exc:
+                raise RunInputError(str(exc)) from None
+            if changes:
+                self._say(
+                    "The spec changed since the last run into this directory (--force):\n"
+                    + "\n".join(f"  {c}" for c in changes)
+                )
+            self.stats.total = self._write_plan()
+            api_key, endpoint = opts.api_key, opts.endpoint or "api.x.ai:443"
+            if opts.local:
+                from xai_pipelines.emulator import Emulator
+
+                emu = stack.enter_context(Emulator(opts.emulator_config))
+                api_key, endpoint = emu.api_key, emu.address
+            results = stack.enter_context(self.out.open_results(opts.fsync_interval_s))
+            errors = stack.enter_context(self.out.open_errors(opts.fsync_interval_s))
+            sink = ResultSink(results, errors, self.stats, self.run_id)
+            limiter = RateLimiter(
+                ex.rate_limit.requests_per_minute,
+                ex.rate_limit.tokens_per_minute,
+                slow_down=opts.slow_down,
+            )
+            executor_opts = ExecutorOptions(
+                concurrency=opts.concurrency or ex.concurrency,
+                on_error="fail_fast" if opts.fail_fast else ex.on_error,
+                budget_usd=ex.budget_usd,
+                grace_s=opts.grace_s,
+            )
+            executor = Executor(
+                self._dispatch, sink, executor_opts, stop=self.interrupts.stop, resume=state
+            )
+            hooks = AttemptHooks(sink, limiter, executor.abort)
+            client = Client(
+                api_key=api_key,
+                api_host=endpoint,
+                timeout=ex.timeout_s,
+                retry_policy=hooks.policy(
+                    ex.retries.max_attempts, ex.retries.initial_backoff_s, ex.retries.max_backoff_s
+                ),
+                channels=max(1, executor_opts.concurrency // 64 + 1),
+            )
+            stack.callback(client.close)
+            prices = _prices(client)
+            manifest = ManifestWriter(
+                self.out,
+                self.run_id,
+                {
+                    "name": self.spec.name,
+                    "path": str(self.spec.path),
+                    "digest": self.spec.digest,
+                    "resolved": self.spec.to_dict(),
+                },
+                opts.args,
+                "local emulator" if opts.local else endpoint,
+                previous=state.previous_manifest,
+            )
+            manifest.data["prices"] = {k: v.to_dict() for k, v in prices.items()}
+            manifest.data["plan"] = {"jobs": self.stats.total, "already_done": len(state.finished)}
+            if changes:
+                manifest.data["forced_changes"] = changes
+            manifest.write()
+            self._abort_actions = [
+                results.sync,
+                errors.sync,
+                lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
+            ]
+            install_run_id_processor()
+            tracer = trace.get_tracer("xai_pipelines.run")
+            settings = RunnerSettings(ex.timeout_s, ex.job_timeout_s)
+            with tracer.start_as_current_span(
+                f"run {self.spec.name}", attributes={RUN_ID_ATTR: self.run_id}
+            ) as span:
+                ctx = run_context(self.run_id, span)
+                common: dict[str, Any] = {
+                    "settings": settings,
+                    "prices": prices,
+                    "run_id": self.run_id,
+                    "run_context": ctx,
+                }
+                self._chat = ChatRunner(client, hooks, **common)
+                self._image = ImageRunner(client, hooks, self.out, **common)
+                self._started = time.monotonic()
+                with self.interrupts, ProgressDisplay(self.stats, opts.progress):
+                    status = executor.run(self._jobs())
+                span.set_attribute("xai_pipelines.status", status)
+            snapshot = self.stats.snapshot()
+            manifest.finish(status, _counts(snapshot), self._elapsed())
+        usage = write_reports(self.out)
+        return RunOutcome(
+            status, EXIT_CODES[status], self.run_id, self.out, snapshot, changes, usage
+        )
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - getattr(self, "_started", time.monotonic())
+
+    def _dispatch(self, job: Job) -> JobResult:
+        if isinstance(job, ChatJob):
+            return self._chat.run(job)
+        return self._image.run(job)
+
+
+def _counts(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("total", "done", "failed", "skipped", "retries", "tokens", "images", "cost_usd")
+    return {k: snapshot[k] for k in keys} | {"errors_by_code": snapshot["errors_by_code"]}
