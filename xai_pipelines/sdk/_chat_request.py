@@ -84,7 +84,7 @@ def _fail(message: str) -> RequestValidationError:
     return RequestValidationError(message)
 
 
-def _choice(table: Mapping[Any, int], name: str, value: Any) -> int:
+def _choice(table: Mapping[Any, Any], name: str, value: Any) -> Any:
     if isinstance(value, str):
         value = value.lower()
     try:
@@ -122,7 +122,7 @@ def _parse_into(message: Any, data: Mapping[str, Any], where: str) -> None:
 
 def _with_dates(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     rest = dict(data)
-    dates = {
+    dates: dict[str, Any] = {
         k: _timestamp(rest.pop(k), f"{where}.{k}") for k in ("from_date", "to_date") if k in rest
     }
     return rest, dates
@@ -211,7 +211,9 @@ def _source(source: Any) -> chat_pb2.Source:
         raise _fail(f"a search source needs a type among {', '.join(_SOURCE_TYPES)}: {source!r}")
     rest = {k: v for k, v in source.items() if k != "type"}
     result = chat_pb2.Source()
-    _parse_into(getattr(result, source["type"]), rest, f"search source {source['type']}")
+    target = getattr(result, source["type"])
+    target.SetInParent()  # an empty source ({"type": "news"}) must still be set
+    _parse_into(target, rest, f"search source {source['type']}")
     return result
 
 

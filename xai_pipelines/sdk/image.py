@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,11 +60,11 @@ _ASPECT_RATIOS = {
         if r == "auto"
         else "IMG_ASPECT_RATIO_" + r.replace(".", "_").replace(":", "_")
     )
-    for r in AspectRatio.__args__
+    for r in typing.get_args(AspectRatio)
 }
 
 
-def _pick(table: dict[str, int], name: str, value: str) -> int:
+def _pick(table: Mapping[str, Any], name: str, value: str) -> Any:
     if value not in table:
         raise RequestValidationError(f"{name} must be one of {', '.join(table)}; got {value!r}")
     return table[value]
