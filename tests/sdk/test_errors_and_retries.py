@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent import futures
+
+import grpc
 import pytest
 
 from xai_pipelines.emulator import EmulatorConfig, FaultConfig
+from xai_pipelines.proto import chat_pb2_grpc
 from xai_pipelines.sdk import Client, user
 from xai_pipelines.sdk.errors import (
     AuthenticationError,
@@ -13,6 +17,7 @@ from xai_pipelines.sdk.errors import (
     InvalidRequestError,
     MissingApiKeyError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     UnavailableError,
     XaiError,
@@ -179,3 +184,38 @@ def test_internal_server_error_class(emulator_factory, make_client):
     client = make_client(emu, retry_policy=fast_policy(max_attempts=1))
     with pytest.raises(InternalServerError):
         client.image.sample("a fox")
+
+
+def test_request_id_from_trailing_metadata_is_kept():
+    """A servicer that fails like the hosted API, with a request id in the trailers."""
+
+    class Failing(chat_pb2_grpc.ChatServicer):
+        def GetCompletion(self, request, context):
+            context.set_trailing_metadata((("x-request-id", "req-42"),))
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "team has no access to grok-4")
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    chat_pb2_grpc.add_ChatServicer_to_server(Failing(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with (
+            Client(api_key=SECRET, api_host=f"127.0.0.1:{port}") as client,
+            pytest.raises(XaiError) as info,
+        ):
+            client.chat.create("grok-4", messages=[user("hi")]).sample()
+    finally:
+        server.stop(None)
+
+    err = info.value
+    assert isinstance(err, PermissionDeniedError) and err.request_id == "req-42"
+    assert str(err) == "PERMISSION_DENIED: team has no access to grok-4 (request id req-42)"
+    assert isinstance(err.__cause__, grpc.RpcError)
+
+
+def test_abandoned_stream_frees_its_channel_lease(client: Client):
+    stream = client.chat.create("grok-4", messages=[user("A long story")], max_tokens=200).stream()
+    next(stream)
+    assert client._pool._channels[0].in_flight == 1
+    stream.close()
+    assert client._pool._channels[0].in_flight == 0
