@@ -98,3 +98,36 @@ def test_more_than_100_concurrent_calls_succeed(emulator_factory, make_client):
     assert len(answers) == calls and all(answers)
     assert client.open_channels >= 2  # 150 in flight > 64 per channel
     assert emu.stats.calls["GetCompletion"] == calls
+
+
+def test_interceptors_send_auth_version_user_agent_and_a_deadline():
+    """A bare Chat servicer records what arrives on the wire."""
+    from concurrent import futures
+
+    from xai_pipelines.proto import chat_pb2, chat_pb2_grpc
+
+    seen: list[tuple[dict[str, str], float | None]] = []
+
+    class Recorder(chat_pb2_grpc.ChatServicer):
+        def GetCompletion(self, request, context):
+            seen.append((dict(context.invocation_metadata()), context.time_remaining()))
+            return chat_pb2.GetChatCompletionResponse(id="r1", model=request.model)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    chat_pb2_grpc.add_ChatServicer_to_server(Recorder(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with Client(
+            api_key=KEY, api_host=f"127.0.0.1:{port}", timeout=30, metadata={"x-team": "a"}
+        ) as c:
+            c.chat.create("grok-4", messages=[user("hi")]).sample()
+            c.chat.create("grok-4", messages=[user("hi")]).sample(timeout=5)
+    finally:
+        server.stop(None)
+    (meta, remaining), (_, short) = seen
+    assert meta["authorization"] == f"Bearer {KEY}"
+    assert meta["xai-sdk-version"].startswith("xai-pipelines-python/")
+    assert meta["user-agent"].startswith("xai-pipelines/") and meta["x-team"] == "a"
+    assert remaining is not None and 25 < remaining <= 30.5  # default deadline
+    assert short is not None and short <= 5.5  # per-call timeout wins
