@@ -57,19 +57,23 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 @contextmanager
 def _open_client(local: bool, endpoint: str | None) -> Iterator[Client]:
-    configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
-    if local:
-        from xai_pipelines.emulator import Emulator
-
-        with Emulator() as emu, Client(api_key=emu.api_key, api_host=emu.address) as client:
-            yield client
-        return
+    provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
     try:
-        client = Client(api_host=endpoint or DEFAULT_HOST)
-    except MissingApiKeyError as exc:
-        raise _fail(exc.message, 2) from None
-    with client:
-        yield client
+        if local:
+            from xai_pipelines.emulator import Emulator
+
+            with Emulator() as emu, Client(api_key=emu.api_key, api_host=emu.address) as client:
+                yield client
+            return
+        try:
+            client = Client(api_host=endpoint or DEFAULT_HOST)
+        except MissingApiKeyError as exc:
+            raise _fail(exc.message, 2) from None
+        with client:
+            yield client
+    finally:
+        if provider is not None:
+            provider.shutdown()  # flush spans still queued
 
 
 def _prompts(stream: TextIO, label: str) -> Iterator[str]:

@@ -253,8 +253,8 @@ class Chat:
         started = time.perf_counter()
         acc, current, responses = StreamAccumulator(), 0, []
         chunk_index = 0 if indices == [0] else None
+        stream = self._caller.stream(_STUB, "GetCompletionChunk", request, timeout=timeout)
         try:
-            stream = self._caller.stream(_STUB, "GetCompletionChunk", request, timeout=timeout)
             for attempt, proto in stream:
                 if attempt != current:  # first chunk of an attempt: start over
                     ttft = time.perf_counter() - started
@@ -271,6 +271,7 @@ class Chat:
             telemetry.record_error(span, exc)
             raise
         finally:
+            stream.close()  # cancels the call and frees the channel lease if abandoned early
             span.end()
 
     def _defer(
