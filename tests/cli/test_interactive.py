@@ -96,3 +96,15 @@ def test_image_base64_against_an_endpoint(runner, emulator, tmp_path: Path):
     assert result.exit_code == 0, result.output
     [path] = [Path(line) for line in result.stdout.splitlines()]
     assert path.exists() and path.suffix in {".png", ".jpg", ".webp"}
+
+
+def test_broken_streams_are_announced_and_the_loop_goes_on(runner, emulator_factory):
+    from xai_pipelines.emulator import FaultConfig
+
+    emu = emulator_factory(EmulatorConfig(faults=FaultConfig(cut_stream_after=1)))
+    result = run_chat(runner, emu, "Tell me a story\nexit\n", "--stream")
+    assert result.exit_code == 0
+    # every attempt is cut after one chunk: 4 restarts, then the turn fails and the loop goes on
+    assert result.stderr.count("[connection lost; answer restarted]") == 4
+    assert result.stderr.count("error: UNAVAILABLE: injected fault: stream cut") == 1
+    assert emu.stats.streams_cut == 5
