@@ -125,7 +125,9 @@ def chat(
     system_prompt: Annotated[
         str | None, typer.Option("--system", help="System prompt for the conversation.")
     ] = None,
-    stream: Annotated[bool, typer.Option("--stream", help="Print tokens as they arrive.")] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print tokens as they arrive (with --n 1).")
+    ] = False,
     n: Annotated[int, typer.Option("--n", min=1, max=128, help="Answers per prompt.")] = 1,
     local: Local = False,
     endpoint: Endpoint = None,
