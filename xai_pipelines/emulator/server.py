@@ -9,6 +9,8 @@ from types import TracebackType
 import grpc
 
 from xai_pipelines.emulator.auth import KeyPolicy
+from xai_pipelines.emulator.batch_service import BatchService, BatchWorker
+from xai_pipelines.emulator.batch_state import BatchState
 from xai_pipelines.emulator.catalog import Catalog
 from xai_pipelines.emulator.chat_engine import ChatEngine
 from xai_pipelines.emulator.chat_service import ChatService
@@ -24,6 +26,7 @@ from xai_pipelines.emulator.scripted import Script, load_rules
 from xai_pipelines.emulator.stats import EmulatorStats, StatsRecorder
 from xai_pipelines.emulator.store import CompletionStore
 from xai_pipelines.proto import (
+    batch_pb2_grpc,
     chat_pb2_grpc,
     image_pb2_grpc,
     models_pb2_grpc,
@@ -64,6 +67,8 @@ class Emulator:
         self._server: grpc.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._image_host: ImageHost | None = None
+        self._batch_worker: BatchWorker | None = None
+        self.batches = BatchState()
         self._script = Script(rules)
         self._port = 0
 
@@ -97,18 +102,23 @@ class Emulator:
         image_pb2_grpc.add_ImageServicer_to_server(ImageService(images), server)
         models_pb2_grpc.add_ModelsServicer_to_server(ModelsService(self.catalog), server)
         tokenize_pb2_grpc.add_TokenizeServicer_to_server(TokenizeService(self.catalog), server)
+        worker = BatchWorker(self.batches, chat, images, self.config.batch_request_delay_s)
+        batch_pb2_grpc.add_BatchMgmtServicer_to_server(BatchService(self.batches, worker), server)
         try:
             port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
             if port == 0:
                 raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
             server.start()
             host.start()
+            worker.start()
         except BaseException:
             server.stop(None)
             executor.shutdown(wait=True)
             host.stop()
+            worker.stop()
             raise
         self._server, self._executor, self._image_host, self._port = server, executor, host, port
+        self._batch_worker = worker
         return self
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
@@ -123,6 +133,9 @@ class Emulator:
             self._executor = None
         if self._image_host is not None:
             self._image_host.stop()
+        if self._batch_worker is not None:
+            self._batch_worker.stop()
+            self._batch_worker = None
 
     def __enter__(self) -> Emulator:
         return self.start()

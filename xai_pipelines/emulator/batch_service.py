@@ -1,0 +1,164 @@
+"""The BatchMgmt gRPC service and the background worker that runs batch requests.
+
+Requests run one at a time, in the order they were added, through the same
+chat and image engines as online calls; a request the engines refuse gets a
+``google.rpc.Status`` error result instead of a response.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from google.protobuf import empty_pb2
+
+from xai_pipelines.emulator.auth import KeyPolicy
+from xai_pipelines.emulator.batch_state import CHAT_ENDPOINT, IMAGE_ENDPOINT, BatchState
+from xai_pipelines.emulator.chat_engine import ChatEngine
+from xai_pipelines.emulator.errors import EmulatorError, answer, invalid
+from xai_pipelines.emulator.image_engine import ImageEngine
+from xai_pipelines.proto import batch_pb2, batch_pb2_grpc
+
+
+class BatchWorker:
+    """Runs queued batch requests on one background thread.
+
+    Args:
+        state: Where batches live.
+        chat: Chat engine.
+        images: Image engine.
+        delay_s: Processing time per request.
+    """
+
+    def __init__(
+        self, state: BatchState, chat: ChatEngine, images: ImageEngine, delay_s: float
+    ) -> None:
+        self.state = state
+        self.chat = chat
+        self.images = images
+        self.delay_s = delay_s
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="emulator-batch", daemon=True)
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the request in progress; queued requests stay pending."""
+        self._stop.set()
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def submit(self, batch_id: str, request_ids: list[str]) -> None:
+        """Queue requests of ``batch_id`` for processing."""
+        for request_id in request_ids:
+            self._queue.put((batch_id, request_id))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            job = self._queue.get()
+            if job is None or self._stop.is_set():
+                return
+            if self.delay_s and self._stop.wait(self.delay_s):
+                return
+            self._process(*job)
+
+    def _process(self, batch_id: str, request_id: str) -> None:
+        request = self.state.pending_request(batch_id, request_id)
+        if request is None:
+            return  # cancelled meanwhile
+        try:
+            if request.HasField("completion_request"):
+                chat = self.chat.complete(request.completion_request)
+                data = batch_pb2.BatchResultData(completion_response=chat)
+                cost = chat.usage.cost_in_usd_ticks
+            else:
+                image = self.images.generate(request.image_request)
+                data = batch_pb2.BatchResultData(image_response=image)
+                cost = image.usage.cost_in_usd_ticks
+        except EmulatorError as exc:
+            self.state.finish(batch_id, request_id, None, exc, 0)
+            return
+        self.state.finish(batch_id, request_id, data, None, cost)
+
+
+def _classify(
+    request: batch_pb2.BatchRequest, index: int
+) -> tuple[batch_pb2.BatchRequest, str, str]:
+    kind = request.WhichOneof("request")
+    if kind == "completion_request":
+        return request, CHAT_ENDPOINT, request.completion_request.model
+    if kind == "image_request":
+        return request, IMAGE_ENDPOINT, request.image_request.model
+    if kind is None:
+        raise invalid(f"batch_requests[{index}] must set completion_request or image_request")
+    raise invalid(f"batch_requests[{index}]: {kind} is not supported by the emulator")
+
+
+class BatchService(batch_pb2_grpc.BatchMgmtServicer):
+    """BatchMgmt: create, add, inspect, list, cancel and read results of batches."""
+
+    def __init__(self, state: BatchState, worker: BatchWorker) -> None:
+        self.state = state
+        self.worker = worker
+        self._keys = KeyPolicy(None)
+
+    def _key(self, context) -> str:
+        key, _ = self._keys.check(context.invocation_metadata())
+        return key or ""
+
+    def CreateBatch(self, request, context):
+        def work() -> batch_pb2.Batch:
+            if request.input_file_id:
+                raise invalid("input_file_id is not supported by the emulator (no Files API)")
+            return self.state.create(request.name, self._key(context))
+
+        return answer(context, work)
+
+    def AddBatchRequests(self, request, context):
+        def work() -> empty_pb2.Empty:
+            if not request.batch_requests:
+                raise invalid("batch_requests must not be empty")
+            items = [_classify(r, i) for i, r in enumerate(request.batch_requests)]
+            self.worker.submit(request.batch_id, self.state.add(request.batch_id, items))
+            return empty_pb2.Empty()
+
+        return answer(context, work)
+
+    def GetBatch(self, request, context):
+        return answer(context, lambda: self.state.get(request.batch_id))
+
+    def ListBatches(self, request, context):
+        return answer(
+            context,
+            lambda: self.state.list_batches(
+                self._key(context), request.limit, request.pagination_token
+            ),
+        )
+
+    def CancelBatch(self, request, context):
+        return answer(context, lambda: self.state.cancel(request.batch_id))
+
+    def ListBatchRequestMetadata(self, request, context):
+        return answer(
+            context,
+            lambda: self.state.list_metadata(
+                request.batch_id, request.limit, request.pagination_token, list(request.status)
+            ),
+        )
+
+    def ListBatchResults(self, request, context):
+        return answer(
+            context,
+            lambda: self.state.list_results(
+                request.batch_id, request.limit, request.pagination_token
+            ),
+        )
+
+    def GetBatchRequestResult(self, request, context):
+        return answer(
+            context, lambda: self.state.request_result(request.batch_id, request.batch_request_id)
+        )

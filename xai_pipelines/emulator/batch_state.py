@@ -1,0 +1,278 @@
+"""Batches held by the emulator: requests, per-request state, results, pagination (thread-safe)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import status_pb2
+
+from xai_pipelines.emulator.errors import EmulatorError, invalid, not_found
+from xai_pipelines.proto import batch_pb2
+
+CHAT_ENDPOINT = "/v1/chat/completions"
+IMAGE_ENDPOINT = "/v1/images/generations"
+BATCH_LIFETIME_S = 24 * 3600
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+State = batch_pb2.BatchRequestMetadata
+PENDING, SUCCEEDED, CANCELLED, FAILED = (
+    State.STATE_PENDING,
+    State.STATE_SUCCEEDED,
+    State.STATE_CANCELLED,
+    State.STATE_FAILED,
+)
+
+
+def _ts(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+@dataclass
+class Item:
+    """One request of a batch and what became of it."""
+
+    request: batch_pb2.BatchRequest
+    endpoint: str
+    model: str
+    created: float
+    state: int = PENDING
+    finished: float | None = None
+    result: batch_pb2.BatchResult | None = None
+    cost_ticks: int = 0
+
+
+@dataclass
+class Batch:
+    """A batch and its items, in insertion order."""
+
+    batch_id: str
+    name: str
+    key_id: str
+    created: float
+    cancelled: float | None = None
+    items: dict[str, Item] = field(default_factory=dict)
+
+
+def page(total: int, limit: int, token: str) -> tuple[int, int, str | None]:
+    """Slice bounds for a page and the token of the next page.
+
+    Raises:
+        EmulatorError: INVALID_ARGUMENT for a bad token or negative limit.
+    """
+    if limit < 0:
+        raise invalid(f"limit must be in [0, {MAX_PAGE}], got {limit}")
+    size = min(limit or DEFAULT_PAGE, MAX_PAGE)
+    try:
+        start = int(token) if token else 0
+    except ValueError:
+        raise invalid("pagination_token is not a token this server issued") from None
+    if start < 0:
+        raise invalid("pagination_token is not a token this server issued")
+    end = min(start + size, total)
+    return start, end, str(end) if end < total else None
+
+
+class BatchState:
+    """All batches behind one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batches: dict[str, Batch] = {}
+
+    def create(self, name: str, key_id: str) -> batch_pb2.Batch:
+        """A new, empty batch."""
+        batch = Batch(f"batch_{uuid.uuid4()}", name, key_id, time.time())
+        with self._lock:
+            self._batches[batch.batch_id] = batch
+            return self._proto(batch)
+
+    def _get(self, batch_id: str) -> Batch:
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            raise not_found(f"No batch with batch_id {batch_id!r}")
+        return batch
+
+    def get(self, batch_id: str) -> batch_pb2.Batch:
+        """The batch ``batch_id`` with its current counts and cost."""
+        with self._lock:
+            return self._proto(self._get(batch_id))
+
+    def add(
+        self, batch_id: str, requests: list[tuple[batch_pb2.BatchRequest, str, str]]
+    ) -> list[str]:
+        """Add ``(request, endpoint, model)`` triples; returns their request ids (for the worker).
+
+        Raises:
+            EmulatorError: NOT_FOUND for an unknown batch, FAILED_PRECONDITION when it was
+                cancelled, INVALID_ARGUMENT for a repeated batch_request_id.
+        """
+        now = time.time()
+        with self._lock:
+            batch = self._get(batch_id)
+            if batch.cancelled is not None:
+                raise EmulatorError(
+                    grpc.StatusCode.FAILED_PRECONDITION, f"batch {batch_id!r} was cancelled"
+                )
+            ids = []
+            for request, _, _ in requests:
+                request_id = request.batch_request_id or f"req_{uuid.uuid4().hex[:16]}"
+                if request_id in batch.items or request_id in ids:
+                    raise invalid(
+                        f"batch_request_id {request_id!r} is already in batch {batch_id!r}"
+                    )
+                ids.append(request_id)
+            for request_id, (request, endpoint, model) in zip(ids, requests, strict=True):
+                stored = batch_pb2.BatchRequest()
+                stored.CopyFrom(request)
+                stored.batch_request_id = request_id
+                batch.items[request_id] = Item(stored, endpoint, model, now)
+            return ids
+
+    def cancel(self, batch_id: str) -> batch_pb2.Batch:
+        """Cancel a batch: its pending requests become CANCELLED."""
+        now = time.time()
+        with self._lock:
+            batch = self._get(batch_id)
+            if batch.cancelled is None:
+                batch.cancelled = now
+                for item in batch.items.values():
+                    if item.state == PENDING:
+                        item.state, item.finished = CANCELLED, now
+            return self._proto(batch)
+
+    def pending_request(self, batch_id: str, request_id: str) -> batch_pb2.BatchRequest | None:
+        """The request if it is still pending (the worker's check before running it)."""
+        with self._lock:
+            item = self._batches[batch_id].items[request_id]
+            return item.request if item.state == PENDING else None
+
+    def finish(
+        self,
+        batch_id: str,
+        request_id: str,
+        data: batch_pb2.BatchResultData | None,
+        error: EmulatorError | None,
+        cost_ticks: int,
+    ) -> None:
+        """Record the outcome of a request (ignored if it was cancelled meanwhile)."""
+        with self._lock:
+            item = self._batches[batch_id].items[request_id]
+            if item.state != PENDING:
+                return
+            result = batch_pb2.BatchResult(batch_request_id=request_id)
+            if error is not None:
+                result.error.CopyFrom(
+                    status_pb2.Status(code=error.code.value[0], message=error.message)
+                )
+                item.state = FAILED
+            else:
+                assert data is not None
+                result.response.CopyFrom(data)
+                item.state, item.cost_ticks = SUCCEEDED, cost_ticks
+            item.result, item.finished = result, time.time()
+
+    def list_batches(self, key_id: str, limit: int, token: str) -> batch_pb2.ListBatchesResponse:
+        """The caller's batches, oldest first, one page."""
+        with self._lock:
+            mine = [b for b in self._batches.values() if b.key_id == key_id]
+            start, end, next_token = page(len(mine), limit, token)
+            out = batch_pb2.ListBatchesResponse(batches=[self._proto(b) for b in mine[start:end]])
+        if next_token is not None:
+            out.pagination_token = next_token
+        return out
+
+    def list_metadata(
+        self, batch_id: str, limit: int, token: str, states: list[int]
+    ) -> batch_pb2.ListBatchRequestMetadataResponse:
+        """Metadata of a batch's requests (optionally only in ``states``), one page."""
+        with self._lock:
+            items = [
+                i for i in self._get(batch_id).items.values() if not states or i.state in states
+            ]
+            start, end, next_token = page(len(items), limit, token)
+            out = batch_pb2.ListBatchRequestMetadataResponse(
+                batch_request_metadata=[self._metadata(i) for i in items[start:end]]
+            )
+        if next_token is not None:
+            out.pagination_token = next_token
+        return out
+
+    def list_results(
+        self, batch_id: str, limit: int, token: str
+    ) -> batch_pb2.ListBatchResultsResponse:
+        """Results of a batch's finished requests (succeeded or failed), one page."""
+        with self._lock:
+            done = [i.result for i in self._get(batch_id).items.values() if i.result is not None]
+            start, end, next_token = page(len(done), limit, token)
+            out = batch_pb2.ListBatchResultsResponse(results=done[start:end])
+        if next_token is not None:
+            out.pagination_token = next_token
+        return out
+
+    def request_result(
+        self, batch_id: str, request_id: str
+    ) -> batch_pb2.GetBatchRequestResultResponse:
+        """A request and (when finished) its result."""
+        with self._lock:
+            item = self._get(batch_id).items.get(request_id)
+            if item is None:
+                raise not_found(f"No request {request_id!r} in batch {batch_id!r}")
+            out = batch_pb2.GetBatchRequestResultResponse(request=item.request)
+            if item.result is not None:
+                out.result.CopyFrom(item.result)
+            return out
+
+    @staticmethod
+    def _metadata(item: Item) -> batch_pb2.BatchRequestMetadata:
+        meta = batch_pb2.BatchRequestMetadata(
+            batch_request_id=item.request.batch_request_id,
+            endpoint=item.endpoint,
+            model=item.model,
+            state=item.state,  # type: ignore[arg-type]
+            create_time=_ts(item.created),
+        )
+        if item.finished is not None:
+            meta.finish_time.CopyFrom(_ts(item.finished))
+        return meta
+
+    @staticmethod
+    def _proto(batch: Batch) -> batch_pb2.Batch:
+        counts = Counter(i.state for i in batch.items.values())
+        out = batch_pb2.Batch(
+            batch_id=batch.batch_id,
+            name=batch.name,
+            create_time=_ts(batch.created),
+            expire_time=_ts(batch.created + BATCH_LIFETIME_S),
+            create_api_key_id=batch.key_id,
+            state=batch_pb2.BatchState(
+                num_requests=len(batch.items),
+                num_pending=counts[PENDING],
+                num_success=counts[SUCCEEDED],
+                num_error=counts[FAILED],
+                num_cancelled=counts[CANCELLED],
+            ),
+        )
+        if batch.cancelled is not None:
+            out.cancel_time.CopyFrom(_ts(batch.cancelled))
+        costs: dict[str, tuple[int, int]] = {}
+        for item in batch.items.values():
+            if item.state == SUCCEEDED:
+                cost, count = costs.get(item.endpoint, (0, 0))
+                costs[item.endpoint] = (cost + item.cost_ticks, count + 1)
+        breakdown = out.cost_breakdown
+        breakdown.total_cost_usd_ticks = sum(c for c, _ in costs.values())
+        for endpoint, (cost, count) in costs.items():
+            breakdown.endpoint_costs.add(
+                endpoint=endpoint, cost_usd_ticks=cost, request_count=count
+            )
+        breakdown.calculation_time.CopyFrom(_ts(time.time()))
+        return out
