@@ -33,12 +33,14 @@ class JobScope:
         deadline: ``time.monotonic()`` value by which the job must end (None: no limit).
         estimate: Token estimate of the call in progress (taken from the token bucket).
         failed_attempts: Attempts that failed and were retried, across all calls of the job.
+        queued_s: Time spent waiting for the rate limiter (not part of the job's latency).
     """
 
     job: Job
     deadline: float | None
     estimate: int = 0
     failed_attempts: int = 0
+    queued_s: float = 0.0
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -114,7 +116,9 @@ class AttemptHooks:
     def acquire(self, estimate: int) -> None:
         """Take a request (and ``estimate`` tokens) from the rate limiter."""
         scope = self.current
-        if scope is not None:
-            scope.estimate = estimate
+        started = time.perf_counter()
         if not self.limiter.acquire(estimate, stop=self.abort):
             raise JobFailed("CANCELLED", "run aborted")
+        if scope is not None:
+            scope.estimate = estimate
+            scope.queued_s += time.perf_counter() - started

@@ -9,7 +9,8 @@ kind-specific part of the result line.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,17 @@ def add_usage(total: dict[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]
         more if first else (None if cost is None or more is None else cost + more)
     )
     return total
+
+
+@contextmanager
+def _attached(ctx: otel_context.Context | None) -> Iterator[None]:
+    """Make ``ctx`` current (its span and baggage) on this worker thread."""
+    token = otel_context.attach(ctx) if ctx is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            otel_context.detach(token)
 
 
 @dataclass
@@ -92,6 +104,7 @@ class JobRunner:
         prices: Price table for jobs whose response carries no cost.
         run_id: Id of the run (span attribute).
         run_context: OpenTelemetry context of the run span (parent of job spans).
+        tracer: Tracer of the job spans (default: from the global provider).
     """
 
     kind = "job"
@@ -104,6 +117,7 @@ class JobRunner:
         prices: PriceTable | None = None,
         run_id: str = "",
         run_context: otel_context.Context | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.client = client
         self.hooks = hooks
@@ -111,7 +125,7 @@ class JobRunner:
         self.prices = prices
         self.run_id = run_id
         self.run_context = run_context
-        self.tracer = trace.get_tracer("xai_pipelines.run")
+        self.tracer = tracer or trace.get_tracer("xai_pipelines.run")
 
     def call_timeout(self, scope: JobScope) -> float | None:
         """Deadline for the next call: the per-call one, cut to what the job has left."""
@@ -132,9 +146,9 @@ class JobRunner:
             JobFailed: When the job failed for good (error code, message, attempts).
         """
         with (
+            _attached(self.run_context),
             self.tracer.start_as_current_span(
                 f"job {job.id}",
-                context=self.run_context,
                 attributes={
                     RUN_ID_ATTR: self.run_id,
                     "xai_pipelines.job.id": job.id,
@@ -155,7 +169,7 @@ class JobRunner:
                 span.set_attribute("error.type", exc.code)
                 exc.attempts = exc.attempts or scope.failed_attempts + 1
                 raise
-            latency = time.perf_counter() - started
+            latency = time.perf_counter() - started - scope.queued_s
             cost, source = resolve_cost(job.kind, job.model, done.usage, self.prices)
             span.set_attribute("xai_pipelines.job.attempts", done.attempts)
             line = {

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from xai_pipelines.plan import ChatJob, Job, iter_jobs
@@ -44,7 +45,9 @@ from xai_pipelines.spec import PipelineSpec
 from xai_pipelines.store import (
     ManifestWriter,
     OutputDir,
+    ResumeState,
     RunStatus,
+    SpecChangedError,
     check_spec,
     load_resume_state,
 )
@@ -82,6 +85,7 @@ class RunOptions:
         fsync_interval_s: Longest time between a result line and its fsync.
         emulator_config: Config of the ``--local`` emulator (tests inject faults here).
         notify: Receives messages for the user (spec changes under ``--force``, Ctrl-C).
+        tracer_provider: Tracer provider for the run, job and call spans (default: global).
     """
 
     out_dir: Path | None = None
@@ -100,6 +104,7 @@ class RunOptions:
     fsync_interval_s: float = 0.5
     emulator_config: Any = None
     notify: Callable[[str], None] | None = None
+    tracer_provider: trace.TracerProvider | None = None
 
 
 @dataclass
@@ -221,7 +226,7 @@ class PipelineRun:
             RunInputError: No key and no ``--local``, directory busy, or spec changed.
             SpecError: A row of the plan breaks a template (before anything is sent).
         """
-        opts, ex = self.options, self.spec.execution
+        opts = self.options
         if not opts.local and not (opts.api_key or os.environ.get("XAI_API_KEY")):
             raise RunInputError(
                 "no API key: set XAI_API_KEY, or pass --local to run against the local emulator"
@@ -234,7 +239,7 @@ class PipelineRun:
                 changes = check_spec(
                     state, self.spec.digest, self.spec.to_dict(), str(self.out.root), opts.force
                 )
-            except Exception as exc:
+            except SpecChangedError as exc:
                 raise RunInputError(str(exc)) from None
             if changes:
                 self._say(
@@ -242,89 +247,112 @@ class PipelineRun:
                     + "\n".join(f"  {c}" for c in changes)
                 )
             self.stats.total = self._write_plan()
-            api_key, endpoint = opts.api_key, opts.endpoint or "api.x.ai:443"
-            if opts.local:
-                from xai_pipelines.emulator import Emulator
-
-                emu = stack.enter_context(Emulator(opts.emulator_config))
-                api_key, endpoint = emu.api_key, emu.address
-            results = stack.enter_context(self.out.open_results(opts.fsync_interval_s))
-            errors = stack.enter_context(self.out.open_errors(opts.fsync_interval_s))
-            sink = ResultSink(results, errors, self.stats, self.run_id)
-            limiter = RateLimiter(
-                ex.rate_limit.requests_per_minute,
-                ex.rate_limit.tokens_per_minute,
-                slow_down=opts.slow_down,
-            )
-            executor_opts = ExecutorOptions(
-                concurrency=opts.concurrency or ex.concurrency,
-                on_error="fail_fast" if opts.fail_fast else ex.on_error,
-                budget_usd=ex.budget_usd,
-                grace_s=opts.grace_s,
-            )
-            executor = Executor(
-                self._dispatch, sink, executor_opts, stop=self.interrupts.stop, resume=state
-            )
-            hooks = AttemptHooks(sink, limiter, executor.abort)
-            client = Client(
-                api_key=api_key,
-                api_host=endpoint,
-                timeout=ex.timeout_s,
-                retry_policy=hooks.policy(
-                    ex.retries.max_attempts, ex.retries.initial_backoff_s, ex.retries.max_backoff_s
-                ),
-                channels=max(1, executor_opts.concurrency // 64 + 1),
-            )
-            stack.callback(client.close)
-            prices = _prices(client)
-            manifest = ManifestWriter(
-                self.out,
-                self.run_id,
-                {
-                    "name": self.spec.name,
-                    "path": str(self.spec.path),
-                    "digest": self.spec.digest,
-                    "resolved": self.spec.to_dict(),
-                },
-                opts.args,
-                "local emulator" if opts.local else endpoint,
-                previous=state.previous_manifest,
-            )
-            manifest.data["prices"] = {k: v.to_dict() for k, v in prices.items()}
-            manifest.data["plan"] = {"jobs": self.stats.total, "already_done": len(state.finished)}
-            if changes:
-                manifest.data["forced_changes"] = changes
-            manifest.write()
-            self._abort_actions = [
-                results.sync,
-                errors.sync,
-                lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
-            ]
-            install_run_id_processor()
-            tracer = trace.get_tracer("xai_pipelines.run")
-            settings = RunnerSettings(ex.timeout_s, ex.job_timeout_s)
-            with tracer.start_as_current_span(
-                f"run {self.spec.name}", attributes={RUN_ID_ATTR: self.run_id}
-            ) as span:
-                ctx = run_context(self.run_id, span)
-                common: dict[str, Any] = {
-                    "settings": settings,
-                    "prices": prices,
-                    "run_id": self.run_id,
-                    "run_context": ctx,
-                }
-                self._chat = ChatRunner(client, hooks, **common)
-                self._image = ImageRunner(client, hooks, self.out, **common)
-                self._started = time.monotonic()
-                with self.interrupts, ProgressDisplay(self.stats, opts.progress):
-                    status = executor.run(self._jobs())
-                span.set_attribute("xai_pipelines.status", status)
-            snapshot = self.stats.snapshot()
-            manifest.finish(status, _counts(snapshot), self._elapsed())
+            status = self._execute(stack, state, changes)
         usage = write_reports(self.out)
+        snapshot = self.stats.snapshot()
         return RunOutcome(
             status, EXIT_CODES[status], self.run_id, self.out, snapshot, changes, usage
         )
+
+    def _execute(self, stack: ExitStack, state: ResumeState, changes: list[str]) -> RunStatus:
+        opts, ex = self.options, self.spec.execution
+        api_key, endpoint = opts.api_key, opts.endpoint or "api.x.ai:443"
+        if opts.local:
+            from xai_pipelines.emulator import Emulator
+
+            emu = stack.enter_context(Emulator(opts.emulator_config))
+            api_key, endpoint = emu.api_key, emu.address
+        results = stack.enter_context(self.out.open_results(opts.fsync_interval_s))
+        errors = stack.enter_context(self.out.open_errors(opts.fsync_interval_s))
+        sink = ResultSink(results, errors, self.stats, self.run_id)
+        executor_opts = ExecutorOptions(
+            concurrency=opts.concurrency or ex.concurrency,
+            on_error="fail_fast" if opts.fail_fast else ex.on_error,
+            budget_usd=ex.budget_usd,
+            grace_s=opts.grace_s,
+        )
+        executor = Executor(
+            self._dispatch, sink, executor_opts, stop=self.interrupts.stop, resume=state
+        )
+        limiter = RateLimiter(
+            ex.rate_limit.requests_per_minute,
+            ex.rate_limit.tokens_per_minute,
+            slow_down=opts.slow_down,
+        )
+        hooks = AttemptHooks(sink, limiter, executor.abort)
+        client = Client(
+            api_key=api_key,
+            api_host=endpoint,
+            timeout=ex.timeout_s,
+            retry_policy=hooks.policy(
+                ex.retries.max_attempts, ex.retries.initial_backoff_s, ex.retries.max_backoff_s
+            ),
+            channels=max(1, executor_opts.concurrency // 64 + 1),
+            tracer_provider=opts.tracer_provider,
+        )
+        stack.callback(client.close)
+        provider = opts.tracer_provider or trace.get_tracer_provider()
+        install_run_id_processor(provider)
+        tracer = provider.get_tracer("xai_pipelines.run")
+        span = stack.enter_context(
+            tracer.start_as_current_span(
+                f"run {self.spec.name}", attributes={RUN_ID_ATTR: self.run_id}
+            )
+        )
+        ctx = run_context(self.run_id, span)
+        token = otel_context.attach(ctx)  # the price lookup below is part of the run too
+        stack.callback(otel_context.detach, token)
+        prices = _prices(client)
+        manifest = self._manifest(
+            state, changes, prices, "local emulator" if opts.local else endpoint
+        )
+        self._abort_actions = [
+            results.sync,
+            errors.sync,
+            lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
+        ]
+        common: dict[str, Any] = {
+            "settings": RunnerSettings(ex.timeout_s, ex.job_timeout_s),
+            "prices": prices,
+            "run_id": self.run_id,
+            "run_context": ctx,
+            "tracer": tracer,
+        }
+        self._chat = ChatRunner(client, hooks, **common)
+        self._image = ImageRunner(client, hooks, self.out, **common)
+        self._started = time.monotonic()
+        with self.interrupts, ProgressDisplay(self.stats, opts.progress):
+            status = executor.run(self._jobs())
+        span.set_attribute("xai_pipelines.status", status)
+        manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
+        return status
+
+    def _manifest(
+        self,
+        state: ResumeState,
+        changes: list[str],
+        prices: Mapping[str, ModelPrice],
+        endpoint: str,
+    ) -> ManifestWriter:
+        manifest = ManifestWriter(
+            self.out,
+            self.run_id,
+            {
+                "name": self.spec.name,
+                "path": str(self.spec.path),
+                "digest": self.spec.digest,
+                "resolved": self.spec.to_dict(),
+            },
+            self.options.args,
+            endpoint,
+            previous=state.previous_manifest,
+        )
+        manifest.data["prices"] = {k: v.to_dict() for k, v in prices.items()}
+        manifest.data["plan"] = {"jobs": self.stats.total, "already_done": len(state.finished)}
+        if changes:
+            manifest.data["forced_changes"] = changes
+        manifest.write()
+        return manifest
 
     def _elapsed(self) -> float:
         return time.monotonic() - getattr(self, "_started", time.monotonic())
