@@ -96,20 +96,27 @@ class Dataset:
             raw = iter(_reservoir(raw, self.sample))
         if self.limit is not None:
             raw = itertools.islice(raw, self.limit)
-        for index, (data, origin) in enumerate(raw):
-            yield Row(index, data, origin)
+        for index, (data, where) in enumerate(raw):
+            yield Row(index, data, self.origin(where))
+
+    def origin(self, where: int) -> str:
+        """``file:line`` of a row of the file (``datasets.NAME.rows[i]`` for inline rows)."""
+        return f"{self.display}[{where}]" if self.path is None else f"{self.display}:{where}"
 
     def first_row(self) -> Row | None:
         """The first row of the source, before filters (for checking templates cheaply)."""
-        for data, origin in self.iter_source():
-            return Row(0, data, origin)
+        for data, where in self.iter_source():
+            return Row(0, data, self.origin(where))
         return None
 
-    def iter_source(self) -> Iterator[tuple[Mapping[str, Any], str]]:
-        """Every row of the source with its origin, before where/sample/limit."""
+    def iter_source(self) -> Iterator[tuple[Mapping[str, Any], int]]:
+        """Every row of the source with its line (index for inline rows), before filters.
+
+        Origins are formatted only for the rows kept: a million-row file
+        filtered down to a few should not cost a million strings.
+        """
         if self.path is None:
-            for i, row in enumerate(self.rows):
-                yield row, f"{self.display}[{i}]"
+            yield from ((row, i) for i, row in enumerate(self.rows))
             return
         reader = _READERS[self.format]
         try:
@@ -121,14 +128,17 @@ class Dataset:
 
 
 def _matches(row: Mapping[str, Any], where: Mapping[str, tuple[Any, ...]]) -> bool:
-    return all(k in row and row[k] in accepted for k, accepted in where.items())
+    for key, accepted in where.items():  # noqa: SIM110 (a loop, not all(): no generator per row)
+        if key not in row or row[key] not in accepted:
+            return False
+    return True
 
 
 def _reservoir(
-    rows: Iterator[tuple[Mapping[str, Any], str]], sample: Sample
-) -> list[tuple[Mapping[str, Any], str]]:
+    rows: Iterator[tuple[Mapping[str, Any], int]], sample: Sample
+) -> list[tuple[Mapping[str, Any], int]]:
     rng = random.Random(sample.seed)
-    kept: list[tuple[int, tuple[Mapping[str, Any], str]]] = []
+    kept: list[tuple[int, tuple[Mapping[str, Any], int]]] = []
     for i, row in enumerate(rows):
         if i < sample.size:
             kept.append((i, row))
@@ -150,21 +160,26 @@ def _object(value: Any, display: str, line: int) -> Mapping[str, Any]:
     return value
 
 
-def _read_jsonl(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], str]]:
-    with path.open("rb") as f:
-        for line_no, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw)
-            except UnicodeDecodeError:
-                raise _bad(display, line_no, 1, "not UTF-8 text") from None
-            except json.JSONDecodeError as exc:
-                raise _bad(display, line_no, exc.colno, f"invalid JSON: {exc.msg}") from None
-            yield _object(value, display, line_no), f"{display}:{line_no}"
+def _read_jsonl(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], int]]:
+    loads = json.JSONDecoder().decode
+    line_no = 0
+    with path.open(encoding="utf-8-sig") as f:
+        try:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    value = loads(line)
+                except json.JSONDecodeError as exc:
+                    raise _bad(display, line_no, exc.colno, f"invalid JSON: {exc.msg}") from None
+                if type(value) is not dict:
+                    _object(value, display, line_no)
+                yield value, line_no
+        except UnicodeDecodeError:
+            raise _bad(display, line_no + 1, 1, "not UTF-8 text") from None
 
 
-def _read_csv(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+def _read_csv(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], int]]:
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         try:
@@ -173,12 +188,12 @@ def _read_csv(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], str
                     raise _bad(display, reader.line_num, 1, "more fields than the header has")
                 if any(v is None for v in row.values()):
                     raise _bad(display, reader.line_num, 1, "fewer fields than the header has")
-                yield row, f"{display}:{reader.line_num}"
+                yield row, reader.line_num
         except (csv.Error, UnicodeDecodeError) as exc:
             raise _bad(display, reader.line_num or 1, 1, f"invalid CSV: {exc}") from None
 
 
-def _read_lines(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+def _read_lines(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], int]]:
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, 1):
             try:
@@ -186,10 +201,10 @@ def _read_lines(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], s
             except UnicodeDecodeError:
                 raise _bad(display, line_no, 1, "not UTF-8 text") from None
             if text and not text.startswith("#"):
-                yield {"text": text, "line": line_no}, f"{display}:{line_no}"
+                yield {"text": text, "line": line_no}, line_no
 
 
-def _read_yaml(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+def _read_yaml(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], int]]:
     data, positions = parse_yaml(
         decode(path.read_bytes(), display), display, max_values=YAML_MAX_VALUES
     )
@@ -197,10 +212,10 @@ def _read_yaml(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], st
         raise _bad(display, 1, 1, "expected a list of rows")
     for i, value in enumerate(data):
         line = positions.of((i,))[0]
-        yield _object(value, display, line), f"{display}:{line}"
+        yield _object(value, display, line), line
 
 
-def _read_json(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+def _read_json(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], int]]:
     """Stream the items of a top-level JSON array without loading the whole file."""
     decoder = json.JSONDecoder()
     with path.open(encoding="utf-8-sig") as f:
@@ -242,7 +257,7 @@ def _read_json(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], st
                             raise _bad(display, *here(), f"invalid JSON: {exc.msg}") from None
                 row_line = here()[0]
                 pos = end
-                yield _object(value, display, row_line), f"{display}:{row_line}"
+                yield _object(value, display, row_line), row_line
                 sep = skip_ws()
                 if sep == "]":
                     return
