@@ -6,8 +6,9 @@ Decision, for the function tools of a request:
 * tool_choice names a function: call it;
 * tool_choice ``required``: call the functions the last user message mentions,
   or the first function when it mentions none;
-* ``auto`` (the default): call the functions the last user message mentions by
-  name (``get_weather`` or ``get weather``), or the first function when it asks
+* ``auto`` (the default): call the functions the last user message mentions
+  (by full name, or by all the words of the name other than verbs like "get":
+  ``get_weather`` is mentioned by "weather"), or the first function when it asks
   for a tool ("use a tool", "call the function", ...); otherwise answer in text.
 
 With ``parallel_tool_calls`` false only the first chosen function is called.
@@ -44,9 +45,20 @@ def make_call(name: str, arguments: str, rng: random.Random) -> chat_pb2.ToolCal
     )
 
 
+_VERBS = frozenset(
+    "get set fetch do run call make list create update delete find search lookup query".split()
+)
+
+
 def _mentioned(text: str, name: str) -> bool:
+    """Whether ``text`` names the function: its full name, or all its non-verb words."""
     lowered = text.lower()
-    return name.lower() in lowered or name.lower().replace("_", " ") in lowered
+    if name.lower() in lowered:
+        return True
+    parts = [p for p in re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", name) if p]
+    words = [p.lower() for p in parts if p.lower() not in _VERBS] or [p.lower() for p in parts]
+    present = set(re.findall(r"\w+", lowered))
+    return all(w in present for w in words)
 
 
 def choose_functions(

@@ -1,0 +1,117 @@
+"""Reasoning models, search citations, and usage/cost consistent with Tokenize and Models."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import empty_pb2
+
+from tests.emulator.conftest import connect, rpc_error, user
+from xai_pipelines.emulator import EmulatorConfig
+from xai_pipelines.emulator.tokenizer import MESSAGE_OVERHEAD_TOKENS
+from xai_pipelines.proto import chat_pb2, image_pb2, tokenize_pb2
+
+
+def test_reasoning_tokens_scale_with_effort(stubs):
+    tokens = {}
+    for effort in (chat_pb2.EFFORT_LOW, chat_pb2.EFFORT_MEDIUM, chat_pb2.EFFORT_HIGH):
+        r = stubs.complete(prompt="Think", seed=1, model="grok-3-mini", reasoning_effort=effort)
+        out = r.outputs[0].message
+        assert out.reasoning_content
+        tokens[effort] = r.usage.reasoning_tokens
+    assert (
+        tokens[chat_pb2.EFFORT_LOW] < tokens[chat_pb2.EFFORT_MEDIUM] < tokens[chat_pb2.EFFORT_HIGH]
+    )
+    assert tokens[chat_pb2.EFFORT_HIGH] >= 3 * tokens[chat_pb2.EFFORT_LOW]
+    none = stubs.complete(
+        prompt="Think", seed=1, model="grok-3-mini", reasoning_effort=chat_pb2.EFFORT_NONE
+    )
+    assert none.usage.reasoning_tokens == 0 and not none.outputs[0].message.reasoning_content
+
+
+def test_non_reasoning_model_has_no_reasoning_and_refuses_effort(stubs):
+    r = stubs.complete(prompt="Think", seed=1, model="grok-3")
+    assert r.usage.reasoning_tokens == 0 and not r.outputs[0].message.reasoning_content
+    err = rpc_error(stubs.complete, model="grok-3", reasoning_effort=chat_pb2.EFFORT_LOW)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "reasoning_effort" in err.details()
+
+
+def test_reasoning_models_are_configurable(emulator_factory):
+    stubs = connect(emulator_factory(EmulatorConfig(reasoning_models=("grok-3",))))
+    r = stubs.complete(prompt="Think", seed=1, model="grok-3-latest")
+    assert r.usage.reasoning_tokens > 0 and r.outputs[0].message.reasoning_content
+    stubs.channel.close()
+
+
+def test_search_parameters_give_citations(stubs):
+    params = chat_pb2.SearchParameters(
+        mode=chat_pb2.ON_SEARCH_MODE, return_citations=True, max_search_results=4
+    )
+    r = stubs.complete(prompt="News?", seed=1, search_parameters=params)
+    assert len(r.citations) == 4 and all(c.startswith("https://") for c in r.citations)
+    assert r.usage.num_sources_used == 4
+    again = stubs.complete(prompt="News?", seed=1, search_parameters=params)
+    assert again.citations == r.citations
+    off = stubs.complete(
+        prompt="News?",
+        seed=1,
+        search_parameters=chat_pb2.SearchParameters(mode=chat_pb2.OFF_SEARCH_MODE),
+    )
+    assert not off.citations and off.usage.num_sources_used == 0
+    chunks = stubs.stream(prompt="News?", seed=1, search_parameters=params)
+    assert [c for ch in chunks for c in ch.citations] == list(r.citations)
+
+
+def test_search_tools_give_citations_and_server_side_tool_usage(stubs):
+    tools = [
+        chat_pb2.Tool(web_search=chat_pb2.WebSearch()),
+        chat_pb2.Tool(x_search=chat_pb2.XSearch()),
+    ]
+    r = stubs.complete(prompt="What happened?", seed=1, tools=tools)
+    assert r.citations
+    assert any("x.com" in c for c in r.citations)
+    assert set(r.usage.server_side_tools_used) == {1, 2}
+
+
+def test_usage_matches_tokenize_and_prices(stubs):
+    prompt = "Count these tokens, please!"
+    r = stubs.complete(prompt=prompt, seed=2, model="grok-4")
+    tok = stubs.tokenize.TokenizeText
+
+    def count(text: str) -> int:
+        return len(
+            tok(
+                tokenize_pb2.TokenizeTextRequest(text=text, model="grok-4"), metadata=stubs.metadata
+            ).tokens
+        )
+
+    out = r.outputs[0].message
+    assert r.usage.prompt_tokens == count(prompt) + MESSAGE_OVERHEAD_TOKENS
+    assert r.usage.completion_tokens == count(out.content)
+    assert r.usage.reasoning_tokens == count(out.reasoning_content)
+    model = next(
+        m
+        for m in stubs.models.ListLanguageModels(empty_pb2.Empty(), metadata=stubs.metadata).models
+        if m.name == "grok-4"
+    )
+    expected = (
+        r.usage.prompt_text_tokens * model.prompt_text_token_price
+        + r.usage.cached_prompt_text_tokens * model.cached_prompt_token_price
+        + (r.usage.completion_tokens + r.usage.reasoning_tokens) * model.completion_text_token_price
+    )
+    assert r.usage.cost_in_usd_ticks == expected
+
+
+def test_image_parts_count_as_image_tokens(stubs):
+    message = chat_pb2.Message(
+        role=chat_pb2.ROLE_USER,
+        content=[
+            chat_pb2.Content(text="What is this?"),
+            chat_pb2.Content(
+                image_url=image_pb2.ImageUrlContent(image_url="data:image/png;base64,AAAA")
+            ),
+        ],
+    )
+    r = stubs.complete(messages=[message], seed=1)
+    plain = stubs.complete(messages=[user("What is this?")], seed=1)
+    assert r.usage.prompt_image_tokens == 256
+    assert r.usage.prompt_text_tokens == plain.usage.prompt_text_tokens
