@@ -135,8 +135,9 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
                 context.abort(
                     grpc.StatusCode.UNAVAILABLE, f"injected fault: stream cut after {i} chunks"
                 )
-            if i == 0 and config.time_to_first_token_s:
-                self.stopping.wait(config.time_to_first_token_s)
+            if i == 0:  # the first chunk's wait is the time to first token
+                if config.time_to_first_token_s:
+                    self.stopping.wait(config.time_to_first_token_s)
             elif config.per_token_delay_s:
                 self.stopping.wait(config.per_token_delay_s * _chunk_tokens(chunk))
             self.limiter.record_tokens(key, _used_tokens(chunk))
