@@ -13,11 +13,13 @@ HEAD = "version: 1\nname: t\n"
 
 @pytest.fixture
 def write(tmp_path: Path) -> Callable[..., Path]:
-    """``write(yaml_text, **files)`` -> pipeline path; ``files`` maps relative names to text/bytes."""
+    """``write(yaml_text, name, files)`` -> pipeline path; ``files`` maps relative paths to text/bytes."""
 
-    def _write(text: str, name: str = "p.yaml", **files: str | bytes) -> Path:
-        for rel, content in files.items():
-            target = tmp_path / rel.replace("__", "/")
+    def _write(
+        text: str, name: str = "p.yaml", files: dict[str, str | bytes] | None = None
+    ) -> Path:
+        for rel, content in (files or {}).items():
+            target = tmp_path / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 target.write_bytes(content)

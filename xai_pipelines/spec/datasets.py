@@ -171,7 +171,8 @@ def _read_jsonl(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], i
                 try:
                     value = loads(line)
                 except json.JSONDecodeError as exc:
-                    raise _bad(display, line_no, exc.colno, f"invalid JSON: {exc.msg}") from None
+                    col = min(exc.pos, len(line.rstrip("\r\n"))) + 1
+                    raise _bad(display, line_no, col, f"invalid JSON: {exc.msg}") from None
                 if type(value) is not dict:
                     _object(value, display, line_no)
                 yield value, line_no
@@ -219,12 +220,15 @@ def _read_json(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], in
     """Stream the items of a top-level JSON array without loading the whole file."""
     decoder = json.JSONDecoder()
     with path.open(encoding="utf-8-sig") as f:
-        buf, pos, line, eof = "", 0, 1, False
+        buf, pos, line, col0, eof = "", 0, 1, 0, False
 
         def more() -> bool:
-            nonlocal buf, pos, line, eof
+            nonlocal buf, pos, line, col0, eof
             chunk = f.read(_CHUNK)
-            line += buf.count("\n", 0, pos)
+            consumed = buf[:pos]
+            newline = consumed.rfind("\n")
+            line += consumed.count("\n")
+            col0 = len(consumed) - newline - 1 if newline >= 0 else col0 + len(consumed)
             buf, pos = buf[pos:] + chunk, 0
             eof = not chunk
             return bool(chunk)
@@ -238,7 +242,8 @@ def _read_json(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], in
                     return buf[pos] if pos < len(buf) else ""
 
         def here() -> tuple[int, int]:
-            return line + buf.count("\n", 0, pos), pos - buf.rfind("\n", 0, pos)
+            newline = buf.rfind("\n", 0, pos)
+            return line + buf.count("\n", 0, pos), pos - newline if newline >= 0 else col0 + pos + 1
 
         try:
             if skip_ws() != "[":
