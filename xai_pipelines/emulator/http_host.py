@@ -23,7 +23,9 @@ class ImageHost:
         self._images: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        # Non-daemon handler threads are joined by server_close, so stop() leaks none.
+        self._server.daemon_threads = False
+        self._server.block_on_close = True
         self._thread: threading.Thread | None = None
 
     @property
@@ -68,6 +70,8 @@ class ImageHost:
         host = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 10  # a silent client cannot hold a handler thread (and stop()) forever
+
             def do_GET(self) -> None:
                 prefix = "/images/"
                 data = host.get(self.path[len(prefix) :]) if self.path.startswith(prefix) else None

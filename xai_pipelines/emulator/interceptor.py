@@ -5,12 +5,16 @@ methods faults apply to, wait the drawn latency, fail with a drawn error, and
 apply the per-key RPM/TPM limits (RESOURCE_EXHAUSTED). Streams also get time to
 first token, per-token delays and a cut after k chunks (UNAVAILABLE). Tokens of
 answered calls feed the TPM window.
+
+Injected waits end early when the call ends (client cancel or deadline) or the
+server stops, so a slow fault never pins a worker thread.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -20,6 +24,8 @@ from xai_pipelines.emulator.faults import CallFaults, FaultInjector
 from xai_pipelines.emulator.ratelimit import RateLimiter
 from xai_pipelines.emulator.stats import StatsRecorder
 from xai_pipelines.emulator.tokenizer import count_tokens
+
+_WAIT_SLICE_S = 0.05
 
 
 def _chunk_tokens(chunk: Any) -> int:
@@ -34,6 +40,13 @@ def _used_tokens(message: Any) -> int:
     return usage.total_tokens if usage is not None else 0
 
 
+@dataclass
+class _Call:
+    key: str
+    faults: CallFaults | None
+    ended: threading.Event
+
+
 class EmulatorInterceptor(grpc.ServerInterceptor):
     """Wraps every handler of the emulator's server.
 
@@ -42,7 +55,7 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         faults: Fault decisions.
         limiter: Per-key rate windows.
         stats: Counters.
-        stopping: Set at shutdown; interrupts injected waits.
+        stopping: Set at shutdown; ends injected waits.
     """
 
     def __init__(
@@ -74,10 +87,10 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
             inner = handler.unary_unary
 
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                key, faults = self._admit(method, metadata, faulted, context)
+                call = self._admit(method, metadata, faulted, context)
                 response = inner(request, context)
-                if faults is not None:
-                    self.limiter.record_tokens(key, _used_tokens(response))
+                if call.faults is not None:
+                    self.limiter.record_tokens(call.key, _used_tokens(response))
                 return response
 
             return grpc.unary_unary_rpc_method_handler(
@@ -87,47 +100,71 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                key, faults = self._admit(method, metadata, faulted, context)
+                call = self._admit(method, metadata, faulted, context)
                 chunks = inner_stream(request, context)
-                if faults is None:
+                if call.faults is None:
                     yield from chunks
                     return
-                yield from self._faulty_stream(chunks, key, faults, context)
+                yield from self._faulty_stream(chunks, call, context)
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, handler.request_deserializer, handler.response_serializer
             )
         return handler
 
+    def _pause(self, call: _Call, seconds: float, context: grpc.ServicerContext) -> None:
+        remaining = seconds
+        while remaining > 0 and not call.ended.is_set() and not self.stopping.is_set():
+            step = min(remaining, _WAIT_SLICE_S)
+            call.ended.wait(step)
+            remaining -= step
+        if remaining > 0 and self.stopping.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the emulator is shutting down")
+
+    def _track(self, context: grpc.ServicerContext) -> threading.Event:
+        ended = threading.Event()
+        self.stats.enter()
+
+        def finished() -> None:
+            ended.set()
+            self.stats.leave()
+
+        if not context.add_callback(finished):
+            finished()
+        return ended
+
     def _admit(
         self, method: str, metadata: Any, faulted: bool, context: grpc.ServicerContext
-    ) -> tuple[str, CallFaults | None]:
+    ) -> _Call:
         self.stats.call(method.rsplit("/", 1)[-1])
+        ended = self._track(context)
         key, reason = self.keys.check(metadata)
         if key is None:
             self.stats.bump("unauthenticated")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
         assert key is not None
         if not faulted:
-            return key, None
-        faults = self.faults.draw()
-        if faults.delay_s:
-            self.stopping.wait(faults.delay_s)
-        if faults.error is not None:
-            self.stats.error(faults.error.name)
-            context.abort(faults.error, f"injected fault: {faults.error.name.lower()}")
-        config = faults.config
+            return _Call(key, None, ended)
+        call = _Call(key, self.faults.draw(), ended)
+        assert call.faults is not None
+        self._pause(call, call.faults.delay_s, context)
+        error = call.faults.error
+        if error is not None:
+            self.stats.error(error.name)
+            context.abort(error, f"injected fault: {error.name.lower()}")
+        config = call.faults.config
         refusal = self.limiter.admit(key, config.requests_per_minute, config.tokens_per_minute)
         if refusal is not None:
             self.stats.bump("rate_limited")
             self.stats.error(grpc.StatusCode.RESOURCE_EXHAUSTED.name)
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
-        return key, faults
+        return call
 
     def _faulty_stream(
-        self, chunks: Iterator[Any], key: str, faults: CallFaults, context: grpc.ServicerContext
+        self, chunks: Iterator[Any], call: _Call, context: grpc.ServicerContext
     ) -> Iterator[Any]:
-        config = faults.config
+        assert call.faults is not None
+        config = call.faults.config
         for i, chunk in enumerate(chunks):
             if config.cut_stream_after is not None and i >= config.cut_stream_after:
                 self.stats.bump("streams_cut")
@@ -136,9 +173,8 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
                     grpc.StatusCode.UNAVAILABLE, f"injected fault: stream cut after {i} chunks"
                 )
             if i == 0:  # the first chunk's wait is the time to first token
-                if config.time_to_first_token_s:
-                    self.stopping.wait(config.time_to_first_token_s)
-            elif config.per_token_delay_s:
-                self.stopping.wait(config.per_token_delay_s * _chunk_tokens(chunk))
-            self.limiter.record_tokens(key, _used_tokens(chunk))
+                self._pause(call, config.time_to_first_token_s, context)
+            else:
+                self._pause(call, config.per_token_delay_s * _chunk_tokens(chunk), context)
+            self.limiter.record_tokens(call.key, _used_tokens(chunk))
             yield chunk

@@ -18,6 +18,8 @@ class EmulatorStats:
         rate_limited: Calls refused by the per-key RPM/TPM limits.
         unauthenticated: Calls refused for a missing or wrong key.
         streams_cut: Streams aborted after ``cut_stream_after`` chunks.
+        in_flight: Calls in progress now.
+        peak_in_flight: Most calls in progress at once since start.
     """
 
     calls: dict[str, int] = field(default_factory=dict)
@@ -25,6 +27,8 @@ class EmulatorStats:
     rate_limited: int = 0
     unauthenticated: int = 0
     streams_cut: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
     @property
     def total_calls(self) -> int:
@@ -40,6 +44,8 @@ class StatsRecorder:
         self._calls: Counter[str] = Counter()
         self._errors: Counter[str] = Counter()
         self._counts: Counter[str] = Counter()
+        self._in_flight = 0
+        self._peak = 0
 
     def call(self, method: str) -> None:
         """Count a call to ``method`` (its short name)."""
@@ -56,6 +62,17 @@ class StatsRecorder:
         with self._lock:
             self._counts[counter] += 1
 
+    def enter(self) -> None:
+        """A call started."""
+        with self._lock:
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+
+    def leave(self) -> None:
+        """A call ended."""
+        with self._lock:
+            self._in_flight -= 1
+
     def snapshot(self) -> EmulatorStats:
         """The counters now."""
         with self._lock:
@@ -65,4 +82,6 @@ class StatsRecorder:
                 rate_limited=self._counts["rate_limited"],
                 unauthenticated=self._counts["unauthenticated"],
                 streams_cut=self._counts["streams_cut"],
+                in_flight=self._in_flight,
+                peak_in_flight=self._peak,
             )

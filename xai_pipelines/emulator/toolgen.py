@@ -46,7 +46,23 @@ def make_call(name: str, arguments: str, rng: random.Random) -> chat_pb2.ToolCal
 
 
 _VERBS = frozenset(
-    "get set fetch do run call make list create update delete find search lookup query".split()
+    [
+        "get",
+        "set",
+        "fetch",
+        "do",
+        "run",
+        "call",
+        "make",
+        "list",
+        "create",
+        "update",
+        "delete",
+        "find",
+        "search",
+        "lookup",
+        "query",
+    ]
 )
 
 
