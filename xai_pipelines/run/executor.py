@@ -94,7 +94,7 @@ class Executor:
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="job")
         try:
             for job in jobs:
-                if self.resume.is_done(job.id, job.digest):
+                if self.resume.finished and self.resume.is_done(job.id, job.digest):
                     stats.skipped += 1
                     continue
                 if not self._take_slot():

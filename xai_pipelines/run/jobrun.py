@@ -145,6 +145,7 @@ class JobRunner:
         Raises:
             JobFailed: When the job failed for good (error code, message, attempts).
         """
+        digest = job.digest
         with (
             _attached(self.run_context),
             self.tracer.start_as_current_span(
@@ -153,7 +154,7 @@ class JobRunner:
                     RUN_ID_ATTR: self.run_id,
                     "xai_pipelines.job.id": job.id,
                     "xai_pipelines.job.kind": job.kind,
-                    "xai_pipelines.job.digest": job.digest,
+                    "xai_pipelines.job.digest": digest,
                     "gen_ai.request.model": job.model,
                 },
             ) as span,
@@ -175,7 +176,7 @@ class JobRunner:
             line = {
                 "id": job.id,
                 "kind": job.kind,
-                "digest": job.digest,
+                "digest": digest,
                 "task": job.task,
                 "index": job.index,
                 "model": job.model,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,9 +147,9 @@ class JsonlAppender:
         repair_tail(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._interval = fsync_interval_s
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards writes and the state below
+        self._sync_lock = threading.Lock()  # one fsync at a time; close waits for it
         self._dirty = False
-        self._last_sync = time.monotonic()
         self._closed = False
         self._stop = threading.Event()
         self._syncer = threading.Thread(
@@ -170,12 +169,16 @@ class JsonlAppender:
             self._dirty = True
 
     def sync(self) -> None:
-        """fsync now if anything was written since the last fsync."""
-        with self._lock:
-            if self._dirty and not self._closed:
-                os.fsync(self._fd)
+        """fsync now if anything was written since the last fsync.
+
+        The fsync runs outside the append lock: appends go on while the disk flushes.
+        """
+        with self._sync_lock:
+            with self._lock:
+                if self._closed or not self._dirty:
+                    return
                 self._dirty = False
-            self._last_sync = time.monotonic()
+            os.fsync(self._fd)
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self._interval):
@@ -184,11 +187,13 @@ class JsonlAppender:
     def close(self) -> None:
         """fsync and close; further appends raise."""
         self._stop.set()
-        self.sync()
-        with self._lock:
-            if not self._closed:
-                os.close(self._fd)
+        with self._sync_lock:
+            with self._lock:
+                if self._closed:
+                    return
                 self._closed = True
+            os.fsync(self._fd)
+            os.close(self._fd)
 
     def __enter__(self) -> JsonlAppender:
         return self
