@@ -1,0 +1,146 @@
+"""The official xai-sdk's side of the conformance test; runs in its own interpreter.
+
+The official SDK's generated protos and this project's register the same
+``xai_api.*`` names in protobuf's default descriptor pool, so they cannot share
+a process. Usage: ``python sdk_peer.py ADDRESS API_KEY``. Checks use plain
+asserts; on success one JSON summary line is printed to stdout.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+
+from pydantic import BaseModel, Field
+from xai_sdk import Client
+from xai_sdk.chat import system, tool, tool_result, user
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class Step(BaseModel):
+    explanation: str
+    output: str
+
+
+class Solution(BaseModel):
+    steps: list[Step]
+    final_answer: float | None
+    confidence: int = Field(ge=0, le=100)
+    verdict: str
+
+
+def check_chat(client: Client, summary: dict) -> None:
+    chat = client.chat.create(
+        "grok-3", messages=[system("Be terse."), user("Hello")], seed=7, temperature=0
+    )
+    sampled = chat.sample()
+    assert sampled.content, "empty content"
+    assert sampled.finish_reason == "REASON_STOP", sampled.finish_reason
+    assert sampled.usage.completion_tokens > 0 and sampled.usage.cost_in_usd_ticks > 0
+    again = client.chat.create(
+        "grok-3", messages=[system("Be terse."), user("Hello")], seed=7, temperature=0
+    ).sample()
+    assert again.content == sampled.content
+
+    streamed = None
+    chunks = 0
+    for response, chunk in client.chat.create(
+        "grok-3", messages=[system("Be terse."), user("Hello")], seed=7, temperature=0
+    ).stream():
+        streamed = response
+        chunks += 1
+        assert chunk.content is not None
+    assert streamed is not None and chunks >= 3
+    assert streamed.content == sampled.content, (streamed.content, sampled.content)
+    assert streamed.finish_reason == "REASON_STOP"
+    assert streamed.usage.total_tokens == sampled.usage.total_tokens
+    summary["sample"] = sampled.content
+    summary["stream_chunks"] = chunks
+
+    batch = client.chat.create("grok-3", messages=[user("Pick a word")], seed=3).sample_batch(4)
+    assert len(batch) == 4
+    assert len({r.content for r in batch}) == 4
+    summary["sample_batch"] = len(batch)
+
+    deferred = client.chat.create("grok-4", messages=[user("Take your time")], seed=5).defer(
+        timeout=datetime.timedelta(seconds=60), interval=datetime.timedelta(milliseconds=20)
+    )
+    assert deferred.content and deferred.reasoning_content
+    assert deferred.usage.reasoning_tokens > 0
+    summary["defer"] = True
+
+
+def check_parse(client: Client, summary: dict) -> None:
+    chat = client.chat.create("grok-4", messages=[user("Solve 2x + 3 = 7")], seed=1)
+    _, parsed = chat.parse(Solution)
+    assert isinstance(parsed, Solution)
+    assert 0 <= parsed.confidence <= 100
+    summary["parse"] = parsed.model_dump()
+
+
+def check_tools(client: Client, summary: dict) -> None:
+    weather = tool(
+        "get_weather",
+        "Current weather for a city",
+        {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city", "unit"],
+        },
+    )
+    chat = client.chat.create("grok-4", tools=[weather], seed=2)
+    chat.append(user("What is the weather in Paris?"))
+    first = chat.sample()
+    assert first.finish_reason == "REASON_TOOL_CALLS", first.finish_reason
+    assert len(first.tool_calls) == 1
+    call = first.tool_calls[0]
+    args = json.loads(call.function.arguments)
+    assert call.function.name == "get_weather" and args["unit"] in ("celsius", "fahrenheit")
+    assert isinstance(args["city"], str)
+    chat.append(first)
+    chat.append(tool_result(json.dumps({"temp_c": 21}), tool_call_id=call.id))
+    final = chat.sample()
+    assert final.finish_reason == "REASON_STOP" and final.content and not final.tool_calls
+    summary["tool_call"] = {"name": call.function.name, "arguments": args}
+
+
+def check_images(client: Client, summary: dict) -> None:
+    b64 = client.image.sample("a red fox", model="grok-2-image", image_format="base64")
+    assert b64.base64.startswith("data:image/png;base64,")
+    assert b64.image.startswith(PNG)
+    url = client.image.sample("a red fox", model="grok-2-image", image_format="url")
+    assert url.url.startswith("http://127.0.0.1:")
+    assert url.image.startswith(PNG)
+    assert url.image == b64.image
+    many = client.image.sample_batch(
+        "a blue whale", model="grok-2-image", n=3, image_format="base64"
+    )
+    assert len({r.image for r in many}) == 3
+    summary["image_bytes"] = len(b64.image)
+    summary["image_url"] = url.url
+
+
+def check_models(client: Client, summary: dict) -> None:
+    names = {m.name for m in client.models.list_language_models()}
+    assert "grok-4" in names
+    tokens = client.tokenize.tokenize_text("Hello, world!", "grok-4")
+    assert "".join(t.string_token for t in tokens) == "Hello, world!"
+    summary["models"] = sorted(names)
+
+
+def main() -> None:
+    address, key = sys.argv[1], sys.argv[2]
+    client = Client(api_key=key, api_host=address, use_insecure_channel=True, timeout=60)
+    summary: dict = {}
+    for check in (check_chat, check_parse, check_tools, check_images, check_models):
+        check(client, summary)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
