@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from xai_pipelines.run.ratelimit import RateLimiter, SlowDown, TokenBucket, estimate_tokens
+from xai_pipelines.run.ratelimit import RateLimiter, SlowDown, TokenBucket
 
 
 class FakeClock:
@@ -95,15 +95,3 @@ def test_unlimited_limiter_is_free_and_stop_interrupts_waits() -> None:
     stop = threading.Event()
     stop.set()
     assert slow.acquire(stop=stop) is False
-
-
-def test_estimate_tokens_counts_text_and_output_cap() -> None:
-    req = {
-        "messages": [
-            {"role": "user", "content": "x" * 400},
-            {"role": "user", "content": [{"type": "text", "text": "y" * 40}]},
-        ],
-        "max_tokens": 10,
-        "n": 2,
-    }
-    assert estimate_tokens(req) == 110 + 4 + 20

@@ -310,7 +310,9 @@ def test_spans_nest_and_carry_the_run_id_and_the_key_never_leaks(
     job_ids = {j.context.span_id for j in jobs}
     assert all(r.parent is not None and r.parent.span_id in job_ids for r in rpcs)
     assert {(s.attributes or {}).get("xai_pipelines.run_id") for s in spans} == {outcome.run_id}, [
-        (s.name, dict(s.attributes or {})) for s in spans if "xai_pipelines.run_id" not in (s.attributes or {})
+        (s.name, dict(s.attributes or {}))
+        for s in spans
+        if "xai_pipelines.run_id" not in (s.attributes or {})
     ]
     # the key is nowhere: not in any output file, span or error line
     assert list(read_jsonl(out / "errors.jsonl"))  # faults produced error lines to check

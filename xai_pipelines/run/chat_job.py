@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from xai_pipelines.plan import ChatJob
+from xai_pipelines.plan.estimate import job_tokens
 from xai_pipelines.run.attempts import JobScope
 from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
-from xai_pipelines.run.ratelimit import estimate_tokens
 from xai_pipelines.sdk import Chat, Response
 
 
@@ -24,6 +24,24 @@ def output_record(response: Response) -> dict[str, Any]:
     }
 
 
+#: Completion tokens assumed per output when a request sets no ``max_tokens``.
+DEFAULT_COMPLETION_ESTIMATE = 512
+
+
+def call_estimate(job: ChatJob) -> int:
+    """Tokens one call of ``job`` is expected to use (taken from the tokens-per-minute bucket).
+
+    The plan's upper bound for the whole job, spread over its calls; the bucket
+    is corrected with the real usage after each call.
+    """
+    bounds = job_tokens(job)
+    n = int(job.request.get("n") or 1)
+    completion = bounds.completion_max
+    if completion is None:
+        completion = DEFAULT_COMPLETION_ESTIMATE * n * bounds.calls
+    return -(-(bounds.prompt_max + completion) // bounds.calls)
+
+
 class ChatRunner(JobRunner):
     """Runs :class:`ChatJob`: its request, then each further turn after appending the reply."""
 
@@ -36,7 +54,7 @@ class ChatRunner(JobRunner):
         messages = params.pop("messages", [])
         n = int(params.pop("n", 1) or 1)
         chat = self.client.chat.create(model, messages, **params)
-        estimate = estimate_tokens(job.request)
+        estimate = call_estimate(job)
         done = Executed(calls=0, attempts=0)
         history: list[dict[str, Any]] = []
         responses = self._ask(chat, job.mode, n, estimate, scope, done)
@@ -44,8 +62,6 @@ class ChatRunner(JobRunner):
             history.append({"outputs": [output_record(r) for r in responses]})
             chat.append(responses[0])
             chat.append(dict(plain(turn)))
-            grown = len(str(turn.get("content", ""))) + len(responses[0].content)
-            estimate += grown // 4
             responses = self._ask(chat, job.mode, n, estimate, scope, done)
         outputs = [output_record(r) for r in responses]
         done.fields = {

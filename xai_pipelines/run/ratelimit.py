@@ -1,6 +1,7 @@
 """Client-side rate limits: token buckets for requests and tokens per minute.
 
-Each call first takes one request and an *estimate* of its tokens; once the
+Each call first takes one request and an *estimate* of its tokens (from the
+plan's token bounds, see ``chat_job.call_estimate``); once the
 real usage is known the difference is given back (or taken). After the API
 answers ``RESOURCE_EXHAUSTED`` the dispatch rate is cut for a while
 (:meth:`RateLimiter.note_rate_limited`), on top of the configured limits.
@@ -11,9 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 Clock = Callable[[], float]
 
@@ -190,17 +190,3 @@ class RateLimiter:
         """Whether a slow-down window is in force."""
         with self._lock:
             return self._slow is not None and self._clock() < self._slow_until
-
-
-def estimate_tokens(request: Mapping[str, Any]) -> int:
-    """A rough token estimate of a chat request: ~4 characters a token, plus the output cap."""
-    chars = 0
-    for message in request.get("messages") or ():
-        content = message.get("content", "") if isinstance(message, Mapping) else ""
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            chars += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, Mapping))
-    n = int(request.get("n") or 1)
-    max_out = int(request.get("max_tokens") or 256)
-    return chars // 4 + 4 + n * max_out
