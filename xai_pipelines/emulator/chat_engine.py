@@ -49,12 +49,10 @@ class _Output:
     content: str = ""
     reasoning: str = ""
     tool_calls: list[chat_pb2.ToolCall] = field(default_factory=list)
-    finish_reason: sample_pb2.FinishReason.ValueType = sample_pb2.REASON_STOP
+    finish_reason: int = sample_pb2.REASON_STOP
 
 
-def _cut(
-    text: str, stops: list[str], max_tokens: int | None
-) -> tuple[str, sample_pb2.FinishReason.ValueType]:
+def _cut(text: str, stops: list[str], max_tokens: int | None) -> tuple[str, int]:
     """Apply stop strings then max_tokens; natural ends are REASON_STOP."""
     positions = [p for p in (text.find(s) for s in stops) if p >= 0]
     if positions:
@@ -207,9 +205,7 @@ class ChatEngine:
         return out
 
     @staticmethod
-    def _cut(
-        request: chat_pb2.GetCompletionsRequest, text: str
-    ) -> tuple[str, sample_pb2.FinishReason.ValueType]:
+    def _cut(request: chat_pb2.GetCompletionsRequest, text: str) -> tuple[str, int]:
         return _cut(
             text, list(request.stop), request.max_tokens if request.HasField("max_tokens") else None
         )

@@ -40,7 +40,7 @@ class ChatService(chat_pb2_grpc.ChatServicer):
     def GetDeferredCompletion(self, request, context):
         def work() -> chat_pb2.GetDeferredCompletionResponse:
             status, response = self.engine.store.fetch(request.request_id)
-            result = chat_pb2.GetDeferredCompletionResponse(status=status)
+            result = chat_pb2.GetDeferredCompletionResponse(status=status)  # type: ignore[arg-type]
             if response is not None:
                 result.response.CopyFrom(response)
             return result

@@ -32,7 +32,7 @@ class ImageHost:
     def base_url(self) -> str:
         """``http://host:port`` of the server."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def put(self, data: bytes, suffix: str = ".png") -> str:
         """Store ``data`` and return the URL it is served at."""

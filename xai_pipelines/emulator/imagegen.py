@@ -13,7 +13,7 @@ import zlib
 from xai_pipelines.emulator.conversation import digest
 from xai_pipelines.proto import image_pb2
 
-LONG_SIDE = {image_pb2.IMG_RESOLUTION_1K: 256, image_pb2.IMG_RESOLUTION_2K: 512}
+LONG_SIDE: dict[int, int] = {image_pb2.IMG_RESOLUTION_1K: 256, image_pb2.IMG_RESOLUTION_2K: 512}
 
 _RATIOS: dict[int, tuple[float, float]] = {
     image_pb2.IMG_ASPECT_RATIO_1_1: (1, 1),

@@ -16,7 +16,7 @@ class SearchResult:
 
     citations: tuple[str, ...]
     returned: bool  # whether citations go into the response
-    tools_used: tuple[usage_pb2.ServerSideTool.ValueType, ...]
+    tools_used: tuple[int, ...]
 
 
 def run_search(request: chat_pb2.GetCompletionsRequest, key: bytes) -> SearchResult | None:
@@ -27,7 +27,7 @@ def run_search(request: chat_pb2.GetCompletionsRequest, key: bytes) -> SearchRes
     derived from the request digest, so they are stable.
     """
     kinds: list[str] = []
-    tools: list[usage_pb2.ServerSideTool.ValueType] = []
+    tools: list[int] = []
     returned = False
     limit = DEFAULT_SOURCES
     params = request.search_parameters

@@ -94,13 +94,7 @@ class CompletionStore:
             self._drop_expired(now)
         return request_id
 
-    def poll(self, request_id: str) -> deferred_pb2.DeferredStatus.ValueType:
-        """Status of deferred ``request_id`` (PENDING, DONE or EXPIRED); NOT_FOUND if unknown."""
-        return self.fetch(request_id)[0]
-
-    def fetch(
-        self, request_id: str
-    ) -> tuple[deferred_pb2.DeferredStatus.ValueType, chat_pb2.GetChatCompletionResponse | None]:
+    def fetch(self, request_id: str) -> tuple[int, chat_pb2.GetChatCompletionResponse | None]:
         """Status and (when DONE) response of deferred ``request_id``."""
         now = self._clock()
         with self._lock:
