@@ -66,18 +66,24 @@ def prompt(i: int) -> str:
 
 
 def write_pipeline(directory: Path, jobs: int) -> Path:
-    """A pipeline of ``jobs`` small chat jobs."""
+    """A pipeline of ``jobs`` small chat jobs (``repeat`` is at most 10,000, so a var
+    matrix multiplies it for bigger plans)."""
+    parts = max(1, -(-jobs // 10_000))
+    if jobs % parts:
+        raise SystemExit(f"--jobs above 10,000 must be a multiple of {parts}")
     data = {
         "version": 1,
         "name": "bench",
         "defaults": {"model": MODEL, "max_tokens": MAX_TOKENS, "temperature": 0, "seed": 1},
         "execution": {"concurrency": 64},
+        "vars": {"part": 0},
+        "matrix": {"part": list(range(parts))},
         "chats": [
             {
                 "name": "q",
-                "id": "q-{{ repeat }}",
-                "repeat": jobs,
-                "messages": [{"user": "A fact about {{ repeat }}, please."}],
+                "id": "q-{{ part }}-{{ repeat }}",
+                "repeat": jobs // parts,
+                "messages": [{"user": "A fact about {{ part * 10000 + repeat }}, please."}],
             }
         ],
         "output": {"dir": str(directory / "out")},
