@@ -17,6 +17,7 @@ from rich.console import Console
 from xai_pipelines.run.progress import ProgressMode, summary_table
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
+from xai_pipelines.sdk import configure_telemetry
 from xai_pipelines.spec import SpecError, load_pipeline, parse_assignment
 from xai_pipelines.store import OutputDir
 
@@ -114,9 +115,16 @@ def run(
         notify=lambda m: _err().print(m, markup=False),
     )
     try:
+        provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    try:
         outcome = PipelineRun(spec, options).run()
     except (RunInputError, SpecError) as exc:
         raise _fail(str(exc)) from None
+    finally:
+        if provider is not None:
+            provider.shutdown()  # flush the run's spans
     if json_out:
         print(
             json.dumps(
