@@ -17,6 +17,7 @@ from rich.console import Console
 from xai_pipelines.run.progress import ProgressMode, summary_table
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
+from xai_pipelines.run.signals import EXIT_INTERRUPTED
 from xai_pipelines.sdk import configure_telemetry
 from xai_pipelines.spec import SpecError, load_pipeline, parse_assignment
 from xai_pipelines.store import OutputDir
@@ -122,6 +123,9 @@ def run(
         outcome = PipelineRun(spec, options).run()
     except (RunInputError, SpecError) as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:  # before the run's own handler was installed: nothing sent yet
+        _err().print("Interrupted before the run started.", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         if provider is not None:
             provider.shutdown()  # flush the run's spans

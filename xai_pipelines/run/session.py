@@ -321,8 +321,12 @@ class PipelineRun:
         self._chat = ChatRunner(client, hooks, **common)
         self._image = ImageRunner(client, hooks, self.out, **common)
         self._started = time.monotonic()
-        with self.interrupts, ProgressDisplay(self.stats, opts.progress):
-            status = executor.run(self._jobs())
+        try:
+            with self.interrupts, ProgressDisplay(self.stats, opts.progress):
+                status = executor.run(self._jobs())
+        except Exception:
+            manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
+            raise
         span.set_attribute("xai_pipelines.status", status)
         manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
         return status
