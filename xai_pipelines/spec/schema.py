@@ -172,12 +172,14 @@ class _Reporter:
         value, branches = error.instance, error.validator_value
         keys = [b["required"][0] for b in branches if set(b) == {"required"}]
         if len(keys) == len(branches):  # "exactly one of these keys"
+            if not isinstance(value, dict):
+                return  # the object's type error is reported on its own
             present = [k for k in keys if isinstance(value, dict) and k in value]
             if present:
                 yield self.problem(
                     path, f"expected only one of {', '.join(keys)}, got {', '.join(present)}"
                 )
-            elif not any(did_you_mean(k, keys) for k in value if isinstance(value, dict)):
+            elif not any(did_you_mean(k, keys) for k in value):
                 # (a misspelt key is reported as unknown, with a suggestion, instead)
                 yield self.problem(path, f"expected one of the keys {', '.join(keys)}")
             return
