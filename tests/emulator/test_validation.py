@@ -7,7 +7,9 @@ import pytest
 from google.protobuf import empty_pb2
 
 from tests.emulator.conftest import rpc_error
-from xai_pipelines.proto import chat_pb2, models_pb2, tokenize_pb2
+from xai_pipelines.emulator.errors import EmulatorError
+from xai_pipelines.emulator.validation import check_image_url
+from xai_pipelines.proto import chat_pb2, image_pb2, models_pb2, tokenize_pb2
 
 CASES = [
     (
@@ -95,3 +97,58 @@ def test_models_lists_aliases_and_prices(stubs):
         models_pb2.GetModelRequest(name="grok-2-image-latest"), metadata=stubs.metadata
     )
     assert got.name == "grok-2-image"
+
+
+def image_message(url: str) -> chat_pb2.Message:
+    return chat_pb2.Message(
+        role=chat_pb2.ROLE_USER,
+        content=[
+            chat_pb2.Content(text="look"),
+            chat_pb2.Content(image_url=image_pb2.ImageUrlContent(image_url=url)),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "model", "text"),
+    [
+        ("ftp://x/y.png", "grok-4", "must be an http(s) URL or a base64 data URL"),
+        ("data:text/plain;base64,AAAA", "grok-4", "has type 'text/plain'"),
+        ("data:image/png;base64,!!!", "grok-4", "is not valid base64"),
+        ("data:image/png,AAAA", "grok-4", "must be a base64 data URL"),
+        ("https://example.com/cat.png", "grok-3", "does not accept image input"),
+    ],
+)
+def test_bad_image_inputs(stubs, url, model, text):
+    err = rpc_error(stubs.complete, messages=[image_message(url)], model=model)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "messages[0].content[1].image_url" in err.details() and text in err.details()
+
+
+def test_oversized_image_input_is_refused():
+    # Checked on the function: a 14 MiB request over gRPC would only slow the suite down.
+    with pytest.raises(EmulatorError) as info:
+        check_image_url("data:image/png;base64," + "A" * (14 * 1024 * 1024), "image_url")
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "image_url is larger than 10 MiB" in info.value.message
+    check_image_url("data:image/webp;base64," + "A" * 1024, "image_url")
+
+
+def test_image_edit_input_is_checked(stubs):
+    request = image_pb2.GenerateImageRequest(
+        prompt="edit",
+        model="grok-2-image",
+        image=image_pb2.ImageUrlContent(image_url="data:image/gif;base64,AAAA"),
+    )
+    err = rpc_error(stubs.image.GenerateImage, request, metadata=stubs.metadata)
+    assert (
+        err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        and "image.image_url has type 'image/gif'" in err.details()
+    )
+
+
+def test_prompt_longer_than_the_model_accepts(stubs):
+    long_text = "word " * 140_000
+    err = rpc_error(stubs.complete, prompt=long_text, model="grok-3")
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "model 'grok-3' accepts at most 131072" in err.details()

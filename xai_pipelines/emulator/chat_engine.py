@@ -12,7 +12,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from xai_pipelines.emulator import textgen
 from xai_pipelines.emulator.catalog import Catalog, LanguageModelSpec, chat_cost_ticks
-from xai_pipelines.emulator.conversation import count_prompt, digest, last_user_text, to_turn
+from xai_pipelines.emulator.conversation import (
+    PromptCount,
+    count_prompt,
+    digest,
+    last_user_text,
+    to_turn,
+)
+from xai_pipelines.emulator.errors import invalid
 from xai_pipelines.emulator.jsongen import generate
 from xai_pipelines.emulator.scripted import Script, ScriptedAnswer
 from xai_pipelines.emulator.search import SearchResult, run_search
@@ -105,6 +112,12 @@ class ChatEngine:
         )
         model = validate_chat(request, self.catalog, has_history=bool(history))
         messages = [*history, *request.messages]
+        prompt = count_prompt(messages)
+        if prompt.total > model.max_prompt_length:
+            raise invalid(
+                f"the prompt is {prompt.total} tokens; model {model.name!r} accepts at most "
+                f"{model.max_prompt_length}"
+            )
         key = self._key(request, model, messages)
         outputs = [self._output(request, model, messages, key, i) for i in range(request.n or 1)]
         response = chat_pb2.GetChatCompletionResponse(
@@ -127,7 +140,7 @@ class ChatEngine:
         search = run_search(request, key)
         if search is not None and search.returned:
             response.citations.extend(search.citations)
-        response.usage.CopyFrom(self._usage(model, messages, outputs, search))
+        response.usage.CopyFrom(self._usage(model, prompt, outputs, search))
         if request.store_messages:
             self.store.save(messages, response)
         return response
@@ -213,11 +226,10 @@ class ChatEngine:
     @staticmethod
     def _usage(
         model: LanguageModelSpec,
-        messages: list[chat_pb2.Message],
+        prompt: PromptCount,
         outputs: list[_Output],
         search: SearchResult | None,
     ) -> usage_pb2.SamplingUsage:
-        prompt = count_prompt(messages)
         completion = 0
         reasoning = 0
         for out in outputs:

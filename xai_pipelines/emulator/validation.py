@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from typing import Any
@@ -16,6 +18,8 @@ MAX_N = 128
 MAX_STOP = 8
 MAX_IMAGES = 10
 MAX_TOP_LOGPROBS = 8
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp")
 
 
 def _range(field: str, value: float, low: float, high: float) -> None:
@@ -48,6 +52,30 @@ def parse_schema(text: str, field: str) -> dict[str, Any]:
         path = "/".join(str(p) for p in exc.path) or "(root)"
         raise invalid(f"{field} is not a valid JSON schema at {path}: {exc.message}") from None
     return schema
+
+
+def check_image_url(url: str, field: str) -> None:
+    """Check an image reference: an http(s) URL, or a base64 data URL of PNG/JPEG/WebP up to 10 MiB.
+
+    Raises:
+        EmulatorError: INVALID_ARGUMENT naming ``field``.
+    """
+    if url.startswith(("http://", "https://")):
+        return
+    if not url.startswith("data:"):
+        raise invalid(f"{field} must be an http(s) URL or a base64 data URL")
+    header, sep, data = url[5:].partition(",")
+    mime, _, encoding = header.partition(";")
+    if not sep or encoding != "base64":
+        raise invalid(f"{field} must be a base64 data URL (data:<mime>;base64,<data>)")
+    if mime.lower() not in IMAGE_MIME_TYPES:
+        raise invalid(f"{field} has type {mime!r}; allowed: {', '.join(IMAGE_MIME_TYPES)}")
+    if len(data) * 3 // 4 > MAX_IMAGE_BYTES:
+        raise invalid(f"{field} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+    try:
+        base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise invalid(f"{field} is not valid base64") from None
 
 
 def resolve_language_model(catalog: Catalog, name: str) -> LanguageModelSpec:
@@ -95,6 +123,14 @@ def validate_chat(
             raise invalid(f"messages[{i}].role must be set")
         if message.role == chat_pb2.ROLE_TOOL and not message.content:
             raise invalid(f"messages[{i}] (tool result) must have content")
+        for j, part in enumerate(message.content):
+            if part.WhichOneof("content") != "image_url":
+                continue
+            field = f"messages[{i}].content[{j}].image_url"
+            if not model.accepts_images:
+                raise invalid(f"{field}: model {model.name!r} does not accept image input")
+            if part.image_url.WhichOneof("source") == "image_url":
+                check_image_url(part.image_url.image_url, field)
     if request.HasField("n"):
         _range("n", request.n, 1, MAX_N)
     if request.HasField("max_tokens") and request.max_tokens < 1:
@@ -159,6 +195,11 @@ def validate_image(request: image_pb2.GenerateImageRequest, catalog: Catalog) ->
         )
     if request.HasField("n"):
         _range("n", request.n, 1, MAX_IMAGES)
+    inputs = [("image", request.image)] if request.HasField("image") else []
+    inputs += [(f"images[{i}]", image) for i, image in enumerate(request.images)]
+    for field, image in inputs:
+        if image.WhichOneof("source") == "image_url":
+            check_image_url(image.image_url, f"{field}.image_url")
     if request.format not in (
         image_pb2.IMG_FORMAT_INVALID,
         image_pb2.IMG_FORMAT_BASE64,
