@@ -253,11 +253,12 @@ def test_modes_turns_and_images(
     assert q["seed"] == 3 and q["request"]["seed"] == 3 and q["digest"] == plan[0]["digest"]
 
 
-def test_job_deadline_fails_slow_jobs(
-    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], tmp_path: Path
+@pytest.mark.parametrize("deadline", ["job_timeout", "timeout"])
+def test_call_and_job_deadlines_fail_slow_jobs(
+    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], tmp_path: Path, deadline: str
 ) -> None:
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(latency_s=1.0)))
-    spec = make_spec(jobs=2, execution={"job_timeout": "200ms"})
+    spec = make_spec(jobs=2, execution={deadline: "200ms"})
     out = tmp_path / "out"
     outcome = _run(spec, out, emu)
     assert outcome.status == "failed" and outcome.exit_code == 1
