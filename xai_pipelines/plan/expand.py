@@ -7,7 +7,8 @@ Templates see ``index`` = the job's 0-based position within its task; a job's
 
 Ids: the rendered ``id`` template (with ``-r<k>`` appended when ``repeat > 1``
 and the template does not use ``repeat`` itself); without one,
-``<task>-<12 hex digits of the digest of the request, turns and mode>``.
+``<task>-<12 hex digits of the digest of the request, turns and mode>`` (and of
+the repeat index when ``repeat > 1``: image requests carry no seed to tell them apart).
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def _job(
     _check_expect(spec, task, rendered.expect, meta)
     job_id = rendered.id
     if job_id is None:
-        basis = {"request": request, "turns": rendered.turns, "mode": task.mode}
+        basis: dict[str, Any] = {"request": request, "turns": rendered.turns, "mode": task.mode}
+        if task.repeat > 1:
+            basis["repeat"] = r
         job_id = f"{task.name}-{digest(basis, 12)}"
     elif task.repeat > 1 and not task.id_uses_repeat:
         job_id = f"{job_id}-r{r}"
