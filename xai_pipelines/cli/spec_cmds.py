@@ -162,7 +162,8 @@ def _print_table(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any])
     out = Console(highlight=False)
     out.print(f"{spec.name}: {summary.count} jobs ({spec.path})", markup=False)
     table = Table("#")
-    table.add_column("id", overflow="fold")
+    widest = max((len(job.id) for job in summary.first), default=2)
+    table.add_column("id", overflow="fold", min_width=min(widest, 48))
     for column in ("kind", "model", "seed", "prompt"):
         table.add_column(column)
     for job in summary.first:
