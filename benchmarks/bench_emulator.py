@@ -84,7 +84,9 @@ def main() -> None:
     args = parser.parse_args()
     with server(not args.server_process) as (address, key):
         metadata = (("authorization", f"Bearer {key}"),)
-        channels = [grpc.insecure_channel(address) for _ in range(4)]
+        # A local subchannel pool gives each channel its own connection.
+        own = [("grpc.use_local_subchannel_pool", 1)]
+        channels = [grpc.insecure_channel(address, options=own) for _ in range(4)]
         chats = [chat_pb2_grpc.ChatStub(c) for c in channels]
         models = [models_pb2_grpc.ModelsStub(c) for c in channels]
 

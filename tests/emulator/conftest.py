@@ -41,9 +41,14 @@ class Stubs:
         return list(self.chat.GetCompletionChunk(chat_request(**fields), metadata=self.metadata))
 
 
-def connect(emu: Emulator, key: str | None = None) -> Stubs:
-    """Stubs for ``emu`` authenticated with ``key`` (default: a key it accepts)."""
-    channel = grpc.insecure_channel(emu.address)
+def connect(emu: Emulator, key: str | None = None, own_connection: bool = False) -> Stubs:
+    """Stubs for ``emu`` authenticated with ``key`` (default: a key it accepts).
+
+    Channels with equal arguments share one connection (gRPC's global subchannel
+    pool); ``own_connection`` gives this channel a connection of its own.
+    """
+    options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+    channel = grpc.insecure_channel(emu.address, options=options)
     metadata = (("authorization", f"Bearer {key or emu.api_key}"),)
     return Stubs(
         channel,

@@ -120,3 +120,23 @@ def test_concurrent_deferred_completions(emulator_factory):
         results[63].response.outputs[0].message.content,
     ] == expected
     stubs.channel.close()
+
+
+def test_streams_per_connection_limit_queues_extra_calls(emulator_factory):
+    emu = emulator_factory(
+        EmulatorConfig(max_streams_per_connection=4, faults=FaultConfig(time_to_first_token_s=60.0))
+    )
+    first, second = connect(emu, own_connection=True), connect(emu, own_connection=True)
+    calls = [
+        first.chat.GetCompletionChunk(chat_request(), metadata=first.metadata) for _ in range(8)
+    ]
+    wait_for(lambda: emu.stats.in_flight == 4, "4 calls on the first connection")
+    calls += [
+        second.chat.GetCompletionChunk(chat_request(), metadata=second.metadata) for _ in range(4)
+    ]
+    wait_for(lambda: emu.stats.in_flight == 8, "4 more on a second connection")
+    assert emu.stats.peak_in_flight == 8  # the first connection never had more than 4 open
+    for call in calls:
+        call.cancel()
+    for s in (first, second):
+        s.channel.close()

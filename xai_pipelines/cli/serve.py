@@ -42,6 +42,9 @@ def serve(
     deferred_pending: Annotated[
         float, typer.Option(help="Seconds a deferred completion stays PENDING.")
     ] = 0.2,
+    max_streams_per_connection: Annotated[
+        int | None, typer.Option(help="Concurrent calls per client connection (hosted API: ~100).")
+    ] = None,
     batch_delay: Annotated[
         float, typer.Option(help="Seconds of processing per batch request.")
     ] = 0.0,
@@ -92,6 +95,7 @@ def serve(
             reasoning_models=tuple(reasoning_model or ()),
             deferred_pending_s=deferred_pending,
             batch_request_delay_s=batch_delay,
+            max_streams_per_connection=max_streams_per_connection,
         )
         emu = Emulator(config)
     except (ValueError, ScriptError) as exc:

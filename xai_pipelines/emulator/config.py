@@ -80,6 +80,8 @@ class EmulatorConfig:
         batch_request_delay_s: Processing time per batch request (background worker).
         max_workers: Threads serving gRPC calls.
         max_concurrent_rpcs: Calls beyond this are refused with RESOURCE_EXHAUSTED.
+        max_streams_per_connection: HTTP/2 streams one connection may have open at once
+            (the hosted API allows about 100); further calls queue in the client. None: no limit.
     """
 
     api_keys: tuple[str, ...] | None = None
@@ -94,6 +96,7 @@ class EmulatorConfig:
     batch_request_delay_s: float = 0.0
     max_workers: int = 320
     max_concurrent_rpcs: int = 1024
+    max_streams_per_connection: int | None = None
 
     def __post_init__(self) -> None:
         if self.api_keys is not None:
@@ -103,5 +106,7 @@ class EmulatorConfig:
             object.__setattr__(self, "api_keys", keys)
         if self.deferred_pending_s < 0 or self.deferred_retention_s < 0:
             raise ValueError("deferred times must not be negative")
+        if self.max_streams_per_connection is not None and self.max_streams_per_connection < 1:
+            raise ValueError("max_streams_per_connection must be at least 1")
         if self.max_workers < 1 or self.max_concurrent_rpcs < 1:
             raise ValueError("max_workers and max_concurrent_rpcs must be positive")

@@ -92,11 +92,7 @@ class Emulator:
             executor,
             interceptors=[interceptor],
             maximum_concurrent_rpcs=self.config.max_concurrent_rpcs,
-            options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                ("grpc.max_send_message_length", _MAX_MESSAGE),
-                ("grpc.so_reuseport", 0),
-            ],
+            options=self._server_options(),
         )
         chat_pb2_grpc.add_ChatServicer_to_server(ChatService(chat), server)
         image_pb2_grpc.add_ImageServicer_to_server(ImageService(images), server)
@@ -120,6 +116,16 @@ class Emulator:
         self._server, self._executor, self._image_host, self._port = server, executor, host, port
         self._batch_worker = worker
         return self
+
+    def _server_options(self) -> list[tuple[str, int]]:
+        options = [
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ("grpc.so_reuseport", 0),
+        ]
+        if self.config.max_streams_per_connection is not None:
+            options.append(("grpc.max_concurrent_streams", self.config.max_streams_per_connection))
+        return options
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop serving, cancel what is left after ``grace`` seconds, and release ports and threads."""
