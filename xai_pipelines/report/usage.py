@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from xai_pipelines.report.cost import PriceTable, resolve_cost, ticks_to_usd
 
@@ -23,6 +24,40 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return round(value, 6)
 
 
+class _Row(NamedTuple):
+    """What the report needs of one result line (a 100,000-job run must not keep outputs)."""
+
+    model: str
+    kind: str
+    tokens: tuple[int, ...]  # in TOKEN_FIELDS order
+    images: int
+    cost_ticks: int | None
+    latency_s: float | None
+    ttft_s: float | None
+    attempts: int
+    calls: int
+
+
+def _row(line: Mapping[str, Any], prices: PriceTable | None) -> _Row:
+    usage = line.get("usage") or {}
+    kind, model = sys.intern(str(line.get("kind"))), sys.intern(str(line.get("model")))
+    ticks = line.get("cost_usd_ticks")
+    if ticks is None:
+        ticks, _ = resolve_cost(kind, model, usage, prices)
+    latency, ttft = line.get("latency_s"), line.get("ttft_s")
+    return _Row(
+        model,
+        kind,
+        tuple(int(usage.get(name, 0) or 0) for name in TOKEN_FIELDS),
+        int(usage.get("images", 0) or 0),
+        None if ticks is None else int(ticks),
+        None if latency is None else float(latency),
+        None if ttft is None else float(ttft),
+        int(line.get("attempts", 1) or 1),
+        int(line.get("calls", 1) or 1),
+    )
+
+
 @dataclass
 class _Group:
     jobs: int = 0
@@ -38,27 +73,21 @@ class _Group:
     errors: Counter[str] = field(default_factory=Counter)
     retry_errors: Counter[str] = field(default_factory=Counter)
 
-    def add_result(self, line: Mapping[str, Any], prices: PriceTable | None) -> None:
-        usage = line.get("usage") or {}
+    def add(self, row: _Row) -> None:
         self.jobs += 1
-        attempts = int(line.get("attempts", 1) or 1)
-        calls = int(line.get("calls", 1) or 1)
-        self.requests += attempts
-        self.retries += max(0, attempts - calls)
-        self.images += int(usage.get("images", 0) or 0)
-        for name in TOKEN_FIELDS:
-            self.tokens[name] += int(usage.get(name, 0) or 0)
-        ticks = line.get("cost_usd_ticks")
-        if ticks is None:
-            ticks, _ = resolve_cost(str(line.get("kind")), str(line.get("model")), usage, prices)
-        if ticks is None:
+        self.requests += row.attempts
+        self.retries += max(0, row.attempts - row.calls)
+        self.images += row.images
+        for name, value in zip(TOKEN_FIELDS, row.tokens, strict=True):
+            self.tokens[name] += value
+        if row.cost_ticks is None:
             self.cost_unknown += 1
         else:
-            self.cost_ticks += int(ticks)
-        if line.get("latency_s") is not None:
-            self.latencies.append(float(line["latency_s"]))
-        if line.get("ttft_s") is not None:
-            self.ttfts.append(float(line["ttft_s"]))
+            self.cost_ticks += row.cost_ticks
+        if row.latency_s is not None:
+            self.latencies.append(row.latency_s)
+        if row.ttft_s is not None:
+            self.ttfts.append(row.ttft_s)
 
     def to_dict(self, model: str, kind: str) -> dict[str, Any]:
         self.latencies.sort()
@@ -100,16 +129,16 @@ def build_usage(
         errors: Lines of ``errors.jsonl``.
         prices: Price table used when a line carries no cost.
     """
-    latest: dict[str, Mapping[str, Any]] = {}
+    latest: dict[str, _Row] = {}
     for line in results:
-        latest[str(line.get("id"))] = line
+        latest[str(line.get("id"))] = _row(line, prices)
     groups: dict[tuple[str, str], _Group] = {}
 
     def group(model: str, kind: str) -> _Group:
         return groups.setdefault((model, kind), _Group())
 
-    for line in latest.values():
-        group(str(line.get("model")), str(line.get("kind"))).add_result(line, prices)
+    for row in latest.values():
+        group(row.model, row.kind).add(row)
     failed_ids: dict[str, tuple[str, str, str]] = {}
     for err in errors:
         key = (str(err.get("model")), str(err.get("kind")))
