@@ -1,0 +1,186 @@
+"""Schema of the chat and image request parameters and of ``expect`` assertions.
+
+Part of the pipeline schema builder (see :mod:`xai_pipelines.spec.schema_build`).
+"""
+
+from __future__ import annotations
+
+from xai_pipelines.spec.schema_parts import (
+    ASPECT_RATIOS,
+    FILE_OR_SCHEMA,
+    Schema,
+    obj,
+    one_key_of,
+    p,
+)
+
+CHAT_PARAMS: dict[str, Schema] = {
+    "model": p(
+        "Model",
+        "Language model name or alias.",
+        {"type": "string", "minLength": 1},
+        examples=["grok-4"],
+    ),
+    "mode": p(
+        "Mode",
+        "How to call the API: one unary call, a stream, or a deferred completion (polled).",
+        {"enum": ["sample", "stream", "defer"]},
+        default="sample",
+    ),
+    "temperature": p(
+        "Temperature",
+        "Sampling temperature.",
+        {"type": "number", "minimum": 0, "maximum": 2},
+        examples=[0, 0.7],
+    ),
+    "top_p": p("Top p", "Nucleus sampling mass.", {"type": "number", "minimum": 0, "maximum": 1}),
+    "max_tokens": p(
+        "Max tokens",
+        "Maximum completion tokens per output.",
+        {"type": "integer", "minimum": 1},
+        examples=[256],
+    ),
+    "seed": p(
+        "Seed",
+        "Pipeline seed; each repeat gets a distinct seed derived from it (see docs).",
+        {"type": "integer", "minimum": 0, "maximum": 2147483647},
+        examples=[7],
+    ),
+    "stop": p(
+        "Stop",
+        "Stop sequences (at most 8).",
+        {"type": ["string", "array"], "items": {"type": "string"}, "maxItems": 8},
+    ),
+    "n": p(
+        "Outputs",
+        "Outputs per request (1-128).",
+        {"type": "integer", "minimum": 1, "maximum": 128},
+        default=1,
+    ),
+    "logprobs": p(
+        "Log probs", "Return token log probabilities.", {"type": "boolean"}, default=False
+    ),
+    "top_logprobs": p(
+        "Top log probs",
+        "Alternatives per token (needs logprobs).",
+        {"type": "integer", "minimum": 0, "maximum": 8},
+    ),
+    "frequency_penalty": p(
+        "Frequency penalty",
+        "Penalise frequent tokens.",
+        {"type": "number", "minimum": -2, "maximum": 2},
+    ),
+    "presence_penalty": p(
+        "Presence penalty",
+        "Penalise tokens already present.",
+        {"type": "number", "minimum": -2, "maximum": 2},
+    ),
+    "reasoning_effort": p(
+        "Reasoning effort",
+        "How much the model reasons (reasoning models only).",
+        {"enum": ["none", "low", "medium", "high", "xhigh"]},
+    ),
+    "response_format": {
+        "$ref": "#/$defs/response_format",
+        "title": "Response format",
+        "description": "Output format.",
+    },
+    "tools": p(
+        "Tools", "Tools the model may call.", {"type": "array", "items": {"$ref": "#/$defs/tool"}}
+    ),
+    "tool_choice": {
+        "$ref": "#/$defs/tool_choice",
+        "title": "Tool choice",
+        "description": "Which tool the model must use.",
+    },
+    "parallel_tool_calls": p(
+        "Parallel tool calls", "Allow several calls in one turn.", {"type": "boolean"}, default=True
+    ),
+    "search_parameters": {
+        "$ref": "#/$defs/search_parameters",
+        "title": "Search",
+        "description": "Live search settings.",
+    },
+    "store_messages": p(
+        "Store messages",
+        "Keep the conversation server-side (for previous_response_id).",
+        {"type": "boolean"},
+        default=False,
+    ),
+    "previous_response_id": p(
+        "Previous response", "Continue a stored conversation.", {"type": "string"}
+    ),
+    "use_encrypted_content": p(
+        "Encrypted content",
+        "Return encrypted reasoning content.",
+        {"type": "boolean"},
+        default=False,
+    ),
+    "max_turns": p(
+        "Max turns", "Server-side agent turns limit.", {"type": "integer", "minimum": 1}
+    ),
+    "user": p("User id", "End-user identifier sent to the API.", {"type": "string"}),
+}
+
+IMAGE_PARAMS: dict[str, Schema] = {
+    "model": p(
+        "Model",
+        "Image generation model.",
+        {"type": "string", "minLength": 1},
+        examples=["grok-2-image"],
+    ),
+    "n": p(
+        "Images",
+        "Images per request (1-10).",
+        {"type": "integer", "minimum": 1, "maximum": 10},
+        default=1,
+    ),
+    "format": p(
+        "Format",
+        "Receive images as base64 bytes or as URLs.",
+        {"enum": ["base64", "url"]},
+        default="base64",
+    ),
+    "aspect_ratio": p(
+        "Aspect ratio", "Image aspect ratio.", {"enum": ASPECT_RATIOS}, examples=["16:9"]
+    ),
+    "resolution": p("Resolution", "Output resolution.", {"enum": ["1k", "2k"]}),
+    "quality": p("Quality", "Output quality.", {"enum": ["low", "medium", "high"]}),
+    "image_url": p("Input image URL", "An image to edit (URL or data URL).", {"type": "string"}),
+    "image_file": p(
+        "Input image file", "An image to edit, next to the pipeline.", {"type": "string"}
+    ),
+    "user": p("User id", "End-user identifier sent to the API.", {"type": "string"}),
+}
+
+ASSERTIONS: dict[str, Schema] = {
+    "equals": p("Equals", "The output equals this text (after trimming).", {"type": "string"}),
+    "contains": p("Contains", "The output contains this text.", {"type": "string"}),
+    "icontains": p(
+        "Contains (any case)", "The output contains this text, ignoring case.", {"type": "string"}
+    ),
+    "not_contains": p(
+        "Does not contain", "The output does not contain this text.", {"type": "string"}
+    ),
+    "starts_with": p("Starts with", "The output starts with this text.", {"type": "string"}),
+    "regex": p("Regex", "The output matches this regular expression (search).", {"type": "string"}),
+    "is_json": p("Is JSON", "The output parses as JSON.", {"const": True}),
+    "json_schema": p(
+        "JSON schema",
+        "The output is JSON valid against this schema (inline or file).",
+        FILE_OR_SCHEMA,
+    ),
+    "max_tokens": p(
+        "Max tokens", "Completion tokens at most this.", {"type": "integer", "minimum": 0}
+    ),
+    "image_count": p(
+        "Image count", "Number of images returned.", {"type": "integer", "minimum": 0}
+    ),
+}
+ASSERTION = obj(
+    {**ASSERTIONS, "name": p("Name", "A label for the report.", {"type": "string"})},
+    oneOf=one_key_of(list(ASSERTIONS)),
+    title="Assertion",
+    description="One check on a job's output; exactly one assertion key (string values are templated).",
+    examples=[{"icontains": "{{ row.capital }}"}],
+)
