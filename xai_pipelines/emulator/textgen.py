@@ -51,8 +51,7 @@ def answer_rng(key: bytes, index: int, seed: int | None, varies: bool) -> random
 
 def sentence(rng: random.Random, low: int = 6, high: int = 14) -> str:
     """One capitalised sentence of ``low``..``high`` words ending with a full stop."""
-    words = [rng.choice(_WORDS) for _ in range(rng.randint(low, high))]
-    return " ".join(words).capitalize() + "."
+    return " ".join(rng.choices(_WORDS, k=rng.randint(low, high))).capitalize() + "."
 
 
 def paragraph(rng: random.Random, sentences: int) -> str:
@@ -78,4 +77,4 @@ def reasoning_text(rng: random.Random, effort: str) -> str:
 
 def short_phrase(rng: random.Random, low: int = 1, high: int = 4) -> str:
     """A few lowercase words (used for generated JSON strings)."""
-    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(low, high)))
+    return " ".join(rng.choices(_WORDS, k=rng.randint(low, high)))

@@ -28,7 +28,7 @@ def split_tokens(text: str) -> list[str]:
 
 def count_tokens(text: str) -> int:
     """Number of tokens in ``text``."""
-    return sum(1 for _ in _TOKEN.finditer(text))
+    return len(_TOKEN.findall(text))
 
 
 def token_id(token: str) -> int:
