@@ -169,7 +169,7 @@ def build_usage(
     }
     totals["cost_usd"] = round(ticks_to_usd(totals["cost_usd_ticks"]), 6)
     errors_by_code: Counter[str] = Counter()
-    for g in by_model:
-        errors_by_code.update(g["errors_by_code"])
+    for entry in by_model:
+        errors_by_code.update(entry["errors_by_code"])
     totals["errors_by_code"] = dict(sorted(errors_by_code.items()))
     return {"totals": totals, "by_model": by_model}

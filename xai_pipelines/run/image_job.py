@@ -35,7 +35,7 @@ class ImageRunner(JobRunner):
         model = params.pop("model")
         n = int(params.pop("n", 1) or 1)
         self.hooks.acquire(0)
-        self.call_timeout(scope)
+        self.call_timeout(scope)  # raises once the job's deadline has passed
         images: list[ImageResponse] = (
             [self.client.image.sample(prompt, model, **params)]
             if n == 1

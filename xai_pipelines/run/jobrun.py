@@ -9,6 +9,7 @@ kind-specific part of the result line.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class RunnerSettings:
     job_timeout_s: float | None = None
 
 
-class JobRunner:
+class JobRunner(ABC):
     """Runs jobs of one kind through an SDK client.
 
     Args:
@@ -135,9 +136,9 @@ class JobRunner:
         limits = [t for t in (self.settings.call_timeout_s, remaining) if t is not None]
         return min(limits) if limits else None
 
+    @abstractmethod
     def execute(self, job: Any, scope: JobScope) -> Executed:
-        """Make the job's calls (implemented by each job kind)."""
-        raise TypeError(f"{type(self).__name__} does not run {job.kind} jobs")
+        """Make the job's calls (each job kind implements this)."""
 
     def run(self, job: Job) -> JobResult:
         """Run ``job`` and build its result line.
