@@ -81,7 +81,7 @@ def _expected_types(schema: dict[str, Any]) -> list[str]:
         return ["one of " + ", ".join(_show(v) for v in schema["enum"])]
     if t is None and "const" in schema:
         return [_show(schema["const"])]
-    types = t if isinstance(t, list) else [t] if t else []
+    types: list[str] = t if isinstance(t, list) else [t] if t else []
     return [_JSON_TYPES.get(x, x) for x in types]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-Schema = dict[str, Any]
 SCHEMA_ID = "https://github.com/xai-pipelines/xai-pipelines/schemas/pipeline.schema.json"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Schema = dict[str, Any]

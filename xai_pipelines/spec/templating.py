@@ -202,10 +202,10 @@ class TemplateEngine:
             path = self.compile_tree(value.path, resolve_file)
             return lambda ctx: resolve_file(FileRef(path(ctx), value.kind, value.at), _where(ctx))
         if isinstance(value, Mapping):
-            parts = {k: self.compile_tree(v, resolve_file) for k, v in value.items()}
-            if all(_is_const(f) for f in parts.values()):
+            funcs_by_key = {k: self.compile_tree(v, resolve_file) for k, v in value.items()}
+            if all(_is_const(f) for f in funcs_by_key.values()):
                 return _const(value)
-            items = list(parts.items())
+            items = list(funcs_by_key.items())
             return lambda ctx: {k: f(ctx) for k, f in items}
         if isinstance(value, list | tuple):
             funcs = [self.compile_tree(v, resolve_file) for v in value]
