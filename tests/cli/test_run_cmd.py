@@ -282,3 +282,21 @@ def test_example_eval_pipeline_runs_locally(tmp_path: Path) -> None:
     assert sorted(r["id"] for r in results) == sorted(p["id"] for p in plan)
     assert any(r.get("expect") for r in results)  # carried, unevaluated, for the evals layer
     assert (tmp_path / "o" / "summary.md").read_text().startswith("## xai-run: capitals-eval")
+
+
+def test_changed_spec_is_refused_then_forced_with_the_changes_printed(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    pipeline = _pipeline(tmp_path, 3)
+    base = ["run", str(pipeline), "--out", str(tmp_path / "o"), "--endpoint", emulator.address]
+    assert _invoke(*base, "--quiet", key=emulator.api_key).exit_code == 0
+    changed = [*base, "--quiet", "--set", "defaults.max_tokens=8"]
+    refused = _invoke(*changed, key=emulator.api_key)
+    assert refused.exit_code == 2
+    assert "defaults.max_tokens: 24 -> 8" in refused.stderr and "--force" in refused.stderr
+    forced = _invoke(*changed, "--force", key=emulator.api_key)
+    assert forced.exit_code == 0, forced.stderr
+    assert "defaults.max_tokens: 24 -> 8" in forced.stderr
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["forced_changes"] == ["defaults.max_tokens: 24 -> 8"]
+    assert manifest["args"]["set"] == ["defaults.max_tokens=8"]

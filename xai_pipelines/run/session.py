@@ -193,6 +193,12 @@ class PipelineRun:
         self.interrupts = Interrupts(on_abort=self._abort, on_first=self._first_interrupt)
         self._abort_actions: list[Callable[[], None]] = []
 
+    def _resolved(self) -> dict[str, Any]:
+        """The resolved spec itself (``to_dict`` wraps it with its path and digest)."""
+        data = self.spec.to_dict()
+        inner = data.get("spec")
+        return inner if isinstance(inner, dict) else data
+
     def _jobs(self) -> Iterator[Job]:
         return select_jobs(self.plan(), self.options.only, self.options.limit)
 
@@ -237,7 +243,7 @@ class PipelineRun:
             state = load_resume_state(self.out)
             try:
                 changes = check_spec(
-                    state, self.spec.digest, self.spec.to_dict(), str(self.out.root), opts.force
+                    state, self.spec.digest, self._resolved(), str(self.out.root), opts.force
                 )
             except SpecChangedError as exc:
                 raise RunInputError(str(exc)) from None
@@ -345,7 +351,7 @@ class PipelineRun:
                 "name": self.spec.name,
                 "path": str(self.spec.path),
                 "digest": self.spec.digest,
-                "resolved": self.spec.to_dict(),
+                "resolved": self._resolved(),
             },
             self.options.args,
             endpoint,
