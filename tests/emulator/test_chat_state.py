@@ -51,7 +51,7 @@ def poll_until(
 
 
 def test_deferred_over_grpc_goes_pending_then_done_then_expired(emulator_factory):
-    emu = emulator_factory(EmulatorConfig(deferred_pending_s=0.2, deferred_retention_s=0.3))
+    emu = emulator_factory(EmulatorConfig(deferred_pending_s=0.5, deferred_retention_s=0.5))
     stubs = connect(emu)
     request = chat_request("Later please", seed=3)
     start = stubs.chat.StartDeferredCompletion(request, metadata=stubs.metadata)

@@ -115,3 +115,13 @@ def test_image_parts_count_as_image_tokens(stubs):
     plain = stubs.complete(messages=[user("What is this?")], seed=1)
     assert r.usage.prompt_image_tokens == 256
     assert r.usage.prompt_text_tokens == plain.usage.prompt_text_tokens
+
+
+def test_encrypted_content_on_request(stubs):
+    plain = stubs.complete(prompt="Think", seed=1, model="grok-3-mini")
+    assert not plain.outputs[0].message.encrypted_content
+    r = stubs.complete(prompt="Think", seed=1, model="grok-3-mini", use_encrypted_content=True)
+    encrypted = r.outputs[0].message.encrypted_content
+    assert encrypted and encrypted != r.outputs[0].message.reasoning_content
+    chunks = stubs.stream(prompt="Think", seed=1, model="grok-3-mini", use_encrypted_content=True)
+    assert "".join(o.delta.encrypted_content for c in chunks for o in c.outputs) == encrypted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -134,6 +135,9 @@ class ChatEngine:
                 reasoning_content=out.reasoning,
                 tool_calls=out.tool_calls,
             )
+            if request.use_encrypted_content and out.reasoning:
+                # Opaque to clients, like the hosted API's; only the emulator could read it back.
+                message.encrypted_content = base64.b64encode(out.reasoning.encode()).decode()
             entry = response.outputs.add(index=i, finish_reason=out.finish_reason, message=message)
             if request.logprobs:
                 entry.logprobs.CopyFrom(_logprobs(out.content, request.top_logprobs, log_rng))

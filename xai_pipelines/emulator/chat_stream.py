@@ -1,8 +1,8 @@
 """Split a complete chat response into the chunks of GetCompletionChunk.
 
 Every chunk's delta carries the assistant role (the first one necessarily so);
-reasoning and content arrive as deltas of ``TOKENS_PER_DELTA`` tokens, tool
-calls in one delta, and a final chunk carries each output's finish_reason, the
+reasoning and content arrive as deltas of ``TOKENS_PER_DELTA`` tokens,
+encrypted content and tool calls in one delta each, and a final chunk carries each output's finish_reason, the
 usage and the citations. Concatenating the deltas gives the unary answer exactly.
 """
 
@@ -31,6 +31,11 @@ def _deltas(
     deltas: list[tuple[chat_pb2.Delta, list[chat_pb2.LogProb]]] = []
     for piece in _pieces(message.reasoning_content):
         deltas.append((chat_pb2.Delta(role=chat_pb2.ROLE_ASSISTANT, reasoning_content=piece), []))
+    if message.encrypted_content:
+        delta = chat_pb2.Delta(
+            role=chat_pb2.ROLE_ASSISTANT, encrypted_content=message.encrypted_content
+        )
+        deltas.append((delta, []))
     position = 0
     for piece in _pieces(message.content):
         count = len(split_tokens(piece))

@@ -27,6 +27,10 @@ class _Deferred:
     response: chat_pb2.GetChatCompletionResponse
 
 
+#: Stored completions kept; the oldest are forgotten first (a long-running server stays bounded).
+MAX_STORED = 100_000
+
+
 class CompletionStore:
     """Stored and deferred completions behind one lock.
 
@@ -53,6 +57,8 @@ class CompletionStore:
         entry = StoredCompletion(tuple(messages), response)
         with self._lock:
             self._stored[response.id] = entry
+            while len(self._stored) > MAX_STORED:
+                del self._stored[next(iter(self._stored))]
 
     def get(self, response_id: str) -> StoredCompletion:
         """The stored completion ``response_id``; NOT_FOUND otherwise."""
