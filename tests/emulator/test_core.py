@@ -108,3 +108,11 @@ def test_models_and_tokenize(stubs):
         metadata=stubs.metadata,
     ).tokens
     assert "".join(t.string_token for t in tokens) == "Hello, world!"
+
+
+def test_public_api_is_exported():
+    import xai_pipelines.emulator as pkg
+
+    public = {name for name in vars(pkg) if not name.startswith("_") and name[0].isupper()}
+    assert public == set(pkg.__all__)
+    assert {"Emulator", "EmulatorConfig", "FaultConfig"} <= public

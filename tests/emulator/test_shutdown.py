@@ -86,7 +86,8 @@ def test_restart_on_a_fixed_port(emulator_factory):
     s.channel.close()
 
 
-def test_serve_subprocess_serves_and_exits_on_sigint(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_subprocess_serves_and_exits_on_signal(tmp_path, sig):
     responses = tmp_path / "r.yaml"
     responses.write_text("- match: ping\n  content: pong\n")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -123,7 +124,7 @@ def test_serve_subprocess_serves_and_exits_on_sigint(tmp_path):
         assert rpc_error(bad.complete).code() == grpc.StatusCode.UNAUTHENTICATED
         stubs.channel.close()
         bad.channel.close()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
