@@ -166,7 +166,7 @@ def _read_jsonl(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], i
     with path.open(encoding="utf-8-sig") as f:
         try:
             for line_no, line in enumerate(f, 1):
-                if not line.strip():
+                if line.isspace():  # (not strip(): no copy of every line)
                     continue
                 try:
                     value = loads(line)
