@@ -12,6 +12,7 @@ from xai_pipelines.plan import ChatJob, ImageJob, check_plan, iter_jobs, job_fro
 from xai_pipelines.spec import SpecError, load_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parent / "data"
 ROWS = "".join(
     json.dumps({"country": c, "capital": k}) + "\n"
     for c, k in [("France", "Paris"), ("Japan", "Tokyo")]
@@ -123,50 +124,9 @@ images:
     assert images[0].seed is None
 
 
-def test_chat_request_form(write):
-    png = b"\x89PNG\r\n\x1a\nfake"
-    path = write(
-        """
-defaults: {model: grok-4, temperature: 0.2}
-chats:
-  - name: full
-    mode: defer
-    temperature: 0.7
-    top_p: 0.9
-    max_tokens: 32
-    n: 2
-    stop: END
-    logprobs: true
-    top_logprobs: 2
-    frequency_penalty: 0.1
-    presence_penalty: -0.1
-    reasoning_effort: high
-    response_format: {json_schema: s.json, name: answer}
-    tools:
-      - {type: function, name: get_weather, description: Weather, parameters: {type: object, properties: {city: {type: string}}}}
-      - {type: function, name: noop}
-      - {type: web_search, allowed_domains: [example.com]}
-      - {type: code_execution}
-    tool_choice: {function: get_weather}
-    parallel_tool_calls: false
-    search_parameters: {mode: on, sources: [{type: news}, {type: rss, links: ["https://x/rss"]}]}
-    store_messages: true
-    previous_response_id: resp-1
-    use_encrypted_content: true
-    max_turns: 3
-    user: alice
-    messages:
-      - system: Be terse.
-      - user: [{text: 'What is this?'}, {image_file: img/a.png, detail: high}, {file_id: file-1}]
-      - assistant: Let me check.
-        tool_calls: [{id: call_1, function: {name: get_weather, arguments: {city: Paris}}}]
-      - tool: '{"temp": 20}'
-        tool_call_id: call_1
-    turns:
-      - user: And tomorrow?
-""",
-        files={"s.json": '{"type": "object"}', "img/a.png": png},
-    )
+def test_chat_request_form():
+    png = (DATA / "img" / "a.png").read_bytes()
+    path = DATA / "full-request.yaml"
     (job,) = _jobs(path)
     assert isinstance(job, ChatJob) and job.mode == "defer"
     r = job.request

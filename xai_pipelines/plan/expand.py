@@ -76,6 +76,8 @@ def _job(
         if seed is not None:
             request["seed"] = seed
     _check_expect(spec, task, rendered.expect, meta)
+    if task.kind == "image" and not str(request.get("prompt", "")).strip():
+        raise SpecError([_problem(spec, task, ("prompt",), "the prompt renders empty", None, meta)])
     job_id = rendered.id
     if job_id is None:
         basis: dict[str, Any] = {"request": request, "turns": rendered.turns, "mode": task.mode}
