@@ -101,6 +101,7 @@ def test_serve_subprocess_serves_and_exits_on_signal(tmp_path, sig):
             "sekrit-key-1",
             "--responses",
             str(responses),
+            "--log-calls",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -132,6 +133,8 @@ def test_serve_subprocess_serves_and_exits_on_signal(tmp_path, sig):
             proc.communicate()
     assert proc.returncode == 0, err
     assert "emulator stopped" in out
+    assert re.search(r"/xai_api\.Chat/GetCompletion OK \d+\.\d ms", err), (out, err)
+    assert "/xai_api.Chat/GetCompletion UNAUTHENTICATED" in err
     assert "sekrit-key-1" not in out + err
     assert refused(address)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +12,7 @@ from typing import Annotated
 import typer
 
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig, ScriptError
+from xai_pipelines.emulator.interceptor import call_log
 
 
 def _describe(emu: Emulator, keys: list[str]) -> list[str]:
@@ -21,6 +24,14 @@ def _describe(emu: Emulator, keys: list[str]) -> list[str]:
         f"accepting {accepted}; connect with api_host={emu.address!r} and an insecure channel",
         "press Ctrl-C to stop",
     ]
+
+
+def _log_calls_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    call_log.addHandler(handler)
+    call_log.setLevel(logging.INFO)
+    call_log.propagate = False
 
 
 def serve(
@@ -69,6 +80,9 @@ def serve(
         int | None, typer.Option(help="Abort streams with UNAVAILABLE after this many chunks.")
     ] = None,
     fault_seed: Annotated[int, typer.Option(help="Seed of the fault generator.")] = 0,
+    log_calls: Annotated[
+        bool, typer.Option(help="Print one line per call (method, status, ms) to stderr.")
+    ] = False,
 ) -> None:
     """Serve the local xAI API (Chat, Image, Models, Tokenize, BatchMgmt) until Ctrl-C."""
     try:
@@ -101,6 +115,8 @@ def serve(
     except (ValueError, ScriptError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if log_calls:
+        _log_calls_to_stderr()
     stop = threading.Event()
     # Handle both explicitly: a shell may start us with SIGINT ignored (background jobs).
     previous = {

@@ -12,7 +12,9 @@ server stops, so a slow fault never pins a worker thread.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,8 @@ from xai_pipelines.emulator.stats import StatsRecorder
 from xai_pipelines.emulator.tokenizer import count_tokens
 
 _WAIT_SLICE_S = 0.05
+#: One INFO line per finished call (method, status, milliseconds); never the key.
+call_log = logging.getLogger("xai_pipelines.emulator.calls")
 
 
 def _chunk_tokens(chunk: Any) -> int:
@@ -121,13 +125,18 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         if remaining > 0 and self.stopping.is_set():
             context.abort(grpc.StatusCode.UNAVAILABLE, "the emulator is shutting down")
 
-    def _track(self, context: grpc.ServicerContext) -> threading.Event:
+    def _track(self, context: grpc.ServicerContext, method: str) -> threading.Event:
         ended = threading.Event()
+        started = time.perf_counter()
         self.stats.enter()
 
         def finished() -> None:
             ended.set()
             self.stats.leave()
+            if call_log.isEnabledFor(logging.INFO):
+                code = context.code() or grpc.StatusCode.OK  # type: ignore[attr-defined]
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                call_log.info("%s %s %.1f ms", method, code.name, elapsed_ms)
 
         if not context.add_callback(finished):
             finished()
@@ -137,7 +146,7 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         self, method: str, metadata: Any, faulted: bool, context: grpc.ServicerContext
     ) -> _Call:
         self.stats.call(method.rsplit("/", 1)[-1])
-        ended = self._track(context)
+        ended = self._track(context, method)
         key, reason = self.keys.check(metadata)
         if key is None:
             self.stats.bump("unauthenticated")
