@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+import time
 
 from pydantic import BaseModel, Field
 from xai_sdk import Client
@@ -125,6 +126,48 @@ def check_images(client: Client, summary: dict) -> None:
     summary["image_url"] = url.url
 
 
+def check_state(client: Client, summary: dict) -> None:
+    first = client.chat.create(
+        "grok-3", messages=[user("Remember 7")], store_messages=True, seed=1
+    ).sample()
+    stored = client.chat.get_stored_completion(first.id)
+    assert stored[0].content == first.content
+    follow = client.chat.create("grok-3", previous_response_id=first.id, seed=1)
+    follow.append(user("What number?"))
+    assert follow.sample().usage.prompt_tokens > first.usage.prompt_tokens
+    assert client.chat.delete_stored_completion(first.id) == first.id
+    chat = client.chat.create(
+        "grok-3", messages=[system("s")] + [user(f"m{i}") for i in range(5)], seed=1
+    )
+    compacted = chat.compact()
+    assert compacted.dropped_message_count == 3
+    chat.append(user("continue"))
+    assert chat.sample().content
+    summary["stored"] = True
+    summary["compact_dropped"] = compacted.dropped_message_count
+
+
+def check_batch(client: Client, summary: dict) -> None:
+    batch = client.batch.create("conformance")
+    chats = []
+    for i in range(3):
+        chat = client.chat.create("grok-3", seed=i, batch_request_id=f"req-{i}")
+        chat.append(user(f"question {i}"))
+        chats.append(chat)
+    client.batch.add(batch.batch_id, chats)
+    deadline = time.monotonic() + 60
+    while client.batch.get(batch.batch_id).state.num_pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    results = client.batch.list_batch_results(batch.batch_id, limit=2)
+    page_two = client.batch.list_batch_results(
+        batch.batch_id, limit=2, pagination_token=results.pagination_token
+    )
+    done = [*results.succeeded, *page_two.succeeded]
+    assert sorted(r.batch_request_id for r in done) == ["req-0", "req-1", "req-2"]
+    assert all(r.response.content for r in done)
+    summary["batch_results"] = len(done)
+
+
 def check_models(client: Client, summary: dict) -> None:
     names = {m.name for m in client.models.list_language_models()}
     assert "grok-4" in names
@@ -137,7 +180,16 @@ def main() -> None:
     address, key = sys.argv[1], sys.argv[2]
     client = Client(api_key=key, api_host=address, use_insecure_channel=True, timeout=60)
     summary: dict = {}
-    for check in (check_chat, check_parse, check_tools, check_images, check_models):
+    checks = (
+        check_chat,
+        check_parse,
+        check_tools,
+        check_images,
+        check_state,
+        check_batch,
+        check_models,
+    )
+    for check in checks:
         check(client, summary)
     print(json.dumps(summary))
 

@@ -152,3 +152,29 @@ def test_compact_context_drops_old_messages(stubs):
         metadata=stubs.metadata,
     )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_compacted_context_hydrates_in_a_follow_up(stubs):
+    messages = [system("s")] + [user(f"message {i}") for i in range(6)]
+    compact = stubs.chat.CompactContext(
+        chat_pb2.CompactContextRequest(model="grok-3", input=messages), metadata=stubs.metadata
+    )
+    placeholder = chat_pb2.Message(
+        role=chat_pb2.ROLE_USER, encrypted_content=compact.encrypted_content
+    )
+    follow = stubs.complete(messages=[placeholder, user("next")], seed=1, model="grok-3")
+    explicit = stubs.complete(
+        messages=[system("s"), user("message 4"), user("message 5"), user("next")],
+        seed=1,
+        model="grok-3",
+    )
+    assert follow.outputs[0].message.content == explicit.outputs[0].message.content
+    assert follow.usage.prompt_tokens == explicit.usage.prompt_tokens
+    broken = chat_pb2.Message(
+        role=chat_pb2.ROLE_USER, encrypted_content=compact.encrypted_content[:-3] + "!!!"
+    )
+    err = rpc_error(stubs.complete, messages=[broken, user("next")])
+    assert (
+        err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        and "messages[0].encrypted_content" in err.details()
+    )

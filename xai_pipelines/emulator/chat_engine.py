@@ -17,6 +17,7 @@ from xai_pipelines.emulator.conversation import (
     PromptCount,
     count_prompt,
     digest,
+    expand_compacted,
     last_user_text,
     to_turn,
 )
@@ -112,7 +113,7 @@ class ChatEngine:
             self.store.history(request.previous_response_id) if request.previous_response_id else []
         )
         model = validate_chat(request, self.catalog, has_history=bool(history))
-        messages = [*history, *request.messages]
+        messages = expand_compacted([*history, *request.messages])
         prompt = count_prompt(messages)
         if prompt.total > model.max_prompt_length:
             raise invalid(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from xai_pipelines.emulator.catalog import chat_cost_ticks
 from xai_pipelines.emulator.chat_engine import ChatEngine
 from xai_pipelines.emulator.chat_stream import iter_chunks
-from xai_pipelines.emulator.conversation import count_prompt
+from xai_pipelines.emulator.conversation import count_prompt, encode_compacted, expand_compacted
 from xai_pipelines.emulator.errors import answer, invalid
 from xai_pipelines.emulator.validation import resolve_language_model
 from xai_pipelines.proto import chat_pb2, chat_pb2_grpc, deferred_pb2, usage_pb2
@@ -64,12 +64,12 @@ class ChatService(chat_pb2_grpc.ChatServicer):
         model = resolve_language_model(self.engine.catalog, request.model)
         if not request.input:
             raise invalid("input must contain at least one message")
-        keep = [m for m in request.input if m.role == chat_pb2.ROLE_SYSTEM]
-        rest = [m for m in request.input if m.role != chat_pb2.ROLE_SYSTEM]
+        messages = expand_compacted(request.input)
+        keep = [m for m in messages if m.role == chat_pb2.ROLE_SYSTEM]
+        rest = [m for m in messages if m.role != chat_pb2.ROLE_SYSTEM]
         dropped = max(0, len(rest) - COMPACT_KEEP_LAST)
         kept = keep + rest[dropped:]
-        summary = chat_pb2.CompactContextRequest(model=model.name, input=kept)
-        prompt = count_prompt(request.input)
+        prompt = count_prompt(messages)
         usage = usage_pb2.SamplingUsage(
             prompt_tokens=prompt.total,
             prompt_text_tokens=prompt.text_tokens,
@@ -81,7 +81,7 @@ class ChatService(chat_pb2_grpc.ChatServicer):
         )
         return chat_pb2.CompactContextResponse(
             id=str(uuid.uuid4()),
-            encrypted_content=summary.SerializeToString().hex(),
+            encrypted_content=encode_compacted(kept),
             dropped_message_count=dropped,
             usage=usage,
         )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
+from xai_pipelines.emulator.errors import invalid
 from xai_pipelines.emulator.tokenizer import IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, count_tokens
 from xai_pipelines.proto import chat_pb2
 
@@ -79,3 +84,34 @@ def digest(*parts: object) -> bytes:
             h.update(repr(part).encode("utf-8"))
         h.update(b"\x00")
     return h.digest()
+
+
+_COMPACT_PREFIX = "xai-emulator-compact:"
+
+
+def encode_compacted(messages: Iterable[chat_pb2.Message]) -> str:
+    """The opaque ``encrypted_content`` CompactContext returns for the kept ``messages``."""
+    blob = chat_pb2.CompactContextRequest(input=list(messages)).SerializeToString()
+    return _COMPACT_PREFIX + base64.urlsafe_b64encode(blob).decode("ascii")
+
+
+def expand_compacted(messages: Iterable[chat_pb2.Message]) -> list[chat_pb2.Message]:
+    """Replace each message carrying a compacted context by the messages it stands for.
+
+    Raises:
+        EmulatorError: INVALID_ARGUMENT when such a blob is corrupt.
+    """
+    out: list[chat_pb2.Message] = []
+    for i, message in enumerate(messages):
+        blob = message.encrypted_content
+        if not blob.startswith(_COMPACT_PREFIX):
+            out.append(message)
+            continue
+        try:
+            raw = base64.urlsafe_b64decode(blob[len(_COMPACT_PREFIX) :].encode("ascii"))
+            out.extend(chat_pb2.CompactContextRequest.FromString(raw).input)
+        except (binascii.Error, ValueError, DecodeError):
+            raise invalid(
+                f"messages[{i}].encrypted_content is not a context this server compacted"
+            ) from None
+    return out
