@@ -86,57 +86,91 @@ def test_restart_on_a_fixed_port(emulator_factory):
     s.channel.close()
 
 
+class Served:
+    """A running `xai-run serve` subprocess and what its banner said."""
+
+    def __init__(self, args: list[str]) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "xai_pipelines.cli.app", "serve", *args]
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        lines = []
+        for line in self.proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        self.banner = "".join(lines)
+        found = re.search(r"listening on (\S+)", self.banner)
+        assert found, self.banner + self.proc.stderr.read()
+        self.address = found.group(1)
+        self.http_url = re.search(r"image URLs served from (\S+)", self.banner).group(1)
+
+    def stubs(self, key: str):
+        return connect(type("E", (), {"address": self.address, "api_key": key})())
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[str, str]:
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.communicate(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.communicate()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_subprocess_serves_and_exits_on_signal(tmp_path, sig):
     responses = tmp_path / "r.yaml"
     responses.write_text("- match: ping\n  content: pong\n")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "xai_pipelines.cli.app",
-            "serve",
-            "--api-key",
-            "sekrit-key-1",
-            "--responses",
-            str(responses),
-            "--log-calls",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    served = Served(["--api-key", "sekrit-key-1", "--responses", str(responses), "--log-calls"])
     try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        banner = "".join(lines)
-        address = re.search(r"listening on (\S+)", banner).group(1)
-        assert re.search(r"image URLs served from http://127\.0\.0\.1:\d+", banner)
-        assert "sekrit-key-1" not in banner
-        emu_like = type("E", (), {"address": address, "api_key": "sekrit-key-1"})()
-        stubs = connect(emu_like)
+        assert served.http_url.startswith("http://127.0.0.1:")
+        assert "sekrit-key-1" not in served.banner
+        stubs = served.stubs("sekrit-key-1")
         assert stubs.complete(prompt="ping").outputs[0].message.content == "pong"
-        bad = connect(emu_like, key="other")
+        bad = served.stubs("other")
         assert rpc_error(bad.complete).code() == grpc.StatusCode.UNAUTHENTICATED
         stubs.channel.close()
         bad.channel.close()
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+        out, err = served.stop(sig)
+    assert served.proc.returncode == 0, err
     assert "emulator stopped" in out
     assert re.search(r"/xai_api\.Chat/GetCompletion OK \d+\.\d ms", err), (out, err)
     assert "/xai_api.Chat/GetCompletion UNAUTHENTICATED" in err
     assert "sekrit-key-1" not in out + err
-    assert refused(address)
+    assert refused(served.address)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_flags_reach_the_emulator():
+    port, http_port = free_port(), free_port()
+    served = Served(
+        ["--port", str(port), "--http-port", str(http_port), "--reasoning-model", "grok-3",
+         "--cut-stream-after", "1", "--rpm", "3", "--fault-seed", "5"]
+    )  # fmt: skip
+    try:
+        assert served.address == f"127.0.0.1:{port}"
+        assert served.http_url == f"http://127.0.0.1:{http_port}"
+        stubs = served.stubs("any-key")
+        assert stubs.complete(model="grok-3").usage.reasoning_tokens > 0
+        chunks = []
+        with pytest.raises(grpc.RpcError) as info:
+            for chunk in stubs.chat.GetCompletionChunk(chat_request(), metadata=stubs.metadata):
+                chunks.append(chunk)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE and len(chunks) == 1
+        assert stubs.complete().outputs
+        assert rpc_error(stubs.complete).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        stubs.channel.close()
+    finally:
+        served.stop()
+    assert served.proc.returncode == 0
 
 
 @pytest.mark.parametrize(
