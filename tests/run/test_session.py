@@ -146,6 +146,34 @@ def test_requests_per_minute_limit_is_held(
     assert max(latencies) < 1.0  # queueing for the limiter is not counted as latency
 
 
+def test_tokens_per_minute_limit_is_held(
+    make_spec: MakeSpec, emulator: Emulator, tmp_path: Path
+) -> None:
+    tpm = 120_000  # 2,000 tokens/s; each job uses a few hundred (reasoning included)
+    spec = make_spec(
+        jobs=40, execution={"concurrency": 8, "rate_limit": {"tokens_per_minute": tpm}}
+    )
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    out = tmp_path / "out"
+    assert _run(spec, out, emulator, tracer_provider=provider).status == "completed"
+    calls = [s for s in exporter.get_finished_spans() if s.name.startswith("chat.")]
+    first_sent = min(s.start_time for s in calls)
+    last_sent = max(s.start_time for s in calls)
+    used = [r["usage"] for r in _results(out)]
+    tokens = sum(u["prompt_tokens"] + u["completion_tokens"] + u["reasoning_tokens"] for u in used)
+    # tokens of all calls but the last were paid for before the last one was sent
+    last = max(calls, key=lambda s: s.start_time)
+    attrs = last.attributes or {}
+    last_tokens = sum(
+        int(attrs.get(f"gen_ai.usage.{k}_tokens", 0) or 0) for k in ("input", "output", "reasoning")
+    )
+    rate_per_min = (tokens - last_tokens) / ((last_sent - first_sent) / 1e9) * 60
+    assert tokens > tpm / 60  # the run is long enough to need the limit
+    assert rate_per_min <= tpm * 1.10, rate_per_min
+
+
 def test_budget_stops_dispatching(make_spec: MakeSpec, emulator: Emulator, tmp_path: Path) -> None:
     spec = make_spec(jobs=200, execution={"concurrency": 2, "budget_usd": 0.000005})
     out = tmp_path / "out"
