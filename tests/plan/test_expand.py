@@ -269,3 +269,12 @@ def test_example_pipelines_plan():
     assert kinds["flag"].request["n"] == 2 and kinds["flag"].expect == ({"image_count": 2},)
     assert {j.model for j in jobs if j.kind == "chat"} == {"grok-4", "grok-3-mini"}
     assert any(a.get("icontains") == "Paris" for j in jobs for a in j.expect)
+
+
+def test_matrix_key_naming_a_parameter_sets_the_parameter_even_if_a_var_has_that_name(write):
+    path = write(
+        "vars: {model: ignored}\nmatrix: {model: [grok-4, grok-3]}\nchats:\n  - {messages: [{user: '{{ model }}'}]}\n"
+    )
+    jobs = _jobs(path)
+    assert [j.model for j in jobs] == ["grok-4", "grok-3"]
+    assert {j.request["messages"][0]["content"] for j in jobs} == {"ignored"}

@@ -131,7 +131,8 @@ class TaskBuilder:
         for base, spec in sources:
             for key, values in spec.items():
                 path = (*base, key)
-                if key in self.b.vars or key in self.data.get("vars", {}):
+                is_var = key in self.b.vars or key in self.data.get("vars", {})
+                if is_var and key not in names:  # a parameter name always means the parameter
                     matrix_vars.add(key)
                     matrix[key] = tuple(values)
                     continue
