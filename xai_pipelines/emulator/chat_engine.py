@@ -8,6 +8,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -28,7 +29,7 @@ from xai_pipelines.emulator.search import SearchResult, run_search
 from xai_pipelines.emulator.store import CompletionStore
 from xai_pipelines.emulator.tokenizer import count_tokens, split_tokens, truncate_tokens
 from xai_pipelines.emulator.toolgen import choose_functions, generate_calls, make_call
-from xai_pipelines.emulator.validation import parse_schema, validate_chat
+from xai_pipelines.emulator.validation import validate_chat
 from xai_pipelines.proto import chat_pb2, sample_pb2, usage_pb2
 
 SYSTEM_FINGERPRINT = "fp_xai_pipelines_emulator"
@@ -121,7 +122,14 @@ class ChatEngine:
                 f"{model.max_prompt_length}"
             )
         key = self._key(request, model, messages)
-        outputs = [self._output(request, model, messages, key, i) for i in range(request.n or 1)]
+        fmt = request.response_format
+        # Already checked by validate_chat; parsed once here for every output.
+        schema = (
+            json.loads(fmt.schema) if fmt.format_type == chat_pb2.FORMAT_TYPE_JSON_SCHEMA else None
+        )
+        outputs = [
+            self._output(request, model, messages, key, i, schema) for i in range(request.n or 1)
+        ]
         response = chat_pb2.GetChatCompletionResponse(
             id=str(uuid.uuid4()),
             model=model.name,
@@ -172,6 +180,7 @@ class ChatEngine:
         messages: list[chat_pb2.Message],
         key: bytes,
         index: int,
+        schema: Any,
     ) -> _Output:
         varies = (
             not request.HasField("seed")
@@ -194,10 +203,9 @@ class ChatEngine:
             out.tool_calls = generate_calls(functions, rng)
             out.finish_reason = sample_pb2.REASON_TOOL_CALLS
             return out
-        fmt = request.response_format
-        if fmt.format_type == chat_pb2.FORMAT_TYPE_JSON_SCHEMA:
-            text = json.dumps(generate(parse_schema(fmt.schema, "response_format.schema"), rng))
-        elif fmt.format_type == chat_pb2.FORMAT_TYPE_JSON_OBJECT:
+        if schema is not None:
+            text = json.dumps(generate(schema, rng))
+        elif request.response_format.format_type == chat_pb2.FORMAT_TYPE_JSON_OBJECT:
             text = json.dumps(
                 {"answer": textgen.sentence(rng), "confidence": round(rng.random(), 2)}
             )
