@@ -155,3 +155,40 @@ def test_per_token_delay_slows_later_chunks(emulator_factory):
 def test_fault_config_is_checked(fields, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         FaultConfig(**fields)
+
+
+def test_drawn_delays_are_seeded_and_within_bounds():
+    from xai_pipelines.emulator.faults import FaultInjector
+
+    config = FaultConfig(seed=9, latency_s=0.5, jitter_s=0.25, unavailable_rate=0.5)
+    first = [FaultInjector(config).draw() for _ in range(1)]
+    a, b = FaultInjector(config), FaultInjector(config)
+    draws_a = [(d.delay_s, d.error) for d in (a.draw() for _ in range(50))]
+    draws_b = [(d.delay_s, d.error) for d in (b.draw() for _ in range(50))]
+    assert draws_a == draws_b and first[0].delay_s == draws_a[0][0]
+    assert all(0.5 <= delay <= 0.75 for delay, _ in draws_a)
+    assert len({delay for delay, _ in draws_a}) > 40
+    assert {error for _, error in draws_a} == {None, grpc.StatusCode.UNAVAILABLE}
+    a.set(FaultConfig(seed=9, latency_s=0.5, jitter_s=0.25, unavailable_rate=0.5))
+    assert [(d.delay_s, d.error) for d in (a.draw() for _ in range(50))] == draws_a
+
+
+def test_rate_windows_slide_after_a_minute():
+    from xai_pipelines.emulator.ratelimit import RateLimiter
+
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    assert [limiter.admit("k", 2, None) for _ in range(3)] == [
+        None,
+        None,
+        "rate limit exceeded: 2 requests per minute per API key",
+    ]
+    now[0] += 59.9
+    assert limiter.admit("k", 2, None) is not None
+    now[0] += 0.2
+    assert limiter.admit("k", 2, None) is None
+    limiter.record_tokens("k", 100)
+    assert limiter.admit("k", None, 100) is not None
+    assert limiter.admit("other", None, 100) is None
+    now[0] += 60.1
+    assert limiter.admit("k", None, 100) is None
