@@ -12,6 +12,9 @@ that neither side shares its interpreter with the server. Measured in one run:
 * memory: peak RSS of ``xai-run`` for ``M`` jobs (default 100,000), next to a
   1,000-job run as the baseline; a plan that were materialized would show here.
 
+``--latency S`` adds latency to every emulator call, to compare the two where the
+API rather than the client's CPU sets the pace.
+
 Prints the figures and the ratios to the baselines.
 """
 
@@ -46,11 +49,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+def start_emulator(latency_s: float = 0.0) -> tuple[subprocess.Popen[bytes], str]:
     """``xai-run serve`` on a free port, once it accepts connections."""
     port = free_port()
     proc = subprocess.Popen(
-        [*XAI_RUN, "serve", "--port", str(port), "--api-key", KEY],
+        [*XAI_RUN, "serve", "--port", str(port), "--api-key", KEY, "--latency", str(latency_s)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -164,16 +167,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rss-jobs", type=int, default=100_000, help="jobs of the memory run")
     parser.add_argument("--skip-rss", action="store_true", help="skip the memory runs")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="emulator latency per call (s); 0 by default"
+    )
     args = parser.parse_args()
 
-    server, address = start_emulator()
+    server, address = start_emulator(args.latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             bare_loop(address, 200, args.concurrency)  # warm the server up
             bare = bare_loop(address, args.jobs, args.concurrency)
             run = xai_run(address, args.jobs, args.concurrency, work)
-            print(f"concurrency {args.concurrency}, {args.jobs} jobs, emulator without latency")
+            latency = f"{args.latency * 1000:g} ms latency" if args.latency else "no latency"
+            print(f"concurrency {args.concurrency}, {args.jobs} jobs, emulator with {latency}")
             print(f"  bare generated-stub loop : {bare:8.1f} calls/s")
             print(
                 f"  xai-run (executor phase) : {run['jobs_per_s']:8.1f} jobs/s"
