@@ -95,3 +95,16 @@ def test_invalid_image_requests(stubs, fields, code, text):
     err = rpc_error(generate, stubs, **fields)
     assert err.code() == code
     assert text in err.details()
+
+
+def test_image_host_url_when_bound_to_every_interface():
+    from xai_pipelines.emulator.http_host import ImageHost
+
+    host = ImageHost("0.0.0.0", 0)
+    host.start()
+    try:
+        url = host.put(b"png-bytes")
+        assert url.startswith("http://127.0.0.1:")
+        assert requests.get(url, timeout=5).content == b"png-bytes"
+    finally:
+        host.stop()

@@ -31,8 +31,10 @@ class ImageHost:
     @property
     def base_url(self) -> str:
         """``http://host:port`` of the server."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
+        if host in ("0.0.0.0", "::", ""):  # bound to every interface: loopback reaches it
+            host = "127.0.0.1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def put(self, data: bytes, suffix: str = ".png") -> str:
         """Store ``data`` and return the URL it is served at."""
