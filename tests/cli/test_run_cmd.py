@@ -300,3 +300,20 @@ def test_changed_spec_is_refused_then_forced_with_the_changes_printed(
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["forced_changes"] == ["defaults.max_tokens: 24 -> 8"]
     assert manifest["args"]["set"] == ["defaults.max_tokens=8"]
+
+
+def test_a_rejected_key_fails_the_jobs_and_appears_nowhere(
+    tmp_path: Path, emulator_factory: Callable[..., Emulator]
+) -> None:
+    emu = emulator_factory(EmulatorConfig(api_keys=("the-right-key",)))
+    secret = "xai-wrong-but-secret-0123456789"
+    out = tmp_path / "o"
+    args = ["run", str(_pipeline(tmp_path, 3)), "--out", str(out), "--endpoint", emu.address]
+    result = _invoke(*args, key=secret)
+    assert result.exit_code == 1, result.stderr
+    finals = [e for e in _lines(out / "errors.jsonl") if e["final"]]
+    assert {e["code"] for e in finals} == {"UNAUTHENTICATED"} and len(finals) == 3
+    assert secret not in result.stdout + result.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
