@@ -54,6 +54,8 @@ def test_stop_leaks_no_threads_or_ports():
     address, http_url = emu.address, emu.http_url
     stubs.channel.close()
     emu.stop()
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=5)  # the client's own helper threads wind down on their own
     leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
     assert leaked == []
     assert refused(address) and refused(http_url)
