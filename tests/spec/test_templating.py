@@ -143,3 +143,40 @@ chats:
         {"type": "image_url", "image_url": "https://x/t.png", "detail": "auto"},
     ]
     assert job.expect == ({"contains": "stop-here"},)
+
+
+def test_file_paths_and_filters_are_templated_with_pipeline_names(write, monkeypatch):
+    monkeypatch.setenv("XP_TEST_SPLIT", "dev")
+    path = write(
+        """
+env: [XP_TEST_SPLIT]
+vars: {group: b, schemas: s}
+datasets:
+  d: {path: "data/{{ env.XP_TEST_SPLIT }}.jsonl", where: {g: "{{ group }}"}}
+chats:
+  - model: grok-4
+    for_each: d
+    response_format: {json_schema: "{{ schemas }}/answer.json"}
+    messages: [{user: "{{ row.q }}"}]
+images:
+  - {model: grok-2-image, prompts_file: "prompts/{{ name }}.txt"}
+""",
+        files={
+            "data/dev.jsonl": '{"g": "a", "q": "no"}\n{"g": "b", "q": "yes"}\n',
+            "s/answer.json": '{"type": "object"}',
+            "prompts/t.txt": "a fox\n",
+        },
+    )
+    chat, image = iter_jobs(load_pipeline(path))
+    assert chat.request["messages"][0]["content"] == "yes"
+    assert chat.request["response_format"]["schema"] == {"type": "object"}
+    assert image.request["prompt"] == "a fox"
+
+
+def test_templated_path_errors_are_reported_once(write):
+    path = write(
+        "datasets:\n  d: {path: 'data/{{ split }}.jsonl'}\nchats:\n  - {model: grok-4, for_each: d, messages: [{user: hi}]}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_pipeline(path)
+    assert [p.message for p in info.value.problems] == ["undefined variable 'split'"]

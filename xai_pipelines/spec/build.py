@@ -54,7 +54,7 @@ class Builder:
         self.positions = positions
         self.files = files
         self.engine = TemplateEngine(positions)
-        self.normalizer = Normalizer(files, positions)
+        self.normalizer = Normalizer(files, positions, self.render_static)
         self.problems: list[Problem] = []
         self.env: dict[str, str] = {}
         self.vars: dict[str, Any] = {}
@@ -81,6 +81,16 @@ class Builder:
         except SpecError as exc:
             self.problems.extend(exc.problems)
             return value
+
+    def base_context(self) -> dict[str, Any]:
+        """Names every template sees: vars, ``name``, ``env``."""
+        return {**self.vars, "name": self.data["name"], "env": EnvVars(self.env)}
+
+    def render_static(self, value: Any, path: PathT) -> Any:
+        """Render a value fixed for the whole pipeline (file paths, filters); ``None`` on problems."""
+        before = len(self.problems)
+        rendered = self._render_here(value, path, self.base_context())
+        return None if len(self.problems) > before else rendered
 
     # -- top-level sections -------------------------------------------------
 
@@ -111,7 +121,9 @@ class Builder:
             at: PathT = ("datasets", name)
             where = {
                 k: tuple(v) if isinstance(v, list) else (v,)
-                for k, v in spec.get("where", {}).items()
+                for k, v in (
+                    self.render_static(spec.get("where", {}), (*at, "where")) or {}
+                ).items()
             }
             sample = spec.get("sample")
             common: dict[str, Any] = {
@@ -128,22 +140,24 @@ class Builder:
                     name, None, f"datasets.{name}.rows", rows=tuple(spec["rows"]), **common
                 )
                 continue
-            fmt = spec.get("format") or FORMATS_BY_SUFFIX.get(Path(spec["path"]).suffix.lower())
+            rendered = self.render_static(spec["path"], (*at, "path"))
+            if rendered is None:
+                continue
+            raw_path = str(rendered)
+            fmt = spec.get("format") or FORMATS_BY_SUFFIX.get(Path(raw_path).suffix.lower())
             if fmt is None:
                 self.problem(
                     (*at, "path"),
-                    f"cannot tell the format of '{spec['path']}' from its extension "
+                    f"cannot tell the format of '{raw_path}' from its extension "
                     f"(set format: {', '.join(sorted(set(FORMATS_BY_SUFFIX.values())))})",
                 )
                 continue
             try:
-                path = self.files.resolve(spec["path"])
+                path = self.files.resolve(raw_path)
             except FileProblem as exc:
                 self.problem((*at, "path"), str(exc))
                 continue
-            self.datasets[name] = Dataset(
-                name, path, self.files.display(spec["path"]), fmt, **common
-            )
+            self.datasets[name] = Dataset(name, path, self.files.display(raw_path), fmt, **common)
 
     def build_execution(self) -> Execution:
         """The execution section, with durations in seconds."""

@@ -102,7 +102,7 @@ def _build(
     b.build_env()
     b.build_vars(data["name"])
     b.build_datasets()
-    base = {**b.vars, "name": data["name"], "env": EnvVars(b.env)}
+    base = b.base_context()
     tasks = TaskBuilder(b).build_all()
     execution = b.build_execution()
     output = b.build_output(base)

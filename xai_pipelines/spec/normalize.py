@@ -10,7 +10,7 @@ survive the conversion with their YAML positions.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xai_pipelines.spec.errors import PathT, Problem
@@ -28,11 +28,19 @@ class Normalizer:
     Args:
         files: File access for schema and image files.
         positions: Positions for problems.
+        render_static: Renders a pipeline-wide value (a file path); ``None`` when it
+            failed (the problem is recorded).
     """
 
-    def __init__(self, files: PipelineFiles, positions: Positions) -> None:
+    def __init__(
+        self,
+        files: PipelineFiles,
+        positions: Positions,
+        render_static: Callable[[Any, PathT], Any],
+    ) -> None:
         self.files = files
         self.positions = positions
+        self.render_static = render_static
         self.problems: list[Problem] = []
 
     def _file_problem(self, at: PathT, message: str) -> None:
@@ -41,8 +49,9 @@ class Normalizer:
     def schema_file(self, value: Any, at: PathT) -> Any:
         """An inline schema as is, or the contents of a schema file."""
         if isinstance(value, Tpl):
-            self._file_problem(at, "schema file paths cannot be templated")
-            return {}
+            value = self.render_static(value.text, value.path)
+            if value is None:  # the template's problem is recorded
+                return {}
         if not isinstance(value, str):
             return value
         try:

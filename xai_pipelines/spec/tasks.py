@@ -192,7 +192,12 @@ class TaskBuilder:
                 self.b.problem(
                     (*at, "prompts_file"), "use either prompts_file or for_each, not both"
                 )
-            dataset = self._prompts_dataset(raw["prompts_file"], (*at, "prompts_file"))
+            rendered = self.b.render_static(raw["prompts_file"], (*at, "prompts_file"))
+            dataset = (
+                None
+                if rendered is None
+                else self._prompts_dataset(str(rendered), (*at, "prompts_file"))
+            )
             prompt = raw.get("prompt", "{{ row.text }}")
         elif "prompt" in raw:
             prompt = raw["prompt"]
