@@ -135,7 +135,7 @@ def test_per_token_delay_slows_later_chunks(emulator_factory):
     received = []
     with pytest.raises(grpc.RpcError) as info:
         for chunk in stubs.chat.GetCompletionChunk(
-            chat_request(), metadata=stubs.metadata, timeout=1.0
+            chat_request(), metadata=stubs.metadata, timeout=2.0
         ):
             received.append(chunk)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
