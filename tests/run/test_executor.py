@@ -124,6 +124,18 @@ def test_failures_continue_or_fail_fast(tmp_path: Path) -> None:
     assert status == "failed" and stats.done == 3 and stats.failed == 1
 
 
+def test_a_refused_key_stops_dispatch_even_with_continue(tmp_path: Path) -> None:
+    def run(job: ChatJob) -> JobResult:
+        if job.id == "j2":
+            raise JobFailed("UNAUTHENTICATED", "invalid key", attempts=1)
+        return _ok(job)
+
+    stats = RunStats()
+    opts = ExecutorOptions(concurrency=1, on_error="continue")
+    status = Executor(run, _sink(tmp_path, stats), opts).run(_job(i) for i in range(10))
+    assert status == "failed" and stats.done == 2 and stats.failed == 1
+
+
 def test_a_crashing_runner_fails_the_job_not_the_run(tmp_path: Path) -> None:
     def run(job: ChatJob) -> JobResult:
         raise RuntimeError("boom")

@@ -21,6 +21,9 @@ from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.store import ResumeState, RunStatus
 
+#: Errors that no other job would escape (the key is refused): dispatch stops at once.
+FATAL_CODES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+
 #: Runs one job; raises :class:`JobFailed` when it fails for good.
 JobFn = Callable[[Job], JobResult]
 OnError = Literal["continue", "fail_fast"]
@@ -147,7 +150,7 @@ class Executor:
             result = self.run_job(job)
         except JobFailed as failure:
             self.sink.failed(job, failure)
-            if self.options.on_error == "fail_fast":
+            if self.options.on_error == "fail_fast" or failure.code in FATAL_CODES:
                 self.reason = "failed"
                 self._halt.set()
         except Exception as exc:  # a bug in a runner must not kill the run silently

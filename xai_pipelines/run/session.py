@@ -28,7 +28,7 @@ from xai_pipelines.plan import ChatJob, Job, iter_jobs
 from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.attempts import AttemptHooks
 from xai_pipelines.run.chat_job import ChatRunner
-from xai_pipelines.run.executor import Executor, ExecutorOptions
+from xai_pipelines.run.executor import FATAL_CODES, Executor, ExecutorOptions
 from xai_pipelines.run.image_job import ImageRunner
 from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.run.outcome import JobResult
@@ -151,6 +151,7 @@ def _lock(stack: ExitStack, out: OutputDir) -> None:
 
 
 def _prices(client: Client) -> dict[str, ModelPrice]:
+    """The Models price table; also the first call, so a rejected key stops the run here."""
     table: dict[str, ModelPrice] = {}
     try:
         for m in client.models.list_language_models():
@@ -164,8 +165,12 @@ def _prices(client: Client) -> dict[str, ModelPrice]:
         for im in client.models.list_image_generation_models():
             for name in (im.name, *im.aliases):
                 table[name] = ModelPrice(image_price=im.image_price)
-    except XaiError:
-        pass  # prices are a fallback; the responses' own cost is preferred anyway
+    except XaiError as exc:
+        if exc.code in FATAL_CODES:
+            raise RunInputError(
+                f"the API refused the key ({exc}); check XAI_API_KEY, or use --local"
+            ) from None
+        # otherwise carry on: prices are a fallback, the responses' own cost comes first
     return table
 
 
