@@ -64,6 +64,18 @@ def check_chat(client: Client, summary: dict) -> None:
     assert len(batch) == 4
     assert len({r.content for r in batch}) == 4
     summary["sample_batch"] = len(batch)
+    last = None
+    for responses, _chunks in client.chat.create(
+        "grok-3", messages=[user("Pick a word")], seed=3
+    ).stream_batch(4):
+        last = responses
+    assert last is not None and [r.content for r in last] == [r.content for r in batch]
+    deferred_batch = client.chat.create(
+        "grok-3", messages=[user("Pick a word")], seed=3
+    ).defer_batch(
+        4, timeout=datetime.timedelta(seconds=60), interval=datetime.timedelta(milliseconds=20)
+    )
+    assert [r.content for r in deferred_batch] == [r.content for r in batch]
 
     deferred = client.chat.create("grok-4", messages=[user("Take your time")], seed=5).defer(
         timeout=datetime.timedelta(seconds=60), interval=datetime.timedelta(milliseconds=20)
