@@ -245,7 +245,10 @@ class PipelineRun:
         self.out.create()
         with ExitStack() as stack:
             _lock(stack, self.out)
-            state = load_resume_state(self.out)
+            try:
+                state = load_resume_state(self.out)
+            except ValueError as exc:  # damage before the last line is not a crash's doing
+                raise RunInputError(f"cannot resume into {self.out.root}: {exc}") from None
             try:
                 changes = check_spec(
                     state, self.spec.digest, self._resolved(), str(self.out.root), opts.force
