@@ -10,7 +10,7 @@ from typing import Any, Literal
 from xai_pipelines.spec.datasets import Dataset, Row
 from xai_pipelines.spec.errors import PathT
 from xai_pipelines.spec.files import PipelineFiles
-from xai_pipelines.spec.templating import TemplateEngine
+from xai_pipelines.spec.templating import TemplateEngine, Tpl
 
 OnError = Literal["continue", "fail_fast"]
 RunMode = Literal["online", "batch"]
@@ -82,7 +82,7 @@ class Task:
     name: str
     at: PathT
     request: Mapping[str, Any]
-    id_template: Any = None
+    id_template: Tpl | str | None = None
     dataset: Dataset | None = None
     repeat: int = 1
     matrix: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)

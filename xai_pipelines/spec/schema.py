@@ -93,9 +93,8 @@ _PATTERNS = {
 
 
 class _Reporter:
-    def __init__(self, positions: Positions, root: Any) -> None:
+    def __init__(self, positions: Positions) -> None:
         self.positions = positions
-        self.root = root
 
     def problem(self, path: PathT, message: str, *, key: bool = False) -> Problem:
         return self.positions.problem(path, message, key=key)
@@ -215,7 +214,7 @@ def schema_problems(data: Any, positions: Positions) -> list[Problem]:
     Returns:
         Every problem, in no particular order (:class:`SpecError` sorts them).
     """
-    reporter = _Reporter(positions, data)
+    reporter = _Reporter(positions)
     out: list[Problem] = []
     for error in _validator().iter_errors(data):
         out.extend(reporter.explain(error))
@@ -227,5 +226,5 @@ def value_problems(
 ) -> list[Problem]:
     """Validate one value (e.g. a matrix entry) against a sub-schema of the pipeline schema."""
     validator = Draft202012Validator({**schema, "$defs": pipeline_schema()["$defs"]})
-    reporter = _Reporter(positions, value)
+    reporter = _Reporter(positions)
     return [p for e in validator.iter_errors(value) for p in reporter.explain(e, path)]

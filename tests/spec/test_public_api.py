@@ -1,0 +1,39 @@
+"""The public names of spec/ and plan/ are complete and importable."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import xai_pipelines.plan as plan
+import xai_pipelines.spec as spec
+
+
+@pytest.mark.parametrize("module", [spec, plan], ids=["spec", "plan"])
+def test_all_is_complete_and_documented(module):
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+    }
+    assert set(module.__all__) == public
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__doc__, f"{module.__name__}.{name} has no docstring"
+
+
+def test_spec_api_of_the_architecture_doc():
+    for name in ("load_pipeline", "SpecError", "parse_assignment", "PipelineSpec", "Problem"):
+        assert name in spec.__all__
+    for name in (
+        "iter_jobs",
+        "check_plan",
+        "ChatJob",
+        "ImageJob",
+        "Job",
+        "canonical_json",
+        "job_from_dict",
+    ):
+        assert name in plan.__all__
