@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from xai_pipelines.plan import PlanSummary, Prices, check_plan
 from xai_pipelines.plan.estimate import usd
@@ -168,7 +169,8 @@ def _print_table(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any])
         table.add_column(column)
     for job in summary.first:
         seed = "" if job.seed is None else str(job.seed)
-        table.add_row(str(job.index), job.id, job.kind, job.model, seed, _preview(job))
+        cells = (str(job.index), job.id, job.kind, job.model, seed, _preview(job))
+        table.add_row(*(Text(c) for c in cells))  # Text: ids and prompts are not markup
     out.print(table)
     if summary.count > len(summary.first):
         out.print(f"... and {summary.count - len(summary.first)} more", markup=False)
