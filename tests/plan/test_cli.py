@@ -126,8 +126,8 @@ def test_real_process_exit_codes():
 def test_plan_table_shows_text_not_markup(runner, tmp_path):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(
-        "version: 1\nname: p\nchats:\n  - {model: grok-4, id: '[/x]', messages: [{user: '[bold]hi[/oops]'}]}\n"
+        "version: 1\nname: p\nchats:\n  - {model: grok-4, id: '[x]', messages: [{user: '[bold]hi[/oops]'}]}\n"
     )
     result = runner.invoke(app, ["plan", str(pipeline)])
     assert result.exit_code == 0, result.output
-    assert "[/x]" in result.output and "[bold]hi[/oops]" in result.output
+    assert "[x]" in result.output and "[bold]hi[/oops]" in result.output
