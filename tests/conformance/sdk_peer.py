@@ -30,6 +30,7 @@ class Solution(BaseModel):
     final_answer: float | None
     confidence: int = Field(ge=0, le=100)
     verdict: str
+    code: str = Field(pattern=r"^[A-Z]{2}-\d{3}$")
 
 
 def check_chat(client: Client, summary: dict) -> None:

@@ -27,7 +27,7 @@ def test_official_sdk_against_emulator(emulator):
     assert summary["stream_chunks"] >= 3
     assert summary["sample_batch"] == 4
     assert summary["defer"] is True
-    assert set(summary["parse"]) == {"steps", "final_answer", "confidence", "verdict"}
+    assert set(summary["parse"]) == {"steps", "final_answer", "confidence", "verdict", "code"}
     assert summary["tool_call"]["name"] == "get_weather"
     assert summary["image_bytes"] > 100
     assert summary["image_url"].startswith(emulator.http_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 
 import jsonschema
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from PIL import Image
 from xai_pipelines.emulator.chat_stream import iter_chunks
 from xai_pipelines.emulator.imagegen import render
 from xai_pipelines.emulator.jsongen import generate
+from xai_pipelines.emulator.patterngen import string_matching
 from xai_pipelines.emulator.tokenizer import count_tokens, split_tokens, truncate_tokens
 from xai_pipelines.proto import chat_pb2
 
@@ -33,6 +35,16 @@ def test_truncation_is_a_prefix_of_at_most_n_tokens(text, n):
     assert text.startswith(cut)
     assert count_tokens(cut) <= n
     assert was_cut == (count_tokens(text) > n)
+
+
+PATTERNS = [
+    r"^[A-Z]{3}-\d{4}$",
+    r"^(red|green|blue)$",
+    r"\w+@[a-z]+\.com",
+    r"^[^0-9 ]{2,6}$",
+    r"^(ab)+\1?$",
+    r"^v\d+\.\d+(\.\d+)?$",
+]
 
 
 def bounded_pair(kind):
@@ -58,6 +70,7 @@ scalar = st.one_of(
     st.just({"type": "string", "format": "date"}),
     st.just({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3}),
     st.just({"type": "integer", "multipleOf": 7, "minimum": 1, "maximum": 50}),
+    st.sampled_from(PATTERNS).map(lambda p: {"type": "string", "pattern": p}),
 )
 
 
@@ -129,3 +142,15 @@ def test_chunks_reassemble_the_response(content, reasoning):
     assert "".join(d.reasoning_content for d in deltas) == reasoning
     assert all(d.role == chat_pb2.ROLE_ASSISTANT for d in deltas)
     assert [o.finish_reason for c in chunks for o in c.outputs if o.finish_reason] == [3]
+
+
+@given(st.sampled_from(PATTERNS), st.integers(0, 2**32))
+@settings(max_examples=60, deadline=None)
+def test_pattern_strings_match(pattern, seed):
+    text = string_matching(pattern, random.Random(seed))
+    assert text is not None and re.search(pattern, text)
+
+
+def test_unsupported_patterns_fall_back_to_none():
+    assert string_matching(r"^\d(?=x)", random.Random(0)) is None
+    assert string_matching(r"([", random.Random(0)) is None

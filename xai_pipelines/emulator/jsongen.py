@@ -4,7 +4,8 @@ Covers the keywords structured outputs use: type (including lists), object
 properties / required / additionalProperties / min/maxProperties, arrays with
 items / prefixItems / min/maxItems / uniqueItems, enum, const, strings with
 min/maxLength and common formats, numbers and integers with (exclusive)
-minimum / maximum / multipleOf, booleans, null, anyOf / oneOf (first branch),
+minimum / maximum / multipleOf, string ``pattern`` (see ``patterngen``), booleans,
+null, anyOf / oneOf (first non-null branch),
 allOf (merged), and local ``$ref`` into ``$defs`` / ``definitions``.
 """
 
@@ -14,6 +15,7 @@ import math
 import random
 from typing import Any
 
+from xai_pipelines.emulator.patterngen import string_matching
 from xai_pipelines.emulator.textgen import short_phrase
 
 _MAX_DEPTH = 8
@@ -129,6 +131,13 @@ class _Generator:
         return out
 
     def _string(self, schema: dict[str, Any], depth: int) -> str:
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str):
+            low, high = schema.get("minLength", 0), schema.get("maxLength", math.inf)
+            for _ in range(8):
+                candidate = string_matching(pattern, self.rng)
+                if candidate is not None and low <= len(candidate) <= high:
+                    return candidate
         fmt = schema.get("format")
         text = _FORMATS[fmt](self.rng) if fmt in _FORMATS else short_phrase(self.rng)
         low = schema.get("minLength", 0)
