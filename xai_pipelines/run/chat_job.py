@@ -47,7 +47,7 @@ class ChatRunner(JobRunner):
 
     kind = "chat"
 
-    def execute(self, job: ChatJob, scope: JobScope) -> Executed:  # type: ignore[override]
+    def execute(self, job: ChatJob, scope: JobScope) -> Executed:
         """Send the conversation, turn by turn, and collect the final outputs."""
         params = dict(plain(job.request))
         model = params.pop("model")

@@ -28,7 +28,7 @@ class ImageRunner(JobRunner):
         super().__init__(client, hooks, **kwargs)
         self.out = out
 
-    def execute(self, job: ImageJob, scope: JobScope) -> Executed:  # type: ignore[override]
+    def execute(self, job: ImageJob, scope: JobScope) -> Executed:
         """Generate the images, then save each one atomically."""
         params = dict(plain(job.request))
         prompt = params.pop("prompt")

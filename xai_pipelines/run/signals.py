@@ -15,6 +15,7 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 EXIT_INTERRUPTED = 130
 
@@ -39,7 +40,7 @@ class Interrupts:
         self.signals = 0
         self._on_abort = on_abort
         self._on_first = on_first
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     @property
     def interrupted(self) -> bool:
@@ -69,7 +70,7 @@ class Interrupts:
     def restore(self) -> None:
         """Put the previous handlers back."""
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)
         self._previous.clear()
 
     def __enter__(self) -> Interrupts:
