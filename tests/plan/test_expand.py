@@ -167,6 +167,8 @@ def test_chat_request_form():
     assert r["tools"][2:] == [
         {"type": "web_search", "allowed_domains": ["example.com"]},
         {"type": "code_execution"},
+        {"type": "attachment_search", "limit": 3},
+        {"type": "image_generation", "action": "generate"},
     ]
     assert r["stop"] == ["END"] and r["temperature"] == 0.7 and r["model"] == "grok-4"
     assert r["search_parameters"]["sources"][1] == {"type": "rss", "links": ["https://x/rss"]}

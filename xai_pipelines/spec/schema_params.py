@@ -14,6 +14,19 @@ from xai_pipelines.spec.schema_parts import (
     p,
 )
 
+INCLUDE_OPTIONS = [
+    "web_search_call_output",
+    "x_search_call_output",
+    "code_execution_call_output",
+    "collections_search_call_output",
+    "attachment_search_call_output",
+    "mcp_call_output",
+    "inline_citations",
+    "verbose_streaming",
+    "code_execution_files_output",
+]
+
+
 CHAT_PARAMS: dict[str, Schema] = {
     "model": p(
         "Model",
@@ -120,6 +133,37 @@ CHAT_PARAMS: dict[str, Schema] = {
         "Max turns", "Server-side agent turns limit.", {"type": "integer", "minimum": 1}
     ),
     "user": p("User id", "End-user identifier sent to the API.", {"type": "string"}),
+    "safety_identifier": p(
+        "Safety identifier", "A stable, hashed end-user id for abuse detection.", {"type": "string"}
+    ),
+    "service_tier": p(
+        "Service tier", "Processing tier.", {"enum": ["default", "priority"]}, default="default"
+    ),
+    "agent_count": p("Agents", "Agents for multi-agent models.", {"enum": [4, 16]}),
+    "include": p(
+        "Include",
+        "Extra outputs to return.",
+        {"type": "array", "items": {"enum": INCLUDE_OPTIONS}, "uniqueItems": True},
+        examples=[["inline_citations"]],
+    ),
+    "guidelines": p(
+        "Guidelines",
+        "Content policies the model follows.",
+        {
+            "type": "array",
+            "items": obj(
+                {
+                    "category": p(
+                        "Category", "Content category.", {"enum": ["nsfw", "violence", "profanity"]}
+                    ),
+                    "behavior": p(
+                        "Behavior", "What to do.", {"enum": ["decline"]}, default="decline"
+                    ),
+                },
+                ("category",),
+            ),
+        },
+    ),
 }
 
 IMAGE_PARAMS: dict[str, Schema] = {

@@ -213,6 +213,20 @@ MCP_TOOL = obj(
     },
     ("type", "server_url"),
 )
+ATTACHMENT_TOOL = obj(
+    {
+        "type": p("Type", "Tool type.", {"const": "attachment_search"}),
+        "limit": p("Limit", "Maximum chunks returned.", {"type": "integer", "minimum": 1}),
+    },
+    ("type",),
+)
+IMAGE_GENERATION_TOOL = obj(
+    {
+        "type": p("Type", "Tool type.", {"const": "image_generation"}),
+        "action": p("Action", "What the tool should do with images.", {"type": "string"}),
+    },
+    ("type",),
+)
 TOOL_TYPES = {
     "function": FUNCTION_TOOL,
     "web_search": WEB_SEARCH_TOOL,
@@ -220,6 +234,8 @@ TOOL_TYPES = {
     "code_execution": CODE_TOOL,
     "collections_search": COLLECTIONS_TOOL,
     "mcp": MCP_TOOL,
+    "attachment_search": ATTACHMENT_TOOL,
+    "image_generation": IMAGE_GENERATION_TOOL,
 }
 TOOL = {
     "title": "Tool",
