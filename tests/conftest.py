@@ -1,7 +1,8 @@
 """Shared fixtures: the local xAI API emulator on loopback.
 
 * ``emulator``: one emulator for the whole session, default config (any non-empty
-  key, no faults). Do not change its faults; use ``emulator_factory`` for that.
+  key, no faults). Prefer ``emulator_factory`` for faults; if a test does call
+  ``emulator.set_faults``, the faults are reset when that test ends.
 * ``emulator_factory``: ``make(config=None) -> Emulator``, started; every emulator
   made is stopped when the test ends.
 """
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from xai_pipelines.emulator import Emulator, EmulatorConfig
+from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +21,16 @@ def emulator() -> Iterator[Emulator]:
     """A running emulator shared by the session (default config)."""
     with Emulator() as emu:
         yield emu
+
+
+@pytest.fixture(autouse=True)
+def _shared_emulator_faults_reset(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Keep one test's faults on the shared emulator from leaking into the next."""
+    yield
+    if "emulator" in request.fixturenames:
+        emu = request.getfixturevalue("emulator")
+        if emu.faults != FaultConfig():
+            emu.set_faults(FaultConfig())
 
 
 @pytest.fixture

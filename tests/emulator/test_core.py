@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 from PIL import Image
 
 from tests.emulator.conftest import connect, rpc_error
-from xai_pipelines.emulator import EmulatorConfig
+from xai_pipelines.emulator import EmulatorConfig, FaultConfig
 from xai_pipelines.proto import chat_pb2, image_pb2, models_pb2, sample_pb2, tokenize_pb2
 
 
@@ -116,3 +116,13 @@ def test_public_api_is_exported():
     public = {name for name in vars(pkg) if not name.startswith("_") and name[0].isupper()}
     assert public == set(pkg.__all__)
     assert {"Emulator", "EmulatorConfig", "FaultConfig"} <= public
+
+
+def test_faults_set_on_the_shared_emulator_are_set_here(emulator):
+    emulator.set_faults(FaultConfig(unavailable_rate=1.0))
+    assert emulator.faults.unavailable_rate == 1.0
+
+
+def test_and_reset_after_the_test_that_set_them(emulator, stubs):
+    assert emulator.faults == FaultConfig()
+    assert stubs.complete().outputs
