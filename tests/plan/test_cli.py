@@ -99,8 +99,13 @@ def test_plan_local_prices_from_the_emulator(runner):
     cost = json.loads(result.output)["cost"]
     assert cost["available"] and 0 < cost["min_ticks"] <= cost["max_ticks"]
     assert cost["unpriced_models"] == []
+    data = json.loads(result.output)
+    assert data["tokenizer_ratio"] > 0 and data["first_jobs"] == []
+    assert data["prompt_tokens_calibrated"] == round(
+        data["prompt_tokens"] * data["tokenizer_ratio"]
+    )
     text = runner.invoke(app, ["plan", str(EVAL), "--local", "--show", "0"])
-    assert "estimated cost: $" in text.output
+    assert "estimated cost: $" in text.output and "Tokenize RPC" in text.output
 
 
 def test_plan_bad_input(runner):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from xai_pipelines.plan import ChatJob, ChatPrice, Estimate, ImageJob, Prices
-from xai_pipelines.plan.estimate import TICKS_PER_USD, job_tokens, message_tokens, text_tokens, usd
+from xai_pipelines.plan.estimate import (
+    TICKS_PER_USD,
+    job_tokens,
+    message_tokens,
+    text_tokens,
+    tokenizer_ratio,
+    usd,
+)
 
 
 def _chat(content="x" * 40, max_tokens=10, n=1, turns=(), model="m"):
@@ -71,3 +78,28 @@ def test_prices_from_sdk_model_infos_include_aliases():
         "grok-2-image": 9,
         "img": 9,
     }
+
+
+def test_tokenizer_ratio_calibrates_the_heuristic():
+    calls = []
+
+    def count(text: str, model: str) -> int:
+        calls.append((text, model))
+        return len(text.split())
+
+    turn = {
+        "role": "user",
+        "content": [{"type": "text", "text": "b c"}, {"type": "image_url", "image_url": "u"}],
+    }
+    jobs = [
+        _chat(content="one two three four", turns=[turn]),
+        ImageJob(id="i", request={"prompt": "p", "model": "x"}),
+    ]
+    ratio = tokenizer_ratio(jobs, count)
+    assert calls == [("one two three four\nb c", "m")]
+    assert ratio == 6 / text_tokens("one two three four\nb c")
+    assert tokenizer_ratio([], count) is None
+    est = Estimate()
+    est.add(_chat(max_tokens=10))
+    prices = Prices(chat={"m": ChatPrice(prompt=100, completion=300)})
+    assert est.cost_ticks(prices, prompt_scale=2.0) == (28 * 100, 28 * 100 + 10 * 300)

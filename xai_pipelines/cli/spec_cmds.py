@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from xai_pipelines.plan import PlanSummary, Prices, check_plan
-from xai_pipelines.plan.estimate import usd
+from xai_pipelines.plan.estimate import tokenizer_ratio, usd
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
 from xai_pipelines.spec.schema_build import PACKAGED_COPY
 
@@ -75,41 +75,51 @@ def validate(
         raise typer.Exit(2)
 
 
+CALIBRATION_JOBS = 10
+
+
 @contextmanager
-def _price_source(local: bool) -> Iterator[Prices | str]:
-    """Prices from the emulator (``--local``) or the API (``XAI_API_KEY``), else why not."""
+def _client(local: bool) -> Iterator[Any]:
+    """A client of the emulator (``--local``) or of the API (``XAI_API_KEY``), else why not."""
     if not local and not os.environ.get("XAI_API_KEY"):
         yield "cost needs prices: set XAI_API_KEY or pass --local"
         return
     from xai_pipelines.sdk import Client
+
+    if not local:
+        with Client() as client:
+            yield client
+        return
+    from xai_pipelines.emulator import Emulator, EmulatorConfig
+
+    with (
+        Emulator(EmulatorConfig()) as emu,
+        Client(api_key=emu.api_key, api_host=emu.address) as client,
+    ):
+        yield client
+
+
+def _measure(local: bool, summary: PlanSummary) -> tuple[Prices | str, float | None]:
+    """Prices, and the Tokenize-calibrated token ratio, or the reason there are none."""
     from xai_pipelines.sdk.errors import XaiError
 
-    if local:
-        from xai_pipelines.emulator import Emulator, EmulatorConfig
-
-        with (
-            Emulator(EmulatorConfig()) as emu,
-            Client(api_key=emu.api_key, api_host=emu.address) as client,
-        ):
-            yield Prices.from_models(
-                client.models.list_language_models(), client.models.list_image_generation_models()
-            )
-        return
-    try:
-        with Client() as client:
+    with _client(local) as client:
+        if isinstance(client, str):
+            return client, None
+        try:
             prices = Prices.from_models(
                 client.models.list_language_models(), client.models.list_image_generation_models()
             )
-    except XaiError as exc:
-        yield f"cost needs prices, which could not be fetched: {exc}"
-        return
-    yield prices
+            sample = summary.first[:CALIBRATION_JOBS]
+            return prices, tokenizer_ratio(sample, client.tokenize.count_tokens)
+        except XaiError as exc:
+            return f"cost needs prices, which could not be fetched: {exc}", None
 
 
-def _cost(summary: PlanSummary, prices: Prices | str) -> dict[str, Any]:
+def _cost(summary: PlanSummary, prices: Prices | str, ratio: float | None) -> dict[str, Any]:
     if isinstance(prices, str):
         return {"available": False, "note": prices}
-    low, high = summary.estimate.cost_ticks(prices)
+    low, high = summary.estimate.cost_ticks(prices, ratio or 1.0)
     unpriced = summary.estimate.unpriced(prices)
     return {
         "available": True,
@@ -121,7 +131,9 @@ def _cost(summary: PlanSummary, prices: Prices | str) -> dict[str, Any]:
     }
 
 
-def _as_json(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any]) -> dict[str, Any]:
+def _as_json(
+    spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any], ratio: float | None, show: int
+) -> dict[str, Any]:
     return {
         "pipeline": spec.name,
         "path": str(spec.path),
@@ -129,6 +141,10 @@ def _as_json(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any]) -> 
         "jobs": summary.count,
         "by_task": summary.by_task,
         "prompt_tokens": summary.estimate.prompt_tokens,
+        "prompt_tokens_calibrated": None
+        if ratio is None
+        else round(summary.estimate.prompt_tokens * ratio),
+        "tokenizer_ratio": ratio,
         "models": {
             name: {
                 "kind": t.kind,
@@ -141,7 +157,7 @@ def _as_json(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any]) -> 
             for name, t in summary.estimate.models.items()
         },
         "cost": cost,
-        "first_jobs": [job.to_dict() for job in summary.first],
+        "first_jobs": [job.to_dict() for job in summary.first[:show]],
     }
 
 
@@ -159,25 +175,30 @@ def _preview(job: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _print_table(spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any]) -> None:
+def _print_table(
+    spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any], ratio: float | None, show: int
+) -> None:
     out = Console(highlight=False)
     out.print(f"{spec.name}: {summary.count} jobs ({spec.path})", markup=False)
+    shown = summary.first[:show]
     table = Table("#")
-    widest = max((len(job.id) for job in summary.first), default=2)
+    widest = max((len(job.id) for job in shown), default=2)
     table.add_column("id", overflow="fold", min_width=min(widest, 48))
     for column in ("kind", "model", "seed", "prompt"):
         table.add_column(column)
-    for job in summary.first:
+    for job in shown:
         seed = "" if job.seed is None else str(job.seed)
         cells = (str(job.index), job.id, job.kind, job.model, seed, _preview(job))
         table.add_row(*(Text(c) for c in cells))  # Text: ids and prompts are not markup
     out.print(table)
-    if summary.count > len(summary.first):
-        out.print(f"... and {summary.count - len(summary.first)} more", markup=False)
-    out.print(
-        f"estimated prompt tokens: {summary.estimate.prompt_tokens} (chars/4 heuristic)",
-        markup=False,
-    )
+    if summary.count > len(shown):
+        out.print(f"... and {summary.count - len(shown)} more", markup=False)
+    tokens = summary.estimate.prompt_tokens
+    how = "chars/4 heuristic"
+    if ratio is not None:
+        how += f", x{ratio:.2f} from the Tokenize RPC on the first jobs"
+        tokens = round(tokens * ratio)
+    out.print(f"estimated prompt tokens: {tokens} ({how})", markup=False)
     if not cost["available"]:
         out.print(cost["note"], markup=False)
         return
@@ -201,18 +222,17 @@ def plan(
     try:
         overrides = dict(parse_assignment(s) for s in set_ or [])
         spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
-        summary = check_plan(spec, keep=show)
+        summary = check_plan(spec, keep=max(show, CALIBRATION_JOBS))
     except SpecError as exc:
         _fail(exc)
         raise typer.Exit(2) from None
-    with _price_source(local) as prices:
-        cost = _cost(summary, prices)
+    prices, ratio = _measure(local, summary)
+    cost = _cost(summary, prices, ratio)
     if as_json:
-        typer.echo(
-            json.dumps(_as_json(spec, summary, cost), ensure_ascii=False, indent=2, default=dict)
-        )
+        data = _as_json(spec, summary, cost, ratio, show)
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=dict))
     else:
-        _print_table(spec, summary, cost)
+        _print_table(spec, summary, cost, ratio, show)
 
 
 def schema() -> None:

@@ -3,6 +3,8 @@
 Token heuristic (no network): ``ceil(characters / 4)`` for every text in the
 request, plus 4 tokens per message, plus 256 tokens per image part. A multi-turn
 chat makes ``1 + len(turns)`` calls, each resending the conversation so far.
+When a tokenizer is at hand (the Tokenize RPC), :func:`tokenizer_ratio` measures
+real/heuristic tokens on a few jobs and the plan's prompt tokens are scaled by it.
 
 Cost range (prices in ticks per token and ticks per image, 1 USD = 10^10 ticks,
 see docs/ARCHITECTURE.md "Prices and cost"):
@@ -17,7 +19,7 @@ Image jobs cost ``n × image_price`` either way.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +68,31 @@ class Prices:
 def text_tokens(text: str) -> int:
     """Estimated tokens of a text: ``ceil(len / 4)``."""
     return math.ceil(len(text) / 4)
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text of a message in JSON request form (text parts joined by newlines)."""
+    content = message.get("content", "")
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+
+
+def tokenizer_ratio(jobs: Iterable[Job], count_tokens: Callable[[str, str], int]) -> float | None:
+    """Real tokens / heuristic tokens over the message text of some chat jobs.
+
+    ``count_tokens(text, model)`` is typically the Tokenize RPC
+    (``client.tokenize.count_tokens``); the ratio scales the heuristic for the plan.
+    """
+    heuristic = actual = 0
+    for job in jobs:
+        if not isinstance(job, ChatJob):
+            continue
+        text = "\n".join(message_text(m) for m in (*job.request["messages"], *job.turns))
+        if text:
+            heuristic += text_tokens(text)
+            actual += count_tokens(text, job.model)
+    return actual / heuristic if heuristic else None
 
 
 def message_tokens(message: Mapping[str, Any]) -> int:
@@ -160,8 +187,11 @@ class Estimate:
             if name not in (prices.chat if t.kind == "chat" else prices.image)
         )
 
-    def cost_ticks(self, prices: Prices) -> tuple[int, int | None]:
-        """``(min, max)`` cost in ticks over priced models; ``max`` is ``None`` when unbounded."""
+    def cost_ticks(self, prices: Prices, prompt_scale: float = 1.0) -> tuple[int, int | None]:
+        """``(min, max)`` cost in ticks over priced models; ``max`` is ``None`` when unbounded.
+
+        ``prompt_scale`` multiplies the estimated prompt tokens (see :func:`tokenizer_ratio`).
+        """
         low, high = 0, 0
         bounded = True
         for name, t in self.models.items():
@@ -172,12 +202,13 @@ class Estimate:
             price = prices.chat.get(name)
             if price is None:
                 continue
-            low += t.prompt_tokens * price.prompt
+            low += round(t.prompt_tokens * prompt_scale) * price.prompt
             if t.completion_tokens_max is None:
                 bounded = False
             else:
                 high += (
-                    t.prompt_tokens_max * price.prompt + t.completion_tokens_max * price.completion
+                    round(t.prompt_tokens_max * prompt_scale) * price.prompt
+                    + t.completion_tokens_max * price.completion
                 )
         return low, high if bounded else None
 
