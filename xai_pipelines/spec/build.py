@@ -25,7 +25,6 @@ from xai_pipelines.spec.templating import (
     BUILTIN_NAMES,
     EnvVars,
     TemplateEngine,
-    Tpl,
     mark_templates,
     tree_templates,
 )
@@ -183,6 +182,3 @@ class Builder:
         raw = self.data.get("output", {}).get("dir", "runs/{{ name }}")
         rendered = self._render_here(raw, ("output", "dir"), context)
         return Output(str(rendered))
-
-
-__all__ = ["CHAT_PARAMS", "IMAGE_PARAMS", "Builder", "Tpl", "seconds"]
