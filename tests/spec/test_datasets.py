@@ -212,3 +212,15 @@ def test_planning_keeps_no_per_job_state_but_id_fingerprints(tmp_path: Path):
         peak < 1_500_000
     )  # ~16 bytes per id fingerprint plus one job at a time; the file is ~5 MB
     assert data.stat().st_size > 4_000_000
+
+
+def test_csv_where_compares_numbers_as_text(write):
+    path = write(
+        "datasets:\n  d: {path: d.csv, where: {id: [1, 3], ok: true}}\n"
+        "chats:\n  - {model: grok-4, for_each: d, messages: [{user: '{{ row.id }}'}]}\n",
+        files={"d.csv": "id,ok\n1,true\n2,true\n3,true\n3,false\n"},
+    )
+    assert [j.request["messages"][0]["content"] for j in iter_jobs(load_pipeline(path))] == [
+        "1",
+        "3",
+    ]

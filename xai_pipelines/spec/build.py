@@ -45,6 +45,15 @@ def seconds(value: float | str | None) -> float | None:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _csv_text(value: Any) -> str:
+    """How a YAML scalar is written in a CSV cell (``true``, ``3``, ``2.5``, empty for null)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 class Builder:
     """Builds the typed parts of one pipeline; problems accumulate in :attr:`problems`."""
 
@@ -156,6 +165,11 @@ class Builder:
             except FileProblem as exc:
                 self.problem((*at, "path"), str(exc))
                 continue
+            if fmt in ("csv", "lines"):  # every field read is a string: compare as strings
+                common["where"] = {
+                    k: tuple(v if isinstance(v, str) else _csv_text(v) for v in values)
+                    for k, values in common["where"].items()
+                }
             self.datasets[name] = Dataset(name, path, self.files.display(raw_path), fmt, **common)
 
     def build_execution(self) -> Execution:
