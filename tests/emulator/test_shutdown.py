@@ -191,3 +191,31 @@ def test_serve_rejects_bad_fault_flags(args, message):
     result = CliRunner().invoke(app, ["serve", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize("which", ["port", "http_port"])
+def test_busy_port_is_an_os_error_and_leaks_nothing(which):
+    before = set(threading.enumerate())
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(OSError, match=str(port) if which == "port" else "in use"):
+            Emulator(EmulatorConfig(**{which: port})).start()
+    assert [t for t in set(threading.enumerate()) - before if t.is_alive()] == []
+
+
+def test_serve_reports_a_busy_port():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "xai_pipelines.cli.app", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert f"error: cannot bind the gRPC port 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr

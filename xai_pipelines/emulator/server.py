@@ -51,6 +51,7 @@ class Emulator:
 
     Raises:
         ScriptError: When ``config.responses_file`` is malformed.
+        OSError: From :meth:`start`, when a port cannot be bound.
     """
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
@@ -101,9 +102,7 @@ class Emulator:
         worker = BatchWorker(self.batches, chat, images, self.config.batch_request_delay_s)
         batch_pb2_grpc.add_BatchMgmtServicer_to_server(BatchService(self.batches, worker), server)
         try:
-            port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
-            if port == 0:
-                raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
+            port = self._bind(server)
             server.start()
             host.start()
             worker.start()
@@ -116,6 +115,16 @@ class Emulator:
         self._server, self._executor, self._image_host, self._port = server, executor, host, port
         self._batch_worker = worker
         return self
+
+    def _bind(self, server: grpc.Server) -> int:
+        where = f"{self.config.host}:{self.config.port}"
+        try:
+            port = server.add_insecure_port(where)
+        except RuntimeError as exc:  # grpc reports a failed bind this way
+            raise OSError(f"cannot bind the gRPC port {where}: {exc}") from None
+        if port == 0:
+            raise OSError(f"cannot bind the gRPC port {where}")
+        return port
 
     def _server_options(self) -> list[tuple[str, int]]:
         options = [
