@@ -219,3 +219,16 @@ def test_serve_reports_a_busy_port():
     assert proc.returncode == 1
     assert f"error: cannot bind the gRPC port 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_rejects_a_malformed_responses_file(tmp_path):
+    import typer
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- content: no matcher\n")
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    serve_cmd.register(app)
+    result = CliRunner().invoke(app, ["serve", "--responses", str(bad)])
+    assert result.exit_code == 2
+    assert "rule 1: needs 'match' or 'regex'" in result.output
