@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 
+import grpc
 from google.protobuf import empty_pb2
 
 from xai_pipelines.emulator.auth import KeyPolicy
@@ -106,11 +107,13 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
         self.worker = worker
         self._keys = KeyPolicy(None)
 
-    def _key(self, context) -> str:
+    def _key(self, context: grpc.ServicerContext) -> str:
         key, _ = self._keys.check(context.invocation_metadata())
         return key or ""
 
-    def CreateBatch(self, request, context):
+    def CreateBatch(
+        self, request: batch_pb2.CreateBatchRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.Batch:
         def work() -> batch_pb2.Batch:
             if request.input_file_id:
                 raise invalid("input_file_id is not supported by the emulator (no Files API)")
@@ -118,7 +121,9 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
 
         return answer(context, work)
 
-    def AddBatchRequests(self, request, context):
+    def AddBatchRequests(
+        self, request: batch_pb2.AddBatchRequestsRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
         def work() -> empty_pb2.Empty:
             if not request.batch_requests:
                 raise invalid("batch_requests must not be empty")
@@ -128,10 +133,14 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
 
         return answer(context, work)
 
-    def GetBatch(self, request, context):
+    def GetBatch(
+        self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.Batch:
         return answer(context, lambda: self.state.get(request.batch_id))
 
-    def ListBatches(self, request, context):
+    def ListBatches(
+        self, request: batch_pb2.ListBatchesRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.ListBatchesResponse:
         return answer(
             context,
             lambda: self.state.list_batches(
@@ -139,10 +148,14 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
             ),
         )
 
-    def CancelBatch(self, request, context):
+    def CancelBatch(
+        self, request: batch_pb2.CancelBatchRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.Batch:
         return answer(context, lambda: self.state.cancel(request.batch_id))
 
-    def ListBatchRequestMetadata(self, request, context):
+    def ListBatchRequestMetadata(
+        self, request: batch_pb2.ListBatchRequestMetadataRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.ListBatchRequestMetadataResponse:
         return answer(
             context,
             lambda: self.state.list_metadata(
@@ -150,7 +163,9 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
             ),
         )
 
-    def ListBatchResults(self, request, context):
+    def ListBatchResults(
+        self, request: batch_pb2.ListBatchResultsRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.ListBatchResultsResponse:
         return answer(
             context,
             lambda: self.state.list_results(
@@ -158,7 +173,9 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
             ),
         )
 
-    def GetBatchRequestResult(self, request, context):
+    def GetBatchRequestResult(
+        self, request: batch_pb2.GetBatchRequestResultRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.GetBatchRequestResultResponse:
         return answer(
             context, lambda: self.state.request_result(request.batch_id, request.batch_request_id)
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import grpc
+
 from xai_pipelines.emulator.catalog import chat_cost_ticks
 from xai_pipelines.emulator.chat_engine import ChatEngine
 from xai_pipelines.emulator.chat_stream import iter_chunks
@@ -23,21 +25,29 @@ class ChatService(chat_pb2_grpc.ChatServicer):
     def __init__(self, engine: ChatEngine) -> None:
         self.engine = engine
 
-    def GetCompletion(self, request, context):
+    def GetCompletion(
+        self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
+    ) -> chat_pb2.GetChatCompletionResponse:
         return answer(context, lambda: self.engine.complete(request))
 
-    def GetCompletionChunk(self, request, context) -> Iterator[chat_pb2.GetChatCompletionChunk]:
+    def GetCompletionChunk(
+        self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
+    ) -> Iterator[chat_pb2.GetChatCompletionChunk]:
         response = answer(context, lambda: self.engine.complete(request))
         yield from iter_chunks(response)
 
-    def StartDeferredCompletion(self, request, context):
+    def StartDeferredCompletion(
+        self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
+    ) -> deferred_pb2.StartDeferredResponse:
         def work() -> deferred_pb2.StartDeferredResponse:
             response = self.engine.complete(request)
             return deferred_pb2.StartDeferredResponse(request_id=self.engine.store.defer(response))
 
         return answer(context, work)
 
-    def GetDeferredCompletion(self, request, context):
+    def GetDeferredCompletion(
+        self, request: deferred_pb2.GetDeferredRequest, context: grpc.ServicerContext
+    ) -> chat_pb2.GetDeferredCompletionResponse:
         def work() -> chat_pb2.GetDeferredCompletionResponse:
             status, response = self.engine.store.fetch(request.request_id)
             result = chat_pb2.GetDeferredCompletionResponse(status=status)  # type: ignore[arg-type]
@@ -47,17 +57,23 @@ class ChatService(chat_pb2_grpc.ChatServicer):
 
         return answer(context, work)
 
-    def GetStoredCompletion(self, request, context):
+    def GetStoredCompletion(
+        self, request: chat_pb2.GetStoredCompletionRequest, context: grpc.ServicerContext
+    ) -> chat_pb2.GetChatCompletionResponse:
         return answer(context, lambda: self.engine.store.get(request.response_id).response)
 
-    def DeleteStoredCompletion(self, request, context):
+    def DeleteStoredCompletion(
+        self, request: chat_pb2.DeleteStoredCompletionRequest, context: grpc.ServicerContext
+    ) -> chat_pb2.DeleteStoredCompletionResponse:
         def work() -> chat_pb2.DeleteStoredCompletionResponse:
             self.engine.store.delete(request.response_id)
             return chat_pb2.DeleteStoredCompletionResponse(response_id=request.response_id)
 
         return answer(context, work)
 
-    def CompactContext(self, request, context):
+    def CompactContext(
+        self, request: chat_pb2.CompactContextRequest, context: grpc.ServicerContext
+    ) -> chat_pb2.CompactContextResponse:
         return answer(context, lambda: self._compact(request))
 
     def _compact(self, request: chat_pb2.CompactContextRequest) -> chat_pb2.CompactContextResponse:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import grpc
+
 from xai_pipelines.emulator.errors import answer
 from xai_pipelines.emulator.image_engine import ImageEngine
-from xai_pipelines.proto import image_pb2_grpc
+from xai_pipelines.proto import image_pb2, image_pb2_grpc
 
 
 class ImageService(image_pb2_grpc.ImageServicer):
@@ -13,5 +15,7 @@ class ImageService(image_pb2_grpc.ImageServicer):
     def __init__(self, engine: ImageEngine) -> None:
         self.engine = engine
 
-    def GenerateImage(self, request, context):
+    def GenerateImage(
+        self, request: image_pb2.GenerateImageRequest, context: grpc.ServicerContext
+    ) -> image_pb2.ImageResponse:
         return answer(context, lambda: self.engine.generate(request))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grpc
+from google.protobuf import empty_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from xai_pipelines.emulator.catalog import Catalog, ImageModelSpec, LanguageModelSpec
@@ -55,26 +57,36 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def ListLanguageModels(self, request, context):
+    def ListLanguageModels(
+        self, request: empty_pb2.Empty, context: grpc.ServicerContext
+    ) -> models_pb2.ListLanguageModelsResponse:
         return models_pb2.ListLanguageModelsResponse(
             models=[language_model_proto(m) for m in self.catalog.language_models]
         )
 
-    def ListImageGenerationModels(self, request, context):
+    def ListImageGenerationModels(
+        self, request: empty_pb2.Empty, context: grpc.ServicerContext
+    ) -> models_pb2.ListImageGenerationModelsResponse:
         return models_pb2.ListImageGenerationModelsResponse(
             models=[image_model_proto(m) for m in self.catalog.image_models]
         )
 
-    def ListEmbeddingModels(self, request, context):
+    def ListEmbeddingModels(
+        self, request: empty_pb2.Empty, context: grpc.ServicerContext
+    ) -> models_pb2.ListEmbeddingModelsResponse:
         return models_pb2.ListEmbeddingModelsResponse()
 
-    def GetLanguageModel(self, request, context):
+    def GetLanguageModel(
+        self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
+    ) -> models_pb2.LanguageModel:
         return answer(
             context,
             lambda: language_model_proto(resolve_language_model(self.catalog, request.name)),
         )
 
-    def GetImageGenerationModel(self, request, context):
+    def GetImageGenerationModel(
+        self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
+    ) -> models_pb2.ImageGenerationModel:
         def work() -> models_pb2.ImageGenerationModel:
             model = self.catalog.image(request.name)
             if model is None:
@@ -83,7 +95,9 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
 
         return answer(context, work)
 
-    def GetEmbeddingModel(self, request, context):
+    def GetEmbeddingModel(
+        self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
+    ) -> models_pb2.EmbeddingModel:
         def work() -> models_pb2.EmbeddingModel:
             raise not_found(f"The embedding model {request.name!r} does not exist")
 
@@ -96,7 +110,9 @@ class TokenizeService(tokenize_pb2_grpc.TokenizeServicer):
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def TokenizeText(self, request, context):
+    def TokenizeText(
+        self, request: tokenize_pb2.TokenizeTextRequest, context: grpc.ServicerContext
+    ) -> tokenize_pb2.TokenizeTextResponse:
         def work() -> tokenize_pb2.TokenizeTextResponse:
             model = resolve_language_model(self.catalog, request.model)
             tokens = [
