@@ -280,3 +280,17 @@ def test_matrix_key_naming_a_parameter_sets_the_parameter_even_if_a_var_has_that
     jobs = _jobs(path)
     assert [j.model for j in jobs] == ["grok-4", "grok-3"]
     assert {j.request["messages"][0]["content"] for j in jobs} == {"ignored"}
+
+
+def test_a_huge_matrix_is_never_materialized(write):
+    values = "[" + ", ".join(f"v{i}" for i in range(10)) + "]"
+    matrix = "".join(f"  k{k}: {values}\n" for k in range(10))  # 10^10 cells
+    path = write(
+        f"vars: {{{', '.join(f'k{k}: x' for k in range(10))}}}\nmatrix:\n{matrix}chats:\n  - {{model: grok-4, messages: [{{user: '{{{{ k9 }}}}'}}]}}\n"
+    )
+    stream = iter_jobs(load_pipeline(path))
+    first, second = next(stream), next(stream)
+    assert (first.request["messages"][0]["content"], second.request["messages"][0]["content"]) == (
+        "v0",
+        "v1",
+    )

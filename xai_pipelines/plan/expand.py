@@ -49,7 +49,7 @@ def _task_jobs(spec: PipelineSpec, task: Task, start: int) -> Iterator[Job]:
     compiled = compile_task(spec, task)
     index = 0
     for row in task.rows():
-        for cell in compiled.cells:
+        for cell in compiled.cells():
             for r in range(task.repeat):
                 ctx = compiled.context(row, cell, r, index)
                 rendered = compiled.render(ctx, cell)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +28,11 @@ def file_resolver(files: PipelineFiles, positions: Positions) -> Callable[[FileR
     return resolve
 
 
-def matrix_cells(matrix: Mapping[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """The cartesian product of the matrix, keys in file order (one empty cell without a matrix)."""
+def matrix_cells(matrix: Mapping[str, tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
+    """The cartesian product of the matrix, lazily, keys in file order (one empty cell without one)."""
     keys = list(matrix)
-    return [
-        dict(zip(keys, combo, strict=True))
-        for combo in itertools.product(*(matrix[k] for k in keys))
-    ]
+    for combo in itertools.product(*(matrix[k] for k in keys)):
+        yield dict(zip(keys, combo, strict=True))
 
 
 @dataclass(frozen=True)
@@ -52,18 +50,20 @@ class CompiledTask:
     """A task with its templates compiled, ready to render many jobs quickly.
 
     Attributes:
-        task: The task.
-        cells: Matrix cells in expansion order.
+        task: The task (its matrix cells come from :meth:`cells`).
         base: Names every template of the pipeline sees.
     """
 
     task: Task
-    cells: tuple[dict[str, Any], ...]
     base: Mapping[str, Any]
     _request: Renderer
     _turns: Renderer
     _expect: Renderer
     _id: Renderer | None
+
+    def cells(self) -> Iterator[dict[str, Any]]:
+        """Matrix cells in expansion order (generated, never stored: a matrix can be large)."""
+        return matrix_cells(self.task.matrix)
 
     def context(self, row: Row, cell: Mapping[str, Any], repeat: int, index: int) -> dict[str, Any]:
         """The template context of one job (``index`` is the job's position within its task)."""
@@ -106,7 +106,6 @@ def _compile(
     resolve = file_resolver(files, engine.positions)
     return CompiledTask(
         task=task,
-        cells=tuple(matrix_cells(task.matrix)),
         base=base,
         _request=engine.compile_tree(task.request, resolve),
         _turns=engine.compile_tree(list(task.turns), resolve),
@@ -125,7 +124,7 @@ def probe(
     """
     compiled = _compile(engine, files, task, base)
     row = task.dataset.first_row() if task.dataset is not None else Row(0, {}, "")
-    if row is None or not compiled.cells:
+    cell = next(compiled.cells(), None)
+    if row is None or cell is None:
         return
-    cell = compiled.cells[0]
     compiled.render(compiled.context(row, cell, 0, 0), cell)
