@@ -1,6 +1,6 @@
 """One server interceptor for every call: auth, counting, faults and rate limits.
 
-Order for a call: count it; check the bearer key (UNAUTHENTICATED); then, for
+Order for a call: count it; attach an ``x-request-id`` (trailing metadata); check the bearer key (UNAUTHENTICATED); then, for
 methods faults apply to, wait the drawn latency, fail with a drawn error, and
 apply the per-key RPM/TPM limits (RESOURCE_EXHAUSTED). Streams also get time to
 first token, per-token delays and a cut after k chunks (UNAVAILABLE). Tokens of
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from xai_pipelines.emulator.stats import StatsRecorder
 from xai_pipelines.emulator.tokenizer import count_tokens
 
 _WAIT_SLICE_S = 0.05
+REQUEST_ID_HEADER = "x-request-id"
 #: One INFO line per finished call (method, status, milliseconds); never the key.
 call_log = logging.getLogger("xai_pipelines.emulator.calls")
 
@@ -146,6 +148,8 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         self, method: str, metadata: Any, faulted: bool, context: grpc.ServicerContext
     ) -> _Call:
         self.stats.call(method.rsplit("/", 1)[-1])
+        # Like the hosted API: every answer, error or not, names its request.
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, f"req_{uuid.uuid4().hex}"),))
         ended = self._track(context, method)
         key, reason = self.keys.check(metadata)
         if key is None:

@@ -14,10 +14,11 @@ protos, or ``(batch_request_id, one of those)`` pairs. Spans: ``batch.<method>``
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -28,10 +29,31 @@ from xai_pipelines.sdk.errors import RequestValidationError, XaiError, error_for
 from xai_pipelines.sdk.image import ImageClient, ImageResponse
 from xai_pipelines.sdk.response import Response
 
-__all__ = ["BatchClient", "BatchInfo", "BatchResult", "BatchResultsPage"]
+__all__ = [
+    "BatchClient",
+    "BatchInfo",
+    "BatchRequestInfo",
+    "BatchRequestState",
+    "BatchResult",
+    "BatchResultsPage",
+]
 
 _STUB = batch_pb2_grpc.BatchMgmtStub
 BatchItem = Chat | chat_pb2.GetCompletionsRequest | image_pb2.GenerateImageRequest
+BatchRequestState = Literal["pending", "succeeded", "cancelled", "failed", "unknown"]
+_META = batch_pb2.BatchRequestMetadata
+_STATES: dict[str, int] = {
+    "pending": _META.STATE_PENDING,
+    "succeeded": _META.STATE_SUCCEEDED,
+    "cancelled": _META.STATE_CANCELLED,
+    "failed": _META.STATE_FAILED,
+    "unknown": _META.STATE_UNKNOWN,
+}
+_STATE_NAMES = {number: name for name, number in _STATES.items()}
+
+
+def _when(message: Any, name: str) -> dt.datetime | None:
+    return getattr(message, name).ToDatetime(dt.UTC) if message.HasField(name) else None
 
 
 @dataclass(frozen=True)
@@ -57,15 +79,11 @@ class BatchInfo:
     @classmethod
     def from_proto(cls, b: batch_pb2.Batch) -> BatchInfo:
         """Read a ``Batch``."""
-
-        def when(field: str) -> dt.datetime | None:
-            return getattr(b, field).ToDatetime(dt.UTC) if b.HasField(field) else None
-
         s = b.state
         return cls(
             b.batch_id, b.name, s.num_requests, s.num_pending, s.num_success, s.num_error,
             s.num_cancelled, b.cost_breakdown.total_cost_usd_ticks,
-            when("create_time"), when("cancel_time"),
+            _when(b, "create_time"), _when(b, "cancel_time"),
         )  # fmt: skip
 
 
@@ -82,6 +100,36 @@ class BatchResult:
     def ok(self) -> bool:
         """True when the request succeeded."""
         return self.error is None
+
+    @property
+    def responses(self) -> list[Response]:
+        """One chat Response per output index (several when the request set ``n``)."""
+        if self.response is None:
+            return []
+        proto = self.response.proto
+        indices = sorted({o.index for o in proto.outputs}) or [0]
+        return [Response(proto, i) for i in indices]
+
+
+@dataclass(frozen=True)
+class BatchRequestInfo:
+    """Metadata of one request of a batch (``ListBatchRequestMetadata``)."""
+
+    batch_request_id: str
+    endpoint: str
+    model: str
+    state: BatchRequestState
+    create_time: dt.datetime | None
+    finish_time: dt.datetime | None
+
+    @classmethod
+    def from_proto(cls, m: batch_pb2.BatchRequestMetadata) -> BatchRequestInfo:
+        """Read a ``BatchRequestMetadata``."""
+        state = _STATE_NAMES.get(int(m.state), "unknown")
+        return cls(
+            m.batch_request_id, m.endpoint, m.model, state,  # type: ignore[arg-type]
+            _when(m, "create_time"), _when(m, "finish_time"),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -170,6 +218,53 @@ class BatchClient:
             if not token:
                 return
 
+    def list_request_metadata(
+        self,
+        batch_id: str,
+        limit: int = 100,
+        pagination_token: str | None = None,
+        states: Iterable[BatchRequestState] = (),
+    ) -> tuple[builtins.list[BatchRequestInfo], str | None]:
+        """One page of the batch's request metadata (only ``states``, when given).
+
+        Returns:
+            The page and the next page's token (None on the last page).
+        """
+        request = batch_pb2.ListBatchRequestMetadataRequest(
+            batch_id=batch_id,
+            limit=limit,
+            pagination_token=pagination_token,
+            status=[_state(s) for s in states],  # type: ignore[misc]
+        )
+        reply = self._call("ListBatchRequestMetadata", request)
+        token = reply.pagination_token if reply.HasField("pagination_token") else None
+        return [BatchRequestInfo.from_proto(m) for m in reply.batch_request_metadata], token or None
+
+    def iter_request_metadata(
+        self, batch_id: str, page_size: int = 100, states: Iterable[BatchRequestState] = ()
+    ) -> Iterator[BatchRequestInfo]:
+        """Metadata of every request of the batch (only ``states``, when given), page by page."""
+        wanted = list(states)
+        token: str | None = None
+        while True:
+            items, token = self.list_request_metadata(batch_id, page_size, token, wanted)
+            yield from items
+            if not token:
+                return
+
+    def get_request_result(
+        self, batch_id: str, batch_request_id: str
+    ) -> tuple[batch_pb2.BatchRequest, BatchResult | None]:
+        """One request of a batch as it was added, and its result (None while unfinished)."""
+        reply = self._call(
+            "GetBatchRequestResult",
+            batch_pb2.GetBatchRequestResultRequest(
+                batch_id=batch_id, batch_request_id=batch_request_id
+            ),
+        )
+        result = self._result(reply.result) if reply.HasField("result") else None
+        return reply.request, result
+
     def _result(self, result: batch_pb2.BatchResult) -> BatchResult:
         if result.WhichOneof("result") == "error":
             code = _status_code(result.error.code)
@@ -180,6 +275,14 @@ class BatchClient:
             images = tuple(self._images.wrap(data.image_response))
             return BatchResult(result.batch_request_id, images=images)
         return BatchResult(result.batch_request_id, response=Response(data.completion_response))
+
+
+def _state(name: BatchRequestState) -> int:
+    if name not in _STATES:
+        raise RequestValidationError(
+            f"batch request state must be one of {', '.join(_STATES)}; got {name!r}"
+        )
+    return _STATES[name]
 
 
 def _status_code(number: int) -> grpc.StatusCode:
