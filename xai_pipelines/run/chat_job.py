@@ -24,6 +24,12 @@ def output_record(response: Response) -> dict[str, Any]:
     }
 
 
+def reply_fields(mode: str, responses: list[Response]) -> dict[str, Any]:
+    """The chat part of a result line for the final answers (online runs and batch mode)."""
+    outputs = [output_record(r) for r in responses]
+    return {"mode": mode, "content": outputs[0]["content"], "outputs": outputs}
+
+
 #: Completion tokens assumed per output when a request sets no ``max_tokens``.
 DEFAULT_COMPLETION_ESTIMATE = 512
 
@@ -63,12 +69,7 @@ class ChatRunner(JobRunner):
             chat.append(responses[0])
             chat.append(dict(plain(turn)))
             responses = self._ask(chat, job.mode, n, estimate, scope, done)
-        outputs = [output_record(r) for r in responses]
-        done.fields = {
-            "mode": job.mode,
-            "content": outputs[0]["content"],
-            "outputs": outputs,
-        }
+        done.fields = reply_fields(job.mode, responses)
         if job.turns:
             done.fields["turns"] = [
                 {"user": plain(turn), **h} for turn, h in zip(job.turns, history, strict=True)

@@ -41,30 +41,38 @@ class ImageRunner(JobRunner):
             if n == 1
             else self.client.image.sample_batch(prompt, n, model, **params)
         )
-        records = []
-        for img in images:
-            data = img.image
-            path = self.out.save_image(job.id, img.index, extension_for(data).lstrip("."), data)
-            records.append(
-                {
-                    "index": img.index,
-                    "path": self.out.relative(path),
-                    "url": img.url,
-                    "mime_type": sniff_mime(data),
-                    "bytes": len(data),
-                    "respect_moderation": img.respect_moderation,
-                }
-            )
-        usage = (
-            add_usage({}, {**images[0].usage.to_dict(), "images": len(images)}) if images else {}
+        return saved_images(self.out, job.id, prompt, model, images)
+
+
+def saved_images(
+    out: OutputDir, job_id: str, prompt: str, model: str, images: list[ImageResponse]
+) -> Executed:
+    """Save each image of one call atomically; the image part of its result line.
+
+    Shared by online runs and batch mode, so both write the same lines and files.
+    """
+    records = []
+    for img in images:
+        data = img.image
+        path = out.save_image(job_id, img.index, extension_for(data).lstrip("."), data)
+        records.append(
+            {
+                "index": img.index,
+                "path": out.relative(path),
+                "url": img.url,
+                "mime_type": sniff_mime(data),
+                "bytes": len(data),
+                "respect_moderation": img.respect_moderation,
+            }
         )
-        return Executed(
-            fields={
-                "prompt": prompt,
-                "image_model": images[0].model if images else model,
-                "images": records,
-            },
-            usage=usage,
-            calls=1,
-            attempts=images[0].attempts if images else 1,
-        )
+    usage = add_usage({}, {**images[0].usage.to_dict(), "images": len(images)}) if images else {}
+    return Executed(
+        fields={
+            "prompt": prompt,
+            "image_model": images[0].model if images else model,
+            "images": records,
+        },
+        usage=usage,
+        calls=1,
+        attempts=images[0].attempts if images else 1,
+    )
