@@ -1,8 +1,9 @@
 """One server interceptor for every call: auth, counting, faults and rate limits.
 
-Order for a call: count it; attach an ``x-request-id`` (trailing metadata); check the bearer key (UNAUTHENTICATED); then, for
-methods faults apply to, wait the drawn latency, fail with a drawn error, and
-apply the per-key RPM/TPM limits (RESOURCE_EXHAUSTED). Streams also get time to
+Order for a call: count it; attach an ``x-request-id`` (trailing metadata);
+check the bearer key (UNAUTHENTICATED); then, for methods faults apply to, wait
+the drawn latency, fail with a drawn error, and apply the per-key RPM/TPM
+limits (RESOURCE_EXHAUSTED). Streams also get time to
 first token, per-token delays and a cut after k chunks (UNAVAILABLE). Tokens of
 answered calls feed the TPM window.
 
