@@ -10,7 +10,7 @@ span outlives the call that creates it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,7 +66,7 @@ class Caller:
 
     def stream(
         self, stub_class: type, method: str, request: Any, *, timeout: float | None = None
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Generator[tuple[int, Any], None, None]:
         """Call a server-streaming RPC, reopening it from the start on retryable errors.
 
         Yields:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -151,7 +151,9 @@ class RetryPolicy:
             self.on_retry(exc, state.attempt_number, state.upcoming_sleep)
 
 
-def retry_stream(policy: RetryPolicy, open_stream: Callable[[int], Iterator[T]]) -> Iterator[T]:
+def retry_stream(
+    policy: RetryPolicy, open_stream: Callable[[int], Iterator[T]]
+) -> Generator[T, None, None]:
     """Iterate ``open_stream(attempt)``, reopening it from the start on retryable errors.
 
     The consumer sees the items of every attempt in order; an item from attempt
