@@ -140,8 +140,12 @@ class Normalizer:
         return key, value
 
     def assertion(self, assertion: Mapping[str, Any], at: PathT) -> dict[str, Any]:
-        """An ``expect`` entry, with a schema file loaded."""
+        """An ``expect`` entry, with its schema files (json_schema, tool_call arguments) loaded."""
         out = dict(assertion)
         if "json_schema" in out:
             out["json_schema"] = self.schema_file(out["json_schema"], (*at, "json_schema"))
+        call = out.get("tool_call")
+        if isinstance(call, Mapping) and "arguments" in call:
+            where = (*at, "tool_call", "arguments")
+            out["tool_call"] = {**call, "arguments": self.schema_file(call["arguments"], where)}
         return out

@@ -220,6 +220,77 @@ ASSERTIONS: dict[str, Schema] = {
     "image_count": p(
         "Image count", "Number of images returned.", {"type": "integer", "minimum": 0}
     ),
+    "max_length": p(
+        "Max length",
+        "The output is at most this many characters.",
+        {"type": "integer", "minimum": 0},
+    ),
+    "finish_reason": p(
+        "Finish reason",
+        "The output ended for this reason.",
+        {"enum": ["stop", "length", "tool_calls", "max_context", "time_limit"]},
+    ),
+    "json_path": p(
+        "JSON path",
+        "The output is JSON with a value at `path` (`a.b[0]`), equal to `equals` when given.",
+        obj(
+            {
+                "path": p(
+                    "Path", "Where in the JSON, e.g. `a.b[0]`.", {"type": "string", "minLength": 1}
+                ),
+                "equals": p("Equals", "The value expected there (any JSON value)."),
+            },
+            ("path",),
+        ),
+    ),
+    "tool_call": p(
+        "Tool call",
+        "The output calls a tool: this function name, or {name, arguments: schema (inline or file)}.",
+        {
+            "type": ["string", "object"],
+            "properties": {
+                "name": p("Function", "The function called.", {"type": "string"}),
+                "arguments": p(
+                    "Arguments schema",
+                    "The call's arguments are valid against this schema (inline or file).",
+                    FILE_OR_SCHEMA,
+                ),
+            },
+            "additionalProperties": False,
+        },
+    ),
+    "latency_ms_below": p(
+        "Latency below",
+        "The job took less than this many milliseconds.",
+        {"type": "number", "minimum": 0},
+    ),
+    "cost_below": p(
+        "Cost below",
+        "The job cost less than this many US dollars.",
+        {"type": "number", "minimum": 0},
+    ),
+    "llm_rubric": p(
+        "Model-graded rubric",
+        "A grader model judges the output: a rubric, or {rubric, model (default: the job's), threshold}.",
+        {
+            "type": ["string", "object"],
+            "properties": {
+                "rubric": p(
+                    "Rubric", "What the answer must do.", {"type": "string", "minLength": 1}
+                ),
+                "model": p(
+                    "Grader model", "Model that grades.", {"type": "string", "minLength": 1}
+                ),
+                "threshold": p(
+                    "Threshold",
+                    "Lowest passing score (0-1).",
+                    {"type": "number", "minimum": 0, "maximum": 1},
+                ),
+            },
+            "required": ["rubric"],
+            "additionalProperties": False,
+        },
+    ),
 }
 ASSERTION = obj(
     {**ASSERTIONS, "name": p("Name", "A label for the report.", {"type": "string"})},
