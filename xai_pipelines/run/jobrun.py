@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from xai_pipelines.evals import Evaluator, Grader
 from xai_pipelines.plan import Job
 from xai_pipelines.report import PriceTable, resolve_cost
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
@@ -106,6 +107,11 @@ class JobRunner(ABC):
         run_id: Id of the run (span attribute).
         run_context: OpenTelemetry context of the run span (parent of job spans).
         tracer: Tracer of the job spans (default: from the global provider).
+
+    After a job succeeds its ``expect`` is scored into the line's ``scores``
+    (:mod:`xai_pipelines.evals`); model-graded checks call the grader through the
+    same client, retry policy and rate limiter, inside the job's scope and span,
+    but outside its ``latency_s`` and ``usage`` (``scores.grader`` has their usage).
     """
 
     kind = "job"
@@ -127,6 +133,14 @@ class JobRunner(ABC):
         self.run_id = run_id
         self.run_context = run_context
         self.tracer = tracer or trace.get_tracer("xai_pipelines.run")
+        self.evaluator = Evaluator(
+            Grader(
+                client,
+                timeout_s=self.settings.call_timeout_s,
+                acquire=hooks.acquire,
+                reconcile=hooks.limiter.reconcile,
+            )
+        )
 
     def call_timeout(self, scope: JobScope) -> float | None:
         """Deadline for the next call: the per-call one, cut to what the job has left."""
@@ -195,5 +209,8 @@ class JobRunner(ABC):
                 "meta": plain(job.meta),
                 "finished_at": utc_now(),
             }
+            line["scores"] = self.evaluator.score(line)
+            graded = self.evaluator.grader_cost_ticks(line["scores"])
+            spent = cost + graded if cost is not None else graded or None  # budget counts grading
             tokens = sum(int(done.usage.get(k, 0) or 0) for k in TOKEN_KEYS[:3])
-            return JobResult(line, tokens, int(done.usage.get("images", 0) or 0), cost)
+            return JobResult(line, tokens, int(done.usage.get("images", 0) or 0), spent)
