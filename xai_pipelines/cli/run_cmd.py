@@ -6,6 +6,7 @@ run), 2 invalid input (message on stderr, no traceback), 130 interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.run.progress import ProgressMode, summary_table
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
@@ -72,6 +74,16 @@ def run(
     allow_outside: Annotated[
         bool, typer.Option("--allow-outside", help="Allow files outside the pipeline's directory.")
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", metavar="K/N", help="Run only shard K of N (split by job id)."),
+    ] = None,
+    batch_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--batch-timeout", min=0, help="mode: batch: stop waiting after SECONDS (default 24h)."
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline: every job, rate-limited and retried, resumable. Exit 0/1/2/130."""
     if quiet and json_out:
@@ -84,11 +96,10 @@ def run(
     except SpecError as exc:
         _err().print(exc.report(), markup=False)
         raise typer.Exit(2) from None
-    if spec.execution.mode == "batch":
-        raise _fail(
-            "execution.mode: batch (server-side Batch API) is not supported by `xai-run run`; "
-            "use mode: online"
-        )
+    try:
+        chosen = None if shard is None else parse_shard(shard)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     progress: ProgressMode = "quiet" if quiet or json_out else "auto"
     args: dict[str, Any] = {
         "pipeline": str(pipeline),
@@ -101,6 +112,7 @@ def run(
         "limit": limit,
         "fail_fast": fail_fast,
         "force": force,
+        "shard": shard,
     }
     options = RunOptions(
         out_dir=out,
@@ -111,10 +123,13 @@ def run(
         limit=limit,
         fail_fast=fail_fast,
         force=force,
+        shard=chosen,
         progress=progress,
         args=args,
         notify=lambda m: _err().print(m, markup=False),
     )
+    if batch_timeout is not None:
+        options.batch = dataclasses.replace(options.batch, timeout_s=batch_timeout)
     try:
         provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
     except ValueError as exc:

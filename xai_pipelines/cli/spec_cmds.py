@@ -20,6 +20,7 @@ from rich.text import Text
 
 from xai_pipelines.plan import PlanSummary, Prices, check_plan
 from xai_pipelines.plan.estimate import tokenizer_ratio, usd
+from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
 from xai_pipelines.spec.schema_build import PACKAGED_COPY
 
@@ -217,12 +218,21 @@ def plan(
     show: Annotated[int, typer.Option("--show", help="Jobs to list.", min=0)] = 10,
     set_: SetOption = None,
     allow_outside: AllowOutside = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", metavar="K/N", help="Show only shard K of N (split by job id)."),
+    ] = None,
 ) -> None:
     """Show what a pipeline would run: job count, first jobs, token and cost estimates."""
     try:
+        chosen = None if shard is None else parse_shard(shard)
+    except ValueError as exc:
+        _err().print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    try:
         overrides = dict(parse_assignment(s) for s in set_ or [])
         spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
-        summary = check_plan(spec, keep=max(show, CALIBRATION_JOBS))
+        summary = check_plan(spec, keep=max(show, CALIBRATION_JOBS), shard=chosen)
     except SpecError as exc:
         _fail(exc)
         raise typer.Exit(2) from None

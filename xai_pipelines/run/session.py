@@ -25,8 +25,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from xai_pipelines.plan import ChatJob, Job, iter_jobs
+from xai_pipelines.plan.shard import Shard, resume_shard
 from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.attempts import AttemptHooks
+from xai_pipelines.run.batch_jobs import BatchResultRunner, NotBatchableError, check_batchable
+from xai_pipelines.run.batch_mode import BatchContext, BatchMode, BatchSettings
 from xai_pipelines.run.chat_job import ChatRunner
 from xai_pipelines.run.executor import FATAL_CODES, Executor, ExecutorOptions
 from xai_pipelines.run.image_job import ImageRunner
@@ -86,6 +89,8 @@ class RunOptions:
         emulator_config: Config of the ``--local`` emulator (tests inject faults here).
         notify: Receives messages for the user (spec changes under ``--force``, Ctrl-C).
         tracer_provider: Tracer provider for the run, job and call spans (default: global).
+        shard: Run only this shard of the plan (``--shard K/N``); a resumed run keeps its own.
+        batch: Paging, polling and time limit of ``execution.mode: batch``.
     """
 
     out_dir: Path | None = None
@@ -105,6 +110,8 @@ class RunOptions:
     emulator_config: Any = None
     notify: Callable[[str], None] | None = None
     tracer_provider: trace.TracerProvider | None = None
+    shard: Shard | None = None
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
 
 @dataclass
@@ -205,7 +212,10 @@ class PipelineRun:
         return inner if isinstance(inner, dict) else data
 
     def _jobs(self) -> Iterator[Job]:
-        return select_jobs(self.plan(), self.options.only, self.options.limit)
+        jobs = self.plan()
+        if self.options.shard is not None:
+            jobs = self.options.shard.select(jobs)
+        return select_jobs(jobs, self.options.only, self.options.limit)
 
     def _write_plan(self) -> int:
         count = 0
@@ -260,6 +270,13 @@ class PipelineRun:
                     "The spec changed since the last run into this directory (--force):\n"
                     + "\n".join(f"  {c}" for c in changes)
                 )
+            try:
+                recorded = (state.previous_manifest or {}).get("shard")
+                opts.shard = resume_shard(opts.shard, recorded)
+                if self.spec.execution.mode == "batch":
+                    check_batchable(self._jobs())
+            except (ValueError, NotBatchableError) as exc:
+                raise RunInputError(str(exc)) from None
             self.stats.total = self._write_plan()
             status = self._execute(stack, state, changes)
         usage = write_reports(self.out)
@@ -336,14 +353,44 @@ class PipelineRun:
         self._image = ImageRunner(client, hooks, self.out, **common)
         self._started = time.monotonic()
         try:
-            with self.interrupts, ProgressDisplay(self.stats, opts.progress):
-                status = executor.run(self._jobs())
+            if ex.mode == "batch":
+                with self.interrupts:
+                    status = self._batch(client, sink, hooks, manifest, state, common)
+            else:
+                with self.interrupts, ProgressDisplay(self.stats, opts.progress):
+                    status = executor.run(self._jobs())
         except Exception:
             manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
             raise
         span.set_attribute("xai_pipelines.status", status)
         manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
         return status
+
+    def _batch(
+        self,
+        client: Client,
+        sink: ResultSink,
+        hooks: AttemptHooks,
+        manifest: ManifestWriter,
+        state: ResumeState,
+        common: dict[str, Any],
+    ) -> RunStatus:
+        opts = self.options
+        ctx = BatchContext(
+            client=client,
+            sink=sink,
+            runner=BatchResultRunner(client, hooks, self.out, **common),
+            manifest=manifest,
+            resume=state,
+            spec_digest=self.spec.digest,
+            name=f"{self.spec.name} {self.run_id}",
+            concurrency=opts.concurrency or self.spec.execution.concurrency,
+            stop=self.interrupts.stop,
+            notify=self._say,
+            settings=opts.batch,
+            show_progress=opts.progress != "quiet",
+        )
+        return BatchMode(ctx).run(self._jobs())
 
     def _manifest(
         self,
@@ -367,6 +414,8 @@ class PipelineRun:
         )
         manifest.data["prices"] = {k: v.to_dict() for k, v in prices.items()}
         manifest.data["plan"] = {"jobs": self.stats.total, "already_done": len(state.finished)}
+        if self.options.shard is not None:
+            manifest.data["shard"] = str(self.options.shard)
         if changes:
             manifest.data["forced_changes"] = changes
         manifest.write()

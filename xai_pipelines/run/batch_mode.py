@@ -1,0 +1,266 @@
+"""``execution: {mode: batch}``: the plan as one server-side batch (BatchMgmt).
+
+Steps: re-attach to the batch recorded in the manifest (same spec digest) or
+create one and record it at once; add the jobs the batch does not hold yet, in
+pages of ``page_size`` (each ``batch_request_id`` is the job id); poll
+``GetBatch`` with a growing interval until nothing is pending or the time limit
+passes; page the results back through the executor, so every result and error
+line is written exactly as in an online run. Ctrl-C (or the time limit) leaves
+the batch running server-side: the same command re-attaches and collects.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from xai_pipelines.plan import Job
+from xai_pipelines.run.batch_jobs import BatchResultRunner, batch_request
+from xai_pipelines.run.executor import Executor, ExecutorOptions
+from xai_pipelines.run.outcome import JobFailed
+from xai_pipelines.run.sink import ResultSink
+from xai_pipelines.sdk import Client
+from xai_pipelines.sdk.batch import BatchInfo
+from xai_pipelines.sdk.errors import NotFoundError
+from xai_pipelines.store import ManifestWriter, ResumeState, RunStatus
+
+#: A batch lives 24 hours on the hosted API; waiting longer cannot help.
+BATCH_LIFETIME_S = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How a batch is submitted and awaited.
+
+    Attributes:
+        page_size: Requests per ``AddBatchRequests`` call (and results per page).
+        poll_initial_s: First interval between ``GetBatch`` polls.
+        poll_max_s: Longest interval between polls.
+        timeout_s: Stop waiting after this long (the batch keeps running server-side).
+    """
+
+    page_size: int = 500
+    poll_initial_s: float = 1.0
+    poll_max_s: float = 30.0
+    timeout_s: float = BATCH_LIFETIME_S
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_size <= 1000:
+            raise ValueError("page_size must be in [1, 1000]")
+        if self.poll_initial_s <= 0 or self.poll_max_s < self.poll_initial_s:
+            raise ValueError("poll intervals must be positive, initial <= max")
+
+
+@dataclass
+class BatchContext:
+    """What the session hands to batch mode.
+
+    Attributes:
+        client: SDK client of the run.
+        sink: Result and error lines, counters.
+        runner: Converts fetched results into result lines.
+        manifest: The run's manifest (the batch id is recorded in it).
+        resume: What earlier runs finished, and their manifest.
+        spec_digest: Digest of the spec (a batch is re-attached only for the same one).
+        name: Name given to a new batch.
+        concurrency: Results converted at once (image downloads).
+        stop: Set on Ctrl-C.
+        notify: Messages for the user (batch id, re-attaching, how to resume or cancel).
+        settings: Paging, polling and time limit.
+        show_progress: Also notify the batch's counts as they change.
+    """
+
+    client: Client
+    sink: ResultSink
+    runner: BatchResultRunner
+    manifest: ManifestWriter
+    resume: ResumeState
+    spec_digest: str
+    name: str
+    concurrency: int
+    stop: threading.Event
+    notify: Callable[[str], None]
+    settings: BatchSettings
+    show_progress: bool = True
+
+
+class BatchMode:
+    """Runs a plan as one server-side batch (see the module docstring)."""
+
+    def __init__(self, ctx: BatchContext) -> None:
+        self.ctx = ctx
+        self.batch_id = ""
+
+    def run(self, jobs: Iterator[Job]) -> RunStatus:
+        """Submit (or re-attach), wait, collect; returns the run status."""
+        ctx, stats = self.ctx, self.ctx.sink.stats
+        pending: dict[str, Job] = {}
+        for job in jobs:
+            if ctx.resume.is_done(job.id, job.digest):
+                stats.skipped += 1
+            else:
+                pending[job.id] = job
+        if not pending:
+            return "completed"
+        held = self._attach()
+        if not self._submit(pending, held):
+            return self._left_running("interrupted")
+        finished = self._wait()
+        if finished is None:
+            return self._left_running("interrupted")
+        status = self._collect(pending)
+        if status == "interrupted":
+            return self._left_running(status)
+        if not finished:
+            return self._left_running("interrupted", timed_out=True)
+        return status
+
+    # --- submit ------------------------------------------------------------------------
+
+    def _attach(self) -> set[str]:
+        """Re-attach to the recorded batch (returns the ids it holds) or create a new one."""
+        ctx = self.ctx
+        manifest = ctx.resume.previous_manifest or {}
+        previous = manifest.get("batch") or {}
+        # A batch whose results were all collected (the run ended) is not re-attached:
+        # its failed requests go into a new batch, as an online re-run retries them.
+        collected = manifest.get("status") in ("completed", "failed", "budget_exhausted")
+        if (
+            previous.get("batch_id")
+            and previous.get("spec_digest") == ctx.spec_digest
+            and not collected
+        ):
+            try:
+                ctx.client.batch.get(previous["batch_id"])
+            except NotFoundError:
+                ctx.notify(
+                    f"batch {previous['batch_id']} is gone from the server (expired?); "
+                    "submitting the remaining jobs as a new batch"
+                )
+            else:
+                self.batch_id = previous["batch_id"]
+                self._record(previous.get("created_at"), attached=True)
+                ctx.notify(f"re-attached to batch {self.batch_id}")
+                return {
+                    m.batch_request_id
+                    for m in ctx.client.batch.iter_request_metadata(
+                        self.batch_id, ctx.settings.page_size
+                    )
+                }
+        info = ctx.client.batch.create(ctx.name)
+        self.batch_id = info.batch_id
+        self._record(None, attached=False)
+        ctx.notify(f"created batch {self.batch_id}")
+        return set()
+
+    def _record(self, created_at: Any, attached: bool) -> None:
+        data = self.ctx.manifest.data.get("batch") or {}
+        self.ctx.manifest.update(
+            batch={
+                **data,
+                "batch_id": self.batch_id,
+                "spec_digest": self.ctx.spec_digest,
+                "created_at": created_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "attached": attached,
+            }
+        )
+
+    def _submit(self, pending: Mapping[str, Job], held: set[str]) -> bool:
+        """Add the pending jobs the batch does not hold; False when Ctrl-C stopped it."""
+        ctx = self.ctx
+        page: list[tuple[str, Any]] = []
+        added = 0
+        for job_id, job in pending.items():
+            if job_id in held:
+                continue
+            page.append((job_id, batch_request(ctx.client, job)))
+            if len(page) >= ctx.settings.page_size:
+                if ctx.stop.is_set():
+                    return False
+                ctx.client.batch.add_requests(self.batch_id, page)
+                added, page = added + len(page), []
+        if page:
+            if ctx.stop.is_set():
+                return False
+            ctx.client.batch.add_requests(self.batch_id, page)
+            added += len(page)
+        batch = dict(ctx.manifest.data.get("batch") or {})
+        ctx.manifest.update(batch={**batch, "requests": len(held) + added, "added": added})
+        if added:
+            ctx.notify(f"added {added} requests to batch {self.batch_id}")
+        return True
+
+    # --- wait --------------------------------------------------------------------------
+
+    def _wait(self) -> bool | None:
+        """Poll until nothing is pending: True; time limit: False; Ctrl-C: None."""
+        ctx, settings = self.ctx, self.ctx.settings
+        deadline = time.monotonic() + settings.timeout_s
+        delay, last = settings.poll_initial_s, None
+        while True:
+            info = ctx.client.batch.get(self.batch_id)
+            seen = (info.num_success, info.num_error, info.num_cancelled, info.num_requests)
+            if seen != last:
+                if ctx.show_progress:
+                    ctx.notify(_progress(info))
+                last, delay = seen, settings.poll_initial_s
+            else:
+                delay = min(delay * 1.5, settings.poll_max_s)
+            if info.done:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if ctx.stop.wait(min(delay, remaining)):
+                return None
+
+    # --- collect -----------------------------------------------------------------------
+
+    def _collect(self, pending: dict[str, Job]) -> RunStatus:
+        """Write every finished result and every request cancelled server-side."""
+        ctx = self.ctx
+        options = ExecutorOptions(concurrency=ctx.concurrency)  # spent already: no budget stop
+        executor = Executor(ctx.runner.run, ctx.sink, options, stop=ctx.stop)
+        status = executor.run(self._fetched(pending))
+        if status == "interrupted":
+            return status
+        cancelled = ctx.client.batch.iter_request_metadata(
+            self.batch_id, ctx.settings.page_size, states=["cancelled"]
+        )
+        for meta in cancelled:
+            job = pending.pop(meta.batch_request_id, None)
+            if job is not None:
+                ctx.sink.stats.job_started()
+                message = f"request cancelled in batch {self.batch_id}"
+                ctx.sink.failed(job, JobFailed("CANCELLED", message, 1))
+        return "failed" if ctx.sink.stats.failed else status
+
+    def _fetched(self, pending: dict[str, Job]) -> Iterator[Job]:
+        """Jobs whose result arrived, each offered to the runner first."""
+        ctx = self.ctx
+        for result in ctx.client.batch.iter_results(self.batch_id, ctx.settings.page_size):
+            job = pending.pop(result.batch_request_id, None)
+            if job is None:  # not in this selection (--only, --shard) or already written
+                continue
+            ctx.runner.offer(result)
+            yield job
+
+    def _left_running(self, status: RunStatus, timed_out: bool = False) -> RunStatus:
+        why = "still running after the time limit" if timed_out else "left running"
+        self.ctx.notify(
+            f"Batch {self.batch_id} is {why} on the server. Run the same command again "
+            "(same --out) to re-attach and collect its results; to cancel it instead: "
+            f"python -c \"from xai_pipelines.sdk import Client; Client().batch.cancel('{self.batch_id}')\""
+        )
+        return status
+
+
+def _progress(info: BatchInfo) -> str:
+    done = info.num_success + info.num_error + info.num_cancelled
+    return (
+        f"batch {info.batch_id}: {done}/{info.num_requests} finished "
+        f"({info.num_success} ok, {info.num_error} failed, {info.num_cancelled} cancelled)"
+    )
