@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from xai_pipelines.report.evals import render_evals_md
+
 
 def _num(value: Any) -> str:
     if value is None:
@@ -85,6 +87,7 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += render_evals_md(usage.get("evals"))
     if totals["errors_by_code"]:
         lines += ["### Failed jobs by error code", ""]
         lines += [f"- `{code}`: {n}" for code, n in totals["errors_by_code"].items()]

@@ -1,11 +1,14 @@
-"""Write ``usage.json`` and ``summary.md`` of an output directory from its JSON lines."""
+"""Write ``usage.json``, ``summary.md`` and ``report.html`` of an output directory from its JSON lines."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from xai_pipelines.report import build_usage, price_table_from_dict, render_summary
+from xai_pipelines.report import build_evals, build_usage, price_table_from_dict, render_summary
+from xai_pipelines.report.html import render_html
 from xai_pipelines.store import OutputDir, atomic_write_json, atomic_write_text, utc_now
+
+REPORT_HTML = "report.html"
 
 
 def write_reports(out: OutputDir) -> dict[str, Any]:
@@ -25,7 +28,8 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     manifest = out.read_manifest() if out.manifest.exists() else None
     prices = price_table_from_dict((manifest or {}).get("prices"))
     usage = build_usage(out.iter_results(), out.iter_errors(), prices)
-    usage = {"generated_at": utc_now(), **usage}
+    usage = {"generated_at": utc_now(), **usage, "evals": build_evals(out.iter_results())}
     atomic_write_json(out.usage, usage)
     atomic_write_text(out.summary, render_summary(usage, manifest))
+    atomic_write_text(out.root / REPORT_HTML, render_html(usage, manifest, out.iter_results()))
     return usage

@@ -1,0 +1,275 @@
+"""Eval pass rates for ``usage.json`` (``evals``) and ``summary.md``, from result lines alone.
+
+Reads the ``scores`` the executor wrote on each line (see
+:mod:`xai_pipelines.evals.evaluate`); lines without scores (no ``expect``) are
+not counted. A job id seen twice counts once, with its last line. Memory stays
+bounded on large runs: per job only a few numbers are kept, and failure
+details for at most :data:`MAX_FAILURES` jobs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from xai_pipelines.report.cost import ticks_to_usd
+
+#: Failing job ids listed per task, model or matrix cell.
+MAX_FAILING_IDS = 10
+#: Failing jobs whose failed assertions are listed (with reasons).
+MAX_FAILURES = 50
+#: Failed assertions listed per failing job.
+MAX_FAILURES_PER_JOB = 3
+#: Failing job ids per group, and failed assertions, shown in ``summary.md``.
+MD_FAILING_IDS = 5
+MD_FAILURES = 10
+#: Longest reason kept.
+MAX_REASON_CHARS = 300
+
+_GRADER_TOKENS = ("prompt_tokens", "completion_tokens", "reasoning_tokens")
+
+
+class _Scored(NamedTuple):
+    position: int
+    task: str
+    model: str
+    cell: str
+    passed: bool
+    score: float
+    total: int
+    failed: int
+
+
+def _cell(meta: Mapping[str, Any]) -> str:
+    matrix = meta.get("matrix") or {}
+    return sys.intern(", ".join(f"{k}={v}" for k, v in matrix.items()))
+
+
+def _failures(line: Mapping[str, Any], scores: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for a in scores.get("assertions") or []:
+        if a.get("pass") or len(out) >= MAX_FAILURES_PER_JOB:
+            continue
+        reason = str(a.get("reason", ""))
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
+        entry = {"id": line.get("id"), "task": line.get("task"), "model": line.get("model")}
+        entry |= {"type": a.get("type"), "output": a.get("output"), "reason": reason}
+        if a.get("name"):
+            entry["name"] = a["name"]
+        out.append(entry)
+    return out
+
+
+@dataclass
+class _Rate:
+    jobs: int = 0
+    passed: int = 0
+    score: float = 0.0
+    failing: list[str] = field(default_factory=list)
+    failing_more: int = 0
+
+    def add(self, job_id: str, row: _Scored) -> None:
+        self.jobs += 1
+        self.passed += row.passed
+        self.score += row.score
+        if row.passed:
+            return
+        if len(self.failing) < MAX_FAILING_IDS:
+            self.failing.append(job_id)
+        else:
+            self.failing_more += 1
+
+    def to_dict(self, **key: Any) -> dict[str, Any]:
+        return key | {
+            "jobs": self.jobs,
+            "passed": self.passed,
+            "failed": self.jobs - self.passed,
+            "pass_rate": round(self.passed / self.jobs, 4) if self.jobs else None,
+            "score": round(self.score / self.jobs, 4) if self.jobs else None,
+            "failing": self.failing,
+            "failing_more": self.failing_more,
+        }
+
+
+def build_evals(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``evals`` section of ``usage.json``.
+
+    Returns:
+        ``{jobs, passed, failed, pass_rate, score, assertions{total, passed, pass_rate},
+        by_type, by_task, by_model, by_cell, failures, grader}``; ``pass_rate`` is None
+        when no job was scored.
+    """
+    latest: dict[str, _Scored] = {}
+    details: dict[str, list[dict[str, Any]]] = {}
+    by_type: dict[str, list[int]] = {}
+    types_of: dict[str, list[tuple[str, bool]]] = {}
+    grader_of: dict[str, tuple[int, tuple[int, ...], int | None]] = {}
+    for line in results:
+        scores = line.get("scores")
+        job_id = str(line.get("id"))
+        if job_id in latest:  # a forced re-run replaced this job: forget the old line
+            del latest[job_id]
+            details.pop(job_id, None)
+            types_of.pop(job_id, None)
+            grader_of.pop(job_id, None)
+        if not isinstance(scores, Mapping):
+            continue
+        latest[job_id] = _Scored(
+            int(line.get("index", 0) or 0),
+            sys.intern(str(line.get("task"))),
+            sys.intern(str(line.get("model"))),
+            _cell(line.get("meta") or {}),
+            bool(scores.get("passed")),
+            float(scores.get("score") or 0.0),
+            int(scores.get("total", 0) or 0),
+            int(scores.get("failed", 0) or 0),
+        )
+        types_of[job_id] = [
+            (sys.intern(str(a.get("type"))), bool(a.get("pass")))
+            for a in scores.get("assertions") or []
+        ]
+        if not scores.get("passed") and len(details) < MAX_FAILURES:
+            details[job_id] = _failures(line, scores)
+        grader = scores.get("grader")
+        if isinstance(grader, Mapping):
+            usage = grader.get("usage") or {}
+            cost = usage.get("cost_usd_ticks")
+            grader_of[job_id] = (
+                int(grader.get("calls", 0) or 0),
+                tuple(int(usage.get(k, 0) or 0) for k in _GRADER_TOKENS),
+                None if cost is None else int(cost),
+            )
+    for pairs in types_of.values():
+        for kind, ok in pairs:
+            counts = by_type.setdefault(kind, [0, 0])
+            counts[0] += 1
+            counts[1] += ok
+    return _document(latest, details, by_type, grader_of)
+
+
+def _document(
+    latest: dict[str, _Scored],
+    details: dict[str, list[dict[str, Any]]],
+    by_type: dict[str, list[int]],
+    grader_of: dict[str, tuple[int, tuple[int, ...], int | None]],
+) -> dict[str, Any]:
+    overall = _Rate()
+    groups: dict[str, dict[Any, _Rate]] = {"task": {}, "model": {}, "cell": {}}
+    total = failed = 0
+    ordered = sorted(latest.items(), key=lambda item: (item[1].position, item[0]))
+    for job_id, row in ordered:
+        overall.add(job_id, row)
+        total += row.total
+        failed += row.failed
+        groups["task"].setdefault(row.task, _Rate()).add(job_id, row)
+        groups["model"].setdefault(row.model, _Rate()).add(job_id, row)
+        if row.cell:
+            groups["cell"].setdefault((row.task, row.cell), _Rate()).add(job_id, row)
+    doc = overall.to_dict()
+    del doc["failing"], doc["failing_more"]
+    doc["assertions"] = {
+        "total": total,
+        "passed": total - failed,
+        "pass_rate": round((total - failed) / total, 4) if total else None,
+    }
+    doc["by_type"] = [
+        {"type": t, "total": n, "passed": ok, "pass_rate": round(ok / n, 4)}
+        for t, (n, ok) in sorted(by_type.items())
+    ]
+    doc["by_task"] = [r.to_dict(task=k) for k, r in sorted(groups["task"].items())]
+    doc["by_model"] = [r.to_dict(model=k) for k, r in sorted(groups["model"].items())]
+    doc["by_cell"] = [
+        r.to_dict(task=task, cell=cell) for (task, cell), r in sorted(groups["cell"].items())
+    ]
+    order = {job_id: row.position for job_id, row in latest.items()}
+    doc["failures"] = [
+        f for job_id in sorted(details, key=lambda j: (order[j], j)) for f in details[job_id]
+    ]
+    doc["failures_more"] = max(0, overall.jobs - overall.passed - len(details))
+    calls = sum(g[0] for g in grader_of.values())
+    costs = [g[2] for g in grader_of.values()]
+    ticks = sum(c for c in costs if c is not None)
+    doc["grader"] = {
+        "calls": calls,
+        "tokens": {
+            k.removesuffix("_tokens"): sum(g[1][i] for g in grader_of.values())
+            for i, k in enumerate(_GRADER_TOKENS)
+        },
+        "cost_usd_ticks": ticks,
+        "cost_usd": round(ticks_to_usd(ticks), 6),
+        "jobs_without_cost": sum(1 for c in costs if c is None),
+    }
+    return doc
+
+
+def pass_rate(usage: Mapping[str, Any]) -> float | None:
+    """The run's job pass rate from a usage document (None: nothing was scored)."""
+    rate = (usage.get("evals") or {}).get("pass_rate")
+    return None if rate is None else float(rate)
+
+
+def _md(text: Any) -> str:
+    """Text safe inside a Markdown table cell or list item (no HTML, no cell breaks)."""
+    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(s.replace("|", "\\|").replace("`", "'").split())
+
+
+def _pct(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _ids(group: Mapping[str, Any]) -> str:
+    shown = group["failing"][:MD_FAILING_IDS]
+    more = group["failing_more"] + len(group["failing"]) - len(shown)
+    return ", ".join(f"`{_md(i)}`" for i in shown) + (f" (+{more} more)" if more else "")
+
+
+def render_evals_md(evals: Mapping[str, Any] | None) -> list[str]:
+    """The ``### Evals`` section of ``summary.md`` (no lines when nothing was scored)."""
+    if not evals or not evals.get("jobs"):
+        return []
+    a = evals["assertions"]
+    lines = [
+        "### Evals",
+        "",
+        f"**{evals['passed']}/{evals['jobs']} jobs passed every assertion "
+        f"({_pct(evals['pass_rate'])})** · {a['passed']}/{a['total']} assertions "
+        f"({_pct(a['pass_rate'])}) · mean score {evals['score']:.3f}",
+        "",
+    ]
+    tables = [("task", evals["by_task"]), ("model", evals["by_model"])]
+    if evals["by_cell"]:
+        tables.append(("matrix cell", evals["by_cell"]))
+    for title, rows in tables:
+        lines += [
+            f"| {title} | jobs | passed | pass rate | score | failing jobs |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for g in rows:
+            name = f"{g['task']}: {g['cell']}" if title == "matrix cell" else g[title]
+            cells = [f"`{_md(name)}`", str(g["jobs"]), str(g["passed"]), _pct(g["pass_rate"])]
+            cells += [f"{g['score']:.3f}", _ids(g) or "–"]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    if evals["failures"]:
+        lines += ["Failed assertions:", ""]
+        for f in evals["failures"][:MD_FAILURES]:
+            label = f"{f['type']}" + (f" ({_md(f['name'])})" if f.get("name") else "")
+            output = f" output {f['output']}" if f.get("output") not in (None, 0) else ""
+            lines.append(f"- `{_md(f['id'])}`{output} · {label}: {_md(f['reason'])}")
+        hidden = len(evals["failures"][MD_FAILURES:])
+        if hidden or evals.get("failures_more"):
+            more = f"{hidden} more failed assertions" if hidden else "more"
+            lines.append(f"- … {more} (usage.json, report.html, results.jsonl)")
+        lines.append("")
+    grader = evals.get("grader") or {}
+    if grader.get("calls"):
+        lines += [
+            f"Grader: {grader['calls']} calls, {grader['tokens']['prompt'] + grader['tokens']['completion']:,} "
+            f"tokens, ${grader['cost_usd']:.4f} (not included in the totals above).",
+            "",
+        ]
+    return lines
