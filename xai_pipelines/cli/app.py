@@ -24,6 +24,7 @@ app = typer.Typer(
 # Modules that define commands, in help order. Each has ``register(app: typer.Typer)``.
 COMMAND_MODULES = (
     "xai_pipelines.cli.run_cmd",
+    "xai_pipelines.cli.merge_cmd",
     "xai_pipelines.cli.spec_cmds",
     "xai_pipelines.cli.serve",
     "xai_pipelines.cli.interactive",
