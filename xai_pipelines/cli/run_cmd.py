@@ -1,7 +1,8 @@
 """``xai-run run PIPELINE`` (also plain ``xai-run PIPELINE``) and ``xai-run report DIR``.
 
 Exit codes: 0 every job succeeded, 1 some failed (or the budget stopped the
-run), 2 invalid input (message on stderr, no traceback), 130 interrupted.
+run, or the eval pass rate is below ``--fail-under``), 2 invalid input (message
+on stderr, no traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import typer
 from rich.console import Console
 
 from xai_pipelines.plan.shard import parse_shard
+from xai_pipelines.report import pass_rate
 from xai_pipelines.run.progress import ProgressMode, summary_table
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
@@ -32,6 +34,48 @@ def _err() -> Console:
 def _fail(message: str) -> typer.Exit:
     _err().print(f"error: {message}", markup=False)
     return typer.Exit(2)
+
+
+FAIL_UNDER_HELP = (
+    "Exit 1 when the share of scored jobs passing every assertion is below RATE (0-1)."
+)
+
+
+def _evals_line(usage: dict[str, Any]) -> str | None:
+    evals = usage.get("evals") or {}
+    if not evals.get("jobs"):
+        return None
+    a = evals["assertions"]
+    return (
+        f"evals: {evals['passed']}/{evals['jobs']} jobs passed every assertion "
+        f"({evals['pass_rate'] * 100:.1f}%), {a['passed']}/{a['total']} assertions"
+    )
+
+
+def _below(usage: dict[str, Any], fail_under: float | None) -> bool:
+    """Whether ``--fail-under`` fails the command (reported on stderr)."""
+    rate = pass_rate(usage)
+    if fail_under is None or rate is None or rate >= fail_under:
+        return False
+    _err().print(
+        f"eval pass rate {rate * 100:.1f}% is below --fail-under {fail_under * 100:g}%",
+        markup=False,
+    )
+    return True
+
+
+def _emulator_config(responses: Path | None) -> Any:
+    """The ``--local`` emulator's config with ``--responses`` (a bad file is exit 2)."""
+    if responses is None:
+        return None
+    from xai_pipelines.emulator import EmulatorConfig
+    from xai_pipelines.emulator.scripted import ScriptError, load_rules
+
+    try:
+        load_rules(responses)
+    except (ScriptError, OSError) as exc:
+        raise _fail(f"--responses: {exc}") from None
+    return EmulatorConfig(responses_file=responses)
 
 
 def run(
@@ -84,12 +128,26 @@ def run(
             "--batch-timeout", min=0, help="mode: batch: stop waiting after SECONDS (default 24h)."
         ),
     ] = None,
+    responses: Annotated[
+        Path | None,
+        typer.Option(
+            "--responses",
+            metavar="FILE",
+            help="With --local: scripted emulator answers (YAML or JSONL rules).",
+        ),
+    ] = None,
+    fail_under: Annotated[
+        float | None,
+        typer.Option("--fail-under", min=0, max=1, metavar="RATE", help=FAIL_UNDER_HELP),
+    ] = None,
 ) -> None:
     """Run a pipeline: every job, rate-limited and retried, resumable. Exit 0/1/2/130."""
     if quiet and json_out:
         raise _fail("--quiet and --json are mutually exclusive")
     if local and endpoint:
         raise _fail("--local and --endpoint are mutually exclusive")
+    if responses is not None and not local:
+        raise _fail("--responses needs --local (it scripts the local emulator)")
     try:
         overrides = dict(parse_assignment(s) for s in set_ or [])
         spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
@@ -113,6 +171,8 @@ def run(
         "fail_fast": fail_fast,
         "force": force,
         "shard": shard,
+        "responses": str(responses) if responses else None,
+        "fail_under": fail_under,
     }
     options = RunOptions(
         out_dir=out,
@@ -127,6 +187,7 @@ def run(
         progress=progress,
         args=args,
         notify=lambda m: _err().print(m, markup=False),
+        emulator_config=_emulator_config(responses),
     )
     if batch_timeout is not None:
         options.batch = dataclasses.replace(options.batch, timeout_s=batch_timeout)
@@ -154,22 +215,30 @@ def run(
                     "out": str(outcome.out.root),
                     "stats": outcome.stats,
                     "usage": outcome.usage["totals"],
+                    "pass_rate": pass_rate(outcome.usage),
                 }
             )
         )
     elif not quiet:
-        Console(highlight=False).print(
-            summary_table(outcome.stats, outcome.status, str(outcome.out.root))
-        )
-    raise typer.Exit(outcome.exit_code)
+        console = Console(highlight=False)
+        console.print(summary_table(outcome.stats, outcome.status, str(outcome.out.root)))
+        evals = _evals_line(outcome.usage)
+        if evals:
+            console.print(f"{evals} (summary.md, report.html)", markup=False, soft_wrap=True)
+    below = _below(outcome.usage, fail_under)
+    raise typer.Exit(1 if below and outcome.exit_code == 0 else outcome.exit_code)
 
 
 def report(
     directory: Annotated[
         Path, typer.Argument(help="Output directory of a run.", show_default=False)
     ],
+    fail_under: Annotated[
+        float | None,
+        typer.Option("--fail-under", min=0, max=1, metavar="RATE", help=FAIL_UNDER_HELP),
+    ] = None,
 ) -> None:
-    """Rebuild usage.json and summary.md of DIR from its results.jsonl (and errors.jsonl)."""
+    """Rebuild usage.json, summary.md and report.html of DIR from its results and errors."""
     out = OutputDir(directory)
     try:
         usage = write_reports(out)
@@ -178,9 +247,12 @@ def report(
     sys.stdout.write(out.summary.read_text())
     totals = usage["totals"]
     _err().print(
-        f"wrote {out.usage} and {out.summary} ({totals['jobs']} jobs, ${totals['cost_usd']:.4f})",
+        f"wrote {out.usage}, {out.summary} and report.html "
+        f"({totals['jobs']} jobs, ${totals['cost_usd']:.4f})",
         markup=False,
     )
+    if _below(usage, fail_under):
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
