@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -247,3 +249,33 @@ def test_cli_refuses_a_multi_turn_batch_with_exit_2(pipeline_data: Data, tmp_pat
     assert proc.returncode == 2, proc.stderr
     assert "talk" in proc.stderr and "mode: online" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_in_a_real_process_leaves_the_batch_running_and_a_rerun_collects_it(
+    pipeline_data: Data, emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator_factory(EmulatorConfig(batch_request_delay_s=0.3))
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(pipeline_data(jobs=4, execution={"mode": "batch"})))
+    env = {**os.environ, "XAI_API_KEY": emu.api_key}
+    args = [sys.executable, "-m", "xai_pipelines.cli.app", "run", str(path), "-q",
+            "--endpoint", emu.address, "--out", str(tmp_path / "out")]  # fmt: skip
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("added 4 requests"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "left running on the server" in rest and "re-attach" in rest
+    assert "Traceback" not in rest
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["batch"]["requests"] == 4
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"re-attached to batch {manifest['batch']['batch_id']}" in again.stderr
+    assert emu.stats.calls["CreateBatch"] == 1 and emu.stats.calls["AddBatchRequests"] == 1
+    assert len(_by_id(tmp_path / "out")) == 4

@@ -230,6 +230,9 @@ class PipelineRun:
             self.options.notify(message)
 
     def _first_interrupt(self) -> None:
+        if self.spec.execution.mode == "batch":
+            self._say("Interrupted: the batch is left running on the server.")
+            return
         self._say(
             f"Interrupted: no new jobs; waiting up to {self.options.grace_s:g}s for jobs in "
             "flight (Ctrl-C again to stop at once). Run the same command again to resume."
