@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from xai_pipelines.emulator import Emulator, EmulatorConfig
+from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
 from xai_pipelines.sdk import Client
@@ -279,3 +279,39 @@ def test_ctrl_c_in_a_real_process_leaves_the_batch_running_and_a_rerun_collects_
     assert f"re-attached to batch {manifest['batch']['batch_id']}" in again.stderr
     assert emu.stats.calls["CreateBatch"] == 1 and emu.stats.calls["AddBatchRequests"] == 1
     assert len(_by_id(tmp_path / "out")) == 4
+
+
+def test_a_failing_batch_api_fails_the_run_and_a_rerun_reattaches(
+    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    broken = FaultConfig(unavailable_rate=1.0, methods=("/xai_api.BatchMgmt/GetBatch",))
+    emu = emulator_factory(EmulatorConfig(faults=broken))
+    spec = make_spec(jobs=3, execution={"mode": "batch"})
+    out = tmp_path / "out"
+    messages: list[str] = []
+    first = _run(spec, out, emu, notify=messages.append)
+    assert (first.status, first.exit_code) == ("failed", 1)
+    assert any("a batch API call failed: UNAVAILABLE" in m for m in messages)
+    assert any("Run the same command again" in m for m in messages)
+    batch = json.loads((out / "manifest.json").read_text())["batch"]
+    assert batch["collected"] is False and batch["requests"] == 3
+    emu.set_faults(FaultConfig())
+    second = _run(spec, out, emu)
+    assert second.status == "completed" and len(_by_id(out)) == 3
+    assert emu.stats.calls["CreateBatch"] == 1
+    assert json.loads((out / "manifest.json").read_text())["batch"]["collected"] is True
+    fresh = _run(make_spec(jobs=3, execution={"mode": "batch"}), tmp_path / "other", emu)
+    assert fresh.status == "completed" and emu.stats.calls["CreateBatch"] == 2
+
+
+def test_create_batch_refused_fails_the_run_without_a_traceback(
+    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    broken = FaultConfig(internal_rate=1.0, methods=("/xai_api.BatchMgmt/CreateBatch",))
+    emu = emulator_factory(EmulatorConfig(faults=broken))
+    spec = make_spec(jobs=2, execution={"mode": "batch"})
+    messages: list[str] = []
+    outcome = _run(spec, tmp_path / "out", emu, notify=messages.append)
+    assert outcome.status == "failed" and "AddBatchRequests" not in emu.stats.calls
+    assert any("INTERNAL" in m for m in messages)
+    assert "batch" not in json.loads((tmp_path / "out" / "manifest.json").read_text())

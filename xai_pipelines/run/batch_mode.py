@@ -24,7 +24,7 @@ from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk import Client
 from xai_pipelines.sdk.batch import BatchInfo
-from xai_pipelines.sdk.errors import NotFoundError
+from xai_pipelines.sdk.errors import NotFoundError, XaiError
 from xai_pipelines.store import ManifestWriter, ResumeState, RunStatus
 
 #: A batch lives 24 hours on the hosted API; waiting longer cannot help.
@@ -105,6 +105,13 @@ class BatchMode:
                 pending[job.id] = job
         if not pending:
             return "completed"
+        try:
+            return self._run(pending)
+        except XaiError as exc:  # retries are spent: the batch itself may be fine
+            self.ctx.notify(f"a batch API call failed: {exc}")
+            return self._left_running("failed") if self.batch_id else "failed"
+
+    def _run(self, pending: dict[str, Job]) -> RunStatus:
         held = self._attach()
         if not self._submit(pending, held):
             return self._left_running("interrupted")
@@ -116,6 +123,8 @@ class BatchMode:
             return self._left_running(status)
         if not finished:
             return self._left_running("interrupted", timed_out=True)
+        batch = dict(self.ctx.manifest.data.get("batch") or {})
+        self.ctx.manifest.update(batch={**batch, "collected": True})
         return status
 
     # --- submit ------------------------------------------------------------------------
@@ -123,15 +132,13 @@ class BatchMode:
     def _attach(self) -> set[str]:
         """Re-attach to the recorded batch (returns the ids it holds) or create a new one."""
         ctx = self.ctx
-        manifest = ctx.resume.previous_manifest or {}
-        previous = manifest.get("batch") or {}
-        # A batch whose results were all collected (the run ended) is not re-attached:
-        # its failed requests go into a new batch, as an online re-run retries them.
-        collected = manifest.get("status") in ("completed", "failed", "budget_exhausted")
+        previous = (ctx.resume.previous_manifest or {}).get("batch") or {}
+        # A batch whose results were all collected is not re-attached: its failed
+        # requests go into a new batch, as an online re-run retries them.
         if (
             previous.get("batch_id")
             and previous.get("spec_digest") == ctx.spec_digest
-            and not collected
+            and not previous.get("collected")
         ):
             try:
                 ctx.client.batch.get(previous["batch_id"])
@@ -165,6 +172,7 @@ class BatchMode:
                 "spec_digest": self.ctx.spec_digest,
                 "created_at": created_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "attached": attached,
+                "collected": False,
             }
         )
 
