@@ -156,10 +156,11 @@ def _rate_table(title: str, key: str, rows: list[Mapping[str, Any]]) -> str:
         failing = ", ".join(f"<code>{_e(i)}</code>" for i in g["failing"])
         if g["failing_more"]:
             failing += f" <span class='muted'>(+{g['failing_more']} more)</span>"
-        cls = "pass" if g["failed"] == 0 else "fail"
+        color = svg.rate_color(g["pass_rate"] or 0.0)
         out.append(
             f"<tr><td><code>{_e(name)}</code></td><td class='n'>{g['jobs']}</td>"
-            f"<td class='n'>{g['passed']}</td><td class='n {cls}'>{_pct(g['pass_rate'])}</td>"
+            f"<td class='n'>{g['passed']}</td>"
+            f"<td class='n' style='color:{color}'>{_pct(g['pass_rate'])}</td>"
             f"<td class='n'>{_num(g['score'])}</td><td>{failing or '–'}</td></tr>"
         )
     out.append("</table>")

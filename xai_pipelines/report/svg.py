@@ -48,7 +48,7 @@ def histogram(
     counts = [0] * bins
     for v in values:
         counts[min(bins - 1, max(0, int(v / width)))] += 1
-    height, pad, base = 180, 30, 150
+    height, pad, base = 196, 30, 166
     plot = WIDTH - 2 * pad
     highest = max(counts)
     parts = [
@@ -68,11 +68,14 @@ def histogram(
             f'height="{h:.1f}" fill="{BLUE}"><title>{_e(_fmt(lo))}–{_e(_fmt(hi))} {_e(unit)}: '
             f"{count} jobs</title></rect>"
         )
-    for label, value in markers:
+    for i, (label, value) in enumerate(markers):
         x = pad + plot * min(1.0, value / span)
+        y = 12 + 12 * i  # staggered: close percentiles must not print over each other
+        anchor = "end" if x > WIDTH / 2 else "start"
         parts.append(
-            f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{base}" stroke="{RED}" '
-            f'stroke-dasharray="3 3"/><text x="{x + 3:.1f}" y="12" class="marker">'
+            f'<line x1="{x:.1f}" y1="{y - 8}" x2="{x:.1f}" y2="{base}" stroke="{RED}" '
+            f'stroke-dasharray="3 3"/><text x="{x + (-3 if anchor == "end" else 3):.1f}" '
+            f'y="{y}" text-anchor="{anchor}" class="marker">'
             f"{_e(label)} {_e(_fmt(value))} {_e(unit)}</text>"
         )
     parts.append(f'<text x="{pad}" y="{base + 16}" class="axis">0</text>')
