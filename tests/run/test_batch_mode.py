@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from xai_pipelines.cli.app import app
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
@@ -315,3 +317,15 @@ def test_create_batch_refused_fails_the_run_without_a_traceback(
     assert outcome.status == "failed" and "AddBatchRequests" not in emu.stats.calls
     assert any("INTERNAL" in m for m in messages)
     assert "batch" not in json.loads((tmp_path / "out" / "manifest.json").read_text())
+
+
+def test_validate_names_the_job_a_batch_cannot_carry(pipeline_data: Data, tmp_path: Path) -> None:
+    extra = {"name": "live", "id": "live", "mode": "stream", "messages": [{"user": "Hi"}]}
+    bad, good = tmp_path / "bad.yaml", tmp_path / "good.yaml"
+    bad.write_text(yaml.safe_dump(pipeline_data(jobs=1, execution={"mode": "batch"},
+                                                extra_chats=[extra])))  # fmt: skip
+    good.write_text(yaml.safe_dump(pipeline_data(jobs=1, execution={"mode": "batch"})))
+    result = CliRunner().invoke(app, ["validate", str(good), str(bad)])
+    assert result.exit_code == 2
+    assert f"ok: {good}" in result.output and "'live'" in result.output
+    assert "mode: stream" in result.output

@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from xai_pipelines.plan import PlanSummary, Prices, check_plan
+from xai_pipelines.plan import PlanSummary, Prices, check_plan, iter_jobs
 from xai_pipelines.plan.estimate import tokenizer_ratio, usd
 from xai_pipelines.plan.shard import parse_shard
+from xai_pipelines.run.batch_jobs import NotBatchableError, check_batchable
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
 from xai_pipelines.spec.schema_build import PACKAGED_COPY
 
@@ -71,6 +72,13 @@ def validate(
             _fail(exc)
             failed = True
             continue
+        if spec.execution.mode == "batch":
+            try:
+                check_batchable(iter_jobs(spec))
+            except NotBatchableError as exc:
+                _err().print(f"{path}: execution.mode: batch: {exc}", markup=False)
+                failed = True
+                continue
         out.print(f"ok: {path} ({spec.name}: {summary.count} jobs)", markup=False)
     if failed:
         raise typer.Exit(2)
