@@ -15,7 +15,7 @@ from typing import Any
 
 from xai_pipelines.plan import ChatJob, ImageJob, Job
 from xai_pipelines.proto import chat_pb2, image_pb2
-from xai_pipelines.run.attempts import JobScope
+from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.chat_job import reply_fields
 from xai_pipelines.run.image_job import saved_images
 from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
@@ -90,9 +90,7 @@ class BatchResultRunner(JobRunner):
         **kwargs: As for :class:`JobRunner`.
     """
 
-    kind = "batch"
-
-    def __init__(self, client: Client, hooks: Any, out: OutputDir, **kwargs: Any) -> None:
+    def __init__(self, client: Client, hooks: AttemptHooks, out: OutputDir, **kwargs: Any) -> None:
         super().__init__(client, hooks, **kwargs)
         self.out = out
         self._results: dict[str, BatchResult] = {}
