@@ -10,6 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
+from xai_pipelines.emulator import EmulatorConfig, FaultConfig
+from xai_pipelines.run.session import PipelineRun, RunOptions
+from xai_pipelines.spec import load_pipeline
 
 runner = CliRunner()
 
@@ -130,3 +133,42 @@ def test_responses_needs_local_and_a_valid_file(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 2 and "--responses:" in missing.output
     assert not (tmp_path / "out" / "results.jsonl").exists()  # nothing ran
+
+
+def test_the_grader_call_uses_the_runs_retry_policy(tmp_path: Path) -> None:
+    """Faults only on unary GetCompletion: the deferred job call succeeds, every grader call fails."""
+    chats = [
+        {
+            "name": "graded",
+            "id": "graded",
+            "mode": "defer",
+            "messages": [{"user": "Capital of Peru?"}],
+            "expect": [{"llm_rubric": "Names Lima."}, {"max_tokens": 32}],
+        }
+    ]
+    path = _pipeline(tmp_path, chats)
+    data = yaml.safe_load(path.read_text())
+    data["execution"]["retries"] = {
+        "max_attempts": 3,
+        "initial_backoff": "1ms",
+        "max_backoff": "2ms",
+    }
+    path.write_text(yaml.safe_dump(data))
+    faults = FaultConfig(unavailable_rate=1.0, methods=("/xai_api.Chat/GetCompletion",))
+    options = RunOptions(
+        local=True, emulator_config=EmulatorConfig(faults=faults), progress="quiet"
+    )
+    outcome = PipelineRun(load_pipeline(path), options).run()
+    assert outcome.status == "completed" and outcome.exit_code == 0  # the job itself succeeded
+    line = _lines(tmp_path)["graded"]
+    assert line["attempts"] == 1
+    rubric, tokens = line["scores"]["assertions"]
+    assert rubric["pass"] is False and rubric["reason"].startswith(
+        "grader call failed (UNAVAILABLE)"
+    )
+    assert tokens["pass"] is True
+    errors = [json.loads(e) for e in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    # two retried grader attempts, recorded against the job by the run's retry hooks
+    assert [(e["id"], e["code"], e["final"]) for e in errors] == [
+        ("graded", "UNAVAILABLE", False)
+    ] * 2
