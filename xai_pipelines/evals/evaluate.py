@@ -26,6 +26,7 @@ from xai_pipelines.evals.base import (
     Target,
     build_assertion,
 )
+from xai_pipelines.evals.grader import Grader
 
 
 def _broken(entry: Mapping[str, Any], error: EvalConfigError) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def _broken(entry: Mapping[str, Any], error: EvalConfigError) -> dict[str, Any]:
     return record | {"output": None, "pass": False, "score": 0.0, "reason": f"invalid: {error}"}
 
 
-def score_line(line: Mapping[str, Any], grader: Any = None) -> dict[str, Any] | None:
+def score_line(line: Mapping[str, Any], grader: Grader | None = None) -> dict[str, Any] | None:
     """The ``scores`` of a result line from its ``expect`` (None when it has none).
 
     Args:
@@ -89,7 +90,7 @@ class Evaluator:
         grader: The grader for model-graded checks (None: they fail with a reason).
     """
 
-    def __init__(self, grader: Any = None) -> None:
+    def __init__(self, grader: Grader | None = None) -> None:
         self.grader = grader
 
     def score(self, line: Mapping[str, Any]) -> dict[str, Any] | None:
