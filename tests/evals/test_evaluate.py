@@ -101,3 +101,15 @@ def test_scores_are_clamped_to_unit_range(chat_line: Callable[..., dict[str, Any
     assert _Half(-2).evaluate(target, EvalContext())["score"] == 0.0
     assert _Half(0.25).evaluate(target, EvalContext())["score"] == 0.25
     assert _Half(float("nan")).evaluate(target, EvalContext())["score"] == 1.0
+
+
+def test_public_api_is_complete_and_resolves() -> None:
+    import xai_pipelines.evals as evals
+
+    public = {
+        n
+        for n, v in vars(evals).items()
+        if not n.startswith("_") and not isinstance(v, type(evals))
+    }
+    assert set(evals.__all__) == public
+    assert all(getattr(evals, name) is not None for name in evals.__all__)
