@@ -9,6 +9,12 @@ The sources live under ``protos/xai_pipelines/proto/`` and are compiled with
 ``-I protos`` so the generated modules import each other as
 ``xai_pipelines.proto.<name>_pb2``. Pin ``grpcio-tools`` (see pyproject's
 ``test`` extra): another version writes different code.
+
+The generated modules register their descriptors in a private pool
+(``xai_pipelines.proto._pool.POOL``), not protobuf's default pool: the official
+``xai_sdk`` registers the same ``xai_api.*`` names there, and both packages must
+import into one process. The rewrite of the one ``Default()`` line per module is
+done here, so the checked-in stubs stay exactly what this script writes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,38 @@ PROTO_ROOT = ROOT / "protos"
 PROTO_DIR = PROTO_ROOT / "xai_pipelines" / "proto"
 OUT_PACKAGE = ROOT / "xai_pipelines" / "proto"
 INIT_TEXT = '"""Generated protobuf and gRPC stubs (package ``xai_api``). Do not edit by hand."""\n'
+POOL_TEXT = '''"""The private descriptor pool of the generated stubs (written by scripts/gen_protos.py).
+
+Our ``xai_api.*`` messages live here rather than in protobuf's default pool, where
+the official ``xai_sdk`` registers the same names. Well-known types that our
+messages embed are added first; message fields of those types are instances of the
+classes below (not of ``google.protobuf.timestamp_pb2.Timestamp``), so build them
+with these classes or through the field (``msg.created.FromSeconds(...)``).
+"""
+
+from google.protobuf import any_pb2, descriptor_pool, empty_pb2, message_factory, timestamp_pb2
+from google.rpc import status_pb2
+
+POOL = descriptor_pool.DescriptorPool()
+for _module in (any_pb2, empty_pb2, timestamp_pb2, status_pb2):
+    POOL.AddSerializedFile(_module.DESCRIPTOR.serialized_pb)
+
+Timestamp = message_factory.GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Timestamp"))
+Status = message_factory.GetMessageClass(POOL.FindMessageTypeByName("google.rpc.Status"))
+
+__all__ = ["POOL", "Status", "Timestamp"]
+'''
+DEFAULT_POOL_LINE = "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("
+PRIVATE_POOL_LINE = (
+    "from xai_pipelines.proto import _pool\nDESCRIPTOR = _pool.POOL.AddSerializedFile("
+)
+
+
+def _use_private_pool(module: Path) -> None:
+    text = module.read_text()
+    if text.count(DEFAULT_POOL_LINE) != 1:
+        raise SystemExit(f"{module.name}: expected one default-pool registration")
+    module.write_text(text.replace(DEFAULT_POOL_LINE, PRIVATE_POOL_LINE))
 
 
 def _include_dirs() -> list[str]:
@@ -50,6 +88,9 @@ def generate(out_root: Path) -> Path:
         raise SystemExit("protoc failed")
     target = out_root / "xai_pipelines" / "proto"
     (target / "__init__.py").write_text(INIT_TEXT)
+    (target / "_pool.py").write_text(POOL_TEXT)
+    for module in sorted(target.glob("*_pb2.py")):
+        _use_private_pool(module)
     return target
 
 

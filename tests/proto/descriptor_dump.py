@@ -1,9 +1,7 @@
-"""Dump the wire-relevant shape of protobuf descriptors as JSON.
+"""The wire-relevant shape of protobuf descriptors, as JSON-able dicts.
 
 Run as a script with ``ours`` or ``xai_sdk`` to print the shape of the project's
-stubs or of the official SDK's. The two cannot be imported into one process
-(both define ``xai_api.*`` in the default descriptor pool), so the test runs
-each side in its own interpreter.
+stubs or of the official SDK's.
 """
 
 from __future__ import annotations
@@ -55,13 +53,18 @@ def dump(files: list[FileDescriptor]) -> dict[str, Any]:
             _enum(enum, out)
         for svc in fd.services_by_name.values():
             out["services"][svc.full_name] = {
-                m.name: [m.input_type.full_name, m.output_type.full_name, m.server_streaming]
+                m.name: [
+                    m.input_type.full_name,
+                    m.output_type.full_name,
+                    m.client_streaming,
+                    m.server_streaming,
+                ]
                 for m in svc.methods
             }
     return out
 
 
-def _files(package: str) -> list[FileDescriptor]:
+def package_files(package: str) -> list[FileDescriptor]:
     pkg = importlib.import_module(package)
     files = []
     for info in pkgutil.iter_modules(pkg.__path__):
@@ -73,4 +76,4 @@ def _files(package: str) -> list[FileDescriptor]:
 if __name__ == "__main__":
     which = sys.argv[1]
     package = "xai_pipelines.proto" if which == "ours" else "xai_sdk.proto.v6"
-    json.dump(dump(_files(package)), sys.stdout, sort_keys=True)
+    json.dump(dump(package_files(package)), sys.stdout, sort_keys=True)

@@ -9,11 +9,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import status_pb2
 
 from xai_pipelines.emulator.errors import EmulatorError, invalid, not_found
 from xai_pipelines.proto import batch_pb2
+from xai_pipelines.proto._pool import Status, Timestamp
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 IMAGE_ENDPOINT = "/v1/images/generations"
@@ -171,7 +170,7 @@ class BatchState:
             result = batch_pb2.BatchResult(batch_request_id=request_id)
             if error is not None:
                 result.error.CopyFrom(
-                    status_pb2.Status(code=error.code.value[0], message=error.message)
+                    Status(code=error.code.value[0], message=error.message)
                 )
                 item.state = FAILED
             else:

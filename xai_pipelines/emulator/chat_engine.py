@@ -10,8 +10,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from xai_pipelines.emulator import textgen
 from xai_pipelines.emulator.catalog import Catalog, LanguageModelSpec, chat_cost_ticks
 from xai_pipelines.emulator.conversation import (
@@ -31,6 +29,7 @@ from xai_pipelines.emulator.tokenizer import count_tokens, split_tokens, truncat
 from xai_pipelines.emulator.toolgen import choose_functions, generate_calls, make_call
 from xai_pipelines.emulator.validation import validate_chat
 from xai_pipelines.proto import chat_pb2, sample_pb2, usage_pb2
+from xai_pipelines.proto._pool import Timestamp
 
 SYSTEM_FINGERPRINT = "fp_xai_pipelines_emulator"
 _EFFORT_NAMES = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from xai_pipelines.emulator.catalog import Catalog, ImageModelSpec, LanguageModelSpec
 from xai_pipelines.emulator.chat_engine import SYSTEM_FINGERPRINT
@@ -12,6 +11,7 @@ from xai_pipelines.emulator.errors import answer, not_found
 from xai_pipelines.emulator.tokenizer import split_tokens, token_id
 from xai_pipelines.emulator.validation import resolve_language_model
 from xai_pipelines.proto import models_pb2, models_pb2_grpc, tokenize_pb2, tokenize_pb2_grpc
+from xai_pipelines.proto._pool import Timestamp
 
 _CREATED = Timestamp(seconds=1_750_000_000)
 

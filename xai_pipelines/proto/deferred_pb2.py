@@ -24,7 +24,8 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"xai_pipelines/proto/deferred.proto\x12\x07xai_api\"+\n\x15StartDeferredResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"(\n\x12GetDeferredRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t*]\n\x0e\x44\x65\x66\x65rredStatus\x12\x1b\n\x17INVALID_DEFERRED_STATUS\x10\x00\x12\x08\n\x04\x44ONE\x10\x01\x12\x0b\n\x07\x45XPIRED\x10\x02\x12\x0b\n\x07PENDING\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x62\x06proto3')
+from xai_pipelines.proto import _pool
+DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n\"xai_pipelines/proto/deferred.proto\x12\x07xai_api\"+\n\x15StartDeferredResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"(\n\x12GetDeferredRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t*]\n\x0e\x44\x65\x66\x65rredStatus\x12\x1b\n\x17INVALID_DEFERRED_STATUS\x10\x00\x12\x08\n\x04\x44ONE\x10\x01\x12\x0b\n\x07\x45XPIRED\x10\x02\x12\x0b\n\x07PENDING\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -24,7 +24,8 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"xai_pipelines/proto/tokenize.proto\x12\x07xai_api\"@\n\x13TokenizeTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\"D\n\x05Token\x12\x10\n\x08token_id\x18\x01 \x01(\r\x12\x14\n\x0cstring_token\x18\x02 \x01(\t\x12\x13\n\x0btoken_bytes\x18\x04 \x01(\x0c\"E\n\x14TokenizeTextResponse\x12\x1e\n\x06tokens\x18\x01 \x03(\x0b\x32\x0e.xai_api.Token\x12\r\n\x05model\x18\x02 \x01(\t2Y\n\x08Tokenize\x12M\n\x0cTokenizeText\x12\x1c.xai_api.TokenizeTextRequest\x1a\x1d.xai_api.TokenizeTextResponse\"\x00\x62\x06proto3')
+from xai_pipelines.proto import _pool
+DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n\"xai_pipelines/proto/tokenize.proto\x12\x07xai_api\"@\n\x13TokenizeTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\"D\n\x05Token\x12\x10\n\x08token_id\x18\x01 \x01(\r\x12\x14\n\x0cstring_token\x18\x02 \x01(\t\x12\x13\n\x0btoken_bytes\x18\x04 \x01(\x0c\"E\n\x14TokenizeTextResponse\x12\x1e\n\x06tokens\x18\x01 \x03(\x0b\x32\x0e.xai_api.Token\x12\r\n\x05model\x18\x02 \x01(\t2Y\n\x08Tokenize\x12M\n\x0cTokenizeText\x12\x1c.xai_api.TokenizeTextRequest\x1a\x1d.xai_api.TokenizeTextResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -17,6 +17,7 @@ from typing import Any
 from google.protobuf import json_format, timestamp_pb2
 
 from xai_pipelines.proto import chat_pb2, usage_pb2
+from xai_pipelines.proto._pool import Timestamp
 from xai_pipelines.sdk.errors import RequestValidationError
 from xai_pipelines.sdk.messages import to_message
 
@@ -94,9 +95,11 @@ def _choice(table: Mapping[Any, Any], name: str, value: Any) -> Any:
         raise _fail(f"{name} must be one of {options}; got {value!r}") from None
 
 
-def _timestamp(value: Any, name: str) -> timestamp_pb2.Timestamp:
-    if isinstance(value, timestamp_pb2.Timestamp):
+def _timestamp(value: Any, name: str) -> Any:
+    if isinstance(value, Timestamp):
         return value
+    if isinstance(value, timestamp_pb2.Timestamp):  # protobuf's own class: another pool
+        return Timestamp(seconds=value.seconds, nanos=value.nanos)
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -108,7 +111,7 @@ def _timestamp(value: Any, name: str) -> timestamp_pb2.Timestamp:
         raise _fail(f"{name} must be a date, got {value!r}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    ts = timestamp_pb2.Timestamp()
+    ts = Timestamp()
     ts.FromDatetime(value)
     return ts
 
