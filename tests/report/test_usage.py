@@ -60,7 +60,8 @@ def test_resolve_cost_prefers_response_then_price_table() -> None:
         9,
         "response",
     )
-    assert resolve_cost("chat", "m", usage, {"m": price}) == (10 * 3 + 4 * 1 + 7 * 7, "price_table")
+    # cached tokens are part of prompt_tokens: billed at the cached price instead
+    assert resolve_cost("chat", "m", usage, {"m": price}) == (6 * 3 + 4 * 1 + 7 * 7, "price_table")
     assert resolve_cost("image", "m", {"images": 3}, {"m": price}) == (1500, "price_table")
     assert resolve_cost("chat", "other", usage, {"m": price}) == (None, None)
 
@@ -140,3 +141,24 @@ def test_summary_fits_a_ci_step_summary() -> None:
     assert "- `INTERNAL`: 1" in md
     assert len(md.splitlines()) < 40
     assert render_summary(build_usage([])).startswith("## xai-run: pipeline run")
+
+
+def test_cache_savings_per_model_and_in_totals_and_summary() -> None:
+    price = ModelPrice(prompt_text_token_price=12_500, cached_prompt_token_price=2_000)
+    hit = {"prompt_tokens": 1000, "cached_prompt_tokens": 800, "completion_tokens": 10}
+    lines = [
+        {"id": "a", "kind": "chat", "model": "m", "usage": hit, "cost_usd_ticks": 1},
+        {"id": "b", "kind": "chat", "model": "m", "usage": {"prompt_tokens": 5}},
+        {"id": "c", "kind": "chat", "model": "unpriced", "usage": hit, "cost_usd_ticks": 1},
+    ]
+    usage = build_usage(lines, prices={"m": price})
+    by_model = {g["model"]: g for g in usage["by_model"]}
+    assert by_model["m"]["cache_savings_usd_ticks"] == 800 * (12_500 - 2_000)
+    assert by_model["unpriced"]["jobs_with_unknown_cache_savings"] == 1
+    totals = usage["totals"]
+    assert totals["tokens"]["cached_prompt"] == 1600
+    assert totals["cache_savings_usd_ticks"] == 8_400_000
+    assert totals["cache_savings_usd"] == 0.00084
+    summary = render_summary(usage)
+    assert "1,600 cached prompt tokens, $0.0008 saved by the prompt cache" in summary
+    assert "(+1 jobs at unknown prices)" in summary

@@ -46,18 +46,39 @@ def ticks_to_usd(ticks: int | float) -> float:
 
 
 def cost_from_prices(kind: str, usage: Mapping[str, Any], price: ModelPrice) -> int:
-    """Cost in ticks computed from token or image counts and a price."""
+    """Cost in ticks computed from token or image counts and a price.
+
+    Cached tokens are part of ``prompt_tokens`` (docs.x.ai, "Prompt caching: usage
+    and pricing", read 2026-11-29: prompt_tokens 125 with cached_tokens 98), so they
+    are billed at the cached price instead of, not on top of, the prompt price.
+    """
     if kind == "image":
         return int(usage.get("images", 0) or 0) * price.image_price
     prompt = int(usage.get("prompt_tokens", 0) or 0)
-    cached = int(usage.get("cached_prompt_tokens", 0) or 0)
+    cached = min(int(usage.get("cached_prompt_tokens", 0) or 0), prompt)
     completion = int(usage.get("completion_tokens", 0) or 0)
     reasoning = int(usage.get("reasoning_tokens", 0) or 0)
     return (
-        prompt * price.prompt_text_token_price
+        (prompt - cached) * price.prompt_text_token_price
         + cached * price.cached_prompt_token_price
         + (completion + reasoning) * price.completion_text_token_price
     )
+
+
+def cache_savings(kind: str, usage: Mapping[str, Any], price: ModelPrice | None) -> int | None:
+    """What the prompt cache saved on one job, in ticks (None when the price is unknown).
+
+    The difference between billing the cached prompt tokens at the prompt price and
+    at the cached price.
+    """
+    if kind != "chat":
+        return 0
+    cached = int(usage.get("cached_prompt_tokens", 0) or 0)
+    if not cached:
+        return 0
+    if price is None:
+        return None
+    return cached * max(0, price.prompt_text_token_price - price.cached_prompt_token_price)
 
 
 def resolve_cost(

@@ -101,6 +101,9 @@ def _cards(usage: Mapping[str, Any]) -> str:
         ("images", _num(t["images"])),
         ("cost", f"${t['cost_usd']:.4f}"),
     ]
+    if t["tokens"]["cached_prompt"]:
+        items.append(("cached prompt tokens", _num(t["tokens"]["cached_prompt"])))
+        items.append(("saved by prompt cache", f"${t['cache_savings_usd']:.4f}"))
     if evals.get("jobs"):
         items.append(("eval pass rate", _pct(evals.get("pass_rate"))))
     cards = "".join(f'<div class="card"><b>{v}</b><span>{_e(k)}</span></div>' for k, v in items)

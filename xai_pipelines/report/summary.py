@@ -63,6 +63,14 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
         + f" | {cost} |",
         "",
     ]
+    if tokens["cached_prompt"]:
+        saved = f"{_usd(totals['cache_savings_usd'])} saved by the prompt cache"
+        if totals.get("jobs_with_unknown_cache_savings"):
+            saved += f" (+{totals['jobs_with_unknown_cache_savings']} jobs at unknown prices)"
+        lines += [
+            f"**Prompt cache:** {tokens['cached_prompt']:,} cached prompt tokens, {saved}.",
+            "",
+        ]
     if usage["by_model"]:
         lines += [
             "### By model",

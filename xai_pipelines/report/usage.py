@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from xai_pipelines.report.cost import PriceTable, resolve_cost, ticks_to_usd
+from xai_pipelines.report.cost import PriceTable, cache_savings, resolve_cost, ticks_to_usd
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
 
@@ -32,6 +32,7 @@ class _Row(NamedTuple):
     tokens: tuple[int, ...]  # in TOKEN_FIELDS order
     images: int
     cost_ticks: int | None
+    saved_ticks: int | None
     latency_s: float | None
     ttft_s: float | None
     attempts: int
@@ -51,6 +52,7 @@ def _row(line: Mapping[str, Any], prices: PriceTable | None) -> _Row:
         tuple(int(usage.get(name, 0) or 0) for name in TOKEN_FIELDS),
         int(usage.get("images", 0) or 0),
         None if ticks is None else int(ticks),
+        cache_savings(kind, usage, (prices or {}).get(model)),
         None if latency is None else float(latency),
         None if ttft is None else float(ttft),
         int(line.get("attempts", 1) or 1),
@@ -67,6 +69,8 @@ class _Group:
     tokens: Counter[str] = field(default_factory=Counter)
     cost_ticks: int = 0
     cost_unknown: int = 0
+    cache_saved_ticks: int = 0
+    cache_saving_unknown: int = 0
     latencies: list[float] = field(default_factory=list)
     ttfts: list[float] = field(default_factory=list)
     failed: int = 0
@@ -84,6 +88,10 @@ class _Group:
             self.cost_unknown += 1
         else:
             self.cost_ticks += row.cost_ticks
+        if row.saved_ticks is None:
+            self.cache_saving_unknown += 1
+        else:
+            self.cache_saved_ticks += row.saved_ticks
         if row.latency_s is not None:
             self.latencies.append(row.latency_s)
         if row.ttft_s is not None:
@@ -106,6 +114,9 @@ class _Group:
             "cost_usd": round(ticks_to_usd(self.cost_ticks), 6),
             "cost_usd_ticks": self.cost_ticks,
             "jobs_without_cost": self.cost_unknown,
+            "cache_savings_usd": round(ticks_to_usd(self.cache_saved_ticks), 6),
+            "cache_savings_usd_ticks": self.cache_saved_ticks,
+            "jobs_with_unknown_cache_savings": self.cache_saving_unknown,
             "latency_s": {f"p{q}": percentile(self.latencies, q) for q in (50, 90, 99)},
             "ttft_s": {f"p{q}": percentile(self.ttfts, q) for q in (50, 90)},
             "errors_by_code": dict(sorted(self.errors.items())),
@@ -166,8 +177,13 @@ def build_usage(
         },
         "cost_usd_ticks": sum(g["cost_usd_ticks"] for g in by_model),
         "jobs_without_cost": sum(g["jobs_without_cost"] for g in by_model),
+        "cache_savings_usd_ticks": sum(g["cache_savings_usd_ticks"] for g in by_model),
+        "jobs_with_unknown_cache_savings": sum(
+            g["jobs_with_unknown_cache_savings"] for g in by_model
+        ),
     }
     totals["cost_usd"] = round(ticks_to_usd(totals["cost_usd_ticks"]), 6)
+    totals["cache_savings_usd"] = round(ticks_to_usd(totals["cache_savings_usd_ticks"]), 6)
     errors_by_code: Counter[str] = Counter()
     for entry in by_model:
         errors_by_code.update(entry["errors_by_code"])
