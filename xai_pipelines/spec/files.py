@@ -1,4 +1,4 @@
-"""Files a pipeline names: path resolution inside the pipeline's tree, schemas, images.
+"""Files a pipeline names: path resolution inside the pipeline's tree, schemas, images, attachments.
 
 Relative paths resolve from the pipeline file's directory. A path that ends up
 outside that directory (``..``, an absolute path, a symlink) is refused unless
@@ -8,6 +8,7 @@ the caller allows it (``allow_outside`` / ``--allow-outside``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import mimetypes
 from pathlib import Path
@@ -26,6 +27,13 @@ IMAGE_TYPES = {
     ".webp": "image/webp",
 }
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+URL_PREFIXES = ("http://", "https://", "data:")
+_HASH_CHUNK = 1024 * 1024
+
+
+def is_url(value: str) -> bool:
+    """Whether an input image names a URL or data URL (anything else is a local path)."""
+    return value.startswith(URL_PREFIXES)
 
 
 class FileProblem(Exception):
@@ -45,6 +53,7 @@ class PipelineFiles:
         self.base_dir = base_dir.resolve()
         self.allow_outside = allow_outside
         self._images: dict[Path, str] = {}
+        self._hashes: dict[Path, str] = {}
 
     def display(self, raw: str) -> str:
         """How a file named in the pipeline is shown in messages (relative to where we run)."""
@@ -94,6 +103,18 @@ class PipelineFiles:
         cached = self._images.get(path)
         if cached is not None:
             return cached
+        mime = self._check_image(raw, path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FileProblem(f"cannot read '{raw}': {exc.strerror or exc}") from None
+        url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+        self._images[path] = url
+        return url
+
+    @staticmethod
+    def _check_image(raw: str, path: Path) -> str:
+        """The MIME type of an image file that may be sent (PNG, JPEG or WebP, <= 10 MiB)."""
         mime = IMAGE_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
         if mime not in IMAGE_TYPES.values():
             raise FileProblem(
@@ -102,6 +123,30 @@ class PipelineFiles:
         size = path.stat().st_size
         if size > MAX_IMAGE_BYTES:
             raise FileProblem(f"image '{raw}' is {size} bytes (expected at most {MAX_IMAGE_BYTES})")
-        url = f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
-        self._images[path] = url
-        return url
+        return mime
+
+    def attachment(self, raw: str, *, image: bool = False) -> tuple[Path, str]:
+        """A file to upload: its absolute path and the sha256 of its content (hex).
+
+        The hash is computed once per path and process, so every job of a plan
+        names the same content. ``image`` also requires PNG, JPEG or WebP of at
+        most 10 MiB (an input image to edit).
+
+        Raises:
+            FileProblem: Missing, outside the pipeline's tree, unreadable, or not an image.
+        """
+        path = self.resolve(raw)
+        if image:
+            self._check_image(raw, path)
+        cached = self._hashes.get(path)
+        if cached is not None:
+            return path, cached
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(_HASH_CHUNK):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise FileProblem(f"cannot read '{raw}': {exc.strerror or exc}") from None
+        self._hashes[path] = digest.hexdigest()
+        return path, self._hashes[path]

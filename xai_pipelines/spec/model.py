@@ -76,6 +76,9 @@ class Task:
         mode: Chat call mode (``"sample"`` for images).
         turns: Further user turns (chat), request-form message templates.
         id_uses_repeat: Whether the id template mentions ``repeat`` itself.
+        sources: Parameter name (as written in YAML) -> YAML path of the value the
+            request takes (the entry's own key or its ``defaults`` key).
+        matrix_at: Matrix key -> YAML path of each of its values (as in ``matrix``).
     """
 
     kind: Literal["chat", "image"]
@@ -91,6 +94,8 @@ class Task:
     mode: ChatMode = "sample"
     turns: tuple[Any, ...] = ()
     id_uses_repeat: bool = False
+    sources: Mapping[str, PathT] = field(default_factory=dict)
+    matrix_at: Mapping[str, tuple[PathT, ...]] = field(default_factory=dict)
 
     def rows(self) -> Iterator[Row]:
         """The rows this task expands over (one empty row without a dataset)."""

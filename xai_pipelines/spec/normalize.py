@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from xai_pipelines.spec.errors import PathT, Problem
-from xai_pipelines.spec.files import FileProblem, PipelineFiles
+from xai_pipelines.spec.files import FileProblem, PipelineFiles, is_url
 from xai_pipelines.spec.templating import FileRef, Tpl
 from xai_pipelines.spec.yaml_source import Positions
 
@@ -69,6 +69,28 @@ class Normalizer:
                 self._file_problem(at, str(exc))
         return FileRef(value, "image", at)
 
+    def attachment_ref(self, value: str | Tpl, at: PathT) -> FileRef:
+        """A file attached to a message (``{type: file, path: ...}``); a literal path is checked now."""
+        if isinstance(value, str):
+            try:
+                self.files.attachment(value)
+            except FileProblem as exc:
+                self._file_problem(at, str(exc))
+        return FileRef(value, "attachment", at)
+
+    def image_input(self, value: Any, at: PathT) -> Any:
+        """An input image of an image job: a URL as is, ``{file_id}``, or a local file to upload."""
+        if isinstance(value, Mapping):
+            return {"file_id": value["file_id"]}
+        if isinstance(value, str):
+            if is_url(value):
+                return value
+            try:
+                self.files.attachment(value, image=True)
+            except FileProblem as exc:
+                self._file_problem(at, str(exc))
+        return FileRef(value, "image_input", at)
+
     def message(self, msg: Mapping[str, Any], at: PathT) -> dict[str, Any]:
         """``{user: ...}`` -> ``{"role": "user", "content": ...}`` (and so on for each role)."""
         role = next(r for r in ROLES if r in msg)
@@ -84,12 +106,14 @@ class Normalizer:
             out["tool_calls"] = [self._tool_call(c) for c in msg["tool_calls"]]
         return out
 
-    def part(self, part: Mapping[str, Any], at: PathT) -> dict[str, Any]:
-        """One content part in request form."""
+    def part(self, part: Mapping[str, Any], at: PathT) -> Any:
+        """One content part in request form (a :class:`FileRef` for an attached file)."""
         if "text" in part:
             return {"type": "text", "text": part["text"]}
         if "file_id" in part:
             return {"type": "file", "file_id": part["file_id"]}
+        if "path" in part:
+            return self.attachment_ref(part["path"], (*at, "path"))
         detail = part.get("detail", "auto")
         if "image_file" in part:
             return {
@@ -137,6 +161,10 @@ class Normalizer:
             return "image_format", value
         if key == "image_file":
             return "image_url", self.image_ref(value, at)
+        if key == "image_url":
+            return key, self.image_input(value, at)
+        if key == "image_urls":
+            return key, [self.image_input(v, (*at, i)) for i, v in enumerate(value)]
         return key, value
 
     def assertion(self, assertion: Mapping[str, Any], at: PathT) -> dict[str, Any]:

@@ -9,18 +9,31 @@ from typing import Any
 
 from xai_pipelines.spec.datasets import Row
 from xai_pipelines.spec.errors import SpecError
-from xai_pipelines.spec.files import FileProblem, PipelineFiles
+from xai_pipelines.spec.files import FileProblem, PipelineFiles, is_url
 from xai_pipelines.spec.model import PipelineSpec, Task
 from xai_pipelines.spec.templating import FileRef, Renderer, TemplateEngine
 from xai_pipelines.spec.yaml_source import Positions
 
 
-def file_resolver(files: PipelineFiles, positions: Positions) -> Callable[[FileRef, str], str]:
-    """A function reading the file a rendered :class:`FileRef` names (images -> data URLs)."""
+def file_resolver(files: PipelineFiles, positions: Positions) -> Callable[[FileRef, str], Any]:
+    """A function turning a rendered :class:`FileRef` into its request form.
 
-    def resolve(ref: FileRef, where: str) -> str:
+    ``image`` -> a data URL; ``attachment`` -> ``{"type": "file", "path", "sha256"}``;
+    ``image_input`` -> a URL as is, or ``{"path", "sha256"}`` for a local file.
+    Paths are absolute; the run layer uploads each file once per run by its sha256.
+    """
+
+    def resolve(ref: FileRef, where: str) -> Any:
+        raw = str(ref.path)
         try:
-            return files.image_data_url(str(ref.path))
+            if ref.kind == "image":
+                return files.image_data_url(raw)
+            if ref.kind == "image_input" and is_url(raw):
+                return raw
+            path, sha256 = files.attachment(raw, image=ref.kind == "image_input")
+            if ref.kind == "attachment":
+                return {"type": "file", "path": str(path), "sha256": sha256}
+            return {"path": str(path), "sha256": sha256}
         except FileProblem as exc:
             suffix = f" ({where})" if where else ""
             raise SpecError([positions.problem(ref.at, f"{exc}{suffix}")]) from None

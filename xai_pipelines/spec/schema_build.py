@@ -16,6 +16,7 @@ from xai_pipelines.spec.schema_parts import (
     CONTENT_PART,
     DURATION,
     IDENT,
+    IMAGE_INPUT,
     MESSAGE,
     RESPONSE_FORMAT,
     SCHEMA_ID,
@@ -329,6 +330,7 @@ ROOT: Schema = {
     ),
     "$defs": {
         "content_part": CONTENT_PART,
+        "image_input": IMAGE_INPUT,
         "tool_call": TOOL_CALL,
         "message": MESSAGE,
         "tool": TOOL,

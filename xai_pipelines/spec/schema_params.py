@@ -190,7 +190,19 @@ IMAGE_PARAMS: dict[str, Schema] = {
     ),
     "resolution": p("Resolution", "Output resolution.", {"enum": ["1k", "2k"]}),
     "quality": p("Quality", "Output quality.", {"enum": ["low", "medium", "high"]}),
-    "image_url": p("Input image URL", "An image to edit (URL or data URL).", {"type": "string"}),
+    "image_url": {
+        "$ref": "#/$defs/image_input",
+        "title": "Input image",
+        "description": "An image to edit: a local file (uploaded once per run), a URL, a data "
+        "URL, or `{file_id: ...}`.",
+        "examples": ["photos/cat.png", {"file_id": "file-123"}],
+    },
+    "image_urls": p(
+        "Reference images",
+        "Several input images (each a local file, URL, data URL or `{file_id: ...}`).",
+        {"type": "array", "items": {"$ref": "#/$defs/image_input"}, "minItems": 1},
+        examples=[["ref/a.png", "https://example.com/b.jpg"]],
+    ),
     "image_file": p(
         "Input image file", "An image to edit, next to the pipeline.", {"type": "string"}
     ),

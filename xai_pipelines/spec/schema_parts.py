@@ -46,8 +46,16 @@ DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 ASPECT_RATIOS = ["1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2", "auto"]
 ASPECT_RATIOS += ["9:19.5", "19.5:9", "9:20", "20:9", "1:2", "2:1"]
 
+PART_TYPES = {"text": "text", "image_url": "image_url", "image_file": "image_url"}
+PART_TYPES |= {"file_id": "file", "path": "file"}
 CONTENT_PART = obj(
     {
+        "type": p(
+            "Part type",
+            "Optional, as in the API's request form; must agree with the part's key "
+            "(`file` for `path` and `file_id`, where it is required with `path`).",
+            {"enum": ["text", "image_url", "file"]},
+        ),
         "text": p("Text", "A text part (templated).", {"type": "string"}),
         "image_url": p(
             "Image URL",
@@ -61,6 +69,13 @@ CONTENT_PART = obj(
             examples=["images/cat.png"],
         ),
         "file_id": p("File id", "A file already uploaded to the API.", {"type": "string"}),
+        "path": p(
+            "File",
+            "A local file to attach (relative to the pipeline), uploaded once per run by "
+            "its sha256; with `type: file`.",
+            {"type": "string", "minLength": 1},
+            examples=["docs/report.pdf"],
+        ),
         "detail": p(
             "Image detail",
             "How closely the model looks at the image.",
@@ -68,10 +83,36 @@ CONTENT_PART = obj(
             default="auto",
         ),
     },
-    oneOf=one_key_of(["text", "image_url", "image_file", "file_id"]),
+    oneOf=one_key_of(list(PART_TYPES)),
+    dependentRequired={"path": ["type"]},
+    allOf=[
+        {
+            "if": {"required": [key, "type"]},
+            "then": {
+                "properties": {
+                    "type": p("Part type", f"`{kind}` for a `{key}` part.", {"const": kind})
+                }
+            },
+        }
+        for key, kind in PART_TYPES.items()
+    ],
     title="Content part",
-    description="One part of a message: text, an image (URL or file) or an uploaded file.",
+    description="One part of a message: text, an image (URL or file), or a file "
+    "(`{type: file, path: ...}` or `{file_id: ...}`).",
 )
+
+IMAGE_INPUT = {
+    "title": "Input image",
+    "description": "A local image file (relative to the pipeline; PNG, JPEG or WebP), an "
+    "http(s) URL, a data URL, or `{file_id: ...}` for a file already uploaded.",
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        obj(
+            {"file_id": p("File id", "An uploaded file.", {"type": "string", "minLength": 1})},
+            ("file_id",),
+        ),
+    ],
+}
 
 TOOL_CALL = obj(
     {

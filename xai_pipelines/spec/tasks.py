@@ -17,6 +17,8 @@ from xai_pipelines.spec.templating import BUILTIN_NAMES, Tpl, mark_templates, tr
 
 # Parameters that shape the job rather than the request, so they cannot be crossed.
 _NOT_MATRIX = {"mode"}
+# An image request carries its input image(s) one way only.
+_IMAGE_INPUTS = ("image_url", "image_file", "image_urls")
 
 
 class TaskBuilder:
@@ -54,16 +56,22 @@ class TaskBuilder:
         section = "defaults" if kind == "chat" else "image_defaults"
         defaults = self.data.get(section, {})
         params: dict[str, Any] = {}
+        sources: dict[str, PathT] = {}
         for key in names:
             if key in raw:
-                params[key] = mark_templates(raw[key], (*at, key))
+                sources[key] = (*at, key)
             elif key in defaults:
-                params[key] = mark_templates(defaults[key], (section, key))
+                sources[key] = (section, key)
+            else:
+                continue
+            params[key] = mark_templates(raw[key] if key in raw else defaults[key], sources[key])
         mode = params.pop("mode", "sample")
         dataset = self._dataset(raw, at)
-        matrix, matrix_vars = self._matrix(kind, raw, at)
+        matrix, matrix_at, matrix_vars = self._matrix(kind, raw, at)
         if "model" not in params and "model" not in matrix:
             self.b.problem(at, f"no model (set model here, in {section} or in the matrix)")
+        if kind == "image":
+            self._one_input(sources, matrix_at)
         if kind == "chat":
             request = self._chat_request(raw, at, params)
         else:
@@ -92,6 +100,8 @@ class TaskBuilder:
             repeat=raw.get("repeat", 1),
             matrix=matrix,
             matrix_vars=frozenset(matrix_vars),
+            sources=sources,
+            matrix_at=matrix_at,
             expect=expect,
             mode=mode,
             turns=turns,
@@ -115,9 +125,25 @@ class TaskBuilder:
             )
         return dataset
 
+    def _one_input(self, sources: Mapping[str, PathT], matrix_at: Mapping[str, Any]) -> None:
+        """At most one of image_url, image_file and image_urls reaches an image request."""
+        given = [k for k in _IMAGE_INPUTS if k in sources or k in matrix_at]
+        for key in given[1:]:
+            where = sources.get(key) or self._matrix_key_path(matrix_at[key])
+            self.b.problem(
+                where,
+                f"use one of {', '.join(_IMAGE_INPUTS)} ('{given[0]}' is set too); "
+                "image_urls takes several input images",
+                key=True,
+            )
+
+    @staticmethod
+    def _matrix_key_path(value_paths: tuple[PathT, ...]) -> PathT:
+        return value_paths[0][:-1] if value_paths else ()
+
     def _matrix(
         self, kind: str, raw: Mapping[str, Any], at: PathT
-    ) -> tuple[dict[str, tuple[Any, ...]], set[str]]:
+    ) -> tuple[dict[str, tuple[Any, ...]], dict[str, tuple[PathT, ...]], set[str]]:
         sources: list[tuple[PathT, Mapping[str, Any]]] = []
         if kind == "chat":
             sources.append((("matrix",), self.data.get("matrix", {})))
@@ -127,6 +153,7 @@ class TaskBuilder:
         ]
         section = "defaults" if kind == "chat" else "image_defaults"
         matrix: dict[str, tuple[Any, ...]] = {}
+        matrix_at: dict[str, tuple[PathT, ...]] = {}
         matrix_vars: set[str] = set()
         for base, spec in sources:
             for key, values in spec.items():
@@ -145,14 +172,16 @@ class TaskBuilder:
                     )
                     continue
                 schema = subschema("properties", section, "properties", key)
-                ok = []
+                ok, ok_at = [], []
                 for j, value in enumerate(values):
                     found = value_problems(value, schema, (*path, j), self.b.positions)
                     self.b.problems.extend(found)
                     if not found:
                         ok.append(self._param(kind, key, value, (*path, j)))
+                        ok_at.append((*path, j))
                 matrix[key] = tuple(ok)
-        return matrix, matrix_vars
+                matrix_at[key] = tuple(ok_at)
+        return matrix, matrix_at, matrix_vars
 
     def _param(self, kind: str, key: str, value: Any, at: PathT) -> Any:
         if kind == "chat":

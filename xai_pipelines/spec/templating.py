@@ -53,7 +53,8 @@ class FileRef:
 
     Attributes:
         path: The (possibly templated) path, relative to the pipeline.
-        kind: ``"image"`` (sent as a data URL).
+        kind: ``"image"`` (sent as a data URL), ``"attachment"`` (a message's file part)
+            or ``"image_input"`` (an image job's input: a URL, or a file to upload).
         at: YAML path of the value, for problems.
     """
 
