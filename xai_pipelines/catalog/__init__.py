@@ -1,15 +1,16 @@
 """The bundled catalog of xAI models: names, aliases, retired names, prices, capabilities.
 
-The data lives in ``models.yaml`` beside this module, with the docs.x.ai address
-and the date each fact was read. It may be dated: the hosted Models service is
-the authority when it can be reached. Two layers read it, each for its own
-purpose: the emulator serves it (so ``--local`` behaves like today's API) and
+The data lives in ``models.yaml`` beside this module, with the address and the
+date each fact was read. It may be dated: the hosted Models service is the
+authority when it can be reached. Two layers read it, each for its own purpose:
+the emulator serves it (so ``--local`` behaves like today's API) and
 ``validate`` / ``plan`` check pipelines against it offline. This module imports
 nothing else of the project.
 
 Prices are held as the Models service reports them: token prices in ticks per
 token (USD cents per 100M tokens; 1 USD = 10^10 ticks), image and tool prices in
-ticks per image or call.
+ticks per image or call. A price in the file that does not convert to a whole
+number of ticks is refused, so no price is silently rounded.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
 import yaml
 
 __all__ = [
+    "REASONING_EFFORTS",
     "TICKS_PER_USD",
     "ImageModelInfo",
     "LanguageModelInfo",
@@ -30,20 +33,40 @@ __all__ = [
     "RetiredModel",
     "Source",
     "load_catalog",
+    "parse_catalog",
     "usd_per_million_to_ticks",
+    "usd_to_ticks",
 ]
 
 TICKS_PER_USD = 10_000_000_000
+REASONING_EFFORTS = ("none", "low", "medium", "high", "xhigh")
+"""Every ``reasoning_effort`` value the API defines, in order of effort."""
 
 
-def usd_per_million_to_ticks(usd: float) -> int:
-    """A price in USD per 1M tokens as ticks per token ($1.25 -> 12,500)."""
-    return round(usd * TICKS_PER_USD / 1_000_000)
+def _exact_ticks(usd: float | int | str, scale: int, what: str) -> int:
+    # Decimal(str(x)) is the number as written in the file, not its binary approximation.
+    ticks = Decimal(str(usd)) * scale
+    if ticks != ticks.to_integral_value():
+        raise ValueError(f"{what} {usd} is not a whole number of ticks")
+    return int(ticks)
 
 
-def usd_to_ticks(usd: float) -> int:
-    """A price in USD as ticks."""
-    return round(usd * TICKS_PER_USD)
+def usd_per_million_to_ticks(usd: float | int | str) -> int:
+    """A price in USD per 1M tokens as ticks per token ($1.25 -> 12,500).
+
+    Raises:
+        ValueError: When the price is not a whole number of ticks per token.
+    """
+    return _exact_ticks(usd, TICKS_PER_USD // 1_000_000, "price per 1M tokens")
+
+
+def usd_to_ticks(usd: float | int | str) -> int:
+    """A price in USD as ticks.
+
+    Raises:
+        ValueError: When the price is not a whole number of ticks.
+    """
+    return _exact_ticks(usd, TICKS_PER_USD, "price")
 
 
 @dataclass(frozen=True)
@@ -68,15 +91,21 @@ class LanguageModelInfo:
         cached_prompt_token_price: Ticks per cached input token.
         completion_text_token_price: Ticks per output (and reasoning) token.
         prompt_image_token_price: Ticks per image input token.
-        long_context_threshold: Prompt length from which every token of the
-            request is billed at ``long_context_multiplier`` (None: no such rate).
-        long_context_multiplier: The factor above the threshold.
+        long_context_threshold: Prompt length (tokens) at or above which every token
+            of the request is billed at the long-context prices (None: no such rate).
+        long_context_multiplier: Long-context input price over the normal one.
         reasoning: Whether it thinks before answering.
         reasoning_efforts: The ``reasoning_effort`` values it accepts; empty means
             the parameter is rejected.
         rejected_params: Request parameters it rejects (INVALID_ARGUMENT).
         image_input: Whether messages may carry images.
         source: Key of the :class:`Source` it was read from.
+        long_context_prompt_text_token_price: Long-context price of an uncached token.
+        long_context_cached_prompt_token_price: Long-context price of a cached token.
+        long_context_completion_text_token_price: Long-context price of an output token.
+        long_context_prompt_image_token_price: Long-context price of an image token.
+        default_reasoning_effort: The effort used when a request sets none, where
+            documented (None: not documented).
     """
 
     name: str
@@ -93,6 +122,11 @@ class LanguageModelInfo:
     rejected_params: tuple[str, ...]
     image_input: bool
     source: str
+    long_context_prompt_text_token_price: int | None = None
+    long_context_cached_prompt_token_price: int | None = None
+    long_context_completion_text_token_price: int | None = None
+    long_context_prompt_image_token_price: int | None = None
+    default_reasoning_effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +142,7 @@ class ImageModelInfo:
         edit: Whether it takes input images (``image_url`` / ``image_urls``).
         max_input_images: Most reference images one request may carry.
         source: Key of the :class:`Source` it was read from.
+        input_image_price: Ticks per input image of an edit (0: not known, not charged).
     """
 
     name: str
@@ -118,16 +153,27 @@ class ImageModelInfo:
     edit: bool
     max_input_images: int
     source: str
+    input_image_price: int = 0
 
 
 @dataclass(frozen=True)
 class RetiredModel:
-    """A name the API no longer serves itself; requests go to ``redirect``."""
+    """A name the API no longer serves itself; requests go to ``redirect``.
+
+    Attributes:
+        name: The retired name.
+        redirect: Canonical name of the model that serves it now.
+        retired: ISO date of the retirement, None when no source gives it.
+        source: Key of the :class:`Source` it was read from.
+        effort: The reasoning effort the redirect applies when the request sets
+            none (None for image models).
+    """
 
     name: str
     redirect: str
-    retired: str
+    retired: str | None
     source: str
+    effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +187,8 @@ class ModelCatalog:
     retired: tuple[RetiredModel, ...]
     tool_prices: dict[str, int] = field(default_factory=dict)
     region_multipliers: dict[str, float] = field(default_factory=dict)
+    tool_prices_source: str = ""
+    region_multipliers_source: str = ""
 
     @functools.cached_property
     def _language(self) -> dict[str, LanguageModelInfo]:
@@ -168,6 +216,10 @@ class ModelCatalog:
         retired = self._retired.get(name)
         return self._image.get(retired.redirect if retired else name)
 
+    def retired_names(self, canonical: str) -> tuple[str, ...]:
+        """The retired names that redirect to the model called ``canonical``."""
+        return tuple(r.name for r in self.retired if r.redirect == canonical)
+
     def names(self, kind: str = "any") -> list[str]:
         """Every accepted name: ``language``, ``image`` or ``any`` (current names only)."""
         out: list[str] = []
@@ -187,26 +239,50 @@ class ModelCatalog:
         return next((s for s in self.sources if s.key == key), None)
 
 
+def _price_table(prices: dict[str, Any], key: str) -> int:
+    return usd_per_million_to_ticks(prices[key])
+
+
 def _language(row: dict[str, Any]) -> LanguageModelInfo:
     prices = row["prices_usd_per_million_tokens"]
     long_context = row.get("long_context") or {}
+    image_price = prices.get("image_input", prices["input"])
+    long_prices = {
+        k: usd_per_million_to_ticks(long_context[k])
+        for k in ("input", "cached_input", "output")
+        if k in long_context
+    }
+    long_image = long_context.get("image_input", long_context.get("input"))
+    multiplier = long_context.get("multiplier")
+    if multiplier is None and "input" in long_context:
+        multiplier = Decimal(str(long_context["input"])) / Decimal(str(prices["input"]))
+    efforts = tuple(row.get("reasoning_efforts", ()))
+    default_effort = row.get("default_reasoning_effort")
+    unknown = [e for e in (*efforts, default_effort) if e and e not in REASONING_EFFORTS]
+    if unknown:
+        raise ValueError(f"model {row['name']}: unknown reasoning effort {unknown[0]!r}")
     return LanguageModelInfo(
         name=row["name"],
         aliases=tuple(row.get("aliases", ())),
         context_length=int(row["context_length"]),
-        prompt_text_token_price=usd_per_million_to_ticks(prices["input"]),
-        cached_prompt_token_price=usd_per_million_to_ticks(prices["cached_input"]),
-        completion_text_token_price=usd_per_million_to_ticks(prices["output"]),
-        prompt_image_token_price=usd_per_million_to_ticks(
-            prices.get("image_input", prices["input"])
-        ),
+        prompt_text_token_price=_price_table(prices, "input"),
+        cached_prompt_token_price=_price_table(prices, "cached_input"),
+        completion_text_token_price=_price_table(prices, "output"),
+        prompt_image_token_price=usd_per_million_to_ticks(image_price),
         long_context_threshold=long_context.get("threshold_tokens"),
-        long_context_multiplier=float(long_context.get("multiplier", 1.0)),
+        long_context_multiplier=float(multiplier if multiplier is not None else 1),
         reasoning=bool(row["reasoning"]),
-        reasoning_efforts=tuple(row.get("reasoning_efforts", ())),
+        reasoning_efforts=efforts,
         rejected_params=tuple(row.get("rejects", ())),
         image_input=bool(row.get("image_input", False)),
         source=row["source"],
+        long_context_prompt_text_token_price=long_prices.get("input"),
+        long_context_cached_prompt_token_price=long_prices.get("cached_input"),
+        long_context_completion_text_token_price=long_prices.get("output"),
+        long_context_prompt_image_token_price=(
+            usd_per_million_to_ticks(long_image) if long_image is not None else None
+        ),
+        default_reasoning_effort=default_effort,
     )
 
 
@@ -220,12 +296,54 @@ def _image(row: dict[str, Any]) -> ImageModelInfo:
         edit=bool(row.get("edit", False)),
         max_input_images=int(row.get("max_input_images", 0)),
         source=row["source"],
+        input_image_price=usd_to_ticks(row.get("price_usd_per_input_image", 0)),
     )
 
 
+def _retired(row: dict[str, Any]) -> RetiredModel:
+    retired = row.get("retired")
+    return RetiredModel(
+        name=row["name"],
+        redirect=row["redirect"],
+        retired=None if retired is None else str(retired),
+        source=row["source"],
+        effort=row.get("effort"),
+    )
+
+
+def _check(catalog: ModelCatalog) -> None:
+    """Refuse a catalog whose rows name unknown sources or redirect nowhere."""
+    keys = {s.key for s in catalog.sources}
+    rows: list[tuple[str, str]] = [
+        *((m.name, m.source) for m in catalog.language_models),
+        *((m.name, m.source) for m in catalog.image_models),
+        *((r.name, r.source) for r in catalog.retired),
+    ]
+    if catalog.tool_prices:
+        rows.append(("tool_prices", catalog.tool_prices_source))
+    if catalog.region_multipliers:
+        rows.append(("region_multipliers", catalog.region_multipliers_source))
+    for name, key in rows:
+        if key not in keys:
+            raise ValueError(f"{name}: source {key!r} is not in sources")
+    current = set(catalog.names())
+    for r in catalog.retired:
+        if r.name in current:
+            raise ValueError(f"{r.name} is both retired and current")
+        if catalog.language(r.name) is None and catalog.image(r.name) is None:
+            raise ValueError(f"{r.name} redirects to {r.redirect!r}, which is not a current model")
+        if r.effort is not None and r.effort not in REASONING_EFFORTS:
+            raise ValueError(f"{r.name}: unknown reasoning effort {r.effort!r}")
+
+
 def parse_catalog(data: dict[str, Any]) -> ModelCatalog:
-    """Build a catalog from the parsed YAML document (the format of ``models.yaml``)."""
-    return ModelCatalog(
+    """Build a catalog from the parsed YAML document (the format of ``models.yaml``).
+
+    Raises:
+        ValueError: When a price is not a whole number of ticks, a row names an
+            unknown source, or a retired name redirects to no current model.
+    """
+    catalog = ModelCatalog(
         as_of=str(data["as_of"]),
         sources=tuple(
             Source(key=k, url=v["url"], read=str(v["read"]), note=v.get("note", ""))
@@ -233,16 +351,17 @@ def parse_catalog(data: dict[str, Any]) -> ModelCatalog:
         ),
         language_models=tuple(_language(r) for r in data["language_models"]),
         image_models=tuple(_image(r) for r in data["image_models"]),
-        retired=tuple(
-            RetiredModel(r["name"], r["redirect"], str(r["retired"]), r["source"])
-            for r in data.get("retired", ())
-        ),
+        retired=tuple(_retired(r) for r in data.get("retired", ())),
         tool_prices={
-            name: usd_to_ticks(usd / 1000)
+            name: _exact_ticks(usd, TICKS_PER_USD // 1000, "tool price per 1,000 calls")
             for name, usd in data.get("tool_prices_usd_per_1000_calls", {}).items()
         },
-        region_multipliers=dict(data.get("region_multipliers", {})),
+        region_multipliers={k: float(v) for k, v in data.get("region_multipliers", {}).items()},
+        tool_prices_source=str(data.get("tool_prices_source", "")),
+        region_multipliers_source=str(data.get("region_multipliers_source", "")),
     )
+    _check(catalog)
+    return catalog
 
 
 @functools.cache
