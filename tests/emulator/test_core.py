@@ -21,16 +21,20 @@ def test_address_is_loopback_with_ephemeral_port(emulator):
 
 
 def test_unary_completion_has_text_usage_and_cost(stubs):
-    r = stubs.complete(prompt="Hi", seed=1, model="grok-3")
+    r = stubs.complete(prompt="Hi", seed=1, model="grok-4.7")
     out = r.outputs[0]
     assert out.message.role == chat_pb2.ROLE_ASSISTANT
     assert out.message.content
     assert out.finish_reason == sample_pb2.REASON_STOP
-    assert r.model == "grok-3"
+    assert r.model == "grok-4.7"
     u = r.usage
     assert u.prompt_tokens > 0 and u.completion_tokens > 0
     assert u.total_tokens == u.prompt_tokens + u.completion_tokens + u.reasoning_tokens
-    assert u.cost_in_usd_ticks == u.prompt_text_tokens * 30_000 + u.completion_tokens * 150_000
+    # $2 / $6 per 1M tokens; reasoning tokens are billed as output.
+    assert (
+        u.cost_in_usd_ticks
+        == u.prompt_text_tokens * 20_000 + (u.completion_tokens + u.reasoning_tokens) * 60_000
+    )
 
 
 def test_stream_concatenates_to_unary_answer(stubs):
@@ -82,7 +86,7 @@ def test_any_non_empty_key_accepted_by_default(emulator):
 def test_image_base64_is_decodable_png(stubs):
     r = stubs.image.GenerateImage(
         image_pb2.GenerateImageRequest(
-            prompt="a red fox", model="grok-2-image", format=image_pb2.IMG_FORMAT_BASE64
+            prompt="a red fox", model="grok-imagine-image", format=image_pb2.IMG_FORMAT_BASE64
         ),
         metadata=stubs.metadata,
     )
@@ -92,22 +96,24 @@ def test_image_base64_is_decodable_png(stubs):
     img.load()
     assert img.size == (256, 256)
     assert r.images[0].respect_moderation
-    assert r.usage.cost_in_usd_ticks == 700_000_000
+    assert r.usage.cost_in_usd_ticks == 200_000_000  # $0.02 per image
 
 
 def test_models_and_tokenize(stubs):
     models = stubs.models.ListLanguageModels(empty_pb2.Empty(), metadata=stubs.metadata).models
     names = {m.name for m in models}
-    assert {"grok-4", "grok-3", "grok-3-mini"} <= names
+    assert {"grok-4.3", "grok-4.7", "grok-4.20-0309-non-reasoning"} <= names
     got = stubs.models.GetLanguageModel(
-        models_pb2.GetModelRequest(name="grok-4-latest"), metadata=stubs.metadata
+        models_pb2.GetModelRequest(name="grok-4.3-latest"), metadata=stubs.metadata
     )
-    assert got.name == "grok-4" and "grok-4-latest" in got.aliases
-    tokens = stubs.tokenize.TokenizeText(
-        tokenize_pb2.TokenizeTextRequest(text="Hello, world!", model="grok-4"),
-        metadata=stubs.metadata,
-    ).tokens
-    assert "".join(t.string_token for t in tokens) == "Hello, world!"
+    assert got.name == "grok-4.3" and "grok-4.3-latest" in got.aliases
+    for model in ("grok-4.3", "grok-4"):
+        answer = stubs.tokenize.TokenizeText(
+            tokenize_pb2.TokenizeTextRequest(text="Hello, world!", model=model),
+            metadata=stubs.metadata,
+        )
+        assert "".join(t.string_token for t in answer.tokens) == "Hello, world!"
+        assert answer.model == "grok-4.3"
 
 
 def test_public_api_is_exported():

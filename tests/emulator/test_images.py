@@ -15,7 +15,7 @@ from xai_pipelines.proto import image_pb2
 
 
 def generate(stubs, **fields) -> image_pb2.ImageResponse:
-    fields.setdefault("model", "grok-2-image")
+    fields.setdefault("model", "grok-imagine-image")
     fields.setdefault("prompt", "a red fox")
     return stubs.image.GenerateImage(
         image_pb2.GenerateImageRequest(**fields), metadata=stubs.metadata
@@ -40,8 +40,27 @@ def test_n_images_differ_per_index_and_cost_per_image(stubs):
     blobs = [decode(i.base64) for i in r.images]
     assert len(set(blobs)) == 10
     assert all(i.respect_moderation for i in r.images)
-    assert r.usage.cost_in_usd_ticks == 10 * 700_000_000
-    assert r.model == "grok-2-image"
+    assert r.usage.cost_in_usd_ticks == 10 * 200_000_000  # $0.02 per image
+    assert r.model == "grok-imagine-image"
+
+
+def test_edits_pay_for_input_images_too(stubs):
+    url = "https://example.com/ref.png"
+    r = generate(stubs, n=2, images=[image_pb2.ImageUrlContent(image_url=url)] * 3)
+    # $0.02 per output image and $0.002 per input image.
+    assert r.usage.cost_in_usd_ticks == 2 * 200_000_000 + 3 * 20_000_000
+    one = generate(stubs, image=image_pb2.ImageUrlContent(image_url=url))
+    assert one.usage.cost_in_usd_ticks == 200_000_000 + 20_000_000
+
+
+def test_retired_image_models_are_served_by_their_redirect(stubs):
+    pro = generate(stubs, model="grok-imagine-image-pro")
+    assert pro.model == "grok-imagine-image-quality"
+    assert pro.usage.cost_in_usd_ticks == 400_000_000
+    old = generate(stubs, model="grok-2-image", format=image_pb2.IMG_FORMAT_BASE64)
+    assert old.model == "grok-imagine-image"
+    same = generate(stubs, format=image_pb2.IMG_FORMAT_BASE64)
+    assert decode(old.images[0].base64) == decode(same.images[0].base64)
 
 
 def test_same_prompt_same_image_other_prompt_differs(stubs):
@@ -87,8 +106,9 @@ def test_pixel_size_follows_aspect_ratio_and_resolution(stubs, ratio, resolution
         ({"n": 0}, grpc.StatusCode.INVALID_ARGUMENT, "n must be in [1, 10]"),
         ({"n": 11}, grpc.StatusCode.INVALID_ARGUMENT, "n must be in [1, 10]"),
         ({"prompt": "  "}, grpc.StatusCode.INVALID_ARGUMENT, "prompt must not be empty"),
-        ({"model": "dall-e"}, grpc.StatusCode.NOT_FOUND, "'dall-e'"),
-        ({"model": "grok-4"}, grpc.StatusCode.NOT_FOUND, "'grok-4'"),
+        ({"model": "dall-e"}, grpc.StatusCode.NOT_FOUND, "The model dall-e does not exist"),
+        ({"model": "grok-4"}, grpc.StatusCode.NOT_FOUND, "The model grok-4 does not exist"),
+        ({"prompt": "x" * 8001}, grpc.StatusCode.INVALID_ARGUMENT, "at most 8000 characters"),
     ],
 )
 def test_invalid_image_requests(stubs, fields, code, text):

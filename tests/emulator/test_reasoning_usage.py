@@ -7,6 +7,7 @@ from google.protobuf import empty_pb2
 
 from tests.emulator.conftest import connect, rpc_error, user
 from xai_pipelines.emulator import EmulatorConfig
+from xai_pipelines.emulator.catalog import Catalog, chat_cost_ticks
 from xai_pipelines.emulator.tokenizer import MESSAGE_OVERHEAD_TOKENS
 from xai_pipelines.proto import chat_pb2, image_pb2, tokenize_pb2
 
@@ -14,7 +15,7 @@ from xai_pipelines.proto import chat_pb2, image_pb2, tokenize_pb2
 def test_reasoning_tokens_scale_with_effort(stubs):
     tokens = {}
     for effort in (chat_pb2.EFFORT_LOW, chat_pb2.EFFORT_MEDIUM, chat_pb2.EFFORT_HIGH):
-        r = stubs.complete(prompt="Think", seed=1, model="grok-3-mini", reasoning_effort=effort)
+        r = stubs.complete(prompt="Think", seed=1, model="grok-4.3", reasoning_effort=effort)
         out = r.outputs[0].message
         assert out.reasoning_content
         tokens[effort] = r.usage.reasoning_tokens
@@ -23,22 +24,32 @@ def test_reasoning_tokens_scale_with_effort(stubs):
     )
     assert tokens[chat_pb2.EFFORT_HIGH] >= 3 * tokens[chat_pb2.EFFORT_LOW]
     none = stubs.complete(
-        prompt="Think", seed=1, model="grok-3-mini", reasoning_effort=chat_pb2.EFFORT_NONE
+        prompt="Think", seed=1, model="grok-4.3", reasoning_effort=chat_pb2.EFFORT_NONE
     )
     assert none.usage.reasoning_tokens == 0 and not none.outputs[0].message.reasoning_content
 
 
 def test_non_reasoning_model_has_no_reasoning_and_refuses_effort(stubs):
-    r = stubs.complete(prompt="Think", seed=1, model="grok-3")
+    model = "grok-4.20-0309-non-reasoning"
+    r = stubs.complete(prompt="Think", seed=1, model=model)
     assert r.usage.reasoning_tokens == 0 and not r.outputs[0].message.reasoning_content
-    err = rpc_error(stubs.complete, model="grok-3", reasoning_effort=chat_pb2.EFFORT_LOW)
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "reasoning_effort" in err.details()
+    err = rpc_error(stubs.complete, model=model, reasoning_effort=chat_pb2.EFFORT_LOW)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details() == f"Model {model} does not support parameter reasoningEffort."
 
 
 def test_reasoning_models_are_configurable(emulator_factory):
-    stubs = connect(emulator_factory(EmulatorConfig(reasoning_models=("grok-3",))))
-    r = stubs.complete(prompt="Think", seed=1, model="grok-3-latest")
+    config = EmulatorConfig(reasoning_models=("grok-4.20-0309-non-reasoning",))
+    stubs = connect(emulator_factory(config))
+    r = stubs.complete(prompt="Think", seed=1, model="grok-4.20-non-reasoning")
     assert r.usage.reasoning_tokens > 0 and r.outputs[0].message.reasoning_content
+    effort = stubs.complete(
+        prompt="Think",
+        seed=1,
+        model="grok-4.20-non-reasoning",
+        reasoning_effort=chat_pb2.EFFORT_HIGH,
+    )
+    assert effort.usage.reasoning_tokens > r.usage.reasoning_tokens
     stubs.channel.close()
 
 
@@ -74,13 +85,14 @@ def test_search_tools_give_citations_and_server_side_tool_usage(stubs):
 
 def test_usage_matches_tokenize_and_prices(stubs):
     prompt = "Count these tokens, please!"
-    r = stubs.complete(prompt=prompt, seed=2, model="grok-4")
+    r = stubs.complete(prompt=prompt, seed=2, model="grok-4.3")
     tok = stubs.tokenize.TokenizeText
 
     def count(text: str) -> int:
         return len(
             tok(
-                tokenize_pb2.TokenizeTextRequest(text=text, model="grok-4"), metadata=stubs.metadata
+                tokenize_pb2.TokenizeTextRequest(text=text, model="grok-4.3"),
+                metadata=stubs.metadata,
             ).tokens
         )
 
@@ -91,7 +103,7 @@ def test_usage_matches_tokenize_and_prices(stubs):
     model = next(
         m
         for m in stubs.models.ListLanguageModels(empty_pb2.Empty(), metadata=stubs.metadata).models
-        if m.name == "grok-4"
+        if m.name == "grok-4.3"
     )
     expected = (
         r.usage.prompt_text_tokens * model.prompt_text_token_price
@@ -118,10 +130,33 @@ def test_image_parts_count_as_image_tokens(stubs):
 
 
 def test_encrypted_content_on_request(stubs):
-    plain = stubs.complete(prompt="Think", seed=1, model="grok-3-mini")
+    plain = stubs.complete(prompt="Think", seed=1, model="grok-4.3")
     assert not plain.outputs[0].message.encrypted_content
-    r = stubs.complete(prompt="Think", seed=1, model="grok-3-mini", use_encrypted_content=True)
+    r = stubs.complete(prompt="Think", seed=1, model="grok-4.3", use_encrypted_content=True)
     encrypted = r.outputs[0].message.encrypted_content
     assert encrypted and encrypted != r.outputs[0].message.reasoning_content
-    chunks = stubs.stream(prompt="Think", seed=1, model="grok-3-mini", use_encrypted_content=True)
+    chunks = stubs.stream(prompt="Think", seed=1, model="grok-4.3", use_encrypted_content=True)
     assert "".join(o.delta.encrypted_content for c in chunks for o in c.outputs) == encrypted
+
+
+def test_long_context_rate_doubles_every_token_from_the_threshold():
+    model = Catalog().language("grok-4.3")
+    assert model is not None
+    # $1.25 / $0.20 / $2.50 per 1M tokens; from a 200k-token prompt $2.50 / $0.40 / $5.
+    below = chat_cost_ticks(model, 199_000, 999, 100, 50, prompt_image_tokens=0)
+    assert below == 199_000 * 12_500 + 999 * 2_000 + 150 * 25_000
+    at = chat_cost_ticks(model, 199_000, 744, 100, 50, prompt_image_tokens=256)
+    assert at == 199_000 * 25_000 + 744 * 4_000 + 256 * 25_000 + 150 * 50_000
+    forced = chat_cost_ticks(model, 10, 0, 10, 0, prompt_tokens=200_000)
+    assert forced == 10 * 25_000 + 10 * 50_000
+
+
+def test_long_prompt_is_billed_at_the_long_context_rate(stubs):
+    r = stubs.complete(prompt="word " * 200_000, seed=1, model="grok-4.7")
+    u = r.usage
+    assert u.prompt_tokens >= 200_000
+    # grok-4.7 from 200k tokens: $4 input, $12 output per 1M tokens.
+    assert (
+        u.cost_in_usd_ticks
+        == u.prompt_text_tokens * 40_000 + (u.completion_tokens + u.reasoning_tokens) * 120_000
+    )

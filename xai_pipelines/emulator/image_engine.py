@@ -43,12 +43,15 @@ class ImageEngine:
             else:
                 image.base64 = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         prompt_tokens = count_tokens(request.prompt)
+        # Edits are billed for their input images too (docs.x.ai/developers/
+        # model-capabilities/images, read 2026-11-29).
+        inputs = int(request.HasField("image")) + len(request.images)
         response.usage.CopyFrom(
             usage_pb2.SamplingUsage(
                 prompt_tokens=prompt_tokens,
                 prompt_text_tokens=prompt_tokens,
                 total_tokens=prompt_tokens,
-                cost_in_usd_ticks=n * model.image_price,
+                cost_in_usd_ticks=n * model.image_price + inputs * model.input_image_price,
             )
         )
         return response

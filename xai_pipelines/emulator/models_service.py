@@ -1,4 +1,11 @@
-"""The Models and Tokenize gRPC services, both answered from the catalog."""
+"""The Models and Tokenize gRPC services, both answered from the catalog.
+
+Retired names are served as aliases of the model that now answers them, and a
+lookup by a retired name returns that model: github.com/karthink/gptel/pull/1454
+(2026-06-16, read 2026-11-29) reports every older text model name resolving as
+an alias of grok-4.3 or grok-build-0.1. Unknown names get the hosted API's
+NOT_FOUND (see ``validation.model_not_found``).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +14,32 @@ from google.protobuf import empty_pb2
 
 from xai_pipelines.emulator.catalog import Catalog, ImageModelSpec, LanguageModelSpec
 from xai_pipelines.emulator.chat_engine import SYSTEM_FINGERPRINT
-from xai_pipelines.emulator.errors import answer, not_found
+from xai_pipelines.emulator.errors import answer
 from xai_pipelines.emulator.tokenizer import split_tokens, token_id
-from xai_pipelines.emulator.validation import resolve_language_model
+from xai_pipelines.emulator.validation import (
+    model_not_found,
+    resolve_image_model,
+    resolve_language_model,
+)
 from xai_pipelines.proto import models_pb2, models_pb2_grpc, tokenize_pb2, tokenize_pb2_grpc
 from xai_pipelines.proto._pool import Timestamp
 
 _CREATED = Timestamp(seconds=1_750_000_000)
 
 
-def language_model_proto(model: LanguageModelSpec) -> models_pb2.LanguageModel:
-    """The Models answer for ``model``."""
+def language_model_proto(
+    model: LanguageModelSpec, aliases: tuple[str, ...] | None = None
+) -> models_pb2.LanguageModel:
+    """The Models answer for ``model``.
+
+    Args:
+        model: The model.
+        aliases: Names to list as its aliases (default: the catalog's aliases).
+    """
     inputs = [models_pb2.TEXT, models_pb2.IMAGE] if model.accepts_images else [models_pb2.TEXT]
     return models_pb2.LanguageModel(
         name=model.name,
-        aliases=model.aliases,
+        aliases=model.aliases if aliases is None else aliases,
         version=model.version,
         input_modalities=inputs,
         output_modalities=[models_pb2.TEXT],
@@ -36,13 +54,16 @@ def language_model_proto(model: LanguageModelSpec) -> models_pb2.LanguageModel:
     )
 
 
-def image_model_proto(model: ImageModelSpec) -> models_pb2.ImageGenerationModel:
-    """The Models answer for image model ``model``."""
+def image_model_proto(
+    model: ImageModelSpec, aliases: tuple[str, ...] | None = None
+) -> models_pb2.ImageGenerationModel:
+    """The Models answer for image model ``model`` (image input only when it edits)."""
+    inputs = [models_pb2.TEXT, models_pb2.IMAGE] if model.edit else [models_pb2.TEXT]
     return models_pb2.ImageGenerationModel(
         name=model.name,
-        aliases=model.aliases,
+        aliases=model.aliases if aliases is None else aliases,
         version=model.version,
-        input_modalities=[models_pb2.TEXT, models_pb2.IMAGE],
+        input_modalities=inputs,
         output_modalities=[models_pb2.IMAGE],
         image_price=model.image_price,
         created=_CREATED,
@@ -61,14 +82,20 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
         self, request: empty_pb2.Empty, context: grpc.ServicerContext
     ) -> models_pb2.ListLanguageModelsResponse:
         return models_pb2.ListLanguageModelsResponse(
-            models=[language_model_proto(m) for m in self.catalog.language_models]
+            models=[
+                language_model_proto(m, self.catalog.served_aliases(m.name))
+                for m in self.catalog.language_models
+            ]
         )
 
     def ListImageGenerationModels(
         self, request: empty_pb2.Empty, context: grpc.ServicerContext
     ) -> models_pb2.ListImageGenerationModelsResponse:
         return models_pb2.ListImageGenerationModelsResponse(
-            models=[image_model_proto(m) for m in self.catalog.image_models]
+            models=[
+                image_model_proto(m, self.catalog.served_aliases(m.name))
+                for m in self.catalog.image_models
+            ]
         )
 
     def ListEmbeddingModels(
@@ -79,19 +106,18 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
     def GetLanguageModel(
         self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
     ) -> models_pb2.LanguageModel:
-        return answer(
-            context,
-            lambda: language_model_proto(resolve_language_model(self.catalog, request.name)),
-        )
+        def work() -> models_pb2.LanguageModel:
+            model = resolve_language_model(self.catalog, request.name)
+            return language_model_proto(model, self.catalog.served_aliases(model.name))
+
+        return answer(context, work)
 
     def GetImageGenerationModel(
         self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
     ) -> models_pb2.ImageGenerationModel:
         def work() -> models_pb2.ImageGenerationModel:
-            model = self.catalog.image(request.name)
-            if model is None:
-                raise not_found(f"The image model {request.name!r} does not exist")
-            return image_model_proto(model)
+            model = resolve_image_model(self.catalog, request.name)
+            return image_model_proto(model, self.catalog.served_aliases(model.name))
 
         return answer(context, work)
 
@@ -99,7 +125,7 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
         self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
     ) -> models_pb2.EmbeddingModel:
         def work() -> models_pb2.EmbeddingModel:
-            raise not_found(f"The embedding model {request.name!r} does not exist")
+            raise model_not_found(request.name)
 
         return answer(context, work)
 

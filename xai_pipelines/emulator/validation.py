@@ -1,4 +1,22 @@
-"""Request validation with the hosted API's limits; failures name the field and range."""
+"""Request validation with the hosted API's limits and the catalog's capabilities.
+
+Range failures name the field and range (our wording). Capability failures use
+the hosted API's wording where a source shows it (read 2026-11-29):
+
+- unknown model, NOT_FOUND: "The model X does not exist or your team T does not
+  have access to it. Please ensure you're using the correct API key. If you
+  believe this is a mistake, please contact support and quote your team ID and
+  the model name." (github.com/yihong0618/bilingual_book_maker/issues/464,
+  github.com/elizaOS/eliza/issues/2578);
+- a parameter the model refuses, INVALID_ARGUMENT: "Model X does not support
+  parameter presencePenalty." with the field's JSON name and the model as
+  requested (github.com/miaoxworld/NativeTavern/issues/83,
+  github.com/BerriAI/litellm-docs/pull/817, github.com/BerriAI/litellm/pull/16265).
+
+No source shows the wording for an effort value outside the model's set, an
+image sent to a model without image input, or too many images; those messages
+are ours, in the same shape.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +29,22 @@ from typing import Any
 import jsonschema
 
 from xai_pipelines.emulator.catalog import Catalog, ImageModelSpec, LanguageModelSpec
-from xai_pipelines.emulator.errors import invalid, not_found
+from xai_pipelines.emulator.errors import EmulatorError, invalid, not_found
 from xai_pipelines.proto import chat_pb2, image_pb2
 
 MAX_N = 128
 MAX_STOP = 8
 MAX_IMAGES = 10
+EMULATOR_TEAM_ID = "00000000-0000-4000-8000-000000000000"
+"""The team the emulator's NOT_FOUND messages name (the hosted API names the caller's team)."""
+EFFORT_NAMES = {
+    chat_pb2.EFFORT_LOW: "low",
+    chat_pb2.EFFORT_MEDIUM: "medium",
+    chat_pb2.EFFORT_HIGH: "high",
+    chat_pb2.EFFORT_NONE: "none",
+    chat_pb2.EFFORT_XHIGH: "xhigh",
+}
+_CHAT_FIELDS = chat_pb2.GetCompletionsRequest.DESCRIPTOR.fields_by_name
 MAX_TOP_LOGPROBS = 8
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp")
@@ -78,28 +106,80 @@ def check_image_url(url: str, field: str) -> None:
         raise invalid(f"{field} is not valid base64") from None
 
 
+def model_not_found(name: str) -> EmulatorError:
+    """The hosted API's NOT_FOUND for a model name it does not know."""
+    return not_found(
+        f"The model {name} does not exist or your team {EMULATOR_TEAM_ID} does not have "
+        "access to it. Please ensure you're using the correct API key. If you believe this "
+        "is a mistake, please contact support and quote your team ID and the model name."
+    )
+
+
+def unsupported(model_name: str, field: str) -> EmulatorError:
+    """The hosted API's INVALID_ARGUMENT for a request field the model refuses."""
+    descriptor = _CHAT_FIELDS.get(field)
+    shown = descriptor.json_name if descriptor is not None else field
+    return invalid(f"Model {model_name} does not support parameter {shown}.")
+
+
 def resolve_language_model(catalog: Catalog, name: str) -> LanguageModelSpec:
-    """The language model called ``name``; NOT_FOUND (naming it) otherwise."""
+    """The language model ``name`` denotes (a retired name gives its redirect); NOT_FOUND otherwise."""
     if not name:
         raise invalid("model must be set")
     model = catalog.language(name)
     if model is None:
-        raise not_found(
-            f"The model {name!r} does not exist or your team does not have access to it."
-        )
+        raise model_not_found(name)
     return model
 
 
 def resolve_image_model(catalog: Catalog, name: str) -> ImageModelSpec:
-    """The image model called ``name``; NOT_FOUND (naming it) otherwise."""
+    """The image model ``name`` denotes (a retired name gives its redirect); NOT_FOUND otherwise."""
     if not name:
         raise invalid("model must be set")
     model = catalog.image(name)
     if model is None:
-        raise not_found(
-            f"The image model {name!r} does not exist or your team does not have access to it."
-        )
+        raise model_not_found(name)
     return model
+
+
+def _is_set(request: chat_pb2.GetCompletionsRequest, field: str) -> bool:
+    try:
+        return request.HasField(field)
+    except ValueError:  # a repeated field (stop) has no presence; it is set when non-empty
+        return len(getattr(request, field)) > 0
+
+
+def check_capabilities(
+    request: chat_pb2.GetCompletionsRequest, catalog: Catalog, model: LanguageModelSpec
+) -> None:
+    """Refuse parameters the model does not take (catalog ``rejects`` and ``reasoning_efforts``).
+
+    Raises:
+        EmulatorError: INVALID_ARGUMENT naming the model as requested.
+    """
+    for field in model.rejected_params:
+        if field in _CHAT_FIELDS and _is_set(request, field):
+            raise unsupported(request.model, field)
+    if not request.HasField("reasoning_effort"):
+        return
+    effort = EFFORT_NAMES.get(request.reasoning_effort)
+    if effort is None:
+        raise invalid(
+            f"reasoning_effort must be one of {', '.join(EFFORT_NAMES.values())}, "
+            f"got {request.reasoning_effort}"
+        )
+    # Models the emulator is told to treat as reasoning (EmulatorConfig.reasoning_models)
+    # but the catalog lists without efforts take every value.
+    accepted = model.reasoning_efforts or (
+        tuple(EFFORT_NAMES.values()) if catalog.is_reasoning(model) and not model.reasoning else ()
+    )
+    if not accepted:
+        raise unsupported(request.model, "reasoning_effort")
+    if effort not in accepted:
+        raise invalid(
+            f"Model {request.model} does not support reasoning effort {effort} "
+            f"(supported: {', '.join(accepted)})."
+        )
 
 
 def validate_chat(
@@ -128,9 +208,10 @@ def validate_chat(
                 continue
             field = f"messages[{i}].content[{j}].image_url"
             if not model.accepts_images:
-                raise invalid(f"{field}: model {model.name!r} does not accept image input")
+                raise invalid(f"{field}: Model {request.model} does not support image input.")
             if part.image_url.WhichOneof("source") == "image_url":
                 check_image_url(part.image_url.image_url, field)
+    check_capabilities(request, catalog, model)
     if request.HasField("n"):
         _range("n", request.n, 1, MAX_N)
     if request.HasField("max_tokens") and request.max_tokens < 1:
@@ -149,8 +230,6 @@ def validate_chat(
         _range("frequency_penalty", request.frequency_penalty, -2, 2)
     if request.HasField("presence_penalty"):
         _range("presence_penalty", request.presence_penalty, -2, 2)
-    if request.HasField("reasoning_effort") and not catalog.is_reasoning(model):
-        raise invalid(f"reasoning_effort is not supported by model {model.name!r}")
     fmt = request.response_format
     if fmt.format_type == chat_pb2.FORMAT_TYPE_JSON_SCHEMA:
         if not fmt.HasField("schema"):
@@ -194,9 +273,16 @@ def validate_image(request: image_pb2.GenerateImageRequest, catalog: Catalog) ->
             f"prompt must be at most {model.max_prompt_length} characters, got {len(request.prompt)}"
         )
     if request.HasField("n"):
-        _range("n", request.n, 1, MAX_IMAGES)
+        _range("n", request.n, 1, min(MAX_IMAGES, model.max_images))
     inputs = [("image", request.image)] if request.HasField("image") else []
     inputs += [(f"images[{i}]", image) for i, image in enumerate(request.images)]
+    if inputs and not model.edit:
+        raise invalid(f"Model {request.model} does not support image input.")
+    if len(inputs) > model.max_input_images:
+        raise invalid(
+            f"Model {request.model} takes at most {model.max_input_images} input images, "
+            f"got {len(inputs)}."
+        )
     for field, image in inputs:
         if image.WhichOneof("source") == "image_url":
             check_image_url(image.image_url, f"{field}.image_url")
