@@ -78,7 +78,7 @@ def check_chat(client: Client, summary: dict) -> None:
     )
     assert [r.content for r in deferred_batch] == [r.content for r in batch]
 
-    deferred = client.chat.create("grok-4", messages=[user("Take your time")], seed=5).defer(
+    deferred = client.chat.create("grok-4.3", messages=[user("Take your time")], seed=5).defer(
         timeout=datetime.timedelta(seconds=60), interval=datetime.timedelta(milliseconds=20)
     )
     assert deferred.content and deferred.reasoning_content
@@ -87,7 +87,7 @@ def check_chat(client: Client, summary: dict) -> None:
 
 
 def check_parse(client: Client, summary: dict) -> None:
-    chat = client.chat.create("grok-4", messages=[user("Solve 2x + 3 = 7")], seed=1)
+    chat = client.chat.create("grok-4.3", messages=[user("Solve 2x + 3 = 7")], seed=1)
     _, parsed = chat.parse(Solution)
     assert isinstance(parsed, Solution)
     assert 0 <= parsed.confidence <= 100
@@ -107,7 +107,7 @@ def check_tools(client: Client, summary: dict) -> None:
             "required": ["city", "unit"],
         },
     )
-    chat = client.chat.create("grok-4", tools=[weather], seed=2)
+    chat = client.chat.create("grok-4.3", tools=[weather], seed=2)
     chat.append(user("What is the weather in Paris?"))
     first = chat.sample()
     assert first.finish_reason == "REASON_TOOL_CALLS", first.finish_reason
@@ -124,15 +124,15 @@ def check_tools(client: Client, summary: dict) -> None:
 
 
 def check_images(client: Client, summary: dict) -> None:
-    b64 = client.image.sample("a red fox", model="grok-2-image", image_format="base64")
+    b64 = client.image.sample("a red fox", model="grok-imagine-image", image_format="base64")
     assert b64.base64.startswith("data:image/png;base64,")
     assert b64.image.startswith(PNG)
-    url = client.image.sample("a red fox", model="grok-2-image", image_format="url")
+    url = client.image.sample("a red fox", model="grok-imagine-image", image_format="url")
     assert url.url.startswith("http://127.0.0.1:")
     assert url.image.startswith(PNG)
     assert url.image == b64.image
     many = client.image.sample_batch(
-        "a blue whale", model="grok-2-image", n=3, image_format="base64"
+        "a blue whale", model="grok-imagine-image", n=3, image_format="base64"
     )
     assert len({r.image for r in many}) == 3
     summary["image_bytes"] = len(b64.image)
@@ -183,8 +183,8 @@ def check_batch(client: Client, summary: dict) -> None:
 
 def check_models(client: Client, summary: dict) -> None:
     names = {m.name for m in client.models.list_language_models()}
-    assert "grok-4" in names
-    tokens = client.tokenize.tokenize_text("Hello, world!", "grok-4")
+    assert "grok-4.3" in names
+    tokens = client.tokenize.tokenize_text("Hello, world!", "grok-4.3")
     assert "".join(t.string_token for t in tokens) == "Hello, world!"
     summary["models"] = sorted(names)
 

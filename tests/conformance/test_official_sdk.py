@@ -31,7 +31,7 @@ def test_official_sdk_against_emulator(emulator):
     assert summary["tool_call"]["name"] == "get_weather"
     assert summary["image_bytes"] > 100
     assert summary["image_url"].startswith(emulator.http_url)
-    assert "grok-4" in summary["models"]
+    assert "grok-4.3" in summary["models"]
     assert summary["stored"] is True and summary["compact_dropped"] == 3
     assert summary["batch_results"] == 3
     assert emulator.api_key not in proc.stdout + proc.stderr

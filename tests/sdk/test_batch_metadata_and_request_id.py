@@ -29,17 +29,17 @@ def test_request_metadata_pages_and_state_filter(emulator_factory, make_client):
     client = make_client(emulator_factory())
     batch = client.batch.create("meta")
     chats = [
-        (f"q{i}", client.chat.create("grok-4", [user(f"Q {i}")], max_tokens=4, seed=i))
+        (f"q{i}", client.chat.create("grok-4.3", [user(f"Q {i}")], max_tokens=4, seed=i))
         for i in range(3)
     ]
-    bad = ("bad", client.chat.create("grok-4", [user("x")], temperature=7))
+    bad = ("bad", client.chat.create("grok-4.3", [user("x")], temperature=7))
     client.batch.add_requests(batch.batch_id, [*chats, ("img", build_image_request("a fox")), bad])
     _wait_done(client, batch.batch_id)
     items, token = client.batch.list_request_metadata(batch.batch_id, limit=2)
     assert [i.batch_request_id for i in items] == ["q0", "q1"] and token
     every = {i.batch_request_id: i for i in client.batch.iter_request_metadata(batch.batch_id, 2)}
     assert list(every) == ["q0", "q1", "q2", "img", "bad"]
-    assert every["q0"].endpoint == "/v1/chat/completions" and every["q0"].model == "grok-4"
+    assert every["q0"].endpoint == "/v1/chat/completions" and every["q0"].model == "grok-4.3"
     assert every["img"].endpoint == "/v1/images/generations"
     assert every["bad"].state == "failed" and every["q2"].state == "succeeded"
     assert every["q1"].finish_time is not None and every["q1"].create_time is not None
@@ -53,13 +53,13 @@ def test_request_metadata_pages_and_state_filter(emulator_factory, make_client):
 def test_get_request_result_returns_the_request_and_its_result(emulator_factory, make_client):
     client = make_client(emulator_factory())
     batch = client.batch.create("one")
-    chat = client.chat.create("grok-4", [user("Say hi")], max_tokens=6, seed=5, n=2)
+    chat = client.chat.create("grok-4.3", [user("Say hi")], max_tokens=6, seed=5, n=2)
     client.batch.add_requests(batch.batch_id, [("greet", chat), ("copy", chat.request)])
     _wait_done(client, batch.batch_id)
     request, result = client.batch.get_request_result(batch.batch_id, "greet")
     assert request.completion_request.messages[0].content[0].text == "Say hi"
     assert result is not None and result.ok and result.batch_request_id == "greet"
-    online = client.chat.create("grok-4", [user("Say hi")], max_tokens=6, seed=5).sample_batch(2)
+    online = client.chat.create("grok-4.3", [user("Say hi")], max_tokens=6, seed=5).sample_batch(2)
     assert [r.content for r in result.responses] == [r.content for r in online]
     with pytest.raises(NotFoundError) as caught:
         client.batch.get_request_result(batch.batch_id, "nope")
@@ -82,7 +82,7 @@ def test_errors_from_the_emulator_carry_a_distinct_request_id(emulator, make_cli
     ids = set()
     for _ in range(2):
         with pytest.raises(InvalidRequestError) as caught:
-            client.chat.create("grok-4", [user("x")], temperature=7).sample()
+            client.chat.create("grok-4.3", [user("x")], temperature=7).sample()
         assert caught.value.request_id and caught.value.request_id in str(caught.value)
         ids.add(caught.value.request_id)
     assert len(ids) == 2

@@ -48,14 +48,14 @@ def test_channel_options_disable_grpc_retries_and_set_limits():
 
 def test_context_manager_closes_and_later_calls_fail(emulator):
     with Client(api_key=emulator.api_key, api_host=emulator.address) as client:
-        assert client.tokenize.count_tokens("hello", "grok-4") > 0
+        assert client.tokenize.count_tokens("hello", "grok-4.3") > 0
     with pytest.raises(RuntimeError, match="closed"):
-        client.tokenize.count_tokens("hello", "grok-4")
+        client.tokenize.count_tokens("hello", "grok-4.3")
 
 
 def test_extra_metadata_is_sent(emulator, make_client):
     client = make_client(emulator, metadata={"x-team": "evals"})
-    assert client.chat.create("grok-4", messages=[user("hi")], max_tokens=2).sample().content
+    assert client.chat.create("grok-4.3", messages=[user("hi")], max_tokens=2).sample().content
 
 
 def test_pool_opens_channels_only_under_load():
@@ -89,7 +89,7 @@ def test_more_than_100_concurrent_calls_succeed(emulator_factory, make_client):
     barrier = threading.Barrier(calls)
 
     def one(i: int) -> str:
-        chat = client.chat.create("grok-4", messages=[user(f"q{i}")], max_tokens=2)
+        chat = client.chat.create("grok-4.3", messages=[user(f"q{i}")], max_tokens=2)
         barrier.wait(timeout=60)
         return chat.sample().content
 
@@ -111,7 +111,9 @@ def test_interceptors_send_auth_version_user_agent_and_a_deadline():
     class Recorder(chat_pb2_grpc.ChatServicer):
         def GetCompletion(self, request, context):
             seen.append((dict(context.invocation_metadata()), context.time_remaining()))
-            return chat_pb2.GetChatCompletionResponse(id="r1", model=request.model)
+            reply = chat_pb2.GetChatCompletionResponse(id="r1", model=request.model)
+            reply.outputs.add(message=chat_pb2.CompletionMessage(content="ok"))
+            return reply
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     chat_pb2_grpc.add_ChatServicer_to_server(Recorder(), server)
@@ -121,11 +123,14 @@ def test_interceptors_send_auth_version_user_agent_and_a_deadline():
         with Client(
             api_key=KEY, api_host=f"127.0.0.1:{port}", timeout=30, metadata={"x-team": "a"}
         ) as c:
-            c.chat.create("grok-4", messages=[user("hi")]).sample()
-            c.chat.create("grok-4", messages=[user("hi")]).sample(timeout=5)
+            c.chat.create("grok-4.3", messages=[user("hi")]).sample()
+            c.chat.create("grok-4.3", messages=[user("hi")], conversation_id="conv-9").sample(
+                timeout=5
+            )
     finally:
         server.stop(None)
-    (meta, remaining), (_, short) = seen
+    (meta, remaining), (second, short) = seen
+    assert "x-grok-conv-id" not in meta and second["x-grok-conv-id"] == "conv-9"
     assert meta["authorization"] == f"Bearer {KEY}"
     assert meta["xai-sdk-version"].startswith("xai-pipelines-python/")
     assert meta["user-agent"].startswith("xai-pipelines/") and meta["x-team"] == "a"

@@ -46,7 +46,7 @@ def test_wrong_key_is_an_authentication_error_without_the_key(emulator_factory):
         Client(api_key=SECRET, api_host=emu.address) as client,
         pytest.raises(AuthenticationError) as info,
     ):
-        client.chat.create("grok-4", messages=[user("hi")]).sample()
+        client.chat.create("grok-4.3", messages=[user("hi")]).sample()
     err = info.value
     assert err.code == "UNAUTHENTICATED" and err.__cause__ is not None
     for text in (str(err), repr(err), err.message):
@@ -59,7 +59,7 @@ def test_status_codes_map_to_the_tree(client: Client):
         client.models.get_language_model("no-such-model")
     assert info.value.code == "NOT_FOUND" and "no-such-model" in info.value.message
     with pytest.raises(InvalidRequestError) as bad:
-        client.chat.create("grok-4", messages=[user("hi")], temperature=5).sample()
+        client.chat.create("grok-4.3", messages=[user("hi")], temperature=5).sample()
     assert bad.value.code == "INVALID_ARGUMENT" and "temperature" in bad.value.message
     assert isinstance(bad.value, XaiError)
 
@@ -74,7 +74,7 @@ def test_missing_key_names_the_variable_and_local(monkeypatch):
 def test_key_from_the_environment(emulator, monkeypatch):
     monkeypatch.setenv("XAI_API_KEY", emulator.api_key)
     with Client(api_host=emulator.address) as client:
-        assert client.tokenize.count_tokens("hi", "grok-4") >= 1
+        assert client.tokenize.count_tokens("hi", "grok-4.3") >= 1
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_transient_errors_are_retried_until_success(emulator_factory, make_clien
     emu = emulator_factory(EmulatorConfig(faults=faults))
     seen, on_retry = heal_after(emu, 2)
     client = make_client(emu, retry_policy=fast_policy(max_attempts=5, on_retry=on_retry))
-    r = client.chat.create("grok-4", messages=[user("hi")]).sample()
+    r = client.chat.create("grok-4.3", messages=[user("hi")]).sample()
     assert r.attempts == 3 and seen == [(code, 1), (code, 2)]
     assert emu.stats.calls["GetCompletion"] == 3
     assert emu.stats.errors_injected[code] == 2
@@ -99,7 +99,7 @@ def test_retries_stop_when_attempts_run_out(emulator_factory, make_client):
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(unavailable_rate=1.0)))
     client = make_client(emu, retry_policy=fast_policy(max_attempts=3))
     with pytest.raises(UnavailableError) as info:
-        client.chat.create("grok-4", messages=[user("hi")]).sample()
+        client.chat.create("grok-4.3", messages=[user("hi")]).sample()
     assert "injected fault" in info.value.message
     assert emu.stats.calls["GetCompletion"] == 3
 
@@ -107,7 +107,7 @@ def test_retries_stop_when_attempts_run_out(emulator_factory, make_client):
 def test_rate_limit_refusals_become_rate_limit_errors(emulator_factory, make_client):
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(requests_per_minute=1)))
     client = make_client(emu, retry_policy=fast_policy(max_attempts=2))
-    chat = client.chat.create("grok-4", messages=[user("hi")])
+    chat = client.chat.create("grok-4.3", messages=[user("hi")])
     chat.sample()
     with pytest.raises(RateLimitError):
         chat.sample()
@@ -121,7 +121,7 @@ def test_invalid_argument_is_never_retried(emulator_factory, make_client):
         emu, retry_policy=fast_policy(max_attempts=5, on_retry=lambda *a: retries.append(a))
     )
     with pytest.raises(InvalidRequestError):
-        client.chat.create("grok-4", messages=[user("hi")], top_p=3).sample()
+        client.chat.create("grok-4.3", messages=[user("hi")], top_p=3).sample()
     assert emu.stats.calls["GetCompletion"] == 1 and retries == []
 
 
@@ -130,7 +130,7 @@ def test_max_retries_shorthand(emulator_factory, make_client):
     client = make_client(emu, retry_policy=None, max_retries=1)
     assert client.retry_policy.max_attempts == 2
     with pytest.raises(InternalServerError):
-        client.chat.create("grok-4", messages=[user("x")]).sample()
+        client.chat.create("grok-4.3", messages=[user("x")]).sample()
     assert emu.stats.calls["GetCompletion"] == 2
 
 
@@ -138,7 +138,7 @@ def test_stream_broken_before_the_first_chunk_is_reopened(emulator_factory, make
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(cut_stream_after=0)))
     seen, on_retry = heal_after(emu, 1)
     client = make_client(emu, retry_policy=fast_policy(on_retry=on_retry))
-    chat = client.chat.create("grok-4", messages=[user("Stream it.")], seed=5, max_tokens=20)
+    chat = client.chat.create("grok-4.3", messages=[user("Stream it.")], seed=5, max_tokens=20)
     items = list(chat.stream())
     assert {c.attempt for _, c in items} == {2}
     final = items[-1][0]
@@ -150,7 +150,7 @@ def test_stream_broken_midway_restarts_from_the_start(emulator_factory, make_cli
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(cut_stream_after=2)))
     seen, on_retry = heal_after(emu, 1)
     client = make_client(emu, retry_policy=fast_policy(on_retry=on_retry))
-    chat = client.chat.create("grok-4", messages=[user("Stream it.")], seed=5, max_tokens=20)
+    chat = client.chat.create("grok-4.3", messages=[user("Stream it.")], seed=5, max_tokens=20)
     items = list(chat.stream())
     attempts = [c.attempt for _, c in items]
     assert attempts[:2] == [1, 1] and set(attempts[2:]) == {2}
@@ -164,19 +164,19 @@ def test_stream_failures_surface_as_xai_errors(emulator_factory, make_client):
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(cut_stream_after=1)))
     client = make_client(emu, retry_policy=fast_policy(max_attempts=2))
     with pytest.raises(UnavailableError):
-        list(client.chat.create("grok-4", messages=[user("x")], max_tokens=20).stream())
+        list(client.chat.create("grok-4.3", messages=[user("x")], max_tokens=20).stream())
 
 
 def test_deadline_exceeded_is_raised_and_not_retried(emulator_factory, make_client):
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(latency_s=2.0)))
     client = make_client(emu, timeout=0.2)
     with pytest.raises(DeadlineExceededError) as info:
-        client.chat.create("grok-4", messages=[user("slow")]).sample()
+        client.chat.create("grok-4.3", messages=[user("slow")]).sample()
     assert info.value.code == "DEADLINE_EXCEEDED"
     assert emu.stats.calls["GetCompletion"] == 1
     per_call = make_client(emu)
     with pytest.raises(DeadlineExceededError):
-        per_call.chat.create("grok-4", messages=[user("slow")]).sample(timeout=0.2)
+        per_call.chat.create("grok-4.3", messages=[user("slow")]).sample(timeout=0.2)
 
 
 def test_internal_server_error_class(emulator_factory, make_client):
@@ -203,7 +203,7 @@ def test_request_id_from_trailing_metadata_is_kept():
             Client(api_key=SECRET, api_host=f"127.0.0.1:{port}") as client,
             pytest.raises(XaiError) as info,
         ):
-            client.chat.create("grok-4", messages=[user("hi")]).sample()
+            client.chat.create("grok-4.3", messages=[user("hi")]).sample()
     finally:
         server.stop(None)
 
@@ -214,7 +214,7 @@ def test_request_id_from_trailing_metadata_is_kept():
 
 
 def test_abandoned_stream_frees_its_channel_lease(client: Client):
-    stream = client.chat.create("grok-4", messages=[user("A long story")], max_tokens=200).stream()
+    stream = client.chat.create("grok-4.3", messages=[user("A long story")], max_tokens=200).stream()
     next(stream)
     assert client._pool._channels[0].in_flight == 1
     stream.close()

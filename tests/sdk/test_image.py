@@ -15,7 +15,7 @@ MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
 
 
 def test_base64_image_decodes_and_saves_with_the_right_extension(client: Client, tmp_path: Path):
-    img = client.image.sample("a red fox", model="grok-2-image", image_format="base64")
+    img = client.image.sample("a red fox", model="grok-imagine-image", image_format="base64")
     data = img.image
     assert sniff_mime(data) in {"image/png", "image/jpeg", "image/webp"}
     assert img.url is None and base64.b64decode(img.base64) == data
@@ -39,7 +39,7 @@ def test_url_images_download_over_http(client: Client, emulator, tmp_path: Path)
 
 
 def test_executor_request_form(client: Client):
-    request = {"prompt": "a fox", "model": "grok-2-image", "n": 2, "image_format": "base64",
+    request = {"prompt": "a fox", "model": "grok-imagine-image", "n": 2, "image_format": "base64",
                "aspect_ratio": "16:9", "resolution": "1k", "quality": "low"}  # fmt: skip
     assert len(client.image.sample_batch(**request)) == 2
     assert client.image.sample(**{**request, "n": 1}).image

@@ -28,7 +28,7 @@ PNG = base64.b64decode(
 )
 
 FULL_REQUEST = {
-    "model": "grok-4",
+    "model": "grok-4.3",
     "messages": [
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "Hi"},
@@ -105,7 +105,7 @@ FULL_REQUEST = {
 
 def test_the_json_request_form_sets_every_field():
     req = build_chat_request(**FULL_REQUEST)
-    assert req.model == "grok-4"
+    assert req.model == "grok-4.3"
     assert [m.role for m in req.messages] == [
         chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_USER, chat_pb2.ROLE_USER, chat_pb2.ROLE_ASSISTANT, chat_pb2.ROLE_TOOL,
     ]  # fmt: skip
@@ -262,7 +262,7 @@ def test_image_part_from_path_and_bytes_becomes_a_data_url(tmp_path: Path):
 )
 def test_bad_parameters_are_refused_with_a_clear_message(kwargs, fragment):
     with pytest.raises(RequestValidationError) as info:
-        build_chat_request("grok-4", [user("hi")], **kwargs)
+        build_chat_request("grok-4.3", [user("hi")], **kwargs)
     assert fragment in str(info.value)
     assert isinstance(info.value, InvalidRequestError) and isinstance(info.value, ValueError)
 
@@ -279,13 +279,13 @@ def test_bad_parameters_are_refused_with_a_clear_message(kwargs, fragment):
 )
 def test_bad_messages_are_refused(messages, fragment):
     with pytest.raises(RequestValidationError, match=None) as info:
-        build_chat_request("grok-4", messages)
+        build_chat_request("grok-4.3", messages)
     assert fragment in str(info.value)
 
 
 def test_image_request_form():
     req = build_image_request(
-        "a fox", "grok-2-image", n=4, image_format="url", aspect_ratio="19.5:9",
+        "a fox", "grok-imagine-image", n=4, image_format="url", aspect_ratio="19.5:9",
         resolution="2k", quality="high", image_url="https://x/y.png", user="u",
     )  # fmt: skip
     assert req.prompt == "a fox" and req.n == 4 and req.format == image_pb2.IMG_FORMAT_URL

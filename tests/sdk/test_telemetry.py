@@ -27,19 +27,22 @@ def span_dump(span) -> str:
 def test_chat_sample_span_has_genai_attributes(emulator, make_client, spans):
     provider, exporter = spans
     client = make_client(emulator, tracer_provider=provider)
-    r = client.chat.create("grok-4", messages=[user("Hello span")], temperature=0.7, max_tokens=16,
+    # a non-reasoning model: reasoning models reject stop (docs.x.ai reasoning guide)
+    model = "grok-4.20-0309-non-reasoning"
+    r = client.chat.create(model, messages=[user("Hello span")], temperature=0.7, max_tokens=16,
                            top_p=0.9, seed=11, stop=["zzz"], n=1).sample()  # fmt: skip
     [span] = exporter.get_finished_spans()
     a = span.attributes
-    assert span.name == "chat.sample grok-4" and span.kind == SpanKind.CLIENT
+    assert span.name == f"chat.sample {model}" and span.kind == SpanKind.CLIENT
     assert a["gen_ai.system"] == "xai" and a["gen_ai.operation.name"] == "chat"
-    assert a["gen_ai.request.model"] == "grok-4" and a[
+    assert a["gen_ai.request.model"] == model and a[
         "gen_ai.request.temperature"
     ] == pytest.approx(0.7)
     assert a["gen_ai.request.max_tokens"] == 16 and a["gen_ai.request.seed"] == 11
     assert a["gen_ai.request.top_p"] == pytest.approx(0.9)
     assert tuple(a["gen_ai.request.stop_sequences"]) == ("zzz",)
-    assert a["gen_ai.response.model"] == "grok-4" and a["gen_ai.response.id"] == r.id
+    assert a["gen_ai.response.model"] == model and a["gen_ai.response.id"] == r.id
+    assert a["gen_ai.request.choice.count"] == 1  # single calls send n=1
     assert tuple(a["gen_ai.response.finish_reasons"]) == (r.finish_reason,)
     assert a["gen_ai.usage.input_tokens"] == r.usage.prompt_tokens
     assert a["gen_ai.usage.output_tokens"] == r.usage.completion_tokens
@@ -52,15 +55,15 @@ def test_chat_sample_span_has_genai_attributes(emulator, make_client, spans):
 def test_stream_defer_image_and_models_spans(emulator, make_client, spans):
     provider, exporter = spans
     client = make_client(emulator, tracer_provider=provider)
-    chat = client.chat.create("grok-4", messages=[user("hi")], max_tokens=8)
+    chat = client.chat.create("grok-4.3", messages=[user("hi")], max_tokens=8)
     *_, (streamed, _) = chat.stream()
     chat.defer(interval=0.02)
     client.image.sample("a fox")
     client.models.list_language_models()
-    client.tokenize.tokenize_text("hi", "grok-4")
+    client.tokenize.tokenize_text("hi", "grok-4.3")
     names = [s.name for s in exporter.get_finished_spans()]
-    assert names == ["chat.stream grok-4", "chat.defer grok-4", "image.sample grok-2-image",
-                     "models.ListLanguageModels", "tokenize.text grok-4"]  # fmt: skip
+    assert names == ["chat.stream grok-4.3", "chat.defer grok-4.3", "image.sample grok-imagine-image",
+                     "models.ListLanguageModels", "tokenize.text grok-4.3"]  # fmt: skip
     stream_span = exporter.get_finished_spans()[0]
     assert stream_span.attributes["xai.ttft_s"] == pytest.approx(streamed.ttft_s)
     assert stream_span.attributes["gen_ai.response.id"] == streamed.id
@@ -73,14 +76,14 @@ def test_spans_nest_under_the_callers_span(emulator, make_client, spans):
     client = make_client(emulator, tracer_provider=provider)
     tracer = provider.get_tracer("executor")
     with tracer.start_as_current_span("job") as job:
-        chat = client.chat.create("grok-4", messages=[user("hi")], max_tokens=4)
+        chat = client.chat.create("grok-4.3", messages=[user("hi")], max_tokens=4)
         chat.sample()
         stream = chat.stream()
     list(stream)  # consumed outside the job span: still its child
     by_name = {s.name: s for s in exporter.get_finished_spans()}
     job_id = job.get_span_context().span_id
-    assert by_name["chat.sample grok-4"].parent.span_id == job_id
-    assert by_name["chat.stream grok-4"].parent.span_id == job_id
+    assert by_name["chat.sample grok-4.3"].parent.span_id == job_id
+    assert by_name["chat.stream grok-4.3"].parent.span_id == job_id
 
 
 def test_failures_are_recorded_on_the_span_without_the_key(emulator_factory, spans):
@@ -90,12 +93,12 @@ def test_failures_are_recorded_on_the_span_without_the_key(emulator_factory, spa
     with Client(api_key=key, api_host=emu.address, tracer_provider=provider,
                 retry_policy=fast_policy(max_attempts=2)) as client:  # fmt: skip
         with pytest.raises(InvalidRequestError):
-            client.chat.create("grok-4", messages=[user("hi")], temperature=9).sample()
+            client.chat.create("grok-4.3", messages=[user("hi")], temperature=9).sample()
         emu.set_faults(FaultConfig(unavailable_rate=1.0))
         with pytest.raises(UnavailableError):
-            client.chat.create("grok-4", messages=[user("hi")]).sample()
+            client.chat.create("grok-4.3", messages=[user("hi")]).sample()
         with pytest.raises(UnavailableError):
-            list(client.chat.create("grok-4", messages=[user("hi")]).stream())
+            list(client.chat.create("grok-4.3", messages=[user("hi")]).stream())
         client.models.list_language_models()
     finished = exporter.get_finished_spans()
     assert [s.status.status_code for s in finished[:3]] == [StatusCode.ERROR] * 3
@@ -113,8 +116,8 @@ def test_content_attributes_can_be_disabled(emulator, make_client, spans, monkey
     monkeypatch.setenv(CONTENT_ENV, "0")
     provider, exporter = spans
     client = make_client(emulator, tracer_provider=provider)
-    client.chat.create("grok-4", messages=[user("private words")]).sample()
-    list(client.chat.create("grok-4", messages=[user("private words")]).stream())
+    client.chat.create("grok-4.3", messages=[user("private words")]).sample()
+    list(client.chat.create("grok-4.3", messages=[user("private words")]).stream())
     for span in exporter.get_finished_spans():
         assert "gen_ai.input.messages" not in span.attributes
         assert "gen_ai.output.messages" not in span.attributes
@@ -137,7 +140,7 @@ from xai_pipelines.emulator import Emulator
 from xai_pipelines.sdk import Client, configure_telemetry, user
 provider = configure_telemetry(sys.argv[1])
 with Emulator() as emu, Client(api_key="key-not-in-output-123", api_host=emu.address) as c:
-    c.chat.create("grok-4", messages=[user("hi")], max_tokens=4).sample()
+    c.chat.create("grok-4.3", messages=[user("hi")], max_tokens=4).sample()
 if provider is not None:
     provider.shutdown()
 print("done", type(provider).__name__)
@@ -154,4 +157,4 @@ def test_global_exporters_in_a_fresh_process(exporter):
     assert "done TracerProvider" in proc.stdout
     assert "key-not-in-output-123" not in proc.stdout + proc.stderr
     if exporter == "console":
-        assert '"name": "chat.sample grok-4"' in proc.stdout and "svc-test" in proc.stdout
+        assert '"name": "chat.sample grok-4.3"' in proc.stdout and "svc-test" in proc.stdout

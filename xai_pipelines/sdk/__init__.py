@@ -9,18 +9,43 @@ Example::
         print(chat.sample().content)
 
 Modules: :mod:`.client` (Client), :mod:`.chat`, :mod:`.image`, :mod:`.models`,
-:mod:`.tokenize`, :mod:`.batch`, :mod:`.messages` (helpers), :mod:`.response`,
-:mod:`.errors`, :mod:`.retry` (the retry policy shared with the executor) and
-:mod:`.telemetry`.
+:mod:`.tokenize`, :mod:`.batch`, :mod:`.files` (Files service and once-per-content
+uploads), :mod:`.messages` (helpers), :mod:`.response` and :mod:`.outputs` (answers
+and their parts), :mod:`.errors`, :mod:`.retry` (the retry policy shared with the
+executor) and :mod:`.telemetry`.
 """
 
 from xai_pipelines.sdk.batch import BatchClient, BatchInfo, BatchResult, BatchResultsPage
-from xai_pipelines.sdk.chat import Chat, ChatClient
+from xai_pipelines.sdk.chat import Chat, ChatClient, CompactResult
 from xai_pipelines.sdk.client import Client
-from xai_pipelines.sdk.errors import XaiError
-from xai_pipelines.sdk.image import ImageClient, ImageResponse, build_image_request
-from xai_pipelines.sdk.messages import assistant, file, image, system, tool, tool_result, user
+from xai_pipelines.sdk.errors import EmptyResponseError, XaiError
+from xai_pipelines.sdk.files import (
+    FileDeletion,
+    FileInfo,
+    FilesClient,
+    FilesPage,
+    FileUploads,
+    PublicUrl,
+    PublicUrlRevocation,
+)
+from xai_pipelines.sdk.image import (
+    ImageClient,
+    ImageResponse,
+    StoredImageFile,
+    build_image_request,
+)
+from xai_pipelines.sdk.messages import (
+    assistant,
+    developer,
+    file,
+    image,
+    system,
+    tool,
+    tool_result,
+    user,
+)
 from xai_pipelines.sdk.models import ImageModelInfo, LanguageModelInfo, ModelsClient
+from xai_pipelines.sdk.outputs import ImageOutput, InlineCitation, ToolOutput
 from xai_pipelines.sdk.response import Chunk, Response, ToolCall, Usage
 from xai_pipelines.sdk.retry import RetryPolicy, is_retryable
 from xai_pipelines.sdk.telemetry import configure_telemetry
@@ -35,21 +60,35 @@ __all__ = [
     "ChatClient",
     "Chunk",
     "Client",
+    "CompactResult",
+    "EmptyResponseError",
+    "FileDeletion",
+    "FileInfo",
+    "FileUploads",
+    "FilesClient",
+    "FilesPage",
     "ImageClient",
     "ImageModelInfo",
+    "ImageOutput",
     "ImageResponse",
+    "InlineCitation",
     "LanguageModelInfo",
     "ModelsClient",
+    "PublicUrl",
+    "PublicUrlRevocation",
     "Response",
     "RetryPolicy",
+    "StoredImageFile",
     "Token",
     "TokenizeClient",
     "ToolCall",
+    "ToolOutput",
     "Usage",
     "XaiError",
     "assistant",
     "build_image_request",
     "configure_telemetry",
+    "developer",
     "file",
     "image",
     "is_retryable",

@@ -10,7 +10,7 @@ span outlives the call that creates it).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,32 +50,78 @@ class Caller:
         self._api_key = api_key
 
     def unary(
-        self, stub_class: type, method: str, request: Any, *, timeout: float | None = None
+        self,
+        stub_class: type,
+        method: str,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> tuple[Any, int]:
         """Call a unary RPC with retries.
+
+        Args:
+            stub_class: The generated stub class.
+            method: The RPC name.
+            request: The request proto.
+            timeout: Deadline in seconds (default: the client's).
+            metadata: Extra gRPC metadata for this call only.
 
         Returns:
             ``(response, attempts)``.
         """
+        return self.client_stream(
+            stub_class, method, lambda: request, timeout=timeout, metadata=metadata
+        )
+
+    def client_stream(
+        self,
+        stub_class: type,
+        method: str,
+        requests: Callable[[], Any],
+        *,
+        timeout: float | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> tuple[Any, int]:
+        """Call a unary or client-streaming RPC with retries.
+
+        Args:
+            requests: Makes the request (or, for a client-streaming RPC, a fresh iterator
+                of requests): called once per attempt, so a retry resends from the start.
+
+        Returns:
+            ``(response, attempts)``.
+        """
+        extra = tuple(metadata) or None
 
         def attempt(number: int) -> tuple[Any, int]:
             with self.pool.lease() as channel, self._converted():
-                return getattr(channel.stub(stub_class), method)(request, timeout=timeout), number
+                call = getattr(channel.stub(stub_class), method)
+                return call(requests(), timeout=timeout, metadata=extra), number
 
         return self.policy.call(attempt)
 
     def stream(
-        self, stub_class: type, method: str, request: Any, *, timeout: float | None = None
+        self,
+        stub_class: type,
+        method: str,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> Generator[tuple[int, Any], None, None]:
         """Call a server-streaming RPC, reopening it from the start on retryable errors.
 
         Yields:
             ``(attempt, item)``; a larger attempt than before means the stream restarted.
         """
+        extra = tuple(metadata) or None
 
         def open_stream(number: int) -> Iterator[tuple[int, Any]]:
             with self.pool.lease() as channel:
-                call = getattr(channel.stub(stub_class), method)(request, timeout=timeout)
+                call = getattr(channel.stub(stub_class), method)(
+                    request, timeout=timeout, metadata=extra
+                )
                 try:
                     with self._converted():
                         for item in call:

@@ -49,8 +49,9 @@ class _CallDetails(NamedTuple):
 class _Interceptor(
     grpc.UnaryUnaryClientInterceptor,
     grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
 ):
-    """Rewrites call details (one class serves unary and streaming calls)."""
+    """Rewrites call details (one class serves unary, server- and client-streaming calls)."""
 
     def __init__(self, rewrite: Callable[[Any], _CallDetails]) -> None:
         self._rewrite = rewrite
@@ -60,6 +61,9 @@ class _Interceptor(
 
     def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
         return continuation(self._rewrite(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return continuation(self._rewrite(client_call_details), request_iterator)
 
 
 def auth_interceptor(api_key: str, metadata: Sequence[tuple[str, str]] = ()) -> _Interceptor:

@@ -19,7 +19,7 @@ from google.protobuf import json_format, timestamp_pb2
 from xai_pipelines.proto import chat_pb2, usage_pb2
 from xai_pipelines.proto._pool import Timestamp
 from xai_pipelines.sdk.errors import RequestValidationError
-from xai_pipelines.sdk.messages import to_message
+from xai_pipelines.sdk.messages import to_messages
 
 _REASONING_EFFORTS = {
     "low": chat_pb2.EFFORT_LOW,
@@ -295,14 +295,36 @@ def apply_params(request: chat_pb2.GetCompletionsRequest, params: Mapping[str, A
         setattr(request, name, value)
 
 
+def check_conversation_id(value: Any) -> str | None:
+    """Validate the ``conversation_id`` key of the JSON request form.
+
+    It is not a request field: the chat sends it as ``x-grok-conv-id`` metadata
+    (see :data:`CONVERSATION_ID_METADATA`).
+    """
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _fail(f"conversation_id must be a non-empty string, got {value!r}")
+    return value
+
+
+#: The gRPC metadata key that groups calls of one conversation so they hit the prompt
+#: cache (docs.x.ai prompt caching, "maximizing cache hits", read 2026-11-29).
+CONVERSATION_ID_METADATA = "x-grok-conv-id"
+
+
 def build_chat_request(
-    model: str, messages: Iterable[Any] = (), **params: Any
+    model: str,
+    messages: Iterable[Any] = (),
+    *,
+    conversation_id: str | None = None,
+    **params: Any,
 ) -> chat_pb2.GetCompletionsRequest:
     """A ``GetCompletionsRequest`` from the JSON request form.
 
     Args:
         model: Model name.
         messages: Messages in any accepted form (see :mod:`xai_pipelines.sdk.messages`).
+        conversation_id: Accepted and checked, but not part of the proto: the chat
+            sends it as metadata (``ChatClient.create``).
         **params: Any of :data:`CHAT_PARAMETERS`.
 
     Raises:
@@ -312,8 +334,10 @@ def build_chat_request(
         raise _fail("model must be a non-empty string")
     if isinstance(messages, str | Mapping):
         raise _fail("messages must be a list of messages")
+    check_conversation_id(conversation_id)
     request = chat_pb2.GetCompletionsRequest(model=model)
-    request.messages.extend(to_message(m) for m in messages)
+    for message in messages:
+        request.messages.extend(to_messages(message))
     apply_params(request, params)
     return request
 

@@ -25,9 +25,15 @@ import grpc
 from xai_pipelines.proto import batch_pb2, batch_pb2_grpc, chat_pb2, image_pb2
 from xai_pipelines.sdk._call import Caller
 from xai_pipelines.sdk.chat import Chat
-from xai_pipelines.sdk.errors import RequestValidationError, XaiError, error_for_status
+from xai_pipelines.sdk.errors import (
+    EmptyResponseError,
+    RequestValidationError,
+    XaiError,
+    error_for_status,
+)
 from xai_pipelines.sdk.image import ImageClient, ImageResponse
-from xai_pipelines.sdk.response import Response
+from xai_pipelines.sdk.outputs import SERVER_SIDE_TOOL_TYPES, ToolCall
+from xai_pipelines.sdk.response import Response, check_reply
 
 __all__ = [
     "BatchClient",
@@ -103,12 +109,28 @@ class BatchResult:
 
     @property
     def responses(self) -> list[Response]:
-        """One chat Response per output index (several when the request set ``n``)."""
+        """One chat Response per answer: per output index when the request set ``n``, or
+        one for an agentic reply, whose outputs at several indices make one answer."""
         if self.response is None:
             return []
         proto = self.response.proto
-        indices = sorted({o.index for o in proto.outputs}) or [0]
-        return [Response(proto, i) for i in indices]
+        if _agentic(proto):
+            return [Response(proto, None)]
+        return [Response(proto, i) for i in sorted({o.index for o in proto.outputs})]
+
+
+def _agentic(proto: chat_pb2.GetChatCompletionResponse) -> bool:
+    """Whether a reply is one agentic answer (tool outputs or server-side tool calls).
+
+    A batch result does not say which ``n`` its request had, so the outputs decide.
+    """
+    for output in proto.outputs:
+        if output.message.role == chat_pb2.ROLE_TOOL:
+            return True
+        calls = (ToolCall.from_proto(c) for c in output.message.tool_calls)
+        if any(c.type in SERVER_SIDE_TOOL_TYPES for c in calls):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -272,9 +294,22 @@ class BatchClient:
             return BatchResult(result.batch_request_id, error=error)
         data = result.response
         if data.WhichOneof("response") == "image_response":
+            if not data.image_response.images:
+                error = EmptyResponseError(
+                    "the server's batch result holds no image",
+                    request_id=result.batch_request_id,
+                )
+                return BatchResult(result.batch_request_id, error=error)
             images = tuple(self._images.wrap(data.image_response))
             return BatchResult(result.batch_request_id, images=images)
-        return BatchResult(result.batch_request_id, response=Response(data.completion_response))
+        proto = data.completion_response
+        try:
+            check_reply(proto, what="batch result")
+        except EmptyResponseError as exc:
+            exc.request_id = result.batch_request_id
+            return BatchResult(result.batch_request_id, error=exc)
+        response = Response(proto, None if _agentic(proto) else 0)
+        return BatchResult(result.batch_request_id, response=response)
 
 
 def _state(name: BatchRequestState) -> int:
@@ -298,7 +333,7 @@ def _batch_request(item: BatchItem | tuple[str, BatchItem]) -> batch_pb2.BatchRe
     if request_id is not None:
         out.batch_request_id = request_id
     if isinstance(payload, Chat):
-        payload = payload.request
+        payload = payload.batch_request()
     if isinstance(payload, chat_pb2.GetCompletionsRequest):
         out.completion_request.CopyFrom(payload)
     elif isinstance(payload, image_pb2.GenerateImageRequest):

@@ -2,23 +2,30 @@
 
 Example::
 
-    chat = client.chat.create("grok-4", messages=[system("Be terse."), user("Hi")], seed=7)
+    chat = client.chat.create("grok-4.3", messages=[system("Be terse."), user("Hi")], seed=7)
     r = chat.sample()                       # unary
     for so_far, chunk in chat.stream():     # streamed; so_far is the Response being built
         print(chunk.content, end="")
-    chat.append(r)                          # the assistant turn (tool calls included)
+    chat.append(r)                          # its turns (tool calls, reasoning, encrypted)
     answers = chat.sample_batch(4)          # one Response per index
     r = chat.defer(timeout=600)             # deferred: start, then poll with backoff
+    chat.compact()                          # fold the history into encrypted context
 
 ``create`` accepts the JSON request form of docs/ARCHITECTURE.md, so the executor
-calls ``client.chat.create(**job.request)``. Spans: ``chat.sample <model>``,
-``chat.stream <model>``, ``chat.defer <model>``, ``chat.get_stored <model>``.
+calls ``client.chat.create(**job.request)``. Single calls (``sample``, ``stream``,
+``defer``, ``parse``) send ``n=1`` and read every output of the reply as one answer,
+so agentic (server-side tool) replies fold into one Response; the ``*_batch(n)``
+calls send ``n`` and read one Response per index. A reply without outputs raises
+:class:`~xai_pipelines.sdk.errors.EmptyResponseError`. Spans: ``chat.sample <model>``,
+``chat.stream <model>``, ``chat.defer <model>``, ``chat.compact <model>``,
+``chat.get_stored_completion``, ``chat.delete_stored_completion``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -27,43 +34,112 @@ from opentelemetry import trace
 from xai_pipelines.proto import chat_pb2, chat_pb2_grpc, deferred_pb2
 from xai_pipelines.sdk import telemetry
 from xai_pipelines.sdk._call import Caller
-from xai_pipelines.sdk._chat_request import apply_params, build_chat_request, request_params
+from xai_pipelines.sdk._chat_request import (
+    CONVERSATION_ID_METADATA,
+    apply_params,
+    build_chat_request,
+    check_conversation_id,
+    request_params,
+)
 from xai_pipelines.sdk.errors import DeferredError, DeferredTimeoutError, RequestValidationError
-from xai_pipelines.sdk.messages import message_to_json, to_message
-from xai_pipelines.sdk.response import Chunk, Response, StreamAccumulator
+from xai_pipelines.sdk.files import FileUploads
+from xai_pipelines.sdk.messages import message_to_json, to_messages
+from xai_pipelines.sdk.response import Chunk, Response, StreamAccumulator, Usage, check_reply
 
-__all__ = ["Chat", "ChatClient"]
+__all__ = ["Chat", "ChatClient", "CompactResult"]
 
 _STUB = chat_pb2_grpc.ChatStub
 
 
+@dataclass(frozen=True)
+class CompactResult:
+    """The answer of ``CompactContext``: the history folded into opaque encrypted context.
+
+    Attributes:
+        id: Id of the compaction.
+        encrypted_content: The compacted history; a chat carries it on as a user
+            message with this ``encrypted_content``.
+        dropped_message_count: How many input messages the compaction dropped.
+        usage: Tokens the compaction used.
+    """
+
+    id: str
+    encrypted_content: str
+    dropped_message_count: int
+    usage: Usage
+
+    @classmethod
+    def from_proto(cls, proto: chat_pb2.CompactContextResponse) -> CompactResult:
+        """Read a ``CompactContextResponse``."""
+        return cls(
+            proto.id,
+            proto.encrypted_content,
+            proto.dropped_message_count,
+            Usage.from_proto(proto.usage),
+        )
+
+    def message(self) -> chat_pb2.Message:
+        """The message that stands for the compacted history (as the official SDK sends it)."""
+        return chat_pb2.Message(role=chat_pb2.ROLE_USER, encrypted_content=self.encrypted_content)
+
+
+def _metadata(conversation_id: str | None) -> tuple[tuple[str, str], ...]:
+    return ((CONVERSATION_ID_METADATA, conversation_id),) if conversation_id else ()
+
+
 class ChatClient:
-    """Entry point for chat completions (``client.chat``)."""
+    """Entry point for chat completions (``client.chat``).
 
-    def __init__(self, caller: Caller) -> None:
+    Args:
+        caller: The client's call wrapper.
+        uploads: Uploads the local data of ``file()`` parts when a chat is sent;
+            None leaves such data inline in the request.
+    """
+
+    def __init__(self, caller: Caller, uploads: FileUploads | None = None) -> None:
         self._caller = caller
+        self._uploads = uploads
 
-    def create(self, model: str, messages: Iterable[Any] | None = None, **params: Any) -> Chat:
+    def create(
+        self,
+        model: str,
+        messages: Iterable[Any] | None = None,
+        *,
+        conversation_id: str | None = None,
+        **params: Any,
+    ) -> Chat:
         """Start a conversation.
 
         Args:
-            model: Model name, e.g. ``grok-4``.
-            messages: Initial messages: helper results, ``Message`` protos or JSON dicts.
+            model: Model name, e.g. ``grok-4.3``.
+            messages: Initial messages: helper results, ``Message`` protos, JSON dicts
+                or Responses.
+            conversation_id: Groups this chat's calls for the prompt cache: sent as the
+                ``x-grok-conv-id`` gRPC metadata on every call of the chat (docs.x.ai
+                prompt caching, read 2026-11-29). Also the span attribute
+                ``gen_ai.conversation.id``.
             **params: ``GetCompletionsRequest`` parameters in the JSON request form
                 (``temperature``, ``max_tokens``, ``tools``, ``response_format`` ...).
 
         Raises:
             RequestValidationError: For a malformed message or parameter.
         """
-        return Chat(self._caller, build_chat_request(model, messages or (), **params))
+        request = build_chat_request(model, messages or (), **params)
+        return Chat(self._caller, request, conversation_id=conversation_id, uploads=self._uploads)
 
     def get_stored_completion(self, response_id: str) -> list[Response]:
-        """Fetch a completion stored with ``store_messages=True``; one Response per index."""
+        """Fetch a completion stored with ``store_messages=True``; one Response per index.
+
+        Raises:
+            EmptyResponseError: When the stored completion holds no output.
+        """
         request = chat_pb2.GetStoredCompletionRequest(response_id=response_id)
         attrs = self._caller.attributes("chat", "", {})
         with self._caller.traced("chat.get_stored_completion", attrs) as span:
             proto, attempts = self._caller.unary(_STUB, "GetStoredCompletion", request)
-            responses = [Response(proto, i, attempts=attempts) for i in _indices(proto)]
+            check_reply(proto, what="stored completion")
+            indices = sorted({o.index for o in proto.outputs})
+            responses = [Response(proto, i, attempts=attempts) for i in indices]
             _record_responses(span, responses, attempts)
             return responses
 
@@ -76,9 +152,41 @@ class ChatClient:
             proto, _ = self._caller.unary(_STUB, "DeleteStoredCompletion", request)
             return str(proto.response_id)
 
+    def compact_context(
+        self, model: str, messages: Iterable[Any], *, conversation_id: str | None = None
+    ) -> CompactResult:
+        """Fold ``messages`` into compact encrypted context (the ``CompactContext`` RPC).
 
-def _indices(proto: chat_pb2.GetChatCompletionResponse) -> list[int]:
-    return sorted({o.index for o in proto.outputs}) or [0]
+        Args:
+            model: The model that will carry on the conversation.
+            messages: The conversation so far, in any accepted message form.
+            conversation_id: As for :meth:`create`.
+        """
+        request = build_chat_request(model, messages, conversation_id=conversation_id)
+        return _compact(self._caller, model, list(request.messages), conversation_id)
+
+
+def _compact(
+    caller: Caller, model: str, messages: list[chat_pb2.Message], conversation_id: str | None
+) -> CompactResult:
+    request = chat_pb2.CompactContextRequest(model=model, input=messages)
+    attrs = caller.attributes("chat", model, {})
+    if conversation_id:
+        attrs["gen_ai.conversation.id"] = conversation_id
+    with caller.traced(f"chat.compact {model}", attrs) as span:
+        proto, attempts = caller.unary(
+            _STUB, "CompactContext", request, metadata=_metadata(conversation_id)
+        )
+        result = CompactResult.from_proto(proto)
+        telemetry.set_attributes(
+            span,
+            {
+                "xai.attempts": attempts,
+                "xai.dropped_message_count": result.dropped_message_count,
+                **telemetry.usage_attributes(result.usage),
+            },
+        )
+        return result
 
 
 def _record_responses(span: trace.Span, responses: list[Response], attempts: int) -> None:
@@ -116,16 +224,34 @@ class Chat:
     Not thread-safe: one conversation belongs to one thread at a time.
     """
 
-    def __init__(self, caller: Caller, request: chat_pb2.GetCompletionsRequest) -> None:
+    def __init__(
+        self,
+        caller: Caller,
+        request: chat_pb2.GetCompletionsRequest,
+        *,
+        conversation_id: str | None = None,
+        uploads: FileUploads | None = None,
+    ) -> None:
         self._caller = caller
         self._request = request
+        self._conversation_id = check_conversation_id(conversation_id)
+        self._uploads = uploads
 
     @property
     def request(self) -> chat_pb2.GetCompletionsRequest:
-        """A copy of the request the next call would send."""
+        """A copy of the request as built (calls set ``n``; batches send it as it is).
+
+        Local ``file()`` data is still inline here; it is uploaded when a call sends it.
+        """
         copy = chat_pb2.GetCompletionsRequest()
         copy.CopyFrom(self._request)
         return copy
+
+    def batch_request(self) -> chat_pb2.GetCompletionsRequest:
+        """The request as a server-side batch carries it: local files uploaded, ``n`` as built."""
+        if self._uploads is not None:
+            self._uploads.resolve(self._request)
+        return self.request
 
     @property
     def model(self) -> str:
@@ -133,26 +259,52 @@ class Chat:
         return self._request.model
 
     @property
+    def conversation_id(self) -> str | None:
+        """The ``x-grok-conv-id`` this chat's calls carry, if any."""
+        return self._conversation_id
+
+    @property
     def messages(self) -> list[chat_pb2.Message]:
         """The conversation so far."""
         return list(self._request.messages)
 
     def append(self, message: Any) -> Chat:
-        """Add a message, or a Response's assistant turn (tool calls, encrypted content).
+        """Add a message, a Response's turns, or a :class:`CompactResult`.
+
+        A Response is replayed as the official SDK replays it: text, reasoning and
+        encrypted content, tool calls, and for an agentic answer its server-side tool
+        calls and tool outputs (see :func:`~xai_pipelines.sdk.messages.response_messages`).
+        A CompactResult replaces the whole history with the compacted context.
 
         Returns:
             The chat itself, for chaining.
         """
-        self._request.messages.append(to_message(message))
+        if isinstance(message, CompactResult):
+            del self._request.messages[:]
+            self._request.messages.append(message.message())
+        else:
+            self._request.messages.extend(to_messages(message))
         return self
 
+    def compact(self) -> CompactResult:
+        """Fold the conversation into compact encrypted context and carry on from it.
+
+        Sends every message to ``CompactContext``; the history is then replaced by one
+        message holding the compacted context (as the official SDK does).
+        """
+        result = _compact(
+            self._caller, self.model, list(self._request.messages), self._conversation_id
+        )
+        self.append(result)
+        return result
+
     def sample(self, *, timeout: float | None = None) -> Response:
-        """Get one answer (a unary ``GetCompletion``)."""
-        return self._sample(self._request, [0], timeout)[0]
+        """Get one answer (a unary ``GetCompletion`` with ``n=1``)."""
+        return self._sample(self._outgoing(1), None, timeout)[0]
 
     def sample_batch(self, n: int, *, timeout: float | None = None) -> list[Response]:
         """Get ``n`` answers in one call; one Response per index."""
-        return self._sample(self._with_n(n), list(range(n)), timeout)
+        return self._sample(self._outgoing(n), list(range(n)), timeout)
 
     def stream(self, *, timeout: float | None = None) -> Iterator[tuple[Response, Chunk]]:
         """Stream one answer.
@@ -162,15 +314,18 @@ class Chat:
             being built; after the last chunk it equals what ``sample()`` returns. When
             ``chunk.attempt`` grows, the stream broke and restarted: discard what you
             printed so far.
+
+        Raises:
+            EmptyResponseError: After the stream, when it carried no output.
         """
-        stream = self._stream(self._request, [0], timeout)
+        stream = self._stream(self._outgoing(1), None, timeout)
         return ((responses[0], chunk) for responses, chunk in stream)
 
     def stream_batch(
         self, n: int, *, timeout: float | None = None
     ) -> Iterator[tuple[list[Response], Chunk]]:
         """Stream ``n`` answers at once; ``chunk.choices`` splits a chunk by index."""
-        return self._stream(self._with_n(n), list(range(n)), timeout)
+        return self._stream(self._outgoing(n), list(range(n)), timeout)
 
     def defer(
         self, *, timeout: float = 600.0, interval: float = 0.1, max_interval: float = 10.0
@@ -182,13 +337,13 @@ class Chat:
             interval: First polling interval; it doubles up to ``max_interval``.
             max_interval: Longest polling interval.
         """
-        return self._defer(self._request, [0], timeout, interval, max_interval)[0]
+        return self._defer(self._outgoing(1), None, timeout, interval, max_interval)[0]
 
     def defer_batch(
         self, n: int, *, timeout: float = 600.0, interval: float = 0.1, max_interval: float = 10.0
     ) -> list[Response]:
         """``defer()`` for ``n`` answers; one Response per index."""
-        return self._defer(self._with_n(n), list(range(n)), timeout, interval, max_interval)
+        return self._defer(self._outgoing(n), list(range(n)), timeout, interval, max_interval)
 
     def parse(self, schema: Any, *, timeout: float | None = None) -> Any:
         """Ask for JSON matching ``schema`` and return it decoded and validated.
@@ -204,19 +359,23 @@ class Chat:
         Raises:
             StructuredOutputError: If the answer does not match the schema.
         """
-        request = self.request
+        request = self._outgoing(1)
         apply_params(request, {"response_format": _schema_format(schema)})
-        return self._sample(request, [0], timeout)[0].parse(schema)
+        return self._sample(request, None, timeout)[0].parse(schema)
 
-    def _with_n(self, n: int) -> chat_pb2.GetCompletionsRequest:
+    def _outgoing(self, n: int) -> chat_pb2.GetCompletionsRequest:
+        """The request a call sends: local files uploaded, ``n`` set."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise RequestValidationError(f"n must be a positive integer, got {n!r}")
-        request = self.request
+        request = self.batch_request()
         request.n = n
         return request
 
     def _attributes(self, request: chat_pb2.GetCompletionsRequest) -> dict[str, Any]:
-        return self._caller.attributes("chat", request.model, request_params(request))
+        attrs = self._caller.attributes("chat", request.model, request_params(request))
+        if self._conversation_id:
+            attrs["gen_ai.conversation.id"] = self._conversation_id
+        return attrs
 
     def _input_content(self, span: trace.Span, request: chat_pb2.GetCompletionsRequest) -> None:
         if span.is_recording() and telemetry.content_enabled():
@@ -224,17 +383,29 @@ class Chat:
             telemetry.set_content(span, "gen_ai.input.messages", messages)
 
     def _sample(
-        self, request: chat_pb2.GetCompletionsRequest, indices: list[int], timeout: float | None
+        self,
+        request: chat_pb2.GetCompletionsRequest,
+        indices: list[int] | None,
+        timeout: float | None,
     ) -> list[Response]:
         with self._caller.traced(f"chat.sample {request.model}", self._attributes(request)) as span:
             self._input_content(span, request)
-            proto, attempts = self._caller.unary(_STUB, "GetCompletion", request, timeout=timeout)
-            responses = [Response(proto, i, attempts=attempts) for i in indices]
+            proto, attempts = self._caller.unary(
+                _STUB,
+                "GetCompletion",
+                request,
+                timeout=timeout,
+                metadata=_metadata(self._conversation_id),
+            )
+            responses = _answers(proto, indices, attempts)
             _record_responses(span, responses, attempts)
             return responses
 
     def _stream(
-        self, request: chat_pb2.GetCompletionsRequest, indices: list[int], timeout: float | None
+        self,
+        request: chat_pb2.GetCompletionsRequest,
+        indices: list[int] | None,
+        timeout: float | None,
     ) -> Iterator[tuple[list[Response], Chunk]]:
         # The span's parent is the context of this call, not of the first next().
         span = self._caller.start_span(
@@ -247,25 +418,30 @@ class Chat:
         self,
         span: trace.Span,
         request: chat_pb2.GetCompletionsRequest,
-        indices: list[int],
+        indices: list[int] | None,
         timeout: float | None,
     ) -> Iterator[tuple[list[Response], Chunk]]:
         started = time.perf_counter()
         acc, current, responses = StreamAccumulator(), 0, []
-        chunk_index = 0 if indices == [0] else None
-        stream = self._caller.stream(_STUB, "GetCompletionChunk", request, timeout=timeout)
+        views: list[int | None] = [None] if indices is None else list(indices)
+        stream = self._caller.stream(
+            _STUB,
+            "GetCompletionChunk",
+            request,
+            timeout=timeout,
+            metadata=_metadata(self._conversation_id),
+        )
         try:
             for attempt, proto in stream:
                 if attempt != current:  # first chunk of an attempt: start over
                     ttft = time.perf_counter() - started
                     acc, current = StreamAccumulator(), attempt
                     responses = [
-                        Response(acc.proto, i, attempts=attempt, ttft_s=ttft) for i in indices
+                        Response(acc.proto, i, attempts=attempt, ttft_s=ttft) for i in views
                     ]
                 acc.add(proto)
-                yield responses, Chunk(proto, chunk_index, attempt)
-            if not responses:  # a stream without chunks still answers
-                responses = [Response(acc.proto, i, attempts=max(current, 1)) for i in indices]
+                yield responses, Chunk(proto, None, attempt)
+            check_reply(acc.proto, indices or (), what="stream")
             _record_responses(span, responses, responses[0].attempts)
         except Exception as exc:
             telemetry.record_error(span, exc)
@@ -277,22 +453,27 @@ class Chat:
     def _defer(
         self,
         request: chat_pb2.GetCompletionsRequest,
-        indices: list[int],
+        indices: list[int] | None,
         timeout: float,
         interval: float,
         max_interval: float,
     ) -> list[Response]:
+        metadata = _metadata(self._conversation_id)
         with self._caller.traced(f"chat.defer {request.model}", self._attributes(request)) as span:
             self._input_content(span, request)
             deadline = time.monotonic() + timeout
-            started, attempts = self._caller.unary(_STUB, "StartDeferredCompletion", request)
+            started, attempts = self._caller.unary(
+                _STUB, "StartDeferredCompletion", request, metadata=metadata
+            )
             poll = deferred_pb2.GetDeferredRequest(request_id=started.request_id)
             span.set_attribute("xai.deferred_id", started.request_id)
             delay = interval
             while True:
-                answer, _ = self._caller.unary(_STUB, "GetDeferredCompletion", poll)
+                answer, _ = self._caller.unary(
+                    _STUB, "GetDeferredCompletion", poll, metadata=metadata
+                )
                 if answer.status == deferred_pb2.DONE:
-                    responses = [Response(answer.response, i, attempts=attempts) for i in indices]
+                    responses = _answers(answer.response, indices, attempts)
                     _record_responses(span, responses, attempts)
                     return responses
                 if answer.status != deferred_pb2.PENDING:
@@ -310,6 +491,15 @@ class Chat:
                     )
                 time.sleep(min(delay, remaining))
                 delay = min(delay * 2, max_interval)
+
+
+def _answers(
+    proto: chat_pb2.GetChatCompletionResponse, indices: list[int] | None, attempts: int
+) -> list[Response]:
+    """One Response for a single call (every output), or one per requested index."""
+    check_reply(proto, indices or ())
+    views: list[int | None] = [None] if indices is None else list(indices)
+    return [Response(proto, i, attempts=attempts) for i in views]
 
 
 def _schema_format(schema: Any) -> dict[str, Any]:

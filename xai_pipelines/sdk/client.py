@@ -23,6 +23,7 @@ from xai_pipelines.sdk._channel import ChannelPool, open_channel
 from xai_pipelines.sdk.batch import BatchClient
 from xai_pipelines.sdk.chat import ChatClient
 from xai_pipelines.sdk.errors import MissingApiKeyError
+from xai_pipelines.sdk.files import FilesClient, FileUploads
 from xai_pipelines.sdk.image import ImageClient
 from xai_pipelines.sdk.models import ModelsClient
 from xai_pipelines.sdk.retry import RetryPolicy
@@ -103,7 +104,10 @@ class Client:
             calls_per_channel=calls_per_channel,
         )
         caller = Caller(self._pool, retry_policy, telemetry.get_tracer(tracer_provider), host, key)
-        self.chat = ChatClient(caller)
+        self.files = FilesClient(caller)
+        #: Uploads the local data of ``file()`` message parts, once per distinct content.
+        self.uploads = FileUploads(self.files)
+        self.chat = ChatClient(caller, self.uploads)
         self.image = ImageClient(caller)
         self.models = ModelsClient(caller)
         self.tokenize = TokenizeClient(caller)

@@ -20,6 +20,8 @@ once, in :mod:`xai_pipelines.sdk._call` (``raise ... from exc``), so no
     ├── CancelledError               CANCELLED
     ├── DeferredError                a deferred completion ended EXPIRED or FAILED
     ├── ImageDownloadError           an image URL could not be fetched
+    ├── InvalidResponseError         the server's reply cannot be read as an answer
+    │   └── EmptyResponseError       the reply holds no output (or none for a requested index)
     └── APIError                     any other status code
 
 ``code`` is the ``grpc.StatusCode`` name (``"UNAVAILABLE"``) or a client-side name
@@ -38,9 +40,11 @@ __all__ = [
     "DeadlineExceededError",
     "DeferredError",
     "DeferredTimeoutError",
+    "EmptyResponseError",
     "ImageDownloadError",
     "InternalServerError",
     "InvalidRequestError",
+    "InvalidResponseError",
     "MissingApiKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -185,6 +189,26 @@ class ImageDownloadError(XaiError):
     """A generated image's URL could not be downloaded."""
 
     default_code = "DOWNLOAD_FAILED"
+
+
+class InvalidResponseError(XaiError):
+    """The server answered, but the reply is not a usable answer (never retried).
+
+    Example: an ``image_generation`` tool output whose result envelope is not a
+    ``data:image/...;base64,`` URL.
+    """
+
+    default_code = "INVALID_RESPONSE"
+
+
+class EmptyResponseError(InvalidResponseError):
+    """The reply holds no output at all, or none for an index the call asked for.
+
+    An empty reply is never turned into an empty answer: there is no content, no
+    tool call and no finish reason to record.
+    """
+
+    default_code = "EMPTY_RESPONSE"
 
 
 class APIError(XaiError):

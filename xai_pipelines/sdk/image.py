@@ -2,24 +2,29 @@
 
 Example::
 
-    img = client.image.sample("a red fox", model="grok-2-image", image_format="base64")
+    img = client.image.sample("a red fox", model="grok-imagine-image", image_format="base64")
     path = img.save("out/fox")          # extension chosen from the bytes: out/fox.jpg
     imgs = client.image.sample_batch("a red fox", n=4, image_format="url")
     data = imgs[0].image                # downloaded (timeout, retries, user agent)
 
 The keyword arguments are the image request form of docs/ARCHITECTURE.md, so the
 executor calls ``client.image.sample(**job.request)``. Editing: pass the source
-picture as ``image_url`` (URL, data URL, local ``Path`` or bytes). Spans:
-``image.sample <model>``.
+picture as ``image_url``, or several reference pictures as ``image_urls``; each is a
+URL, a data URL, a local ``Path``, bytes, or an uploaded file as ``{"file_id": ...}``.
+``storage_options`` also stores the result with the Files service. ``sample`` sends
+``n=1``; a reply without images raises
+:class:`~xai_pipelines.sdk.errors.EmptyResponseError`. Spans: ``image.sample <model>``.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 import tempfile
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,12 +36,25 @@ from xai_pipelines.proto import image_pb2, image_pb2_grpc
 from xai_pipelines.sdk import telemetry
 from xai_pipelines.sdk._call import Caller
 from xai_pipelines.sdk._channel import USER_AGENT
-from xai_pipelines.sdk.errors import ImageDownloadError, RequestValidationError
+from xai_pipelines.sdk.errors import (
+    EmptyResponseError,
+    ImageDownloadError,
+    InvalidResponseError,
+    RequestValidationError,
+)
 from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
-from xai_pipelines.sdk.messages import image_url_content
+from xai_pipelines.sdk.messages import image_detail, image_url_content
 from xai_pipelines.sdk.response import Usage
 
-__all__ = ["AspectRatio", "ImageClient", "ImageFormat", "ImageResponse", "build_image_request"]
+__all__ = [
+    "AspectRatio",
+    "ImageClient",
+    "ImageFormat",
+    "ImageInput",
+    "ImageResponse",
+    "StoredImageFile",
+    "build_image_request",
+]
 
 ImageFormat = Literal["base64", "url"]
 AspectRatio = Literal[
@@ -46,7 +64,11 @@ AspectRatio = Literal[
 Resolution = Literal["1k", "2k"]
 Quality = Literal["low", "medium", "high"]
 
-DEFAULT_IMAGE_MODEL = "grok-2-image"
+#: The current image model (docs.x.ai models page, read 2026-11-29: the grok-imagine-image
+#: family; grok-2-image was retired 2026-05-15 per the migration page).
+DEFAULT_IMAGE_MODEL = "grok-imagine-image"
+#: An image input: URL or data URL, local path, bytes, or ``{"file_id": ...}``.
+ImageInput = str | Path | bytes | Mapping[str, Any]
 _FORMATS = {"base64": image_pb2.IMG_FORMAT_BASE64, "url": image_pb2.IMG_FORMAT_URL}
 _RESOLUTIONS = {"1k": image_pb2.IMG_RESOLUTION_1K, "2k": image_pb2.IMG_RESOLUTION_2K}
 _QUALITIES = {
@@ -70,6 +92,65 @@ def _pick(table: Mapping[str, Any], name: str, value: str) -> Any:
     return table[value]
 
 
+def image_input(source: ImageInput | image_pb2.ImageUrlContent) -> image_pb2.ImageUrlContent:
+    """One image input as an ``ImageUrlContent``.
+
+    Args:
+        source: An ``https://`` or ``data:`` URL, a local ``Path``, bytes, an uploaded
+            file as ``{"file_id": "file-..."}``, or ``{"url": ..., "detail": ...}``.
+    """
+    if isinstance(source, image_pb2.ImageUrlContent):
+        return source
+    if isinstance(source, Mapping):
+        detail = source.get("detail", "auto")
+        if source.get("file_id"):
+            return image_pb2.ImageUrlContent(
+                file_id=str(source["file_id"]), detail=image_detail(detail)
+            )
+        url = source.get("url", source.get("image_url"))
+        if isinstance(url, str) and url:
+            return image_url_content(url, detail)
+        raise RequestValidationError(
+            f'an image input object needs "file_id" or "url", got {dict(source)!r}'
+        )
+    return image_url_content(source)
+
+
+def _seconds(value: Any, name: str) -> int:
+    seconds = int(value.total_seconds()) if isinstance(value, dt.timedelta) else value
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        raise RequestValidationError(f"{name} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def build_storage_options(
+    value: Mapping[str, Any] | image_pb2.StorageOptions,
+) -> image_pb2.StorageOptions:
+    """``{"filename": ..., "expires_after": s, "public_url": True | {"expires_after": s}}``."""
+    if isinstance(value, image_pb2.StorageOptions):
+        return value
+    if not isinstance(value, Mapping) or not isinstance(value.get("filename"), str):
+        raise RequestValidationError('storage_options needs at least {"filename": "..."}')
+    unknown = set(value) - {"filename", "expires_after", "public_url"}
+    if unknown:
+        raise RequestValidationError(
+            f"unknown storage_options key(s): {', '.join(sorted(unknown))}"
+        )
+    options = image_pb2.StorageOptions(filename=value["filename"])
+    if value.get("expires_after") is not None:
+        options.expires_after = _seconds(value["expires_after"], "storage_options.expires_after")
+    public = value.get("public_url")
+    if public is True or isinstance(public, Mapping):
+        options.public_url.SetInParent()
+        expiry = public.get("expires_after") if isinstance(public, Mapping) else None
+        if expiry is not None:
+            where = "storage_options.public_url.expires_after"
+            options.public_url.expires_after = _seconds(expiry, where)
+    elif public not in (None, False):
+        raise RequestValidationError("storage_options.public_url must be true, false or an object")
+    return options
+
+
 def build_image_request(
     prompt: str,
     model: str = DEFAULT_IMAGE_MODEL,
@@ -79,11 +160,26 @@ def build_image_request(
     aspect_ratio: AspectRatio | None = None,
     resolution: Resolution | None = None,
     quality: Quality | None = None,
-    image_url: str | Path | bytes | None = None,
-    image_urls: list[str | Path | bytes] | None = None,
+    image_url: ImageInput | None = None,
+    image_urls: Sequence[ImageInput] | None = None,
+    storage_options: Mapping[str, Any] | image_pb2.StorageOptions | None = None,
     user: str | None = None,
 ) -> image_pb2.GenerateImageRequest:
     """A ``GenerateImageRequest`` from the image request form (pure, no I/O but local files).
+
+    Args:
+        prompt: What to draw (or how to edit the input images).
+        model: Image model.
+        n: Images to make (1-10); unset leaves it to the server.
+        image_format: ``base64`` or ``url``.
+        aspect_ratio: E.g. ``16:9`` or ``auto``.
+        resolution: ``1k`` or ``2k``.
+        quality: ``low``, ``medium`` or ``high``.
+        image_url: One input image to edit (see :func:`image_input`).
+        image_urls: Several reference images (the request's ``images``).
+        storage_options: Store the result with the Files service (see
+            :func:`build_storage_options`).
+        user: End-user id.
 
     Raises:
         RequestValidationError: For an empty prompt or an unknown choice.
@@ -104,12 +200,53 @@ def build_image_request(
     if quality is not None:
         request.quality = _pick(_QUALITIES, "quality", quality)
     if image_url is not None:
-        request.image.CopyFrom(image_url_content(image_url))
-    for source in image_urls or ():
-        request.images.append(image_url_content(source))
+        request.image.CopyFrom(image_input(image_url))
+    if image_urls is not None:
+        if isinstance(image_urls, str | bytes | Path | Mapping):
+            raise RequestValidationError("image_urls must be a list of image inputs")
+        request.images.extend(image_input(source) for source in image_urls)
+    if storage_options is not None:
+        request.storage_options.CopyFrom(build_storage_options(storage_options))
     if user:
         request.user = user
     return request
+
+
+@dataclass(frozen=True)
+class StoredImageFile:
+    """Where ``storage_options`` stored a generated image (the Files service).
+
+    Attributes:
+        file_id: The stored file's id.
+        filename: Its name.
+        public_url: Its public URL, when one was asked for and made.
+        public_url_expires_at: When that URL stops working.
+        expires_at: When the file is deleted, if it expires.
+        public_url_error: Why no public URL was made, if it failed.
+    """
+
+    file_id: str
+    filename: str
+    public_url: str | None = None
+    public_url_expires_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    public_url_error: str | None = None
+
+    @classmethod
+    def from_proto(cls, f: image_pb2.FileOutput) -> StoredImageFile:
+        """Read a ``FileOutput``."""
+
+        def when(name: str) -> dt.datetime | None:
+            return getattr(f, name).ToDatetime(dt.UTC) if f.HasField(name) else None
+
+        return cls(
+            f.file_id,
+            f.filename,
+            f.public_url if f.HasField("public_url") else None,
+            when("public_url_expires_at"),
+            when("expires_at"),
+            f.public_url_error if f.HasField("public_url_error") else None,
+        )
 
 
 class ImageResponse:
@@ -155,13 +292,37 @@ class ImageResponse:
 
     @property
     def image(self) -> bytes:
-        """The image bytes (decoded, or downloaded once from the URL)."""
+        """The image bytes (decoded, or downloaded once from the URL).
+
+        Raises:
+            InvalidResponseError: When the server sent neither data nor a URL (the
+                hosted API does this for an image withheld by moderation).
+            ImageDownloadError: When the URL cannot be fetched.
+        """
         if self._bytes is None:
+            kind = self.proto.WhichOneof("image")
+            if kind is None:
+                raise InvalidResponseError(
+                    f"image {self.index} came back without data or URL "
+                    f"(respect_moderation={self.respect_moderation})"
+                )
             if self.url is not None:
                 self._bytes = self._downloader.get(self.url)
             else:
                 self._bytes = base64.b64decode(self.base64)
         return self._bytes
+
+    @property
+    def file_output(self) -> StoredImageFile | None:
+        """Where ``storage_options`` stored the image, if it did."""
+        if not self.proto.HasField("file_output"):
+            return None
+        return StoredImageFile.from_proto(self.proto.file_output)
+
+    @property
+    def storage_error(self) -> str | None:
+        """Why storing the image failed, if it did."""
+        return self.proto.storage_error if self.proto.HasField("storage_error") else None
 
     @property
     def mime_type(self) -> str | None:
@@ -201,13 +362,18 @@ class ImageResponse:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record (without the image data)."""
+        stored = self.file_output
         return {
             "index": self.index,
             "model": self.model,
             "url": self.url,
             "respect_moderation": self.respect_moderation,
             "usage": self.usage.to_dict(),
-        }
+            "file_output": None if stored is None else {
+                "file_id": stored.file_id, "filename": stored.filename,
+                "public_url": stored.public_url},
+            "storage_error": self.storage_error,
+        }  # fmt: skip
 
     def __repr__(self) -> str:
         kind = "url" if self.url else "base64"
@@ -255,10 +421,10 @@ class ImageClient:
     def sample(
         self, prompt: str, model: str = DEFAULT_IMAGE_MODEL, **options: Any
     ) -> ImageResponse:
-        """Generate one image (options as in :func:`build_image_request`; ``n`` must be 1)."""
+        """Generate one image, sending ``n=1`` (options as in :func:`build_image_request`)."""
         if options.get("n") not in (None, 1):
             raise RequestValidationError("image.sample makes one image; use sample_batch for n > 1")
-        return self._generate(build_image_request(prompt, model, **{**options, "n": None}))[0]
+        return self._generate(build_image_request(prompt, model, **{**options, "n": 1}))[0]
 
     def sample_batch(
         self, prompt: str, n: int, model: str = DEFAULT_IMAGE_MODEL, **options: Any
@@ -293,6 +459,10 @@ class ImageClient:
                 span, "gen_ai.input.messages", [{"role": "user", "content": request.prompt}]
             )
             proto, attempts = self._caller.unary(image_pb2_grpc.ImageStub, "GenerateImage", request)
+            if not proto.images:
+                raise EmptyResponseError(
+                    f"the server's image reply (model {proto.model!r}) holds no image"
+                )
             images = self.wrap(proto, attempts)
             usage = Usage.from_proto(proto.usage)
             telemetry.set_attributes(
