@@ -4,6 +4,13 @@ from xai_pipelines.plan.check import PlanSummary, check_plan
 from xai_pipelines.plan.estimate import ChatPrice, Estimate, Prices
 from xai_pipelines.plan.expand import iter_jobs
 from xai_pipelines.plan.jobs import ChatJob, ImageJob, Job, canonical_json, job_from_dict
+from xai_pipelines.plan.models_check import (
+    LiveModels,
+    ModelAuthority,
+    ModelFinding,
+    ModelReport,
+    check_models,
+)
 from xai_pipelines.plan.seeds import job_seed
 
 __all__ = [
@@ -12,9 +19,14 @@ __all__ = [
     "Estimate",
     "ImageJob",
     "Job",
+    "LiveModels",
+    "ModelAuthority",
+    "ModelFinding",
+    "ModelReport",
     "PlanSummary",
     "Prices",
     "canonical_json",
+    "check_models",
     "check_plan",
     "iter_jobs",
     "job_from_dict",
