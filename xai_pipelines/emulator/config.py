@@ -82,6 +82,8 @@ class EmulatorConfig:
         max_concurrent_rpcs: Calls beyond this are refused with RESOURCE_EXHAUSTED.
         max_streams_per_connection: HTTP/2 streams one connection may have open at once
             (the hosted API allows about 100); further calls queue in the client. None: no limit.
+        files_quota_bytes: Most file content the Files service holds at once (uploads and
+            stored images beyond it fail); keeps a long-running emulator's memory bounded.
     """
 
     api_keys: tuple[str, ...] | None = None
@@ -97,6 +99,7 @@ class EmulatorConfig:
     max_workers: int = 320
     max_concurrent_rpcs: int = 1024
     max_streams_per_connection: int | None = None
+    files_quota_bytes: int = 512 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.api_keys is not None:
@@ -108,5 +111,7 @@ class EmulatorConfig:
             raise ValueError("deferred times must not be negative")
         if self.max_streams_per_connection is not None and self.max_streams_per_connection < 1:
             raise ValueError("max_streams_per_connection must be at least 1")
+        if self.files_quota_bytes < 0:
+            raise ValueError("files_quota_bytes must not be negative")
         if self.max_workers < 1 or self.max_concurrent_rpcs < 1:
             raise ValueError("max_workers and max_concurrent_rpcs must be positive")

@@ -1,11 +1,19 @@
-"""A small HTTP server on loopback serving generated images by URL."""
+"""A small HTTP server on loopback serving generated images, and other content, by URL.
+
+Besides ``/images/<id>.png`` it serves whatever a mounted resolver returns under
+its path prefix (the Files service mounts public file URLs there).
+"""
 
 from __future__ import annotations
 
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+#: Content for a path below a mount point: (bytes, content type), or None for 404.
+Resolver = Callable[[str], "tuple[bytes, str] | None"]
 
 #: Images kept for download; older ones are forgotten first.
 MAX_IMAGES = 4096
@@ -21,6 +29,7 @@ class ImageHost:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._images: OrderedDict[str, bytes] = OrderedDict()
+        self._mounts: dict[str, Resolver] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         # Non-daemon handler threads are joined by server_close, so stop() leaks none.
@@ -50,6 +59,27 @@ class ImageHost:
         with self._lock:
             return self._images.get(name)
 
+    def get_url(self, url: str) -> bytes | None:
+        """The image a URL returned by :meth:`put` points at, if still held."""
+        prefix = f"{self.base_url}/images/"
+        return self.get(url[len(prefix) :]) if url.startswith(prefix) else None
+
+    def mount(self, prefix: str, resolver: Resolver) -> str:
+        """Serve ``resolver(rest)`` for ``GET /<prefix>/<rest>``; returns the mount's base URL."""
+        with self._lock:
+            self._mounts[prefix.strip("/")] = resolver
+        return f"{self.base_url}/{prefix.strip('/')}"
+
+    def _resolve(self, path: str) -> tuple[bytes, str] | None:
+        prefix = "/images/"
+        if path.startswith(prefix):
+            data = self.get(path[len(prefix) :])
+            return None if data is None else (data, "image/png")
+        head, _, rest = path.lstrip("/").partition("/")
+        with self._lock:
+            resolver = self._mounts.get(head)
+        return resolver(rest) if resolver is not None and rest else None
+
     def start(self) -> None:
         """Serve in a background thread."""
         self._thread = threading.Thread(
@@ -75,13 +105,13 @@ class ImageHost:
             timeout = 10  # a silent client cannot hold a handler thread (and stop()) forever
 
             def do_GET(self) -> None:
-                prefix = "/images/"
-                data = host.get(self.path[len(prefix) :]) if self.path.startswith(prefix) else None
-                if data is None:
-                    self.send_error(404, "no such image")
+                found = host._resolve(self.path.split("?", 1)[0])
+                if found is None:
+                    self.send_error(404, "not found")
                     return
+                data, content_type = found
                 self.send_response(200)
-                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -117,6 +117,26 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 stream, handler.request_deserializer, handler.response_serializer
             )
+        if handler.stream_unary is not None:  # client streaming (Files.UploadFile)
+            inner_upload = handler.stream_unary
+
+            def upload(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                self._admit(method, metadata, faulted, context)
+                return inner_upload(requests, context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                upload, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_stream is not None:
+            inner_bidi = handler.stream_stream
+
+            def bidi(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                self._admit(method, metadata, faulted, context)
+                yield from inner_bidi(requests, context)
+
+            return grpc.stream_stream_rpc_method_handler(
+                bidi, handler.request_deserializer, handler.response_serializer
+            )
         return handler
 
     def _pause(self, call: _Call, seconds: float, context: grpc.ServicerContext) -> None:
