@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from xai_pipelines.emulator.callctx import call_context
 from xai_pipelines.emulator.catalog import chat_cost_ticks
 from xai_pipelines.emulator.chat_engine import ChatEngine
 from xai_pipelines.emulator.chat_stream import iter_chunks
@@ -28,19 +29,19 @@ class ChatService(chat_pb2_grpc.ChatServicer):
     def GetCompletion(
         self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
     ) -> chat_pb2.GetChatCompletionResponse:
-        return answer(context, lambda: self.engine.complete(request))
+        return answer(context, lambda: self.engine.complete(request, call_context(context)))
 
     def GetCompletionChunk(
         self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
     ) -> Iterator[chat_pb2.GetChatCompletionChunk]:
-        response = answer(context, lambda: self.engine.complete(request))
+        response = answer(context, lambda: self.engine.complete(request, call_context(context)))
         yield from iter_chunks(response)
 
     def StartDeferredCompletion(
         self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
     ) -> deferred_pb2.StartDeferredResponse:
         def work() -> deferred_pb2.StartDeferredResponse:
-            response = self.engine.complete(request)
+            response = self.engine.complete(request, call_context(context))
             return deferred_pb2.StartDeferredResponse(request_id=self.engine.store.defer(response))
 
         return answer(context, work)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -55,23 +55,42 @@ class PromptCount:
         return self.text_tokens + self.image_tokens
 
 
-def count_prompt(messages: Iterable[chat_pb2.Message]) -> PromptCount:
-    """Count prompt tokens by the rule stated in ``tokenizer``."""
-    text_tokens = 0
+#: Text of an attached file (``Content.file``) as the prompt sees it.
+FileText = Callable[[chat_pb2.FileContent], str]
+
+
+def message_tokens(message: chat_pb2.Message, file_text: FileText | None = None) -> PromptCount:
+    """Prompt tokens of one message by the rule stated in ``tokenizer``.
+
+    Attached files count with the tokens of their text (``file_text``; without
+    it they count nothing).
+    """
+    text_tokens = MESSAGE_OVERHEAD_TOKENS
     image_tokens = 0
-    for message in messages:
-        text_tokens += MESSAGE_OVERHEAD_TOKENS
-        for part in message.content:
-            kind = part.WhichOneof("content")
-            if kind == "text":
-                text_tokens += count_tokens(part.text)
-            elif kind == "image_url":
-                image_tokens += IMAGE_TOKENS
-        if message.reasoning_content:
-            text_tokens += count_tokens(message.reasoning_content)
-        for call in message.tool_calls:
-            text_tokens += count_tokens(call.function.name) + count_tokens(call.function.arguments)
+    for part in message.content:
+        kind = part.WhichOneof("content")
+        if kind == "text":
+            text_tokens += count_tokens(part.text)
+        elif kind == "image_url":
+            image_tokens += IMAGE_TOKENS
+        elif kind == "file" and file_text is not None:
+            text_tokens += count_tokens(file_text(part.file))
+    if message.reasoning_content:
+        text_tokens += count_tokens(message.reasoning_content)
+    for call in message.tool_calls:
+        text_tokens += count_tokens(call.function.name) + count_tokens(call.function.arguments)
     return PromptCount(text_tokens=text_tokens, image_tokens=image_tokens)
+
+
+def count_prompt(
+    messages: Iterable[chat_pb2.Message], file_text: FileText | None = None
+) -> PromptCount:
+    """Count the prompt tokens of a conversation (see :func:`message_tokens`)."""
+    counts = [message_tokens(m, file_text) for m in messages]
+    return PromptCount(
+        text_tokens=sum(c.text_tokens for c in counts),
+        image_tokens=sum(c.image_tokens for c in counts),
+    )
 
 
 def digest(*parts: object) -> bytes:

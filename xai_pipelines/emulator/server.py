@@ -16,11 +16,13 @@ from xai_pipelines.emulator.chat_engine import ChatEngine
 from xai_pipelines.emulator.chat_service import ChatService
 from xai_pipelines.emulator.config import EmulatorConfig, FaultConfig
 from xai_pipelines.emulator.faults import FaultInjector
+from xai_pipelines.emulator.files_service import FilesService, PublicUrls
+from xai_pipelines.emulator.files_store import FileStore
 from xai_pipelines.emulator.http_host import ImageHost
-from xai_pipelines.emulator.image_engine import ImageEngine
-from xai_pipelines.emulator.image_service import ImageService
+from xai_pipelines.emulator.image_files import FileImageEngine, FileImageService
 from xai_pipelines.emulator.interceptor import EmulatorInterceptor
 from xai_pipelines.emulator.models_service import ModelsService, TokenizeService
+from xai_pipelines.emulator.prompt_cache import PromptCache
 from xai_pipelines.emulator.ratelimit import RateLimiter
 from xai_pipelines.emulator.scripted import Script, load_rules
 from xai_pipelines.emulator.stats import EmulatorStats, StatsRecorder
@@ -28,6 +30,7 @@ from xai_pipelines.emulator.store import CompletionStore
 from xai_pipelines.proto import (
     batch_pb2_grpc,
     chat_pb2_grpc,
+    files_pb2_grpc,
     image_pb2_grpc,
     models_pb2_grpc,
     tokenize_pb2_grpc,
@@ -39,7 +42,7 @@ _MAX_MESSAGE = 20 * 1024 * 1024
 
 
 class Emulator:
-    """A local xAI API on loopback: gRPC (plaintext) plus an HTTP host for image URLs.
+    """A local xAI API on loopback: gRPC (plaintext) plus an HTTP host for image and file URLs.
 
     Use as a context manager (or call :meth:`start` / :meth:`stop`)::
 
@@ -70,6 +73,8 @@ class Emulator:
         self._image_host: ImageHost | None = None
         self._batch_worker: BatchWorker | None = None
         self.batches = BatchState()
+        self.files = FileStore(self.config.files_quota_bytes)
+        self.prompt_cache = PromptCache()
         self._script = Script(rules)
         self._port = 0
 
@@ -81,8 +86,11 @@ class Emulator:
             raise RuntimeError("emulator already started")
         self._stopping.clear()
         host = ImageHost(self.config.host, self.config.http_port)
-        chat = ChatEngine(self.catalog, self.completions, self._script)
-        images = ImageEngine(self.catalog, host)
+        urls = PublicUrls(self.files, host)
+        chat = ChatEngine(
+            self.catalog, self.completions, self._script, self.files, urls.lookup, self.prompt_cache
+        )
+        images = FileImageEngine(self.catalog, host, self.files, urls)
         executor = ThreadPoolExecutor(
             max_workers=self.config.max_workers, thread_name_prefix="emulator-grpc"
         )
@@ -96,7 +104,8 @@ class Emulator:
             options=self._server_options(),
         )
         chat_pb2_grpc.add_ChatServicer_to_server(ChatService(chat), server)
-        image_pb2_grpc.add_ImageServicer_to_server(ImageService(images), server)
+        image_pb2_grpc.add_ImageServicer_to_server(FileImageService(images), server)
+        files_pb2_grpc.add_FilesServicer_to_server(FilesService(self.files, urls), server)
         models_pb2_grpc.add_ModelsServicer_to_server(ModelsService(self.catalog), server)
         tokenize_pb2_grpc.add_TokenizeServicer_to_server(TokenizeService(self.catalog), server)
         worker = BatchWorker(self.batches, chat, images, self.config.batch_request_delay_s)

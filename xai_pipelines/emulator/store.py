@@ -79,8 +79,12 @@ class CompletionStore:
         """The conversation up to and including the answer of ``response_id``."""
         entry = self.get(response_id)
         messages = list(entry.messages)
-        if entry.response.outputs:
-            out = entry.response.outputs[0].message
+        outputs = entry.response.outputs
+        answers = [o for o in outputs if o.message.role == chat_pb2.ROLE_ASSISTANT]
+        if answers:
+            # An agentic response ends with its final answer; earlier outputs are its tool calls.
+            agentic = any(o.message.role == chat_pb2.ROLE_TOOL for o in outputs)
+            out = (answers[-1] if agentic else answers[0]).message
             messages.append(
                 chat_pb2.Message(
                     role=chat_pb2.ROLE_ASSISTANT,
