@@ -100,3 +100,13 @@ def test_downloads_send_the_user_agent_and_retry_server_errors(client: Client):
         server.server_close()
     assert [s for s, _ in seen] == [503, 200]
     assert all(agent.startswith("xai-pipelines/") for _, agent in seen)
+
+
+def test_an_image_without_data_or_url_is_an_error(client: Client):
+    from xai_pipelines.proto import image_pb2
+    from xai_pipelines.sdk.errors import InvalidResponseError
+
+    withheld = image_pb2.GeneratedImage(respect_moderation=False)
+    [img] = client.image.wrap(image_pb2.ImageResponse(model="m", images=[withheld]))
+    with pytest.raises(InvalidResponseError, match="without data or URL"):
+        _ = img.image

@@ -308,11 +308,83 @@ def test_image_request_form():
         ({"prompt": "p", "aspect_ratio": "5:4"}, "aspect_ratio must be one of"),
         ({"prompt": "p", "image_format": "gif"}, "image_format must be one of base64, url"),
         ({"prompt": "p", "resolution": "8k"}, "resolution must be one of 1k, 2k"),
+        ({"prompt": "p", "image_urls": "https://x"}, "image_urls must be a list"),
+        ({"prompt": "p", "image_urls": [{"id": "f"}]}, 'needs "file_id" or "url"'),
+        ({"prompt": "p", "image_url": {"file_id": "f", "detail": "max"}}, "detail must be"),
+        ({"prompt": "p", "storage_options": {"expires_after": 5}}, '{"filename": "..."}'),
+        (
+            {"prompt": "p", "storage_options": {"filename": "a", "ttl": 5}},
+            "unknown storage_options",
+        ),
+        ({"prompt": "p", "storage_options": {"filename": "a", "expires_after": -1}}, "positive"),
+        ({"prompt": "p", "storage_options": {"filename": "a", "public_url": "yes"}}, "public_url"),
     ],
 )
 def test_bad_image_requests(kwargs, fragment):
     with pytest.raises(RequestValidationError) as info:
         build_image_request(**kwargs)
+    assert fragment in str(info.value)
+
+
+def test_several_reference_images_file_ids_and_storage_options(tmp_path: Path):
+    path = tmp_path / "ref.png"
+    path.write_bytes(PNG)
+    req = build_image_request(
+        "blend them", image_url={"file_id": "file-1"},
+        image_urls=["https://x/a.png", {"file_id": "file-2", "detail": "high"}, path, PNG,
+                    {"url": "data:image/png;base64,AA=="}],
+        storage_options={"filename": "out.png", "expires_after": 7200,
+                         "public_url": {"expires_after": 3600}},
+    )  # fmt: skip
+    assert req.image.file_id == "file-1" and req.image.WhichOneof("source") == "file_id"
+    sources = [i.WhichOneof("source") for i in req.images]
+    assert sources == ["image_url", "file_id", "image_url", "image_url", "image_url"]
+    assert req.images[1].file_id == "file-2" and req.images[1].detail == image_pb2.DETAIL_HIGH
+    assert req.images[2].image_url.startswith("data:image/png;base64,")
+    assert req.images[2].image_url == req.images[3].image_url
+    opts = req.storage_options
+    assert opts.filename == "out.png" and opts.expires_after == 7200
+    assert opts.public_url.expires_after == 3600
+    plain = build_image_request("p", storage_options={"filename": "a", "public_url": True})
+    assert plain.storage_options.HasField("public_url")
+    assert not plain.storage_options.public_url.HasField("expires_after")
+    assert not build_image_request("p", storage_options={"filename": "a"}).storage_options.HasField(
+        "public_url"
+    )
+
+
+def test_developer_role_file_parts_and_conversation_id(tmp_path: Path):
+    from xai_pipelines.sdk import developer
+
+    doc = tmp_path / "doc.pdf"
+    doc.write_bytes(b"%PDF-1.4")
+    by_helper = build_chat_request("m", [developer("Be exact."), user("Read", file(doc))])
+    by_dict = build_chat_request("m", [
+        {"role": "developer", "content": "Be exact."},
+        {"role": "user", "content": ["Read", {"type": "file", "path": str(doc)}]},
+    ], conversation_id="conv-1")  # fmt: skip
+    assert by_helper == by_dict  # conversation_id is metadata, not a field
+    part = by_helper.messages[1].content[1].file
+    assert part.data == b"%PDF-1.4" and part.filename == "doc.pdf" and not part.file_id
+    raw = file(b"abc", filename="a.txt", mime_type="text/plain").file
+    assert (raw.data, raw.filename, raw.mime_type) == (b"abc", "a.txt", "text/plain")
+    assert file("file-9").file.file_id == "file-9"
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda: file(""), "needs a file id"),
+        (lambda: file("file-1", filename="x"), "go with local data"),
+        (lambda: file(b""), "no data"),
+        (lambda: file(Path("/no/such/file.pdf")), "cannot read file"),
+        (lambda: file(3), "takes a file id, bytes or a path"),  # type: ignore[arg-type]
+        (lambda: build_chat_request("m", [], conversation_id=""), "conversation_id must be"),
+    ],
+)
+def test_bad_file_parts_and_conversation_ids(make, fragment):
+    with pytest.raises(RequestValidationError) as info:
+        make()
     assert fragment in str(info.value)
 
 
