@@ -53,23 +53,12 @@ def test_reasoning_models_are_configurable(emulator_factory):
     stubs.channel.close()
 
 
-def test_search_parameters_give_citations(stubs):
-    params = chat_pb2.SearchParameters(
-        mode=chat_pb2.ON_SEARCH_MODE, return_citations=True, max_search_results=4
-    )
-    r = stubs.complete(prompt="News?", seed=1, search_parameters=params)
-    assert len(r.citations) == 4 and all(c.startswith("https://") for c in r.citations)
-    assert r.usage.num_sources_used == 4
-    again = stubs.complete(prompt="News?", seed=1, search_parameters=params)
-    assert again.citations == r.citations
-    off = stubs.complete(
-        prompt="News?",
-        seed=1,
-        search_parameters=chat_pb2.SearchParameters(mode=chat_pb2.OFF_SEARCH_MODE),
-    )
-    assert not off.citations and off.usage.num_sources_used == 0
-    chunks = stubs.stream(prompt="News?", seed=1, search_parameters=params)
-    assert [c for ch in chunks for c in ch.citations] == list(r.citations)
+def test_search_parameters_are_refused_now_live_search_is_gone(stubs):
+    # Live search's citations are no more (see emulator/search.py); tests/emulator/
+    # test_server_tools.py covers the refusal and the web_search / x_search tools.
+    params = chat_pb2.SearchParameters(mode=chat_pb2.ON_SEARCH_MODE, return_citations=True)
+    err = rpc_error(stubs.complete, prompt="News?", search_parameters=params)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "Live search" in err.details()
 
 
 def test_search_tools_give_citations_and_server_side_tool_usage(stubs):
