@@ -15,6 +15,7 @@ from typing import Any
 
 from xai_pipelines.plan import ChatJob, ImageJob, Job
 from xai_pipelines.proto import chat_pb2, image_pb2
+from xai_pipelines.run.attachments import resolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.chat_job import reply_fields
 from xai_pipelines.run.image_job import saved_images
@@ -62,8 +63,11 @@ def check_batchable(jobs: Iterable[Job]) -> int:
 def batch_request(
     client: Client, job: Job
 ) -> chat_pb2.GetCompletionsRequest | image_pb2.GenerateImageRequest:
-    """The request proto ``job`` sends, built as the online runners build it."""
-    params = dict(plain(job.request))
+    """The request proto ``job`` sends, built as the online runners build it.
+
+    Local files are uploaded first (once per run), as the online runners do.
+    """
+    params = resolve_files(plain(job.request), client.uploads)
     model = params.pop("model")
     n = int(params.pop("n", 1) or 1)
     if isinstance(job, ImageJob):

@@ -6,8 +6,10 @@ from typing import Any
 
 from xai_pipelines.plan import ChatJob
 from xai_pipelines.plan.estimate import job_tokens
+from xai_pipelines.run.attachments import resolve_files, resolve_turn
 from xai_pipelines.run.attempts import JobScope
 from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
+from xai_pipelines.run.prompt_cache import conversation_id
 from xai_pipelines.sdk import Chat, Response
 
 
@@ -54,11 +56,16 @@ class ChatRunner(JobRunner):
     kind = "chat"
 
     def execute(self, job: ChatJob, scope: JobScope) -> Executed:
-        """Send the conversation, turn by turn, and collect the final outputs."""
-        params = dict(plain(job.request))
+        """Send the conversation, turn by turn, and collect the final outputs.
+
+        Local files are uploaded (once per run) first; every call of the chat carries
+        the conversation id of its prompt prefix, for prompt-cache hits.
+        """
+        params = resolve_files(plain(job.request), self.client.uploads)
         model = params.pop("model")
         messages = params.pop("messages", [])
         n = int(params.pop("n", 1) or 1)
+        params.setdefault("conversation_id", conversation_id(job.request, job.task))
         chat = self.client.chat.create(model, messages, **params)
         estimate = call_estimate(job)
         done = Executed(calls=0, attempts=0)
@@ -67,7 +74,7 @@ class ChatRunner(JobRunner):
         for turn in job.turns:
             history.append({"outputs": [output_record(r) for r in responses]})
             chat.append(responses[0])
-            chat.append(dict(plain(turn)))
+            chat.append(dict(resolve_turn(plain(turn), self.client.uploads)))
             responses = self._ask(chat, job.mode, n, estimate, scope, done)
         done.fields = reply_fields(job.mode, responses)
         if job.turns:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xai_pipelines.plan import ImageJob
+from xai_pipelines.run.attachments import resolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
 from xai_pipelines.sdk import Client, ImageResponse
@@ -29,8 +30,8 @@ class ImageRunner(JobRunner):
         self.out = out
 
     def execute(self, job: ImageJob, scope: JobScope) -> Executed:
-        """Generate the images, then save each one atomically."""
-        params = dict(plain(job.request))
+        """Upload local input images (once per run), generate, then save each image atomically."""
+        params = resolve_files(plain(job.request), self.client.uploads)
         prompt = params.pop("prompt")
         model = params.pop("model")
         n = int(params.pop("n", 1) or 1)
