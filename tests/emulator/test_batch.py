@@ -8,10 +8,18 @@ import grpc
 import pytest
 
 from tests.emulator.conftest import chat_request, connect, rpc_error
+from xai_pipelines.catalog import load_catalog
 from xai_pipelines.emulator import EmulatorConfig
 from xai_pipelines.proto import batch_pb2, image_pb2
 
 State = batch_pb2.BatchRequestMetadata
+IMAGE_MODEL = "grok-imagine-image"
+
+
+def image_price() -> int:
+    model = load_catalog().image(IMAGE_MODEL)
+    assert model is not None
+    return model.image_price
 
 
 def add(stubs, batch_id: str, requests: list[batch_pb2.BatchRequest]) -> None:
@@ -53,7 +61,7 @@ def test_batch_runs_chat_and_image_requests_with_errors_as_results(stubs):
     )
     image = batch_pb2.BatchRequest(
         batch_request_id="img-0",
-        image_request=image_pb2.GenerateImageRequest(prompt="fox", model="grok-2-image", n=2),
+        image_request=image_pb2.GenerateImageRequest(prompt="fox", model=IMAGE_MODEL, n=2),
     )
     bad = batch_pb2.BatchRequest(
         batch_request_id="bad-0", completion_request=chat_request(model="grok-99")
@@ -66,8 +74,9 @@ def test_batch_runs_chat_and_image_requests_with_errors_as_results(stubs):
     )
     costs = {c.endpoint: c for c in done.cost_breakdown.endpoint_costs}
     assert costs["/v1/chat/completions"].cost_usd_ticks == chat_cost
-    assert costs["/v1/images/generations"].cost_usd_ticks == 2 * 700_000_000
-    assert done.cost_breakdown.total_cost_usd_ticks == chat_cost + 2 * 700_000_000
+    image_cost = 2 * image_price()
+    assert costs["/v1/images/generations"].cost_usd_ticks == image_cost
+    assert done.cost_breakdown.total_cost_usd_ticks == chat_cost + image_cost
     one = stubs.batch.GetBatchRequestResult(
         batch_pb2.GetBatchRequestResultRequest(batch_id=batch.batch_id, batch_request_id="chat-1"),
         metadata=stubs.metadata,

@@ -9,6 +9,9 @@ from tests.emulator.conftest import rpc_error
 from xai_pipelines.emulator.tokenizer import count_tokens
 from xai_pipelines.proto import chat_pb2, sample_pb2
 
+#: A current model that takes ``stop`` (reasoning models refuse it).
+NR = "grok-4.20-0309-non-reasoning"
+
 
 def texts(response: chat_pb2.GetChatCompletionResponse) -> list[str]:
     return [o.message.content for o in response.outputs]
@@ -25,7 +28,7 @@ def test_seed_prompt_and_model_change_the_text(stubs):
     base = texts(stubs.complete(prompt="Describe a cat", seed=11))
     assert texts(stubs.complete(prompt="Describe a cat", seed=12)) != base
     assert texts(stubs.complete(prompt="Describe a dog", seed=11)) != base
-    assert texts(stubs.complete(prompt="Describe a cat", seed=11, model="grok-3")) != base
+    assert texts(stubs.complete(prompt="Describe a cat", seed=11, model=NR)) != base
 
 
 def test_temperature_without_seed_varies_but_zero_does_not(stubs):
@@ -51,7 +54,7 @@ def test_n_gives_one_output_per_index_with_distinct_text(stubs):
 
 
 def test_n_128_is_the_maximum(stubs):
-    r = stubs.complete(prompt="x", seed=1, n=128, model="grok-3")
+    r = stubs.complete(prompt="x", seed=1, n=128, model=NR)
     assert len(r.outputs) == 128
     err = rpc_error(stubs.complete, prompt="x", n=129)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -59,8 +62,8 @@ def test_n_128_is_the_maximum(stubs):
 
 
 def test_max_tokens_truncates_to_a_prefix_with_max_len(stubs):
-    full = stubs.complete(prompt="Explain batching", seed=4, model="grok-3").outputs[0]
-    cut = stubs.complete(prompt="Explain batching", seed=4, model="grok-3", max_tokens=5).outputs[0]
+    full = stubs.complete(prompt="Explain batching", seed=4, model=NR).outputs[0]
+    cut = stubs.complete(prompt="Explain batching", seed=4, model=NR, max_tokens=5).outputs[0]
     assert cut.finish_reason == sample_pb2.REASON_MAX_LEN
     assert count_tokens(cut.message.content) == 5
     assert full.message.content.startswith(cut.message.content)
@@ -68,22 +71,18 @@ def test_max_tokens_truncates_to_a_prefix_with_max_len(stubs):
 
 
 def test_stop_string_cuts_before_it(stubs):
-    full = (
-        stubs.complete(prompt="Explain batching", seed=4, model="grok-3").outputs[0].message.content
-    )
-    r = stubs.complete(prompt="Explain batching", seed=4, model="grok-3", stop=["."]).outputs[0]
+    full = stubs.complete(prompt="Explain batching", seed=4, model=NR).outputs[0].message.content
+    r = stubs.complete(prompt="Explain batching", seed=4, model=NR, stop=["."]).outputs[0]
     assert r.finish_reason == sample_pb2.REASON_STOP
     assert r.message.content == full[: full.index(".")]
     assert "." not in r.message.content
 
 
 def test_earliest_of_several_stop_strings_wins(stubs):
-    full = (
-        stubs.complete(prompt="Explain batching", seed=4, model="grok-3").outputs[0].message.content
-    )
+    full = stubs.complete(prompt="Explain batching", seed=4, model=NR).outputs[0].message.content
     words = full.split()
     stops = [words[3], words[1]]
-    r = stubs.complete(prompt="Explain batching", seed=4, model="grok-3", stop=stops).outputs[0]
+    r = stubs.complete(prompt="Explain batching", seed=4, model=NR, stop=stops).outputs[0]
     assert r.message.content == full[: min(full.find(s) for s in stops)]
 
 
@@ -111,11 +110,11 @@ def test_stream_matches_unary_for_every_index(stubs, n):
 
 
 def test_logprobs_cover_every_token(stubs):
-    r = stubs.complete(prompt="Hi", seed=2, logprobs=True, top_logprobs=3, model="grok-3")
+    r = stubs.complete(prompt="Hi", seed=2, logprobs=True, top_logprobs=3, model=NR)
     out = r.outputs[0]
     lps = out.logprobs.content
     assert "".join(lp.token for lp in lps) == out.message.content
     assert all(lp.logprob <= 0 and len(lp.top_logprobs) == 3 for lp in lps)
-    chunks = stubs.stream(prompt="Hi", seed=2, logprobs=True, top_logprobs=3, model="grok-3")
+    chunks = stubs.stream(prompt="Hi", seed=2, logprobs=True, top_logprobs=3, model=NR)
     streamed = [lp for c in chunks for o in c.outputs for lp in o.logprobs.content]
     assert streamed == list(lps)
