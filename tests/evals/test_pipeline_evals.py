@@ -57,7 +57,7 @@ def _records(line: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_job_is_scored_with_templated_expectations(out: Path) -> None:
     results = _results(out)
     assert len(results) == 43 and all(line["scores"] for line in results.values())
-    france = _records(results["capital-france-grok-4"])
+    france = _records(results["capital-france-grok-4.3"])
     assert france["icontains"] == {
         "type": "icontains",
         "output": 0,
@@ -65,8 +65,8 @@ def test_every_job_is_scored_with_templated_expectations(out: Path) -> None:
         "score": 1.0,
         "reason": "contain 'Paris' (any case)",
     }
-    assert results["capital-france-grok-4"]["expect"][0] == {"icontains": "Paris"}
-    facts = _records(results["facts-peru-grok-3-mini"])
+    assert results["capital-france-grok-4.3"]["expect"][0] == {"icontains": "Paris"}
+    facts = _records(results["facts-peru-grok-4.20-non-reasoning"])
     assert facts["json_path"]["pass"] and facts["json_path"]["reason"] == "capital = '\"Lima\"'"
     assert facts["json_schema"]["pass"] and facts["is_json"]["pass"]
     assert _records(results["flag-france"])["image_count"]["reason"] == "2 images"
@@ -74,17 +74,17 @@ def test_every_job_is_scored_with_templated_expectations(out: Path) -> None:
 
 def test_failures_have_visible_reasons(out: Path) -> None:
     results = _results(out)
-    sydney = results["capital-australia-grok-3-mini"]["scores"]
+    sydney = results["capital-australia-grok-4.20-non-reasoning"]["scores"]
     assert sydney["passed"] is False and sydney["failed"] == 1 and sydney["score"] == 0.5
-    assert _records(results["capital-australia-grok-3-mini"])["icontains"]["reason"] == (
-        "expected to contain 'Canberra' (any case), got 'Sydney.'"
-    )
-    assert results["capital-australia-grok-4"]["scores"]["passed"] is True
+    assert _records(results["capital-australia-grok-4.20-non-reasoning"])["icontains"][
+        "reason"
+    ] == ("expected to contain 'Canberra' (any case), got 'Sydney.'")
+    assert results["capital-australia-grok-4.3"]["scores"]["passed"] is True
 
 
 def test_multi_turn_is_checked_on_the_final_reply_and_graded(out: Path) -> None:
     results = _results(out)
-    good, bad = results["interview-grok-4"], results["interview-grok-3-mini"]
+    good, bad = results["interview-grok-4.3"], results["interview-grok-4.20-non-reasoning"]
     assert good["turns"][-1]["outputs"][0]["content"] == "The capital of Peru is Lima."
     assert good["content"] == "Lima" and good["scores"]["passed"] is True
     rubric = _records(good)["llm_rubric"]
@@ -95,7 +95,7 @@ def test_multi_turn_is_checked_on_the_final_reply_and_graded(out: Path) -> None:
         "output": 0,
         "pass": False,
         "score": 0.5,
-        "reason": "Names Lima, but in a sentence rather than one word. (grader grok-3-mini, score 0.5)",
+        "reason": "Names Lima, but in a sentence rather than one word. (grader grok-4.20-non-reasoning, score 0.5)",
     }
     # the grader's call is counted apart from the job's own three calls
     assert bad["calls"] == 3 and bad["scores"]["grader"]["calls"] == 1
@@ -107,20 +107,20 @@ def test_usage_json_pass_rates(out: Path) -> None:
     assert (evals["jobs"], evals["passed"], evals["pass_rate"]) == (43, 41, 0.9535)
     assert evals["assertions"] == {"total": 105, "passed": 102, "pass_rate": 0.9714}
     by_model = {g["model"]: g for g in evals["by_model"]}
-    assert by_model["grok-4"]["pass_rate"] == 1.0
-    assert by_model["grok-3-mini"]["failing"] == [
-        "capital-australia-grok-3-mini",
-        "interview-grok-3-mini",
+    assert by_model["grok-4.3"]["pass_rate"] == 1.0
+    assert by_model["grok-4.20-non-reasoning"]["failing"] == [
+        "capital-australia-grok-4.20-non-reasoning",
+        "interview-grok-4.20-non-reasoning",
     ]
     by_task = {g["task"]: g for g in evals["by_task"]}
     assert by_task["capital"]["passed"] == 19 and by_task["facts"]["pass_rate"] == 1.0
     cells = {(g["task"], g["cell"]): g["pass_rate"] for g in evals["by_cell"]}
-    assert cells[("interview", "model=grok-3-mini")] == 0.0
-    assert cells[("interview", "model=grok-4")] == 1.0
+    assert cells[("interview", "model=grok-4.20-non-reasoning")] == 0.0
+    assert cells[("interview", "model=grok-4.3")] == 1.0
     assert [f["id"] for f in evals["failures"]] == [
-        "capital-australia-grok-3-mini",
-        "interview-grok-3-mini",
-        "interview-grok-3-mini",
+        "capital-australia-grok-4.20-non-reasoning",
+        "interview-grok-4.20-non-reasoning",
+        "interview-grok-4.20-non-reasoning",
     ]
     assert evals["grader"]["calls"] == 2 and evals["grader"]["cost_usd_ticks"] > 0
     assert usage["totals"]["requests"] == 47  # 43 jobs + 2x2 further turns; graders apart
@@ -130,8 +130,11 @@ def test_summary_md_shows_pass_rates_and_failures(out: Path) -> None:
     text = (out / "summary.md").read_text()
     assert "### Evals" in text
     assert "**41/43 jobs passed every assertion (95.3%)**" in text
-    assert "| `grok-3-mini` | 21 | 19 | 90.5% |" in text
-    assert "- `capital-australia-grok-3-mini` · icontains: expected to contain 'Canberra'" in text
+    assert "| `grok-4.20-non-reasoning` | 21 | 19 | 90.5% |" in text
+    assert (
+        "- `capital-australia-grok-4.20-non-reasoning` · icontains: expected to contain 'Canberra'"
+        in text
+    )
     assert "Grader: 2 calls" in text
 
 
