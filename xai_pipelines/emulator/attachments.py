@@ -14,13 +14,12 @@ emulator adds an implicit ``attachment_search`` call (see ``agentic``).
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from xai_pipelines.emulator.conversation import digest
 from xai_pipelines.emulator.errors import invalid
-from xai_pipelines.emulator.files_store import MAX_FILE_BYTES, FileStore, StoredFile
+from xai_pipelines.emulator.files_store import MAX_FILE_BYTES, FileStore, StoredFile, file_text
 from xai_pipelines.proto import chat_pb2
 
 
@@ -35,14 +34,6 @@ class Attachment:
 
 #: Finds the stored file behind a public URL of this emulator (None: not one of ours).
 PublicLookup = Callable[[str], "StoredFile | None"]
-
-
-def _inline_text(data: bytes, filename: str, mime_type: str) -> str:
-    probe = StoredFile("", "", filename or "inline", data, 0.0, None)
-    kind = mime_type or mimetypes.guess_type(filename)[0] or ""
-    if kind.startswith("text/"):
-        return data.decode("utf-8", errors="replace")
-    return probe.text()
 
 
 class AttachmentResolver:
@@ -94,7 +85,7 @@ class AttachmentResolver:
             if len(part.data) > MAX_FILE_BYTES:
                 raise invalid(f"{field}.data is larger than {MAX_FILE_BYTES // 1_000_000} MB")
             return Attachment(
-                "", part.filename, _inline_text(part.data, part.filename, part.mime_type)
+                "", part.filename, file_text(part.filename, part.data, part.mime_type)
             )
         if part.url:
             if not part.url.startswith(("http://", "https://")):

@@ -69,14 +69,19 @@ class StoredFile:
         return len(self.data)
 
     def text(self) -> str:
-        """The file's text as a model reads it: UTF-8 text files as they are, others empty."""
-        kind = self.content_type
-        if kind.startswith("text/") or kind in _TEXT_TYPES or kind.endswith("+json"):
-            return self.data.decode("utf-8", errors="replace")
-        try:
-            return self.data.decode("utf-8")
-        except UnicodeDecodeError:
-            return ""
+        """The file's text as a model reads it (see :func:`file_text`)."""
+        return file_text(self.filename, self.data)
+
+
+def file_text(filename: str, data: bytes, mime_type: str = "") -> str:
+    """Text of a file as a model reads it: UTF-8 text files as they are, binary files empty."""
+    kind = mime_type or mimetypes.guess_type(filename)[0] or ""
+    if kind.startswith("text/") or kind in _TEXT_TYPES or kind.endswith("+json"):
+        return data.decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
 
 
 def check_expires_after(value: int, field_name: str) -> None:

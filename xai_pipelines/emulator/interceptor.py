@@ -5,7 +5,8 @@ check the bearer key (UNAUTHENTICATED); then, for methods faults apply to, wait
 the drawn latency, fail with a drawn error, and apply the per-key RPM/TPM
 limits (RESOURCE_EXHAUSTED). Streams also get time to
 first token, per-token delays and a cut after k chunks (UNAVAILABLE). Tokens of
-answered calls feed the TPM window.
+answered calls feed the TPM window. Client-streaming calls (Files.UploadFile)
+are counted and authenticated like the others.
 
 Injected waits end early when the call ends (client cancel or deadline) or the
 server stops, so a slow fault never pins a worker thread.
