@@ -142,8 +142,10 @@ def plan(
     tools = server_tools(request)
     if attachments and not any(t.WhichOneof("tool") == "attachment_search" for t in tools):
         calls.append((KINDS["attachment_search"], chat_pb2.Tool(attachment_search={})))
-    for i, tool in enumerate(tools):
+    for i, tool in enumerate(request.tools):
         name = tool.WhichOneof("tool") or ""
+        if name == "function":
+            continue
         if name not in KINDS:
             raise invalid(f"tools[{i}]: {name or 'an empty tool'} is not a server-side tool")
         if name == "mcp" and not (tool.mcp.server_url and tool.mcp.server_label):
