@@ -29,6 +29,20 @@ def test_reasoning_tokens_scale_with_effort(stubs):
     assert none.usage.reasoning_tokens == 0 and not none.outputs[0].message.reasoning_content
 
 
+def test_unset_effort_runs_at_the_documented_default_and_retired_names_at_theirs(stubs):
+    # docs.x.ai reasoning guide: grok-4.3 defaults to low; the May 15 retirement page:
+    # retired reasoning slugs run on grok-4.3 at low, non-reasoning ones at none.
+    def reasoning(model: str, **kw: int) -> int:
+        r = stubs.complete(prompt="Think", seed=1, model=model, **kw)
+        assert r.model == "grok-4.3"
+        return r.usage.reasoning_tokens
+
+    medium = reasoning("grok-4.3", reasoning_effort=chat_pb2.EFFORT_MEDIUM)
+    assert 0 < reasoning("grok-4.3") < medium  # low, not the emulator's old medium
+    assert 0 < reasoning("grok-4-0709") < medium
+    assert reasoning("grok-3") == 0
+
+
 def test_non_reasoning_model_has_no_reasoning_and_refuses_effort(stubs):
     model = "grok-4.20-0309-non-reasoning"
     r = stubs.complete(prompt="Think", seed=1, model=model)

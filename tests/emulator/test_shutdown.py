@@ -38,7 +38,7 @@ def test_stop_leaks_no_threads_or_ports():
     stubs.stream()
     image = stubs.image.GenerateImage(
         image_pb2.GenerateImageRequest(
-            prompt="p", model="grok-2-image", format=image_pb2.IMG_FORMAT_URL
+            prompt="p", model="grok-imagine-image", format=image_pb2.IMG_FORMAT_URL
         ),
         metadata=stubs.metadata,
     )
@@ -154,14 +154,14 @@ def free_port() -> int:
 def test_serve_flags_reach_the_emulator():
     port, http_port = free_port(), free_port()
     served = Served(
-        ["--port", str(port), "--http-port", str(http_port), "--reasoning-model", "grok-3",
+        ["--port", str(port), "--http-port", str(http_port), "--reasoning-model", "grok-4.20-non-reasoning",
          "--cut-stream-after", "1", "--rpm", "3", "--fault-seed", "5"]
     )  # fmt: skip
     try:
         assert served.address == f"127.0.0.1:{port}"
         assert served.http_url == f"http://127.0.0.1:{http_port}"
         stubs = served.stubs("any-key")
-        assert stubs.complete(model="grok-3").usage.reasoning_tokens > 0
+        assert stubs.complete(model="grok-4.20-non-reasoning").usage.reasoning_tokens > 0
         chunks = []
         with pytest.raises(grpc.RpcError) as info:
             for chunk in stubs.chat.GetCompletionChunk(chat_request(), metadata=stubs.metadata):

@@ -46,18 +46,11 @@ from xai_pipelines.emulator.server_tools import ToolRun, plan, run
 from xai_pipelines.emulator.store import CompletionStore
 from xai_pipelines.emulator.tokenizer import count_tokens, split_tokens, truncate_tokens
 from xai_pipelines.emulator.toolgen import choose_functions, generate_calls, make_call
-from xai_pipelines.emulator.validation import validate_chat
+from xai_pipelines.emulator.validation import EFFORT_NAMES, validate_chat
 from xai_pipelines.proto import chat_pb2, sample_pb2, usage_pb2
 from xai_pipelines.proto._pool import Timestamp
 
 SYSTEM_FINGERPRINT = "fp_xai_pipelines_emulator"
-_EFFORT_NAMES = {
-    chat_pb2.EFFORT_LOW: "low",
-    chat_pb2.EFFORT_MEDIUM: "medium",
-    chat_pb2.EFFORT_HIGH: "high",
-    chat_pb2.EFFORT_NONE: "none",
-    chat_pb2.EFFORT_XHIGH: "xhigh",
-}
 # Fields that do not shape the generated text: excluding them keeps a
 # max_tokens / stop cut a prefix of the uncut answer, and index 0 of n > 1 equal to n = 1.
 _KEY_EXCLUDED = (
@@ -294,7 +287,12 @@ class ChatEngine:
         turns = [to_turn(m) for m in messages]
         out = _Output()
         if self.catalog.is_reasoning(model):
-            effort = _EFFORT_NAMES.get(request.reasoning_effort, "medium")
+            asked = (
+                EFFORT_NAMES.get(request.reasoning_effort)
+                if request.HasField("reasoning_effort")
+                else None
+            )
+            effort = self.catalog.reasoning_effort(request.model, model, asked)
             out.reasoning = textgen.reasoning_text(rng, effort)
         scripted = self.script.answer(last_user_text(turns), (request.model, model.name))
         if scripted is not None:
