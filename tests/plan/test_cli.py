@@ -47,7 +47,7 @@ def test_validate_set_and_allow_outside(runner, tmp_path):
     pipeline = sub / "p.yaml"
     pipeline.write_text(
         "version: 1\nname: p\ndatasets: {d: {path: ../rows.jsonl}}\n"
-        "chats:\n  - {model: grok-4, for_each: d, messages: [{user: '{{ row.q }} {{ topic }}'}]}\nvars: {topic: a}\n"
+        "chats:\n  - {model: grok-4.3, for_each: d, messages: [{user: '{{ row.q }} {{ topic }}'}]}\nvars: {topic: a}\n"
     )
     assert runner.invoke(app, ["validate", str(pipeline)]).exit_code == 2
     assert runner.invoke(app, ["validate", str(pipeline), "--allow-outside"]).exit_code == 0
@@ -85,11 +85,14 @@ def test_plan_json(runner):
         "note": "cost needs prices: set XAI_API_KEY or pass --local",
     }
     assert [j["id"] for j in data["first_jobs"]] == [
-        "capital-france-grok-4",
-        "capital-france-grok-3-mini",
+        "capital-france-grok-4.3",
+        "capital-france-grok-4.20-non-reasoning",
     ]
     assert data["first_jobs"][0]["request"]["messages"][0]["content"] == "Be brief."
-    assert data["models"]["grok-2-image"]["images"] == 2
+    assert data["models"]["grok-imagine-image"]["images"] == 2
+    check = data["model_check"]
+    assert check["against"] == "catalog" and check["where"] is None
+    assert check["catalog_as_of"] and check["warnings"] == [] and check["notes"] == []
     assert data["prompt_tokens"] == sum(m["prompt_tokens"] for m in data["models"].values())
 
 
@@ -131,7 +134,7 @@ def test_real_process_exit_codes():
 def test_plan_table_shows_text_not_markup(runner, tmp_path):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(
-        "version: 1\nname: p\nchats:\n  - {model: grok-4, id: '[x]', messages: [{user: '[bold]hi[/oops]'}]}\n"
+        "version: 1\nname: p\nchats:\n  - {model: grok-4.3, id: '[x]', messages: [{user: '[bold]hi[/oops]'}]}\n"
     )
     result = runner.invoke(app, ["plan", str(pipeline)])
     assert result.exit_code == 0, result.output

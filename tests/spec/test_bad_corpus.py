@@ -2,7 +2,8 @@
 
 Each ``bad/NAME.yaml`` has a sidecar ``bad/NAME.expect``: one line per problem,
 ``[FILE:]LINE:COL: PATH: MESSAGE FRAGMENT`` (FILE defaults to the pipeline itself,
-paths relative to bad/).
+paths relative to bad/). Model names and parameters are checked against the small
+fixed catalog of ``small_catalog.py`` (``model-*`` cases), not the bundled one.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
-from xai_pipelines.plan import check_plan
+from xai_pipelines.plan import ModelAuthority, check_plan
 from xai_pipelines.spec import SpecError, load_pipeline
+
+from .small_catalog import SMALL
 
 BAD = Path(__file__).parent / "bad"
 CASES = sorted(BAD.glob("*.yaml"))
@@ -42,7 +45,7 @@ def test_corpus_is_large_enough():
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
 def test_bad_pipeline_reports_expected_problems(case: Path):
     with pytest.raises(SpecError) as info:
-        check_plan(load_pipeline(case))
+        check_plan(load_pipeline(case), models=ModelAuthority(SMALL))
     problems = info.value.problems
     expected = _expected(case)
     assert len(problems) == len(expected), info.value.report()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from xai_pipelines.cli.spec_cmds import ApiSession, LiveCheckError, print_advisories
+from xai_pipelines.plan import check_models
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.report import pass_rate
 from xai_pipelines.run.progress import ProgressMode, summary_table
@@ -23,7 +26,7 @@ from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
 from xai_pipelines.run.signals import EXIT_INTERRUPTED
 from xai_pipelines.sdk import configure_telemetry
-from xai_pipelines.spec import SpecError, load_pipeline, parse_assignment
+from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
 from xai_pipelines.store import OutputDir
 
 
@@ -76,6 +79,31 @@ def _emulator_config(responses: Path | None) -> Any:
     except (ScriptError, OSError) as exc:
         raise _fail(f"--responses: {exc}") from None
     return EmulatorConfig(responses_file=responses)
+
+
+def _check_models(spec: PipelineSpec, local: bool, endpoint: str | None, config: Any) -> None:
+    """Models and parameters checked before the first paid call (live, with the run's API).
+
+    Without a key (and no ``--local``) the run refuses on its own, with its own message.
+    """
+    if not local and not os.environ.get("XAI_API_KEY"):
+        return
+    try:
+        session = ApiSession(
+            local=local, endpoint=endpoint, emulator_config=config, offline_hint=False
+        )
+        with session as api:
+            report = check_models(spec, api.authority())
+    except LiveCheckError as exc:
+        raise _fail(str(exc)) from None
+    except SpecError as exc:  # a templated model name breaks on a row
+        _err().print(exc.report(), markup=False)
+        raise typer.Exit(2) from None
+    print_advisories(report)
+    error = report.error()
+    if error is not None:
+        _err().print(error.report(), markup=False)
+        raise typer.Exit(2)
 
 
 def run(
@@ -158,6 +186,8 @@ def run(
         chosen = None if shard is None else parse_shard(shard)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    emulator_config = _emulator_config(responses)
+    _check_models(spec, local, endpoint, emulator_config)
     progress: ProgressMode = "quiet" if quiet or json_out else "auto"
     args: dict[str, Any] = {
         "pipeline": str(pipeline),
@@ -187,7 +217,7 @@ def run(
         progress=progress,
         args=args,
         notify=lambda m: _err().print(m, markup=False),
-        emulator_config=_emulator_config(responses),
+        emulator_config=emulator_config,
     )
     if batch_timeout is not None:
         options.batch = dataclasses.replace(options.batch, timeout_s=batch_timeout)

@@ -2,15 +2,21 @@
 
 Bad input exits with code 2 and the full problem report on stderr (one
 ``file:line:col: path: message`` line per problem), never a traceback.
+
+Both commands check every model name and request parameter
+(:mod:`xai_pipelines.plan.models_check`): against the live Models service when
+an API is at hand (``XAI_API_KEY``, ``--endpoint``, ``--local``), else against the
+bundled catalog; ``--offline`` forces the catalog. :class:`ApiSession` is that
+choice, shared with ``run``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated, Any
 
 import typer
@@ -18,7 +24,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from xai_pipelines.plan import PlanSummary, Prices, check_plan, iter_jobs
+from xai_pipelines.plan import (
+    LiveModels,
+    ModelAuthority,
+    ModelReport,
+    PlanSummary,
+    Prices,
+    check_plan,
+    iter_jobs,
+)
 from xai_pipelines.plan.estimate import tokenizer_ratio, usd
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.run.batch_jobs import NotBatchableError, check_batchable
@@ -36,21 +50,160 @@ AllowOutside = Annotated[
 ]
 
 
+Offline = Annotated[
+    bool,
+    typer.Option(
+        "--offline", help="Check models against the bundled catalog only; make no API call."
+    ),
+]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint", help="Check models (and price) with this API host[:port] (needs XAI_API_KEY)."
+    ),
+]
+
+LIVE_CHECK_RETRIES = 1
+
+
 def _err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class LiveCheckError(Exception):
+    """The live model check could not be made (no key, network, refused key); says what to do."""
+
+
+class ApiSession:
+    """The API a command may call, opened on first use: the live service, the emulator, or none.
+
+    With ``offline`` nothing is called. Otherwise ``local`` starts the in-process
+    emulator, ``endpoint`` or ``XAI_API_KEY`` selects a host (default
+    ``api.x.ai:443``), and without any of them there is no API. :meth:`authority`
+    lists the live models (once) so the model check is made against them.
+
+    Args:
+        local: Use the in-process emulator.
+        endpoint: API host[:port].
+        offline: Never call anything; check against the bundled catalog.
+        emulator_config: Config for the ``--local`` emulator (default config if None).
+        offline_hint: Whether failures suggest ``--offline`` (validate and plan have it).
+    """
+
+    def __init__(
+        self,
+        *,
+        local: bool = False,
+        endpoint: str | None = None,
+        offline: bool = False,
+        emulator_config: Any = None,
+        offline_hint: bool = True,
+    ) -> None:
+        self.local, self.endpoint, self.offline = local, endpoint, offline
+        self.emulator_config = emulator_config
+        self._or_offline = (
+            ", or pass --offline to check against the bundled catalog" if offline_hint else ""
+        )
+        self._stack = ExitStack()
+        self._client: Any = None
+        self._authority: ModelAuthority | None = None
+        self.language: list[Any] = []
+        self.image: list[Any] = []
+
+    def __enter__(self) -> ApiSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    @property
+    def why_none(self) -> str | None:
+        """Why there is no API to call, or ``None`` when there is one."""
+        if self.offline:
+            return "--offline"
+        if not (self.local or self.endpoint or os.environ.get("XAI_API_KEY")):
+            return "no XAI_API_KEY, --endpoint or --local"
+        return None
+
+    @property
+    def authority_used(self) -> ModelAuthority | None:
+        """The authority the model check used, once it was asked for."""
+        return self._authority
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, once :meth:`authority` has connected (else ``None``)."""
+        return self._client
+
+    def authority(self) -> ModelAuthority:
+        """What the model check trusts; connects and lists the live models on first call.
+
+        Raises:
+            LiveCheckError: No key for ``--endpoint``, or the Models service failed.
+        """
+        if self._authority is not None:
+            return self._authority
+        if self.local and self.endpoint and not self.offline:
+            raise LiveCheckError("--local and --endpoint are mutually exclusive")
+        if self.why_none is not None:
+            self._authority = ModelAuthority()
+            return self._authority
+        from xai_pipelines.sdk import Client
+        from xai_pipelines.sdk.client import DEFAULT_HOST
+        from xai_pipelines.sdk.errors import XaiError
+
+        key = os.environ.get("XAI_API_KEY")
+        host = where = self.endpoint or DEFAULT_HOST
+        if self.local:
+            from xai_pipelines.emulator import Emulator
+
+            emu = self._stack.enter_context(Emulator(self.emulator_config))
+            key, host, where = emu.api_key, emu.address, "the local emulator"
+        elif not key:
+            raise LiveCheckError(
+                f"--endpoint {self.endpoint} needs an API key: set XAI_API_KEY{self._or_offline}"
+            )
+        client = Client(api_key=key, api_host=host, max_retries=LIVE_CHECK_RETRIES)
+        self._stack.callback(client.close)
+        try:
+            self.language = client.models.list_language_models()
+            self.image = client.models.list_image_generation_models()
+        except XaiError as exc:
+            raise LiveCheckError(
+                f"cannot check the models against {where}: {exc}; check XAI_API_KEY "
+                f"and --endpoint{self._or_offline}"
+            ) from None
+        self._client = client
+        self._authority = ModelAuthority(
+            live=LiveModels.from_lists(where, self.language, self.image)
+        )
+        return self._authority
+
+
 def load_checked(
-    path: Path, sets: list[str] | None, allow_outside: bool
+    path: Path, sets: list[str] | None, allow_outside: bool, api: ApiSession | None = None
 ) -> tuple[PipelineSpec, PlanSummary]:
-    """Load a pipeline and walk its whole plan (every row, every id).
+    """Load a pipeline, walk its whole plan (every row, every id) and check its models.
 
     Raises:
         SpecError: Everything wrong with it.
+        LiveCheckError: The live model check could not be made.
     """
     overrides = dict(parse_assignment(s) for s in sets or [])
     spec = load_pipeline(path, overrides=overrides, allow_outside=allow_outside)
-    return spec, check_plan(spec)
+    authority = (api or ApiSession(offline=True)).authority()
+    return spec, check_plan(spec, models=authority)
+
+
+def print_advisories(report: ModelReport | None) -> None:
+    """The model check's warnings and notes, on stderr (they do not fail the command)."""
+    for finding in report.advisories if report is not None else ():
+        _err().print(str(finding), markup=False)
 
 
 def _fail(exc: SpecError) -> None:
@@ -61,25 +214,37 @@ def validate(
     pipelines: Annotated[list[Path], typer.Argument(help="Pipeline files.", show_default=False)],
     set_: SetOption = None,
     allow_outside: AllowOutside = False,
+    offline: Offline = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Check models with the in-process emulator.")
+    ] = False,
+    endpoint: Endpoint = None,
 ) -> None:
-    """Check pipelines (schema, names, files, templates, every row and id). Exit 0 or 2."""
+    """Check pipelines (schema, names, files, templates, rows, ids, models). Exit 0 or 2."""
     failed = False
     out = Console(highlight=False, soft_wrap=True)
-    for path in pipelines:
-        try:
-            spec, summary = load_checked(path, set_, allow_outside)
-        except SpecError as exc:
-            _fail(exc)
-            failed = True
-            continue
-        if spec.execution.mode == "batch":
+    with ApiSession(local=local, endpoint=endpoint, offline=offline) as api:
+        for path in pipelines:
             try:
-                check_batchable(iter_jobs(spec))
-            except NotBatchableError as exc:
-                _err().print(f"{path}: execution.mode: batch: {exc}", markup=False)
+                spec, summary = load_checked(path, set_, allow_outside, api)
+            except SpecError as exc:
+                _fail(exc)
                 failed = True
                 continue
-        out.print(f"ok: {path} ({spec.name}: {summary.count} jobs)", markup=False)
+            except LiveCheckError as exc:
+                _err().print(f"error: {exc}", markup=False)
+                raise typer.Exit(2) from None
+            print_advisories(summary.models)
+            if spec.execution.mode == "batch":
+                try:
+                    check_batchable(iter_jobs(spec))
+                except NotBatchableError as exc:
+                    _err().print(f"{path}: execution.mode: batch: {exc}", markup=False)
+                    failed = True
+                    continue
+            out.print(f"ok: {path} ({spec.name}: {summary.count} jobs)", markup=False)
+        if api.authority_used is not None:
+            out.print(api.authority_used.describe(), markup=False)
     if failed:
         raise typer.Exit(2)
 
@@ -87,42 +252,20 @@ def validate(
 CALIBRATION_JOBS = 10
 
 
-@contextmanager
-def _client(local: bool) -> Iterator[Any]:
-    """A client of the emulator (``--local``) or of the API (``XAI_API_KEY``), else why not."""
-    if not local and not os.environ.get("XAI_API_KEY"):
-        yield "cost needs prices: set XAI_API_KEY or pass --local"
-        return
-    from xai_pipelines.sdk import Client
-
-    if not local:
-        with Client() as client:
-            yield client
-        return
-    from xai_pipelines.emulator import Emulator, EmulatorConfig
-
-    with (
-        Emulator(EmulatorConfig()) as emu,
-        Client(api_key=emu.api_key, api_host=emu.address) as client,
-    ):
-        yield client
-
-
-def _measure(local: bool, summary: PlanSummary) -> tuple[Prices | str, float | None]:
+def _measure(api: ApiSession, summary: PlanSummary) -> tuple[Prices | str, float | None]:
     """Prices, and the Tokenize-calibrated token ratio, or the reason there are none."""
     from xai_pipelines.sdk.errors import XaiError
 
-    with _client(local) as client:
-        if isinstance(client, str):
-            return client, None
-        try:
-            prices = Prices.from_models(
-                client.models.list_language_models(), client.models.list_image_generation_models()
-            )
-            sample = summary.first[:CALIBRATION_JOBS]
-            return prices, tokenizer_ratio(sample, client.tokenize.count_tokens)
-        except XaiError as exc:
-            return f"cost needs prices, which could not be fetched: {exc}", None
+    if api.client is None:
+        if api.offline:
+            return "cost needs prices from the Models service (--offline calls no API)", None
+        return "cost needs prices: set XAI_API_KEY or pass --local", None
+    prices = Prices.from_models(api.language, api.image)
+    try:
+        sample = summary.first[:CALIBRATION_JOBS]
+        return prices, tokenizer_ratio(sample, api.client.tokenize.count_tokens)
+    except XaiError:
+        return prices, None  # the heuristic stays uncalibrated; prices are what matter
 
 
 def _cost(summary: PlanSummary, prices: Prices | str, ratio: float | None) -> dict[str, Any]:
@@ -166,8 +309,28 @@ def _as_json(
             for name, t in summary.estimate.models.items()
         },
         "cost": cost,
+        "model_check": _model_check_json(summary.models),
         "first_jobs": [job.to_dict() for job in summary.first[:show]],
     }
+
+
+def _model_check_json(report: ModelReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    live = report.authority.live
+    return {
+        "against": "catalog" if live is None else "live",
+        "where": None if live is None else live.where,
+        "catalog_as_of": report.authority.catalog.as_of,
+        "warnings": [str(f) for f in report.of("warning")],
+        "notes": [str(f) for f in report.of("note")],
+    }
+
+
+def _part_preview(part: Any) -> str:
+    if not isinstance(part, dict) or part.get("type") == "text":
+        return str(part.get("text", "")) if isinstance(part, dict) else ""
+    return "[file]" if part.get("type") == "file" else "[image]"
 
 
 def _preview(job: Any) -> str:
@@ -175,11 +338,7 @@ def _preview(job: Any) -> str:
         text = str(job.request.get("prompt", ""))
     else:
         content = job.request["messages"][-1].get("content", "")
-        text = (
-            content
-            if isinstance(content, str)
-            else " ".join(p.get("text", "[image]") for p in content)
-        )
+        text = content if isinstance(content, str) else " ".join(_part_preview(p) for p in content)
     text = " ".join(text.split())
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -207,6 +366,8 @@ def _print_table(
     if ratio is not None:
         how += f", x{ratio:.2f} from the Tokenize RPC on the first jobs"
         tokens = round(tokens * ratio)
+    if summary.models is not None:
+        out.print(summary.models.authority.describe(), markup=False)
     out.print(f"estimated prompt tokens: {tokens} ({how})", markup=False)
     if not cost["available"]:
         out.print(cost["note"], markup=False)
@@ -221,7 +382,7 @@ def plan(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline file.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
     local: Annotated[
-        bool, typer.Option("--local", help="Price with the in-process emulator.")
+        bool, typer.Option("--local", help="Check models and price with the in-process emulator.")
     ] = False,
     show: Annotated[int, typer.Option("--show", help="Jobs to list.", min=0)] = 10,
     set_: SetOption = None,
@@ -230,6 +391,8 @@ def plan(
         str | None,
         typer.Option("--shard", metavar="K/N", help="Show only shard K of N (split by job id)."),
     ] = None,
+    offline: Offline = False,
+    endpoint: Endpoint = None,
 ) -> None:
     """Show what a pipeline would run: job count, first jobs, token and cost estimates."""
     try:
@@ -237,14 +400,24 @@ def plan(
     except ValueError as exc:
         _err().print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
-    try:
-        overrides = dict(parse_assignment(s) for s in set_ or [])
-        spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
-        summary = check_plan(spec, keep=max(show, CALIBRATION_JOBS), shard=chosen)
-    except SpecError as exc:
-        _fail(exc)
-        raise typer.Exit(2) from None
-    prices, ratio = _measure(local, summary)
+    with ApiSession(local=local, endpoint=endpoint, offline=offline) as api:
+        try:
+            overrides = dict(parse_assignment(s) for s in set_ or [])
+            spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
+            summary = check_plan(
+                spec,
+                keep=max(show, CALIBRATION_JOBS),
+                shard=chosen,
+                models=api.authority(),
+            )
+        except SpecError as exc:
+            _fail(exc)
+            raise typer.Exit(2) from None
+        except LiveCheckError as exc:
+            _err().print(f"error: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        print_advisories(summary.models)
+        prices, ratio = _measure(api, summary)
     cost = _cost(summary, prices, ratio)
     if as_json:
         data = _as_json(spec, summary, cost, ratio, show)
