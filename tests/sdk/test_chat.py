@@ -72,7 +72,9 @@ def test_streamed_response_equals_the_unary_one(client: Client):
 
 
 def test_reasoning_model_streams_reasoning_like_unary(client: Client):
-    chat = client.chat.create("grok-4.3", messages=[user("Think.")], reasoning_effort="low", **SEEDED)
+    chat = client.chat.create(
+        "grok-4.3", messages=[user("Think.")], reasoning_effort="low", **SEEDED
+    )
     unary = chat.sample()
     *_, (streamed, _) = chat.stream()
     assert without_id(streamed) == without_id(unary)
@@ -199,7 +201,9 @@ def test_parse_with_a_schema_dict_a_dataclass_and_a_pydantic_model(client: Clien
 
 def test_json_object_format_and_response_parse_keep_the_response(client: Client):
     fmt = {"type": "json_schema", "schema": SCHEMA}
-    r = client.chat.create("grok-4.3", messages=[user("Data?")], response_format=fmt, seed=3).sample()
+    r = client.chat.create(
+        "grok-4.3", messages=[user("Data?")], response_format=fmt, seed=3
+    ).sample()
     assert r.parse(SCHEMA) == json.loads(r.content)
     by_model = client.chat.create(
         "grok-4.3", messages=[user("Data?")], response_format=CityModel, seed=3
@@ -297,9 +301,7 @@ def test_compact_replaces_the_history_and_the_chat_carries_on(client: Client):
     assert again.encrypted_content
 
 
-def test_developer_role_and_local_files_are_uploaded_once(
-    emulator_factory, make_client, tmp_path
-):
+def test_developer_role_and_local_files_are_uploaded_once(emulator_factory, make_client, tmp_path):
     client = make_client(emulator_factory())
     notes = tmp_path / "notes.txt"
     notes.write_text("rivers are long")

@@ -214,7 +214,9 @@ def test_request_id_from_trailing_metadata_is_kept():
 
 
 def test_abandoned_stream_frees_its_channel_lease(client: Client):
-    stream = client.chat.create("grok-4.3", messages=[user("A long story")], max_tokens=200).stream()
+    stream = client.chat.create(
+        "grok-4.3", messages=[user("A long story")], max_tokens=200
+    ).stream()
     next(stream)
     assert client._pool._channels[0].in_flight == 1
     stream.close()

@@ -35,9 +35,9 @@ def test_chat_sample_span_has_genai_attributes(emulator, make_client, spans):
     a = span.attributes
     assert span.name == f"chat.sample {model}" and span.kind == SpanKind.CLIENT
     assert a["gen_ai.system"] == "xai" and a["gen_ai.operation.name"] == "chat"
-    assert a["gen_ai.request.model"] == model and a[
-        "gen_ai.request.temperature"
-    ] == pytest.approx(0.7)
+    assert a["gen_ai.request.model"] == model and a["gen_ai.request.temperature"] == pytest.approx(
+        0.7
+    )
     assert a["gen_ai.request.max_tokens"] == 16 and a["gen_ai.request.seed"] == 11
     assert a["gen_ai.request.top_p"] == pytest.approx(0.9)
     assert tuple(a["gen_ai.request.stop_sequences"]) == ("zzz",)
