@@ -71,6 +71,27 @@ def test_stream_defer_image_and_models_spans(emulator, make_client, spans):
     assert image_span.attributes["gen_ai.operation.name"] == "generate_content"
 
 
+def test_files_compact_and_conversation_spans(emulator_factory, make_client, spans):
+    provider, exporter = spans
+    client = make_client(emulator_factory(), tracer_provider=provider)
+    info = client.files.upload(b"%PDF-1.4 span", filename="s.pdf")
+    client.files.get(info.id)
+    client.files.content(info.id)
+    client.files.delete(info.id)
+    chat = client.chat.create("grok-4.3", messages=[user("a"), user("b")], conversation_id="c-7")
+    chat.sample()
+    chat.compact()
+    finished = exporter.get_finished_spans()
+    assert [s.name for s in finished] == [
+        "files.UploadFile", "files.RetrieveFile", "files.RetrieveFileContent", "files.DeleteFile",
+        "chat.sample grok-4.3", "chat.compact grok-4.3"]  # fmt: skip
+    upload, *_, sample, compact = finished
+    assert upload.attributes["xai.file.id"] == info.id and upload.attributes["xai.file.size"] == 13
+    assert sample.attributes["gen_ai.conversation.id"] == "c-7"
+    assert compact.attributes["gen_ai.conversation.id"] == "c-7"
+    assert compact.attributes["xai.dropped_message_count"] >= 0
+
+
 def test_spans_nest_under_the_callers_span(emulator, make_client, spans):
     provider, exporter = spans
     client = make_client(emulator, tracer_provider=provider)
