@@ -28,7 +28,7 @@ def test_chat_keeps_history_and_stops_at_exit(runner, emulator):
                       "--system", "Be terse.")  # fmt: skip
     assert result.exit_code == 0, result.output
     with Client(api_key=emulator.api_key, api_host=emulator.address) as client:
-        chat = client.chat.create("grok-4", [system("Be terse."), user("First question")])
+        chat = client.chat.create("grok-4.3", [system("Be terse."), user("First question")])
         first = chat.sample()
         chat.append(first).append(user("Second question"))
         second = chat.sample()
@@ -43,7 +43,7 @@ def test_chat_stream_prints_the_same_answers(runner, emulator):
 
 
 def test_chat_n_prints_every_answer(runner, emulator):
-    result = run_chat(runner, emulator, "Pick a word\nexit\n", "--n", "3", "--model", "grok-4")
+    result = run_chat(runner, emulator, "Pick a word\nexit\n", "--n", "3", "--model", "grok-4.3")
     assert result.exit_code == 0, result.output
     starts = [line[:4] for line in result.stdout.splitlines() if line.startswith("[")]
     assert starts == ["[1] ", "[2] ", "[3] "]

@@ -31,8 +31,8 @@ from xai_pipelines.sdk.errors import (
 )
 
 EXIT_WORDS = frozenset({"exit", "quit"})
-DEFAULT_CHAT_MODEL = "grok-4"
-DEFAULT_IMAGE_MODEL = "grok-2-image"
+DEFAULT_CHAT_MODEL = "grok-4.3"
+DEFAULT_IMAGE_MODEL = "grok-imagine-image"
 
 
 class ImageFormatChoice(enum.StrEnum):

@@ -5,7 +5,7 @@ Example::
     from xai_pipelines.sdk import Client, system, user
 
     with Client() as client:
-        chat = client.chat.create("grok-4", messages=[system("Be terse."), user("Hi")])
+        chat = client.chat.create("grok-4.3", messages=[system("Be terse."), user("Hi")])
         print(chat.sample().content)
 
 Modules: :mod:`.client` (Client), :mod:`.chat`, :mod:`.image`, :mod:`.models`,

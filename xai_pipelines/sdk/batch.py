@@ -3,7 +3,7 @@
 Example::
 
     b = client.batch.create("nightly")
-    client.batch.add_requests(b.batch_id, [("q1", client.chat.create("grok-4", [user("Hi")]))])
+    client.batch.add_requests(b.batch_id, [("q1", client.chat.create("grok-4.3", [user("Hi")]))])
     while client.batch.get(b.batch_id).num_pending: time.sleep(5)
     for result in client.batch.iter_results(b.batch_id):
         print(result.batch_request_id, result.response.content if result.ok else result.error)

@@ -3,7 +3,7 @@
 Example::
 
     with Client() as client:                       # key from XAI_API_KEY, api.x.ai:443, TLS
-        r = client.chat.create("grok-4", messages=[user("Hi")]).sample()
+        r = client.chat.create("grok-4.3", messages=[user("Hi")]).sample()
 
     Client(api_key=emu.api_key, api_host=emu.address)   # loopback: plaintext automatically
 """
