@@ -49,8 +49,11 @@ LIVE_HINT = "check live with XAI_API_KEY, --endpoint or --local"
 
 
 class _Named(Protocol):
-    name: str
-    aliases: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +239,8 @@ class _Checker:
 
     def _resolve(self, model: _Model, kind: Kind) -> LanguageModelInfo | ImageModelInfo | None:
         """Check the name; return the catalog entry whose rules apply (None: none known)."""
-        name, other = model.name, "image" if kind == "language" else "language"
+        name = model.name
+        other: Kind = "image" if kind == "language" else "language"
         info = self.catalog.language(name) if kind == "language" else self.catalog.image(name)
         retired = self.catalog.retirement(name)
         if self.live is not None:
@@ -285,10 +289,11 @@ class _Checker:
                 else "image jobs need an image model"
             )
             article = "an" if other == "image" else "a"
-            message = f"'{name}' is {article} {other} model; {need} {where}"
+            message, hint = f"'{name}' is {article} {other} model; {need} {where}", ""
         else:
             message = f"unknown {kind} model '{name}' {where}"
-        self._add("error", model.at, message, model, hint=did_you_mean(name, names))
+            hint = did_you_mean(name, names)
+        self._add("error", model.at, message, model, hint=hint)
 
     # -- tasks ----------------------------------------------------------------
 

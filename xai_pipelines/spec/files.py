@@ -116,7 +116,7 @@ class PipelineFiles:
     def _check_image(raw: str, path: Path) -> str:
         """The MIME type of an image file that may be sent (PNG, JPEG or WebP, <= 10 MiB)."""
         mime = IMAGE_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
-        if mime not in IMAGE_TYPES.values():
+        if mime is None or mime not in IMAGE_TYPES.values():
             raise FileProblem(
                 f"image '{raw}' must be PNG, JPEG or WebP (got {path.suffix or 'no extension'})"
             )

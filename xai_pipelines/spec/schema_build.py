@@ -288,19 +288,19 @@ ROOT: Schema = {
                 "Chat defaults",
                 "Parameters for every chat (a chat's own values win).",
                 obj(CHAT_PARAMS),
-                examples=[{"model": "grok-4", "temperature": 0, "seed": 7}],
+                examples=[{"model": "grok-4.3", "temperature": 0, "seed": 7}],
             ),
             "image_defaults": p(
                 "Image defaults",
                 "Parameters for every image job.",
                 obj(IMAGE_PARAMS),
-                examples=[{"model": "grok-2-image"}],
+                examples=[{"model": "grok-imagine-image"}],
             ),
             "matrix": {
                 "$ref": "#/$defs/matrix",
                 "title": "Matrix",
                 "description": "Chat parameter or var values to cross for every chat.",
-                "examples": [{"model": ["grok-4", "grok-3-mini"]}],
+                "examples": [{"model": ["grok-4.3", "grok-4.20-non-reasoning"]}],
             },
             "chats": p("Chats", "Chat jobs.", {"type": "array", "items": {"$ref": "#/$defs/chat"}}),
             "images": p(

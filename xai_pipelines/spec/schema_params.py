@@ -32,7 +32,7 @@ CHAT_PARAMS: dict[str, Schema] = {
         "Model",
         "Language model name or alias.",
         {"type": "string", "minLength": 1},
-        examples=["grok-4"],
+        examples=["grok-4.3"],
     ),
     "mode": p(
         "Mode",
@@ -171,7 +171,7 @@ IMAGE_PARAMS: dict[str, Schema] = {
         "Model",
         "Image generation model.",
         {"type": "string", "minLength": 1},
-        examples=["grok-2-image"],
+        examples=["grok-imagine-image"],
     ),
     "n": p(
         "Images",
