@@ -74,6 +74,7 @@ def test_research_chat_uses_server_side_tools_and_the_attached_file(tmp_path: Pa
     kinds = {call["type"] for call in review["outputs"][0]["tool_calls"]}
     assert {"web_search", "x_search", "code_execution", "attachment_search"} <= kinds
     assert review["outputs"][0]["citations"] and review["outputs"][0]["finish_reason"] == "stop"
+    assert review["outputs"][0]["server_side_tool_usage"]["web_search"] >= 1
     usage = json.loads((tmp_path / "out" / "usage.json").read_text())
     assert usage["totals"]["tokens"]["cached_prompt"] > 0  # the shared prefix hit the cache
 

@@ -23,6 +23,8 @@ def output_record(response: Response) -> dict[str, Any]:
         "finish_reason": response.finish_reason,
         "citations": list(response.citations),
         "response_id": response.id,
+        # calls of server-side tools (web_search, code_execution, ...) by tool, as billed
+        **({"server_side_tool_usage": tools} if (tools := response.server_side_tool_usage) else {}),
     }
 
 
