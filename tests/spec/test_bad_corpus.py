@@ -64,7 +64,7 @@ def test_problems_are_sorted_by_position():
 
 
 def test_cli_validate_reports_every_bad_file_and_exits_2():
-    result = CliRunner().invoke(app, ["validate", *map(str, CASES)])
+    result = CliRunner().invoke(app, ["validate", *map(str, CASES)], env={"XAI_API_KEY": ""})
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     for case in CASES:
