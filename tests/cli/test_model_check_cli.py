@@ -235,3 +235,17 @@ def test_api_session_lists_the_endpoint_once(monkeypatch, emulator_factory):
         assert api.authority().live is None and api.client is None
     with ApiSession(endpoint=emu.address) as api, pytest.raises(LiveCheckError):
         api.authority()
+
+
+def test_live_search_parameters_are_refused_before_any_call(tmp_path: Path):
+    chat = (
+        "{model: grok-4.20-non-reasoning, search_parameters: {mode: auto}, messages: [{user: hi}]}"
+    )
+    path = _pipeline(tmp_path, chat)
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"{path}:5:57: chats[0].search_parameters: the API no longer accepts "
+        "'search_parameters': use tools: [{type: web_search}]"
+    )
+    assert "https://docs.x.ai/docs/guides/live-search" in result.stderr

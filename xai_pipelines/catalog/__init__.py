@@ -32,6 +32,7 @@ __all__ = [
     "ModelCatalog",
     "RetiredModel",
     "Source",
+    "WithdrawnParam",
     "load_catalog",
     "parse_catalog",
     "usd_per_million_to_ticks",
@@ -177,6 +178,21 @@ class RetiredModel:
 
 
 @dataclass(frozen=True)
+class WithdrawnParam:
+    """A request parameter the API refuses whatever the model (e.g. live search).
+
+    Attributes:
+        name: The request key (``search_parameters``).
+        instead: What to use instead, as a user would write it.
+        source: Key of the :class:`Source` that says so.
+    """
+
+    name: str
+    instead: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ModelCatalog:
     """The catalog, looked up by name, alias or retired name."""
 
@@ -189,6 +205,7 @@ class ModelCatalog:
     region_multipliers: dict[str, float] = field(default_factory=dict)
     tool_prices_source: str = ""
     region_multipliers_source: str = ""
+    withdrawn_params: tuple[WithdrawnParam, ...] = ()
 
     @functools.cached_property
     def _language(self) -> dict[str, LanguageModelInfo]:
@@ -318,6 +335,7 @@ def _check(catalog: ModelCatalog) -> None:
         *((m.name, m.source) for m in catalog.language_models),
         *((m.name, m.source) for m in catalog.image_models),
         *((r.name, r.source) for r in catalog.retired),
+        *((w.name, w.source) for w in catalog.withdrawn_params),
     ]
     if catalog.tool_prices:
         rows.append(("tool_prices", catalog.tool_prices_source))
@@ -359,6 +377,10 @@ def parse_catalog(data: dict[str, Any]) -> ModelCatalog:
         region_multipliers={k: float(v) for k, v in data.get("region_multipliers", {}).items()},
         tool_prices_source=str(data.get("tool_prices_source", "")),
         region_multipliers_source=str(data.get("region_multipliers_source", "")),
+        withdrawn_params=tuple(
+            WithdrawnParam(name, str(row["instead"]), str(row["source"]))
+            for name, row in data.get("withdrawn_params", {}).items()
+        ),
     )
     _check(catalog)
     return catalog

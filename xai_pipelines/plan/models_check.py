@@ -392,6 +392,18 @@ class _Checker:
                     param,
                     key=slot.key,
                 )
+        for withdrawn in self.catalog.withdrawn_params:
+            slot = self._presence(task).get(withdrawn.name)
+            if slot is not None and slot.at is not None:
+                self._add(
+                    "error",
+                    slot.at,
+                    f"the API no longer accepts '{withdrawn.name}': use {withdrawn.instead} "
+                    f"{self._rule(withdrawn.source)}",
+                    model,
+                    withdrawn.name,
+                    key=slot.key,
+                )
         if info.reasoning_efforts and "reasoning_effort" not in info.rejected_params:
             for slot in self._slots(task, "reasoning_effort"):
                 if slot.at is not None and slot.value not in info.reasoning_efforts:
