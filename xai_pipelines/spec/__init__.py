@@ -10,6 +10,8 @@ from xai_pipelines.spec.datasets import Dataset, Row, Sample
 from xai_pipelines.spec.errors import Problem, SpecError
 from xai_pipelines.spec.loader import load_pipeline, load_pipeline_data, load_pipeline_text
 from xai_pipelines.spec.model import (
+    Cache,
+    Evals,
     Execution,
     Output,
     PipelineSpec,
@@ -21,7 +23,9 @@ from xai_pipelines.spec.overrides import parse_assignment
 from xai_pipelines.spec.schema import pipeline_schema
 
 __all__ = [
+    "Cache",
     "Dataset",
+    "Evals",
     "Execution",
     "Output",
     "PipelineSpec",

@@ -17,7 +17,7 @@ from typing import Any
 from xai_pipelines.spec.datasets import FORMATS_BY_SUFFIX, Dataset, Sample
 from xai_pipelines.spec.errors import PathT, Problem, SpecError
 from xai_pipelines.spec.files import FileProblem, PipelineFiles
-from xai_pipelines.spec.model import Execution, Output, RateLimit, Retries
+from xai_pipelines.spec.model import Cache, Evals, Execution, Output, RateLimit, Retries
 from xai_pipelines.spec.normalize import Normalizer
 from xai_pipelines.spec.render import file_resolver
 from xai_pipelines.spec.schema import subschema
@@ -172,6 +172,29 @@ class Builder:
                 }
             self.datasets[name] = Dataset(name, path, self.files.display(raw_path), fmt, **common)
 
+    def build_cache(self) -> Cache | None:
+        """``execution.cache``: its directory rendered and made absolute against the current directory."""
+        spec = self.data.get("execution", {}).get("cache")
+        if spec is None:
+            return None
+        rendered = self.render_static(spec["dir"], ("execution", "cache", "dir"))
+        if rendered is None:
+            return None
+        return Cache(Path(os.path.abspath(str(rendered))), seconds(spec.get("ttl")))
+
+    def build_evals(self) -> Evals:
+        """The ``evals`` section (the grader name rendered with vars, ``name`` and ``env``)."""
+        spec = self.data.get("evals", {})
+        grader = spec.get("grader")
+        if grader is not None:
+            grader = self.render_static(grader, ("evals", "grader"))
+            if grader is not None and not str(grader).strip():
+                self.problem(("evals", "grader"), "the grader model renders to an empty name")
+        return Evals(
+            grader=None if grader is None else str(grader).strip(),
+            fail_under=spec.get("fail_under"),
+        )
+
     def build_execution(self) -> Execution:
         """The execution section, with durations in seconds."""
         e = self.data.get("execution", {})
@@ -189,6 +212,7 @@ class Builder:
             on_error=e.get("on_error", "continue"),
             budget_usd=e.get("budget_usd"),
             mode=e.get("mode", "online"),
+            cache=self.build_cache(),
         )
 
     def build_output(self, context: Mapping[str, Any]) -> Output:

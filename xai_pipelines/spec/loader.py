@@ -105,6 +105,7 @@ def _build(
     base = b.base_context()
     tasks = TaskBuilder(b).build_all()
     execution = b.build_execution()
+    evals = b.build_evals()
     output = b.build_output(base)
     if not b.problems and not b.normalizer.problems:
         for task in tasks:
@@ -130,6 +131,7 @@ def _build(
         engine=b.engine,
         files=files,
         resolved=resolved,
+        evals=evals,
     )
 
 

@@ -35,6 +35,35 @@ class Retries:
 
 
 @dataclass(frozen=True, slots=True)
+class Cache:
+    """The response cache (``execution.cache``).
+
+    Attributes:
+        dir: The cache directory, absolute (a relative ``dir`` is resolved against
+            the current directory when the pipeline is loaded, like ``output.dir``).
+        ttl_s: Entries older than this many seconds are not reused; ``None``: no expiry.
+    """
+
+    dir: Path
+    ttl_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evals:
+    """Pipeline-wide eval settings (``evals:``).
+
+    Attributes:
+        grader: The model of every ``llm_rubric`` without its own ``model``;
+            ``None``: each job's own model grades it.
+        fail_under: The run fails when the eval pass rate is below this rate (0..1);
+            ``None``: no threshold.
+    """
+
+    grader: str | None = None
+    fail_under: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Execution:
     """How the plan runs (see ``execution:`` in the schema)."""
 
@@ -46,6 +75,7 @@ class Execution:
     on_error: OnError = "continue"
     budget_usd: float | None = None
     mode: RunMode = "online"
+    cache: Cache | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +154,7 @@ class PipelineSpec:
         engine: The template engine (compiled templates, positions for problems).
         files: File access rooted at the pipeline's directory.
         resolved: The resolved document, secrets redacted (see :meth:`to_dict`).
+        evals: Pipeline-wide eval settings (grader model, pass-rate threshold).
     """
 
     name: str
@@ -140,6 +171,7 @@ class PipelineSpec:
     engine: TemplateEngine = field(repr=False, compare=False)
     files: PipelineFiles = field(repr=False, compare=False)
     resolved: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    evals: Evals = field(default_factory=Evals)
 
     @property
     def chats(self) -> tuple[Task, ...]:

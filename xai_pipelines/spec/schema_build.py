@@ -227,6 +227,30 @@ EXECUTION = obj(
             {"enum": ["online", "batch"]},
             default="online",
         ),
+        "cache": p(
+            "Response cache",
+            "Reuse answers to identical requests across runs and output directories "
+            "(errors are never cached; `--cache DIR` sets it from the command line).",
+            obj(
+                {
+                    "dir": p(
+                        "Directory",
+                        "Cache directory (templated; relative to the current directory, "
+                        "like output.dir).",
+                        {"type": "string", "minLength": 1},
+                        examples=[".xai-cache"],
+                    ),
+                    "ttl": p(
+                        "Time to live",
+                        "Entries older than this are not reused (default: no expiry).",
+                        DURATION,
+                        examples=["24h"],
+                    ),
+                },
+                ("dir",),
+            ),
+            examples=[{"dir": ".xai-cache", "ttl": "24h"}],
+        ),
     },
     title="Execution",
     description="How the plan runs.",
@@ -305,6 +329,29 @@ ROOT: Schema = {
             "chats": p("Chats", "Chat jobs.", {"type": "array", "items": {"$ref": "#/$defs/chat"}}),
             "images": p(
                 "Images", "Image jobs.", {"type": "array", "items": {"$ref": "#/$defs/image"}}
+            ),
+            "evals": p(
+                "Evals",
+                "Pipeline-wide eval settings.",
+                obj(
+                    {
+                        "grader": p(
+                            "Grader model",
+                            "Model of every llm_rubric without its own `model` "
+                            "(default: each job's own model).",
+                            {"type": "string", "minLength": 1},
+                            examples=["grok-4.3"],
+                        ),
+                        "fail_under": p(
+                            "Fail under",
+                            "The run exits 1 when the eval pass rate is below this rate "
+                            "(0 to 1; `--fail-under` on the command line wins).",
+                            {"type": "number", "minimum": 0, "maximum": 1},
+                            examples=[0.9],
+                        ),
+                    }
+                ),
+                examples=[{"grader": "grok-4.3", "fail_under": 0.95}],
             ),
             "execution": {
                 "$ref": "#/$defs/execution",
