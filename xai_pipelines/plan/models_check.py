@@ -393,16 +393,16 @@ class _Checker:
                     key=slot.key,
                 )
         for withdrawn in self.catalog.withdrawn_params:
-            slot = self._presence(task).get(withdrawn.name)
-            if slot is not None and slot.at is not None:
+            present = self._presence(task).get(withdrawn.name)
+            if present is not None and present.at is not None:
                 self._add(
                     "error",
-                    slot.at,
+                    present.at,
                     f"the API no longer accepts '{withdrawn.name}': use {withdrawn.instead} "
                     f"{self._rule(withdrawn.source)}",
                     model,
                     withdrawn.name,
-                    key=slot.key,
+                    key=present.key,
                 )
         if info.reasoning_efforts and "reasoning_effort" not in info.rejected_params:
             for slot in self._slots(task, "reasoning_effort"):
