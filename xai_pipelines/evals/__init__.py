@@ -18,7 +18,13 @@ from xai_pipelines.evals.base import (
     register,
 )
 from xai_pipelines.evals.evaluate import Evaluator, aggregate, score_line
-from xai_pipelines.evals.grader import VERDICT_SCHEMA, Grader, GraderVerdict, grader_prompt
+from xai_pipelines.evals.grader import (
+    VERDICT_SCHEMA,
+    Grader,
+    GraderVerdict,
+    grader_model,
+    grader_prompt,
+)
 
 __all__ = [
     "VERDICT_SCHEMA",
@@ -33,6 +39,7 @@ __all__ = [
     "aggregate",
     "assertion_types",
     "build_assertion",
+    "grader_model",
     "grader_prompt",
     "register",
     "score_line",

@@ -46,6 +46,19 @@ GRADER_SYSTEM = (
 VERDICT_MAX_TOKENS = 400
 
 
+def grader_model(
+    rubric_model: str | None, pipeline_grader: str | None, job_model: str | None
+) -> str | None:
+    """The model that grades one ``llm_rubric``: the one place this is decided.
+
+    Args:
+        rubric_model: The rubric's own ``model`` (wins when set).
+        pipeline_grader: The pipeline's ``evals.grader`` (``spec.evals.grader``).
+        job_model: The graded job's own model (the fallback without either).
+    """
+    return rubric_model or pipeline_grader or job_model
+
+
 def grader_prompt(rubric: str, answer: str, question: str | None) -> str:
     """The user message sent to the grader (scripted emulator rules may match on it)."""
     parts = ["Grade the answer against the rubric.", f"<rubric>\n{rubric}\n</rubric>"]
@@ -79,6 +92,8 @@ class Grader:
 
     Args:
         client: The SDK client (the run's, for one retry policy and one rate limit).
+        default_model: The pipeline's ``evals.grader``: the model of rubrics without
+            their own ``model`` (None: each job's own model grades it).
         timeout_s: Deadline of each grader call (None: the client default).
         acquire: Called with a token estimate before each call (the run's rate limiter).
         reconcile: Called with ``(estimate, tokens used)`` after each call.
@@ -88,11 +103,13 @@ class Grader:
         self,
         client: Client,
         *,
+        default_model: str | None = None,
         timeout_s: float | None = None,
         acquire: Callable[[int], None] | None = None,
         reconcile: Callable[[int, int], None] | None = None,
     ) -> None:
         self.client = client
+        self.default_model = default_model
         self.timeout_s = timeout_s
         self.acquire = acquire
         self.reconcile = reconcile
@@ -164,7 +181,8 @@ class LlmRubric(Assertion):
     """A grader model judges the output against a rubric.
 
     Value: the rubric text, or ``{rubric, model?, threshold?}``. ``model`` defaults
-    to the job's model; with ``threshold`` the verdict must also score at least it.
+    to the pipeline's ``evals.grader``, else the job's model (see :func:`grader_model`);
+    with ``threshold`` the verdict must also score at least it.
     """
 
     type = "llm_rubric"
@@ -190,7 +208,14 @@ class LlmRubric(Assertion):
         """Ask the grader, record its usage, read its verdict."""
         if ctx.grader is None:
             return Verdict(False, "no grader (model-graded checks need an API client)")
-        model = self.model or str(target.line.get("model"))
+        job_model = target.line.get("model")
+        model = str(
+            grader_model(
+                self.model,
+                ctx.grader.default_model,
+                None if job_model is None else str(job_model),
+            )
+        )
         verdict: GraderVerdict = ctx.grader.grade(
             self.rubric, target.text, model=model, question=last_user_text(target.line)
         )

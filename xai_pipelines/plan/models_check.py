@@ -2,7 +2,7 @@
 
 ``validate``, ``plan`` and ``run`` call :func:`check_models` once the spec is
 loaded. It checks every model a pipeline names (a chat's, an image job's, an
-``llm_rubric`` grader's) and every parameter sent with it against a
+``llm_rubric`` grader's, the pipeline's ``evals.grader``) and every parameter sent with it against a
 :class:`ModelAuthority`:
 
 * **offline**, the bundled catalog (:mod:`xai_pipelines.catalog`), which is dated;
@@ -179,6 +179,8 @@ def check_models(spec: PipelineSpec, authority: ModelAuthority | None = None) ->
     checker = _Checker(spec, authority)
     for task in spec.tasks:
         checker.task(task)
+    if spec.evals.grader is not None:
+        checker.pipeline_grader(spec.evals.grader)
     return ModelReport(authority, tuple(checker.findings.values()))
 
 
@@ -340,6 +342,10 @@ class _Checker:
                     self._resolve(model, tkind)
                 else:
                     self._task_model(task, tkind, model)
+
+    def pipeline_grader(self, name: str) -> None:
+        """The top-level ``evals.grader`` (already rendered: it sees only vars, name and env)."""
+        self._resolve(_Model(name, ("evals", "grader")), "language")
 
     def _rendered(
         self, task: Task, templates: list[tuple[Tpl, Kind, str]]

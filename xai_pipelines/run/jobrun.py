@@ -85,15 +85,17 @@ class Executed:
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    """Deadlines of a job runner.
+    """Deadlines of a job runner, and its grader model.
 
     Attributes:
         call_timeout_s: Deadline of each API call (None: the client default).
         job_timeout_s: Deadline of a whole job, retries and turns included (None: none).
+        grader_model: The pipeline's ``evals.grader`` (None: each job's own model grades it).
     """
 
     call_timeout_s: float | None = None
     job_timeout_s: float | None = None
+    grader_model: str | None = None
 
 
 class JobRunner(ABC):
@@ -136,6 +138,7 @@ class JobRunner(ABC):
         self.evaluator = Evaluator(
             Grader(
                 client,
+                default_model=self.settings.grader_model,
                 timeout_s=self.settings.call_timeout_s,
                 acquire=hooks.acquire,
                 reconcile=hooks.limiter.reconcile,

@@ -346,7 +346,7 @@ class PipelineRun:
             lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
         ]
         common: dict[str, Any] = {
-            "settings": RunnerSettings(ex.timeout_s, ex.job_timeout_s),
+            "settings": RunnerSettings(ex.timeout_s, ex.job_timeout_s, self.spec.evals.grader),
             "prices": prices,
             "run_id": self.run_id,
             "run_context": ctx,

@@ -283,7 +283,8 @@ ASSERTIONS: dict[str, Schema] = {
     ),
     "llm_rubric": p(
         "Model-graded rubric",
-        "A grader model judges the output: a rubric, or {rubric, model (default: the job's), threshold}.",
+        "A grader model judges the output: a rubric, or {rubric, model, threshold}; "
+        "the model defaults to evals.grader, else the job's own model.",
         {
             "type": ["string", "object"],
             "properties": {
@@ -291,7 +292,9 @@ ASSERTIONS: dict[str, Schema] = {
                     "Rubric", "What the answer must do.", {"type": "string", "minLength": 1}
                 ),
                 "model": p(
-                    "Grader model", "Model that grades.", {"type": "string", "minLength": 1}
+                    "Grader model",
+                    "Model that grades (wins over evals.grader).",
+                    {"type": "string", "minLength": 1},
                 ),
                 "threshold": p(
                     "Threshold",
