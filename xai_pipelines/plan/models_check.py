@@ -31,6 +31,7 @@ from xai_pipelines.spec import PipelineSpec, Problem, SpecError, Task
 from xai_pipelines.spec.errors import PathT, did_you_mean
 from xai_pipelines.spec.render import compile_task, file_resolver
 from xai_pipelines.spec.templating import Tpl
+from xai_pipelines.spec.yaml_source import Positions
 
 __all__ = [
     "LiveModels",
@@ -423,7 +424,7 @@ class _Checker:
                         "reasoning_effort",
                     )
         if not info.image_input:
-            for at in _image_parts(task):
+            for at in _image_parts(task, self.positions):
                 self._add(
                     "error",
                     at,
@@ -461,7 +462,7 @@ class _Checker:
                 self._add("error", slot.at, message, model, key)
 
 
-def _image_parts(task: Task) -> Iterator[PathT]:
+def _image_parts(task: Task, positions: Positions) -> Iterator[PathT]:
     """Where the task's messages and turns carry images (YAML paths of the parts)."""
     groups = (("messages", task.request.get("messages", ())), ("turns", task.turns))
     for section, messages in groups:
@@ -469,6 +470,9 @@ def _image_parts(task: Task) -> Iterator[PathT]:
             content = message.get("content") if isinstance(message, Mapping) else None
             if not isinstance(content, list):
                 continue
+            at: PathT = (*task.at, section, j)
+            # written `user: [...]` or OpenAI-style `{role: user, content: [...]}`
+            key = "content" if (*at, "content") in positions.values else message["role"]
             for i, part in enumerate(content):
                 if isinstance(part, Mapping) and part.get("type") == "image_url":
-                    yield (*task.at, section, j, message["role"], i)
+                    yield (*at, key, i)

@@ -18,7 +18,8 @@ from xai_pipelines.spec.files import FileProblem, PipelineFiles, is_url
 from xai_pipelines.spec.templating import FileRef, Tpl
 from xai_pipelines.spec.yaml_source import Positions
 
-ROLES = ("system", "user", "assistant", "tool")
+#: Keys of the short message form (``- user: Hi``), each naming its role.
+ROLES = ("system", "developer", "user", "assistant", "tool")
 EMPTY_PARAMETERS = {"type": "object", "properties": {}}
 
 
@@ -92,19 +93,52 @@ class Normalizer:
         return FileRef(value, "image_input", at)
 
     def message(self, msg: Mapping[str, Any], at: PathT) -> dict[str, Any]:
-        """``{user: ...}`` -> ``{"role": "user", "content": ...}`` (and so on for each role)."""
-        role = next(r for r in ROLES if r in msg)
-        content = msg[role]
+        """One message in request form, from either way of writing it.
+
+        ``{user: ...}`` (short form) and OpenAI-style ``{role: user, content: ...}``
+        both become ``{"role": "user", "content": ...}``; an assistant message with
+        ``tool_calls`` and no content gets ``""`` in both forms, so one message has
+        one request form (and one digest) however it was written.
+        """
+        if "role" in msg:
+            role, key = str(msg["role"]), "content"
+            self._check_role_form(msg, role, at)
+        else:
+            role = key = next(r for r in ROLES if r in msg)
+        content = msg.get(key)
         out: dict[str, Any] = {"role": role}
         if isinstance(content, list):
-            out["content"] = [self.part(p, (*at, role, i)) for i, p in enumerate(content)]
+            out["content"] = [self.part(p, (*at, key, i)) for i, p in enumerate(content)]
         else:
-            out["content"] = content
+            out["content"] = "" if content is None else content
+        if "name" in msg:
+            out["name"] = msg["name"]
         if "tool_call_id" in msg:
             out["tool_call_id"] = msg["tool_call_id"]
         if "tool_calls" in msg:
             out["tool_calls"] = [self._tool_call(c) for c in msg["tool_calls"]]
         return out
+
+    def _check_role_form(self, msg: Mapping[str, Any], role: str, at: PathT) -> None:
+        """What the schema leaves to us for ``{role, content}``: the keys each role takes."""
+        if msg.get("content") is None and not (role == "assistant" and msg.get("tool_calls")):
+            self.problems.append(
+                self.positions.problem(
+                    (*at, "content") if "content" in msg else at,
+                    f"missing content (role: {role}; only an assistant message with "
+                    "tool_calls may have none)",
+                )
+            )
+        for key, needed in (("tool_call_id", "tool"), ("tool_calls", "assistant")):
+            if key in msg and role != needed:
+                self.problems.append(
+                    self.positions.problem(
+                        (*at, key),
+                        f"'{key}' is only allowed with role: {needed} (this message's role "
+                        f"is {role})",
+                        key=True,
+                    )
+                )
 
     def part(self, part: Mapping[str, Any], at: PathT) -> Any:
         """One content part in request form (a :class:`FileRef` for an attached file)."""
@@ -115,6 +149,13 @@ class Normalizer:
         if "path" in part:
             return self.attachment_ref(part["path"], (*at, "path"))
         detail = part.get("detail", "auto")
+        image_url = part.get("image_url")
+        if isinstance(image_url, Mapping):  # OpenAI-style {url, detail}
+            return {
+                "type": "image_url",
+                "image_url": image_url["url"],
+                "detail": image_url.get("detail", detail),
+            }
         if "image_file" in part:
             return {
                 "type": "image_url",

@@ -59,8 +59,24 @@ CONTENT_PART = obj(
         "text": p("Text", "A text part (templated).", {"type": "string"}),
         "image_url": p(
             "Image URL",
-            "An image by URL or data URL (PNG/JPG/WebP, up to 10 MiB).",
-            {"type": "string"},
+            "An image by URL or data URL (PNG/JPG/WebP, up to 10 MiB), or OpenAI-style "
+            "`{url, detail}`.",
+            {
+                "oneOf": [
+                    {"type": "string"},
+                    obj(
+                        {
+                            "url": p("URL", "The image URL or data URL.", {"type": "string"}),
+                            "detail": p(
+                                "Image detail",
+                                "How closely the model looks at the image.",
+                                {"enum": ["auto", "low", "high"]},
+                            ),
+                        },
+                        ("url",),
+                    ),
+                ]
+            },
         ),
         "image_file": p(
             "Image file",
@@ -117,6 +133,7 @@ IMAGE_INPUT = {
 TOOL_CALL = obj(
     {
         "id": p("Call id", "The id the tool result refers to.", {"type": "string"}),
+        "type": p("Type", "Optional, as OpenAI writes it.", {"const": "function"}),
         "function": p(
             "Function call",
             "The function called and its arguments.",
@@ -138,9 +155,17 @@ TOOL_CALL = obj(
     description="A tool call made by the assistant in an earlier turn.",
 )
 
+#: Roles of a message, each also a key of the short form (``- user: Hi``).
+MESSAGE_ROLES = ["system", "developer", "user", "assistant", "tool"]
+
 MESSAGE = obj(
     {
         "system": p("System", "A system message (templated).", {"type": "string"}),
+        "developer": p(
+            "Developer",
+            "A developer message: the application's instructions (templated).",
+            {"type": "string"},
+        ),
         "user": p(
             "User",
             "A user message: text, or a list of parts (text and images).",
@@ -149,6 +174,19 @@ MESSAGE = obj(
         ),
         "assistant": p("Assistant", "An assistant message (a prior reply).", {"type": "string"}),
         "tool": p("Tool result", "The result of a tool call, as text.", {"type": "string"}),
+        "role": p(
+            "Role",
+            "OpenAI-style message: its role (with `content`).",
+            {"enum": MESSAGE_ROLES},
+        ),
+        "content": p(
+            "Content",
+            "OpenAI-style message: text, or a list of parts (null only for an assistant "
+            "message with `tool_calls`).",
+            {"type": ["string", "array", "null"], "items": {"$ref": "#/$defs/content_part"}},
+            examples=["What is the capital of {{ row.country }}?"],
+        ),
+        "name": p("Name", "A name for the message's author.", {"type": "string"}),
         "tool_call_id": p("Tool call id", "The call a tool result answers.", {"type": "string"}),
         "tool_calls": p(
             "Tool calls",
@@ -156,10 +194,17 @@ MESSAGE = obj(
             {"type": "array", "items": {"$ref": "#/$defs/tool_call"}},
         ),
     },
-    oneOf=one_key_of(["system", "user", "assistant", "tool"]),
-    dependentRequired={"tool_call_id": ["tool"], "tool_calls": ["assistant"]},
+    oneOf=one_key_of([*MESSAGE_ROLES, "role"]),
+    dependentRequired={"content": ["role"]},
+    allOf=[
+        {
+            "if": {"not": {"required": ["role"]}},
+            "then": {"dependentRequired": {"tool_call_id": ["tool"], "tool_calls": ["assistant"]}},
+        }
+    ],
     title="Message",
-    description="One message, written as `role: content` (system, user, assistant or tool).",
+    description="One message, written as `role: content` (system, developer, user, assistant "
+    "or tool), or OpenAI-style as `{role: ..., content: ...}`.",
 )
 
 FUNCTION_TOOL = obj(
