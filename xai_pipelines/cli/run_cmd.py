@@ -1,7 +1,8 @@
 """``xai-run run PIPELINE`` (also plain ``xai-run PIPELINE``) and ``xai-run report DIR``.
 
 Exit codes: 0 every job succeeded, 1 some failed (or the budget stopped the
-run, or the eval pass rate is below ``--fail-under``), 2 invalid input (message
+run, or the eval pass rate is below ``--fail-under``, else the pipeline's
+``evals.fail_under``), 2 invalid input (message
 on stderr, no traceback), 130 interrupted.
 """
 
@@ -21,6 +22,7 @@ from xai_pipelines.cli.spec_cmds import ApiSession, LiveCheckError, print_adviso
 from xai_pipelines.plan import check_models
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.report import pass_rate
+from xai_pipelines.report.github import publish as publish_github
 from xai_pipelines.run.progress import ProgressMode, summary_table
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
@@ -40,7 +42,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 FAIL_UNDER_HELP = (
-    "Exit 1 when the share of scored jobs passing every assertion is below RATE (0-1)."
+    "Exit 1 when the share of scored jobs passing every assertion is below RATE (0-1; "
+    "default: the pipeline's evals.fail_under)."
 )
 
 
@@ -55,13 +58,33 @@ def _evals_line(usage: dict[str, Any]) -> str | None:
     )
 
 
-def _below(usage: dict[str, Any], fail_under: float | None) -> bool:
-    """Whether ``--fail-under`` fails the command (reported on stderr)."""
+def _threshold(flag: float | None, in_file: Any) -> tuple[float | None, str]:
+    """The pass-rate threshold and where it was set: the flag wins over the pipeline file."""
+    if flag is not None:
+        return flag, "--fail-under"
+    if isinstance(in_file, int | float) and not isinstance(in_file, bool):
+        return float(in_file), "evals.fail_under"
+    return None, "--fail-under"
+
+
+def _recorded_fail_under(out: OutputDir) -> Any:
+    """``evals.fail_under`` of the spec recorded in the run's manifest (None if absent)."""
+    try:
+        manifest = out.read_manifest() or {}
+    except ValueError:
+        return None
+    return (((manifest.get("spec") or {}).get("resolved") or {}).get("evals") or {}).get(
+        "fail_under"
+    )
+
+
+def _below(usage: dict[str, Any], fail_under: float | None, source: str = "--fail-under") -> bool:
+    """Whether the pass-rate threshold fails the command (reported on stderr)."""
     rate = pass_rate(usage)
     if fail_under is None or rate is None or rate >= fail_under:
         return False
     _err().print(
-        f"eval pass rate {rate * 100:.1f}% is below --fail-under {fail_under * 100:g}%",
+        f"eval pass rate {rate * 100:.1f}% is below {source} {fail_under * 100:g}%",
         markup=False,
     )
     return True
@@ -255,7 +278,8 @@ def run(
         evals = _evals_line(outcome.usage)
         if evals:
             console.print(f"{evals} (summary.md, report.html)", markup=False, soft_wrap=True)
-    below = _below(outcome.usage, fail_under)
+    publish_github(outcome.out, sys.stderr if json_out else sys.stdout, pipeline=pipeline)
+    below = _below(outcome.usage, *_threshold(fail_under, spec.evals.fail_under))
     raise typer.Exit(1 if below and outcome.exit_code == 0 else outcome.exit_code)
 
 
@@ -281,7 +305,8 @@ def report(
         f"({totals['jobs']} jobs, ${totals['cost_usd']:.4f})",
         markup=False,
     )
-    if _below(usage, fail_under):
+    publish_github(out, sys.stdout)
+    if _below(usage, *_threshold(fail_under, _recorded_fail_under(out))):
         raise typer.Exit(1)
 
 
