@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai_pipelines.plan import ImageJob
 from xai_pipelines.run.attachments import resolve_files
@@ -11,6 +11,9 @@ from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
 from xai_pipelines.sdk import Client, ImageResponse
 from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
 from xai_pipelines.store import OutputDir
+
+if TYPE_CHECKING:
+    from xai_pipelines.run.cache import CacheEntry
 
 
 class ImageRunner(JobRunner):
@@ -44,6 +47,22 @@ class ImageRunner(JobRunner):
         )
         return saved_images(self.out, job.id, prompt, model, images)
 
+    def replay(self, job: ImageJob, entry: CacheEntry) -> Executed:
+        """The cached images written into this output directory, each atomically."""
+        done = super().replay(job, entry)
+        records = []
+        for stored in done.fields.get("images", ()):
+            record = {k: v for k, v in stored.items() if k != "sha256"}
+            data = entry.blobs[stored["sha256"]]
+            path = self.out.save_image(
+                job.id, int(record["index"]), extension_for(data).lstrip("."), data
+            )
+            record["path"] = self.out.relative(path)
+            records.append(record)
+            done.files[int(record["index"])] = path
+        done.fields["images"] = records
+        return done
+
 
 def saved_images(
     out: OutputDir, job_id: str, prompt: str, model: str, images: list[ImageResponse]
@@ -53,9 +72,11 @@ def saved_images(
     Shared by online runs and batch mode, so both write the same lines and files.
     """
     records = []
+    files = {}
     for img in images:
         data = img.image
         path = out.save_image(job_id, img.index, extension_for(data).lstrip("."), data)
+        files[img.index] = path
         records.append(
             {
                 "index": img.index,
@@ -76,4 +97,5 @@ def saved_images(
         usage=usage,
         calls=1,
         attempts=images[0].attempts if images else 1,
+        files=files,
     )

@@ -13,7 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -27,6 +28,9 @@ from xai_pipelines.run.telemetry import RUN_ID_ATTR
 from xai_pipelines.sdk import Client
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.store import utc_now
+
+if TYPE_CHECKING:
+    from xai_pipelines.run.cache import CacheEntry, JobCache
 
 TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
 
@@ -74,6 +78,7 @@ class Executed:
         calls: Logical calls made (turns, or 1).
         attempts: Attempts those calls took, retries included.
         ttft_s: Time to first token of the (last) streamed call.
+        files: Saved image files by image index (the response cache stores their bytes).
     """
 
     fields: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +86,7 @@ class Executed:
     calls: int = 1
     attempts: int = 1
     ttft_s: float | None = None
+    files: dict[int, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,11 @@ class JobRunner(ABC):
         run_id: Id of the run (span attribute).
         run_context: OpenTelemetry context of the run span (parent of job spans).
         tracer: Tracer of the job spans (default: from the global provider).
+        cache: The response cache (None: every job calls the API).
+
+    With a cache, a job whose answer is stored is served from it (:meth:`replay`:
+    no call, no rate-limit token) and a job that succeeds is stored once its line
+    is written (:attr:`JobResult.recorded`); see :mod:`xai_pipelines.run.cache`.
 
     After a job succeeds its ``expect`` is scored into the line's ``scores``
     (:mod:`xai_pipelines.evals`); model-graded checks call the grader through the
@@ -127,6 +138,7 @@ class JobRunner(ABC):
         run_id: str = "",
         run_context: otel_context.Context | None = None,
         tracer: trace.Tracer | None = None,
+        cache: JobCache | None = None,
     ) -> None:
         self.client = client
         self.hooks = hooks
@@ -135,15 +147,20 @@ class JobRunner(ABC):
         self.run_id = run_id
         self.run_context = run_context
         self.tracer = tracer or trace.get_tracer("xai_pipelines.run")
-        self.evaluator = Evaluator(
-            Grader(
-                client,
-                default_model=self.settings.grader_model,
-                timeout_s=self.settings.call_timeout_s,
-                acquire=hooks.acquire,
-                reconcile=hooks.limiter.reconcile,
-            )
-        )
+        self.cache = cache
+        grader_options: dict[str, Any] = {
+            "default_model": self.settings.grader_model,
+            "timeout_s": self.settings.call_timeout_s,
+            "acquire": hooks.acquire,
+            "reconcile": hooks.limiter.reconcile,
+        }
+        if cache is None:
+            grader = Grader(client, **grader_options)
+        else:
+            from xai_pipelines.run.cache import CachedGrader
+
+            grader = CachedGrader(cache, client, **grader_options)
+        self.evaluator = Evaluator(grader)
 
     def call_timeout(self, scope: JobScope) -> float | None:
         """Deadline for the next call: the per-call one, cut to what the job has left."""
@@ -157,12 +174,31 @@ class JobRunner(ABC):
     def execute(self, job: Any, scope: JobScope) -> Executed:
         """Make the job's calls (each job kind implements this)."""
 
+    def replay(self, job: Any, entry: CacheEntry) -> Executed:
+        """The result-line part of ``job`` from its cache entry (image jobs write their files).
+
+        Tokens are copied; the cost is 0; no call was made.
+        """
+        return Executed(
+            fields=dict(entry.record.get("fields") or {}),
+            usage={**(entry.record.get("usage") or {}), "cost_usd_ticks": 0},
+            calls=0,
+            attempts=0,
+        )
+
     def run(self, job: Job) -> JobResult:
-        """Run ``job`` and build its result line.
+        """Run ``job`` (or serve it from the cache) and build its result line.
 
         Raises:
             JobFailed: When the job failed for good (error code, message, attempts).
         """
+        return self._run(job, None)
+
+    def serve(self, job: Job, entry: CacheEntry) -> JobResult:
+        """The result of ``job`` from a cache entry already looked up (batch mode's hits)."""
+        return self._run(job, entry)
+
+    def _run(self, job: Job, entry: CacheEntry | None) -> JobResult:
         digest = job.digest
         with (
             _attached(self.run_context),
@@ -179,17 +215,27 @@ class JobRunner(ABC):
             self.hooks.scope(job, self.settings.job_timeout_s) as scope,
         ):
             started = time.perf_counter()
-            try:
-                done = self.execute(job, scope)
-            except XaiError as exc:
-                span.set_attribute("error.type", exc.code)
-                raise JobFailed(exc.code, exc.message, scope.failed_attempts + 1) from exc
-            except JobFailed as exc:
-                span.set_attribute("error.type", exc.code)
-                exc.attempts = exc.attempts or scope.failed_attempts + 1
-                raise
+            key = None if self.cache is None else self.cache.key(job)
+            if entry is None and self.cache is not None:
+                entry = self.cache.lookup(job, key)
+            if entry is not None:
+                span.set_attribute("xai_pipelines.job.cached", True)
+                done = self.replay(job, entry)
+            else:
+                try:
+                    done = self.execute(job, scope)
+                except XaiError as exc:
+                    span.set_attribute("error.type", exc.code)
+                    raise JobFailed(exc.code, exc.message, scope.failed_attempts + 1) from exc
+                except JobFailed as exc:
+                    span.set_attribute("error.type", exc.code)
+                    exc.attempts = exc.attempts or scope.failed_attempts + 1
+                    raise
             latency = time.perf_counter() - started - scope.queued_s
-            cost, source = resolve_cost(job.kind, job.model, done.usage, self.prices)
+            if entry is not None:
+                cost, source = 0, "cache"
+            else:
+                cost, source = resolve_cost(job.kind, job.model, done.usage, self.prices)
             span.set_attribute("xai_pipelines.job.attempts", done.attempts)
             line = {
                 "id": job.id,
@@ -212,8 +258,15 @@ class JobRunner(ABC):
                 "meta": plain(job.meta),
                 "finished_at": utc_now(),
             }
+            if entry is not None:
+                line["cached"] = True
+                line["cache"] = entry.provenance()
             line["scores"] = self.evaluator.score(line)
             graded = self.evaluator.grader_cost_ticks(line["scores"])
             spent = cost + graded if cost is not None else graded or None  # budget counts grading
             tokens = sum(int(done.usage.get(k, 0) or 0) for k in TOKEN_KEYS[:3])
-            return JobResult(line, tokens, int(done.usage.get("images", 0) or 0), spent)
+            result = JobResult(line, tokens, int(done.usage.get("images", 0) or 0), spent)
+            if entry is None and self.cache is not None and key is not None:
+                cache, fields, usage, files = self.cache, done.fields, done.usage, done.files
+                result.recorded = lambda: cache.store_job(key, line, fields, usage, files)
+            return result

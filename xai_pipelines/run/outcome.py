@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +16,14 @@ class JobResult:
         tokens: Tokens used (prompt + completion + reasoning), for progress.
         images: Images produced.
         cost_ticks: Cost in USD ticks, when known.
+        recorded: Called once the line is written (the response cache stores the job then).
     """
 
     line: dict[str, Any]
     tokens: int = 0
     images: int = 0
     cost_ticks: int | None = None
+    recorded: Callable[[], None] | None = None
 
 
 class JobFailed(Exception):

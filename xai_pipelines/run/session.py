@@ -30,6 +30,16 @@ from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.attempts import AttemptHooks
 from xai_pipelines.run.batch_jobs import BatchResultRunner, NotBatchableError, check_batchable
 from xai_pipelines.run.batch_mode import BatchContext, BatchMode, BatchSettings
+from xai_pipelines.run.cache import (
+    CacheEntry,
+    CacheError,
+    JobCache,
+    ModelResolver,
+    ResponseCache,
+    backend_id,
+    cache_settings,
+    split_hits,
+)
 from xai_pipelines.run.chat_job import ChatRunner
 from xai_pipelines.run.executor import FATAL_CODES, Executor, ExecutorOptions
 from xai_pipelines.run.image_job import ImageRunner
@@ -91,6 +101,8 @@ class RunOptions:
         tracer_provider: Tracer provider for the run, job and call spans (default: global).
         shard: Run only this shard of the plan (``--shard K/N``); a resumed run keeps its own.
         batch: Paging, polling and time limit of ``execution.mode: batch``.
+        cache_dir: The response cache (``--cache DIR``); overrides ``execution.cache.dir``.
+        no_cache: Use no response cache, whatever the pipeline says (``--no-cache``).
     """
 
     out_dir: Path | None = None
@@ -112,6 +124,8 @@ class RunOptions:
     tracer_provider: trace.TracerProvider | None = None
     shard: Shard | None = None
     batch: BatchSettings = field(default_factory=BatchSettings)
+    cache_dir: Path | None = None
+    no_cache: bool = False
 
 
 @dataclass
@@ -157,9 +171,13 @@ def _lock(stack: ExitStack, out: OutputDir) -> None:
         raise RunInputError(f"another xai-run is writing to {out.root}") from None
 
 
-def _prices(client: Client) -> dict[str, ModelPrice]:
-    """The Models price table; also the first call, so a rejected key stops the run here."""
+def _prices(client: Client, served: dict[str, str] | None = None) -> dict[str, ModelPrice]:
+    """The Models price table; also the first call, so a rejected key stops the run here.
+
+    ``served`` receives every listed name and alias -> the model's own name.
+    """
     table: dict[str, ModelPrice] = {}
+    served = {} if served is None else served
     try:
         for m in client.models.list_language_models():
             price = ModelPrice(
@@ -169,9 +187,11 @@ def _prices(client: Client) -> dict[str, ModelPrice]:
             )
             for name in (m.name, *m.aliases):
                 table[name] = price
+                served[name] = m.name
         for im in client.models.list_image_generation_models():
             for name in (im.name, *im.aliases):
                 table[name] = ModelPrice(image_price=im.image_price)
+                served[name] = im.name
     except XaiError as exc:
         if exc.code in FATAL_CODES:
             raise RunInputError(
@@ -204,6 +224,7 @@ class PipelineRun:
         self.stats = RunStats()
         self.interrupts = Interrupts(on_abort=self._abort, on_first=self._first_interrupt)
         self._abort_actions: list[Callable[[], None]] = []
+        self._store: ResponseCache | None = None
 
     def _resolved(self) -> dict[str, Any]:
         """The resolved spec itself (``to_dict`` wraps it with its path and digest)."""
@@ -258,6 +279,7 @@ class PipelineRun:
         self.out.create()
         with ExitStack() as stack:
             _lock(stack, self.out)
+            self._store = self._open_cache(stack)
             try:
                 state = load_resume_state(self.out)
             except ValueError as exc:  # damage before the last line is not a crash's doing
@@ -336,7 +358,8 @@ class PipelineRun:
         ctx = run_context(self.run_id, span)
         token = otel_context.attach(ctx)  # the price lookup below is part of the run too
         stack.callback(otel_context.detach, token)
-        prices = _prices(client)
+        served: dict[str, str] = {}
+        prices = _prices(client, served)
         manifest = self._manifest(
             state, changes, prices, "local emulator" if opts.local else endpoint
         )
@@ -351,6 +374,7 @@ class PipelineRun:
             "run_id": self.run_id,
             "run_context": ctx,
             "tracer": tracer,
+            "cache": self._job_cache(endpoint, served),
         }
         self._chat = ChatRunner(client, hooks, **common)
         self._image = ImageRunner(client, hooks, self.out, **common)
@@ -382,7 +406,12 @@ class PipelineRun:
         ctx = BatchContext(
             client=client,
             sink=sink,
-            runner=BatchResultRunner(client, hooks, self.out, **common),
+            runner=BatchResultRunner(
+                client,
+                hooks,
+                self.out,
+                **{**common, "cache": common["cache"] and common["cache"].storing_only()},
+            ),
             manifest=manifest,
             resume=state,
             spec_digest=self.spec.digest,
@@ -393,7 +422,48 @@ class PipelineRun:
             settings=opts.batch,
             show_progress=opts.progress != "quiet",
         )
-        return BatchMode(ctx).run(self._jobs())
+        jobs, served = self._jobs(), None
+        if common["cache"] is not None:  # hits are served here; only misses go to the batch
+            hits: dict[str, CacheEntry] = {}
+            misses: list[Job] = []
+            served = Executor(
+                lambda job: self._serve(job, hits.pop(job.id)),
+                sink,
+                ExecutorOptions(concurrency=ctx.concurrency),
+                stop=self.interrupts.stop,
+                resume=state,
+            ).run(split_hits(jobs, common["cache"], hits, misses, state))
+            if served == "interrupted":
+                return served
+            jobs = iter(misses)
+        status = BatchMode(ctx).run(jobs)
+        return "failed" if served == "failed" and status == "completed" else status
+
+    def _open_cache(self, stack: ExitStack) -> ResponseCache | None:
+        """The response cache of ``--cache`` or ``execution.cache`` (pruned), or None."""
+        settings = cache_settings(
+            self.options.cache_dir, self.spec.execution.cache, self.options.no_cache
+        )
+        if settings is None:
+            return None
+        try:
+            store = ResponseCache.open(settings)
+        except CacheError as exc:
+            raise RunInputError(str(exc)) from None
+        stack.callback(store.close)
+        return store
+
+    def _job_cache(self, endpoint: str, served: Mapping[str, str]) -> JobCache | None:
+        if self._store is None:
+            return None
+        opts = self.options
+        responses = getattr(opts.emulator_config, "responses_file", None)
+        try:
+            backend = backend_id(endpoint, opts.local, responses)
+        except OSError as exc:
+            raise RunInputError(f"cannot read --responses: {exc}") from None
+        resolver = ModelResolver(live=served)
+        return JobCache(self._store, backend, resolver, self.run_id, notify=self._say)
 
     def _manifest(
         self,
@@ -431,6 +501,11 @@ class PipelineRun:
         if isinstance(job, ChatJob):
             return self._chat.run(job)
         return self._image.run(job)
+
+    def _serve(self, job: Job, entry: CacheEntry) -> JobResult:
+        if isinstance(job, ChatJob):
+            return self._chat.serve(job, entry)
+        return self._image.serve(job, entry)
 
 
 def _counts(snapshot: Mapping[str, Any]) -> dict[str, Any]:
