@@ -144,6 +144,7 @@ class _Sections(HTMLParser):
         self.ids: list[str] = []
         self.images: list[dict[str, str | None]] = []
         self.tags: set[str] = set()
+        self.scripts: list[str | None] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
@@ -152,6 +153,8 @@ class _Sections(HTMLParser):
             self.ids.append(str(found["id"]))
         if tag == "img":
             self.images.append(found)
+        if tag == "script":
+            self.scripts.append(found.get("type"))
 
 
 def test_report_html_sections_and_gallery(out: Path) -> None:
@@ -159,13 +162,13 @@ def test_report_html_sections_and_gallery(out: Path) -> None:
     parser = _Sections()
     parser.feed(text)
     parser.close()
-    assert parser.ids == ["totals", "models", "latency", "evals", "failures", "gallery"]
-    assert "script" not in parser.tags and "svg" in parser.tags
+    assert parser.ids == ["totals", "models", "latency", "evals", "failures", "cases", "gallery"]
+    assert parser.scripts == ["application/json", "application/json", None] and "svg" in parser.tags
     srcs = [img["src"] for img in parser.images]
     assert srcs == ["images/flag-france/0.png", "images/flag-france/1.png"]
     assert all(img["loading"] == "lazy" for img in parser.images)
     assert all((out / str(src)).is_file() for src in srcs)
-    assert "expected to contain &#x27;Canberra&#x27; (any case), got &#x27;Sydney.&#x27;" in text
+    assert "expected to contain &#39;Canberra&#39; (any case), got &#39;Sydney.&#39;" in text
 
 
 def test_report_rerenders_from_the_lines_alone(out: Path, tmp_path: Path) -> None:

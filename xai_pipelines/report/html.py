@@ -1,278 +1,530 @@
-"""``report.html``: one self-contained page (inline CSS and SVG, no scripts, no network).
+"""``report.html``: one self-contained page (inline CSS, SVG and one small script; no network).
 
-Totals, a per-model table with latency percentile bars, a latency histogram,
-eval pass rates with the failing assertions and their reasons, failed jobs by
-error code, and a gallery of generated images (relative, lazy-loaded links to
-``images/<job-id>/<index>.<ext>``). Built from the usage document and the
-result lines alone; every piece of text from a run (outputs, reasons, ids,
-prompts) is HTML-escaped.
+Sections: totals, a per-model table with latency percentile bars, a latency
+histogram, eval pass rates, the failing assertions, why jobs failed (errors by
+code and message), every case, and a gallery of generated images.
+
+Every case: one entry per job (id, task, row vars, the last user prompt, the
+answer or image thumbnails, each assertion with its reason, the error of a job
+that failed at the API, a cache-hit label). Jobs that differ only in one matrix
+value are shown side by side. The page embeds them as JSON in a
+``<script type="application/json">`` element: a lookup table of the strings many
+jobs share and one compact array per job, answers and prompts cut to a length
+that keeps a 100,000-job page at a few MB (the full length is noted); its
+script filters and renders one page of cases at a time, with DOM text nodes
+only. A Content-Security-Policy allows that one script (by its hash) and no
+network at all.
+
+Everything is read in one streaming pass over the result lines (then the final
+error lines, then the plan for jobs that never finished), keeping per job only
+its compact record. Markup comes from autoescaping Jinja2 templates
+(``templates/``), so every text from a run is escaped.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from html import escape
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
+from markupsafe import Markup
+
 from xai_pipelines.report import svg
+from xai_pipelines.report.cost import ticks_to_usd
+from xai_pipelines.report.templates import csp_hash, environment, static_text
 from xai_pipelines.report.usage import percentile
+from xai_pipelines.store import OutputDir, read_jsonl
 
 #: Images shown in the gallery.
 MAX_GALLERY = 120
+#: Cases (rows of the cases table) per page in the browser.
+PAGE_SIZE = 100
+#: Characters of answers and prompts embedded for a whole run; divided among its
+#: jobs, within [MIN_TEXT, MAX_TEXT] per text.
+TEXT_BUDGET = 6_000_000
+MIN_TEXT, MAX_TEXT = 160, 2000
+#: Longest assertion reason, error message and row value embedded.
+MAX_REASON = 300
+MAX_MESSAGE = 500
+MAX_VAR = 120
+#: Row vars embedded per job.
+MAX_VARS = 12
 #: A gallery path must look like what the executor writes (no absolute or remote links).
 _IMAGE_PATH = re.compile(r"^images/[A-Za-z0-9._-]+/[0-9]+\.[A-Za-z0-9]+$")
 
 MODEL_COLUMNS: tuple[str, ...] = ("model", "kind", "jobs", "failed", "tokens", "images", "cost")
 MODEL_COLUMNS += ("p50 s", "p90 s", "p99 s", "TTFT p50 s")
 
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#212121;background:#fafafa}
-header{background:#263238;color:#fff;padding:16px 24px}header h1{margin:0 0 4px;font-size:20px}
-header p{margin:0;color:#cfd8dc}main{padding:8px 24px 40px;max-width:1100px}
-section{margin-top:24px}h2{font-size:17px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.cards{display:flex;flex-wrap:wrap;gap:10px}.card{background:#fff;border:1px solid #e0e0e0;
-border-radius:6px;padding:8px 14px;min-width:110px}.card b{display:block;font-size:20px}
-.card span{color:#616161;font-size:12px}table{border-collapse:collapse;background:#fff;width:100%}
-th,td{border:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-align:top}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f5f5f5}
-.pass{color:#2e7d32}.fail{color:#c62828}code{font-size:12px;word-break:break-all}
-.chart{width:100%;max-width:640px;height:auto;display:block;margin:8px 0}
-.chart .label,.chart .axis,.chart .marker{font-size:11px;fill:#424242}.chart .marker{fill:#c62828}
-.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:10px}
-figure{margin:0;background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:6px}
-figure img{width:100%;height:auto;display:block}figcaption{font-size:12px;color:#616161;
-word-break:break-all}.muted{color:#757575}
-"""
+#: The fields of one embedded job record, in order (the page's script reads them by position).
+JOB_FIELDS: Final = (
+    "id",
+    "order",  # the job's place in the plan (the page shows jobs in this order)
+    "task",  # index into tables.tasks
+    "model",  # index into tables.models
+    "kind",  # index into tables.kinds
+    "cell",  # index into tables.cells (matrix values of the job, as text)
+    "vars",  # index into tables.vars (row vars, cut), -1 without a row
+    "row",  # dataset row index
+    "repeat",
+    "prompt",  # index into tables.prompts (the last user prompt, cut), -1 without one
+    "answer",  # text (cut) of a chat; list of image paths of an image job; null
+    "length",  # characters of the whole answer; images made
+    "status",  # STATUS
+    "assertions",  # [[label, passed 0/1, reason], ...] (label: tables.labels, reason: tables.reasons)
+    "error",  # [code, message] of a job that failed at the API, else null
+    "cached",  # 1 when served from the response cache
+    "latency",  # seconds, or null
+    "outputs",  # answers made (n > 1 shows the first)
+)
+#: Status values of a job record.
+STATUS: Final = ("passed", "failed", "done", "error")
+_PASSED, _FAILED, _DONE, _ERROR = range(4)
+#: Where a job missing from the plan sorts (after every planned job).
+_UNPLANNED = 1 << 48
+#: Job records encoded per call of the JSON encoder.
+_CHUNK = 1000
 
 
-def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return f"{value:,}" if isinstance(value, int) else _e(value)
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _pct(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate * 100:.1f}%"
+def _content_text(content: Any) -> str:
+    """A message's content as text (parts other than text are named in brackets)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, Mapping):
+                parts.append(f"[{part.get('type') or 'part'}]")
+            else:
+                parts.append(_text(part))
+        return "\n".join(parts)
+    return _text(content)
+
+
+def _last_user(line: Mapping[str, Any]) -> str | None:
+    """The last user message a chat job sent (its last turn's, if it has turns)."""
+    for turn in reversed(line.get("turns") or []):
+        user = turn.get("user") if isinstance(turn, Mapping) else None
+        if isinstance(user, Mapping):
+            return _content_text(user.get("content"))
+    request = line.get("request") or {}
+    for message in reversed(request.get("messages") or []):
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            return _content_text(message.get("content"))
+    return None
+
+
+def _answer(line: Mapping[str, Any]) -> tuple[str, int]:
+    """A chat's answer as text, and how many answers it made."""
+    outputs = [o for o in line.get("outputs") or [] if isinstance(o, Mapping)]
+    content = line.get("content")
+    if not content and outputs:
+        content = outputs[0].get("content")
+    text = _content_text(content)
+    if not text and outputs:
+        calls = outputs[0].get("tool_calls") or []
+        names = [
+            f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
+            for c in calls
+            if isinstance(c, Mapping)
+        ]
+        text = ("tool calls: " + ", ".join(names)) if names else ""
+    return text, max(1, len(outputs))
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
+def _json_for_script(value: Any) -> str:
+    """Compact JSON that cannot close or confuse the ``<script>`` element holding it."""
+    text = _ENCODER.encode(value)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    if not text.isascii():  # lone surrogates from a result line would not encode as UTF-8
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+class _Table:
+    """Distinct values in first-seen order; a job record holds the index of its value."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def ref(self, key: Any, value: Any = None) -> int:
+        """The index of ``key``'s value, adding ``value`` (default: the key) when new."""
+        found = self.index.get(key)
+        if found is None:
+            found = self.index[key] = len(self.values)
+            self.values.append(key if value is None else value)
+        return found
+
+
+def _lookup(table: _Table, mapping: Mapping[str, Any]) -> tuple[Any, int | None]:
+    """The key of a flat mapping in ``table`` and its index there (None: not yet added)."""
+    key: Any = tuple(mapping.items())
+    try:
+        return key, table.index.get(key)
+    except TypeError:  # a list or mapping among the values: key by its JSON text
+        key = json.dumps(mapping, ensure_ascii=False, sort_keys=True)
+        return key, table.index.get(key)
 
 
 @dataclass
-class _Collected:
-    """What the page needs of the result lines, kept small (last line of an id wins)."""
+class _Tables:
+    """Strings many jobs share, stored once; a job record refers to them by index."""
 
-    latencies: dict[str, float] = field(default_factory=dict)
-    images: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    image_count: int = 0
+    tasks: _Table = field(default_factory=_Table)
+    models: _Table = field(default_factory=_Table)
+    kinds: _Table = field(default_factory=_Table)
+    cells: _Table = field(default_factory=_Table)
+    vars: _Table = field(default_factory=_Table)
+    prompts: _Table = field(default_factory=_Table)
+    labels: _Table = field(default_factory=_Table)
+    reasons: _Table = field(default_factory=_Table)
+
+    def cell(self, matrix: Any) -> int:
+        if not isinstance(matrix, Mapping) or not matrix:
+            return self.cells.ref((), {})
+        key, found = _lookup(self.cells, matrix)
+        if found is not None:
+            return found
+        return self.cells.ref(key, {str(k): _text(v) for k, v in matrix.items()})
+
+    def row_vars(self, row: Any) -> int:
+        if not isinstance(row, Mapping) or not row:
+            return -1
+        key, found = _lookup(self.vars, row)
+        if found is not None:
+            return found
+        shown = {str(k): _cut(_text(v), MAX_VAR) for k, v in list(row.items())[:MAX_VARS]}
+        if len(row) > MAX_VARS:
+            shown["…"] = f"{len(row) - MAX_VARS} more"
+        return self.vars.ref(key, shown)
+
+    def prompt(self, text: str | None, limit: int) -> int:
+        return -1 if text is None else self.prompts.ref(_cut(text, limit))
+
+    def assertion(self, a: Mapping[str, Any]) -> list[int]:
+        label = self.labels.ref(str(a.get("name") or a.get("type")))
+        reason = self.reasons.ref(_cut(str(a.get("reason", "")), MAX_REASON))
+        return [label, 1 if a.get("pass") else 0, reason]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tasks": self.tasks.values,
+            "models": self.models.values,
+            "kinds": self.kinds.values,
+            "cells": self.cells.values,
+            "vars": self.vars.values,
+            "prompts": self.prompts.values,
+            "labels": self.labels.values,
+            "reasons": self.reasons.values,
+            "status": list(STATUS),
+            "fields": list(JOB_FIELDS),
+        }
+
+
+@dataclass
+class _Failed:
+    """The last final error line of a job (kept until it is known the job never finished)."""
+
+    model: str
+    kind: str
+    code: str
+    message: str
+
+
+class _Cases:
+    """The compact records of every job, the gallery and the latencies (last line of an id wins).
+
+    Records are JSON-encoded a chunk at a time (one encoder call per chunk is
+    several times faster than one per record) and kept only as text.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.tables = _Tables()
+        self.newest: dict[str, int] = {}  # id -> sequence number of its newest record
+        self.superseded: set[int] = set()
+        self.chunks: list[str] = []
+        self.pending: list[list[Any]] = []
+        self.latencies: dict[str, float] = {}
+        self.images: dict[str, list[dict[str, Any]]] = {}
+        self.image_count = 0
+        self.cached_ids: set[str] = set()
+
+    def _store(self, job_id: str, record: list[Any]) -> None:
+        old = self.newest.get(job_id)
+        if old is not None:  # a forced re-run replaced this job: forget the old record
+            self.superseded.add(old)
+            self.latencies.pop(job_id, None)
+            self.image_count -= len(self.images.pop(job_id, []))
+            self.cached_ids.discard(job_id)
+        self.newest[job_id] = len(self.chunks) * _CHUNK + len(self.pending)
+        self.pending.append(record)
+        if len(self.pending) == _CHUNK:
+            self.chunks.append(_json_for_script(self.pending)[1:-1])
+            self.pending = []
 
     def add(self, line: Mapping[str, Any]) -> None:
         job_id = str(line.get("id"))
-        self.latencies.pop(job_id, None)
-        self.image_count -= len(self.images.pop(job_id, []))
-        if line.get("latency_s") is not None:
-            self.latencies[job_id] = float(line["latency_s"])
+        kind = str(line.get("kind") or "chat")
+        scores = line.get("scores")
+        assertions: list[list[int]] = []
+        if isinstance(scores, Mapping):
+            status = _PASSED if scores.get("passed") else _FAILED
+            assertions = [self.tables.assertion(a) for a in scores.get("assertions") or ()]
+        else:
+            status = _DONE
+        answer: Any
+        if kind == "image":
+            made = [i for i in line.get("images") or () if isinstance(i, Mapping)]
+            answer = [str(i.get("path")) for i in made if _IMAGE_PATH.match(str(i.get("path")))]
+            length, outputs, prompt = len(made), 1, line.get("prompt")
+        else:
+            text, outputs = _answer(line)
+            answer, length, prompt = _cut(text, self.limit), len(text), _last_user(line)
+        prompt = None if prompt is None else str(prompt)
+        latency = line.get("latency_s")
+        cached = 1 if line.get("cached") else 0
+        record = self._common(line, kind, prompt)
+        record += [answer, length, status, assertions, None, cached]
+        record += [None if latency is None else round(float(latency), 3), outputs]
+        self._store(job_id, record)
+        if latency is not None:
+            self.latencies[job_id] = float(latency)
+        if cached:
+            self.cached_ids.add(job_id)
+        if kind == "image":
+            self._gallery(job_id, made, prompt)
+
+    def _common(self, line: Mapping[str, Any], kind: str, prompt: str | None) -> list[Any]:
+        meta = line.get("meta") or {}
+        t = self.tables
+        return [
+            str(line.get("id")),
+            int(line.get("index", 0) or 0),
+            t.tasks.ref(str(line.get("task"))),
+            t.models.ref(str(line.get("model"))),
+            t.kinds.ref(kind),
+            t.cell(meta.get("matrix")),
+            t.row_vars(meta.get("row")),
+            int(meta.get("row_index", 0) or 0),
+            int(meta.get("repeat", 0) or 0),
+            t.prompt(prompt, self.limit),
+        ]
+
+    def _gallery(self, job_id: str, made: list[Mapping[str, Any]], prompt: str | None) -> None:
         shown: list[dict[str, Any]] = []
-        for img in line.get("images") or []:
+        for img in made:
             path = str(img.get("path") or "")
             if self.image_count + len(shown) >= MAX_GALLERY or not _IMAGE_PATH.match(path):
                 continue
-            shown.append({"path": path, "index": img.get("index"), "mime": img.get("mime_type")})
+            shown.append({"href": quote(path), "index": img.get("index"), "prompt": prompt})
         if shown:
-            self.images[job_id] = [dict(s, prompt=line.get("prompt")) for s in shown]
+            self.images[job_id] = shown
             self.image_count += len(shown)
 
+    def add_failures(
+        self, errors: Iterable[Mapping[str, Any]], plan: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """Jobs whose last word is a final error line and that never wrote a result."""
+        failed: dict[str, _Failed] = {}
+        for err in errors:
+            job_id = str(err.get("id"))
+            if err.get("final") and job_id not in self.newest:
+                message = _cut(str(err.get("message") or ""), MAX_MESSAGE)
+                code = str(err.get("code") or "UNKNOWN")
+                failed[job_id] = _Failed(str(err.get("model")), str(err.get("kind")), code, message)
+        if not failed:
+            return
+        for job in plan:
+            job_id = str(job.get("id"))
+            if job_id in failed and job_id not in self.newest:
+                self._failed(job_id, failed[job_id], job)
+        for job_id, f in failed.items():
+            if job_id not in self.newest:  # not in the plan either (an older plan, or none)
+                self._failed(job_id, f, {"id": job_id, "index": _UNPLANNED})
 
-def _cards(usage: Mapping[str, Any]) -> str:
+    def _failed(self, job_id: str, f: _Failed, job: Mapping[str, Any]) -> None:
+        request = job.get("request") or {}
+        kind = str(job.get("kind") or f.kind)
+        prompt = request.get("prompt") if kind == "image" else _last_user(job)
+        model = request.get("model") or job.get("model") or f.model
+        line = {"task": "?", **job, "model": model}
+        record = self._common(line, kind, None if prompt is None else str(prompt))
+        record += [None, 0, _ERROR, [], [f.code, f.message], 0, None, 0]
+        self._store(job_id, record)
+
+    @property
+    def count(self) -> int:
+        """Jobs recorded (a replaced record not counted)."""
+        return len(self.newest)
+
+    def jobs_json(self) -> Markup:
+        """The records as one JSON array (already safe inside ``<script>``); the page sorts them."""
+        chunks = self.chunks
+        if self.pending:
+            chunks = [*chunks, _json_for_script(self.pending)[1:-1]]
+        if self.superseded:
+            chunks = [self._without_superseded(i, c) for i, c in enumerate(chunks)]
+        return Markup("[" + ",".join(c for c in chunks if c) + "]")
+
+    def _without_superseded(self, number: int, chunk: str) -> str:
+        first = number * _CHUNK
+        if not any(first <= s < first + _CHUNK for s in self.superseded):
+            return chunk
+        records = json.loads("[" + chunk + "]")
+        kept = [r for i, r in enumerate(records) if first + i not in self.superseded]
+        return _json_for_script(kept)[1:-1]
+
+
+def text_limit(jobs: int) -> int:
+    """Characters kept of each answer and prompt in a report of ``jobs`` jobs."""
+    return max(MIN_TEXT, min(MAX_TEXT, TEXT_BUDGET // max(1, jobs)))
+
+
+def _cards(usage: Mapping[str, Any], cached_hits: int) -> list[tuple[str, str]]:
     t = usage["totals"]
     evals = usage.get("evals") or {}
     items = [
-        ("jobs ok", _num(t["jobs"])),
-        ("failed", _num(t["failed"])),
-        ("requests", _num(t["requests"])),
-        ("retries", _num(t["retries"])),
-        ("tokens", _num(t["tokens"]["total"])),
-        ("images", _num(t["images"])),
+        ("jobs ok", f"{t['jobs']:,}"),
+        ("failed", f"{t['failed']:,}"),
+        ("requests", f"{t['requests']:,}"),
+        ("retries", f"{t['retries']:,}"),
+        ("tokens", f"{t['tokens']['total']:,}"),
+        ("images", f"{t['images']:,}"),
         ("cost", f"${t['cost_usd']:.4f}"),
     ]
-    if t["tokens"]["cached_prompt"]:
-        items.append(("cached prompt tokens", _num(t["tokens"]["cached_prompt"])))
+    if t["tokens"].get("cached_prompt"):
+        items.append(("cached prompt tokens", f"{t['tokens']['cached_prompt']:,}"))
         items.append(("saved by prompt cache", f"${t['cache_savings_usd']:.4f}"))
+    hits = t.get("cache_hits", cached_hits)
+    if hits:
+        items.append(("served from cache", f"{hits:,}"))
+    grader = t.get("grader")
+    if isinstance(grader, Mapping) and grader.get("requests"):
+        grader_usd = ticks_to_usd(int(grader.get("cost_usd_ticks") or 0))
+        items.append(("grader (in the cost)", f"${grader_usd:.4f}"))
     if evals.get("jobs"):
-        items.append(("eval pass rate", _pct(evals.get("pass_rate"))))
-    cards = "".join(f'<div class="card"><b>{v}</b><span>{_e(k)}</span></div>' for k, v in items)
-    return f'<section id="totals"><h2>Totals</h2><div class="cards">{cards}</div></section>'
+        items.append(
+            (
+                "eval pass rate",
+                "–" if evals.get("pass_rate") is None else f"{evals['pass_rate'] * 100:.1f}%",
+            )
+        )
+    return items
 
 
-def _models(usage: Mapping[str, Any]) -> str:
-    rows = []
+def _model_chart(usage: Mapping[str, Any]) -> Markup:
     bars = []
     for g in usage["by_model"]:
         lat = g["latency_s"]
-        rows.append(
-            "<tr>"
-            + f"<td><code>{_e(g['model'])}</code></td><td>{_e(g['kind'])}</td>"
-            + "".join(
-                f'<td class="n">{_num(v)}</td>'
-                for v in (g["jobs"], g["failed"], g["tokens"]["total"], g["images"])
-            )
-            + f'<td class="n">${g["cost_usd"]:.4f}</td>'
-            + "".join(f'<td class="n">{_num(lat[k])}</td>' for k in ("p50", "p90", "p99"))
-            + f'<td class="n">{_num(g["ttft_s"]["p50"])}</td></tr>'
-        )
         for q in ("p50", "p90", "p99"):
             if lat[q] is not None:
                 bars.append((f"{g['model']} ({g['kind']}) {q}", float(lat[q]), f"{lat[q]:.3f} s"))
-    head = "".join(
-        f'<th class="{"n" if i > 1 else ""}">{h}</th>' for i, h in enumerate(MODEL_COLUMNS)
-    )
-    chart = svg.bars(bars, title="Latency percentiles per model (seconds)")
-    return (
-        f'<section id="models"><h2>By model</h2><table><tr>{head}</tr>{"".join(rows)}</table>'
-        f"<h3>Latency percentiles</h3>{chart}</section>"
-    )
+    return svg.bars(bars, title="Latency percentiles per model (seconds)")
 
 
-def _latency(latencies: list[float]) -> str:
-    if not latencies:
-        return '<section id="latency"><h2>Latency</h2><p class="muted">No jobs.</p></section>'
+def _latency_chart(latencies: list[float]) -> Markup:
     latencies.sort()
     markers = [(f"p{q}", percentile(latencies, q) or 0.0) for q in (50, 90, 99)]
-    chart = svg.histogram(latencies, markers=markers, title="Job latency histogram (seconds)")
-    return f'<section id="latency"><h2>Latency</h2>{chart}</section>'
+    return svg.histogram(latencies, markers=markers, title="Job latency histogram (seconds)")
 
 
-def _rate_table(title: str, key: str, rows: list[Mapping[str, Any]]) -> str:
-    out = [
-        f"<h3>By {_e(title)}</h3><table><tr><th>{_e(title)}</th><th class='n'>jobs</th>"
-        "<th class='n'>passed</th><th class='n'>pass rate</th><th class='n'>score</th>"
-        "<th>failing jobs</th></tr>"
-    ]
-    for g in rows:
-        name = f"{g['task']}: {g['cell']}" if key == "cell" else g[key]
-        failing = ", ".join(f"<code>{_e(i)}</code>" for i in g["failing"])
-        if g["failing_more"]:
-            failing += f" <span class='muted'>(+{g['failing_more']} more)</span>"
-        color = svg.rate_color(g["pass_rate"] or 0.0)
-        out.append(
-            f"<tr><td><code>{_e(name)}</code></td><td class='n'>{g['jobs']}</td>"
-            f"<td class='n'>{g['passed']}</td>"
-            f"<td class='n' style='color:{color}'>{_pct(g['pass_rate'])}</td>"
-            f"<td class='n'>{_num(g['score'])}</td><td>{failing or '–'}</td></tr>"
-        )
-    out.append("</table>")
-    return "".join(out)
+@dataclass(frozen=True)
+class _RateGroup:
+    title: str
+    rows: list[dict[str, Any]]
+    chart: Markup
 
 
-def _evals(usage: Mapping[str, Any]) -> str:
-    evals = usage.get("evals") or {}
-    if not evals.get("jobs"):
-        return (
-            '<section id="evals"><h2>Evals</h2><p class="muted">No job had expectations.</p>'
-            "</section>"
-        )
-    a = evals["assertions"]
-    parts = [
-        '<section id="evals"><h2>Evals</h2>',
-        f"<p><b>{evals['passed']}/{evals['jobs']}</b> jobs passed every assertion "
-        f"(<b>{_pct(evals['pass_rate'])}</b>); {a['passed']}/{a['total']} assertions "
-        f"({_pct(a['pass_rate'])}); mean score {_num(evals['score'])}.</p>",
-    ]
+def _eval_groups(evals: Mapping[str, Any]) -> list[_RateGroup]:
     groups = [("task", "task", evals["by_task"]), ("model", "model", evals["by_model"])]
     if evals["by_cell"]:
         groups.append(("matrix cell", "cell", evals["by_cell"]))
+    out = []
     for title, key, rows in groups:
-        chart_rows = [
-            (
-                f"{g['task']}: {g['cell']}" if key == "cell" else str(g[key]),
-                g["pass_rate"] or 0.0,
-                f"{_pct(g['pass_rate'])} of {g['jobs']}",
-            )
+        named = [
+            dict(g, name=f"{g['task']}: {g['cell']}" if key == "cell" else str(g[key]))
             for g in rows
         ]
-        colors = [svg.rate_color(g["pass_rate"] or 0.0) for g in rows]
-        parts.append(_rate_table(title, key, rows))
-        parts.append(svg.bars(chart_rows, scale=1.0, colors=colors, title=f"Pass rate by {title}"))
-    types = "".join(
-        f"<tr><td><code>{_e(t['type'])}</code></td><td class='n'>{t['total']}</td>"
-        f"<td class='n'>{t['passed']}</td><td class='n'>{_pct(t['pass_rate'])}</td></tr>"
-        for t in evals["by_type"]
-    )
-    parts.append(
-        "<h3>By assertion type</h3><table><tr><th>type</th><th class='n'>checked</th>"
-        f"<th class='n'>passed</th><th class='n'>pass rate</th></tr>{types}</table>"
-    )
-    grader = evals.get("grader") or {}
-    if grader.get("calls"):
-        parts.append(
-            f"<p class='muted'>Grader: {grader['calls']} calls, ${grader['cost_usd']:.4f} "
-            "(not included in the totals).</p>"
+        for g in named:
+            g["color"] = svg.rate_color(g["pass_rate"] or 0.0)
+        chart = svg.bars(
+            [
+                (
+                    g["name"],
+                    g["pass_rate"] or 0.0,
+                    f"{(g['pass_rate'] or 0) * 100:.1f}% of {g['jobs']}",
+                )
+                for g in named
+            ],
+            scale=1.0,
+            colors=[g["color"] for g in named],
+            title=f"Pass rate by {title}",
         )
-    parts.append("</section>")
-    parts.append(_failures(evals))
-    return "".join(parts)
+        out.append(_RateGroup(title, named, chart))
+    return out
 
 
-def _failures(evals: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td><code>{_e(f['id'])}</code></td><td><code>{_e(f['model'])}</code></td>"
-        f"<td>{_e(f['type'])}{' (' + _e(f['name']) + ')' if f.get('name') else ''}</td>"
-        f"<td class='n'>{_e(f['output']) if f.get('output') is not None else '–'}</td>"
-        f"<td class='fail'>{_e(f['reason'])}</td></tr>"
-        for f in evals["failures"]
-    )
-    more = evals.get("failures_more") or 0
-    note = (
-        f"<p class='muted'>… and {more} more failing jobs (see results.jsonl).</p>" if more else ""
-    )
-    body = (
-        "<table><tr><th>job</th><th>model</th><th>assertion</th><th class='n'>output</th>"
-        f"<th>reason</th></tr>{rows}</table>{note}"
-        if rows
-        else "<p class='pass'>Every assertion passed.</p>"
-    )
-    return f'<section id="failures"><h2>Failing assertions</h2>{body}</section>'
+def _grader(usage: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The grader's share: ``totals.grader`` (included in the totals) or the older ``evals.grader``."""
+    share = usage["totals"].get("grader")
+    if isinstance(share, Mapping) and share.get("requests"):
+        tokens = share.get("tokens") or 0
+        if isinstance(tokens, Mapping):
+            tokens = tokens.get("total", sum(v for v in tokens.values() if isinstance(v, int)))
+        cost = ticks_to_usd(int(share.get("cost_usd_ticks") or 0))
+        return {
+            "requests": share["requests"],
+            "tokens": tokens,
+            "cost_usd": cost,
+            "note": "included in the totals",
+        }
+    old = (usage.get("evals") or {}).get("grader") or {}
+    if old.get("calls"):
+        tokens = sum(v for v in (old.get("tokens") or {}).values() if isinstance(v, int))
+        return {
+            "requests": old["calls"],
+            "tokens": tokens,
+            "cost_usd": old.get("cost_usd"),
+            "note": "not in the totals",
+        }
+    return None
 
 
-def _errors(usage: Mapping[str, Any]) -> str:
-    codes = usage["totals"].get("errors_by_code") or {}
-    if not codes:
-        return ""
-    items = "".join(f"<li><code>{_e(c)}</code>: {n}</li>" for c, n in codes.items())
-    return f'<section id="errors"><h2>Failed jobs by error code</h2><ul>{items}</ul></section>'
-
-
-def _gallery(collected: _Collected, total_images: int) -> str:
-    figures = []
-    for job_id, images in collected.images.items():
-        for img in images:
-            href = quote(img["path"])
-            caption = f"{job_id} #{img['index']}"
-            figures.append(
-                f'<figure><a href="{_e(href)}"><img src="{_e(href)}" loading="lazy" '
-                f'decoding="async" alt="{_e(img.get("prompt") or caption)}"></a>'
-                f"<figcaption>{_e(caption)}</figcaption></figure>"
-            )
-    if not figures:
-        return ""
-    more = total_images - len(figures)
-    note = f"<p class='muted'>{more} more images in images/.</p>" if more > 0 else ""
-    return (
-        f'<section id="gallery"><h2>Images</h2><div class="gallery">{"".join(figures)}</div>'
-        f"{note}</section>"
-    )
+def _error_groups(usage: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], dict[str, int]]:
+    """Error groups (code, message, count, example ids) when usage.json has them, else codes."""
+    totals = usage["totals"]
+    groups = totals.get("error_groups")
+    if isinstance(groups, list):
+        return [g for g in groups if isinstance(g, Mapping)], {}
+    return [], dict(totals.get("errors_by_code") or {})
 
 
 def render_html(
     usage: Mapping[str, Any],
     manifest: Mapping[str, Any] | None,
     results: Iterable[Mapping[str, Any]],
+    *,
+    errors: Iterable[Mapping[str, Any]] = (),
+    plan: Iterable[Mapping[str, Any]] = (),
 ) -> str:
     """The whole ``report.html`` page.
 
@@ -280,10 +532,16 @@ def render_html(
         usage: The usage document (with its ``evals`` section).
         manifest: The run's manifest, when present (name, status, timing).
         results: The result lines (read once, lazily).
+        errors: The error lines (read once, after the results): jobs whose final
+            error line has no result are listed as failed at the API.
+        plan: The plan lines; read only when such jobs exist, for their task,
+            row and prompt.
     """
-    collected = _Collected()
+    totals = usage["totals"]
+    cases = _Cases(text_limit(int(totals.get("jobs") or 0) + int(totals.get("failed") or 0)))
     for line in results:
-        collected.add(line)
+        cases.add(line)
+    cases.add_failures(errors, plan)
     spec = (manifest or {}).get("spec") or {}
     name = spec.get("name") or "pipeline run"
     info = []
@@ -293,23 +551,43 @@ def render_html(
         info.append(f"status {manifest.get('status', 'unknown')}{took}")
         info.append(f"run {manifest.get('run_id', '?')}")
     info.append(f"generated {usage.get('generated_at', '')}")
-    body = "".join(
-        [
-            _cards(usage),
-            _models(usage),
-            _latency(list(collected.latencies.values())),
-            _evals(usage),
-            _errors(usage),
-            _gallery(collected, int(usage["totals"].get("images") or 0)),
-        ]
-    )
+    evals = usage.get("evals") or {}
+    script = static_text("report.js")
+    groups, codes = _error_groups(usage)
+    gallery = [dict(img, job=job_id) for job_id, images in cases.images.items() for img in images]
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "img-src 'self' file: data:; style-src 'unsafe-inline'\">"
-        f"<title>xai-run: {_e(name)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>xai-run: {_e(name)}</h1><p>{_e(' · '.join(info))}</p></header>"
-        f"<main>{body}</main></body></html>\n"
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            name=name,
+            info=" · ".join(info),
+            cards=_cards(usage, len(cases.cached_ids)),
+            by_model=usage["by_model"],
+            model_columns=MODEL_COLUMNS,
+            model_chart=_model_chart(usage),
+            latency_chart=_latency_chart(list(cases.latencies.values())),
+            evals=evals,
+            eval_groups=_eval_groups(evals) if evals.get("jobs") else [],
+            grader=_grader(usage),
+            error_groups=groups,
+            error_codes=codes,
+            case_count=cases.count,
+            tables_json=Markup(_json_for_script(cases.tables.to_json() | {"page_size": PAGE_SIZE})),
+            jobs_json=cases.jobs_json(),
+            text_limit=cases.limit,
+            gallery=gallery,
+            gallery_more=max(0, int(totals.get("images") or 0) - len(gallery)),
+            css=static_text("report.css"),
+            script=script,
+            script_hash=csp_hash(str(script)),
+        )
+    )
+
+
+def render_output_dir(
+    out: OutputDir, usage: Mapping[str, Any], manifest: Mapping[str, Any] | None
+) -> str:
+    """``report.html`` of an output directory, from its result, error and plan lines."""
+    return render_html(
+        usage, manifest, out.iter_results(), errors=out.iter_errors(), plan=read_jsonl(out.plan)
     )

@@ -1,21 +1,22 @@
 """Inline SVG charts for ``report.html``: a histogram and horizontal bars.
 
-Pure functions from numbers and labels to SVG text; every label is escaped
-here, so callers pass plain text.
+Pure functions from numbers and labels to SVG markup: the geometry is worked
+out here, the markup comes from the autoescaping templates ``histogram.svg.j2``
+and ``bars.svg.j2``, so callers pass plain text.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from html import escape
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from xai_pipelines.report.templates import environment
 
 WIDTH = 640
 GREEN, AMBER, RED, BLUE, GREY = "#2e7d32", "#f9a825", "#c62828", "#1565c0", "#9e9e9e"
-
-
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
 
 
 def rate_color(rate: float) -> str:
@@ -27,6 +28,34 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if value < 10 else f"{value:,.0f}" if value >= 1000 else f"{value:.1f}"
 
 
+@dataclass(frozen=True)
+class _Bin:
+    x: float
+    y: float
+    width: float
+    height: float
+    tip: str
+
+
+@dataclass(frozen=True)
+class _Marker:
+    x: float
+    y: int
+    anchor: str
+    text_x: float
+    text: str
+
+
+@dataclass(frozen=True)
+class _Bar:
+    y: int
+    label: str
+    short: str
+    width: float
+    color: str
+    shown: str
+
+
 def histogram(
     values: Sequence[float],
     *,
@@ -34,14 +63,14 @@ def histogram(
     unit: str = "s",
     markers: Sequence[tuple[str, float]] = (),
     title: str = "",
-) -> str:
+) -> Markup:
     """A histogram of ``values`` with optional vertical markers (e.g. percentiles).
 
     Returns:
-        An ``<svg>`` element (empty string when there are no values).
+        An ``<svg>`` element (empty when there are no values).
     """
     if not values:
-        return ""
+        return Markup("")
     top = max(values)
     span = top if top > 0 else 1.0
     width = span / bins
@@ -51,43 +80,39 @@ def histogram(
     height, pad, base = 196, 30, 166
     plot = WIDTH - 2 * pad
     highest = max(counts)
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{_e(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{_e(title)}</title>",
-        f'<line x1="{pad}" y1="{base}" x2="{WIDTH - pad}" y2="{base}" stroke="{GREY}"/>',
-    ]
     bar = plot / bins
+    shapes = []
     for i, count in enumerate(counts):
         if not count:
             continue
         h = max(1.0, (base - 20) * count / highest)
-        lo, hi = i * width, (i + 1) * width
-        parts.append(
-            f'<rect x="{pad + i * bar + 1:.1f}" y="{base - h:.1f}" width="{bar - 2:.1f}" '
-            f'height="{h:.1f}" fill="{BLUE}"><title>{_e(_fmt(lo))}–{_e(_fmt(hi))} {_e(unit)}: '
-            f"{count} jobs</title></rect>"
-        )
+        tip = f"{_fmt(i * width)}–{_fmt((i + 1) * width)} {unit}: {count} jobs"
+        shapes.append(_Bin(pad + i * bar + 1, base - h, bar - 2, h, tip))
+    lines = []
     for i, (label, value) in enumerate(markers):
         x = pad + plot * min(1.0, value / span)
         y = 12 + 12 * i  # staggered: close percentiles must not print over each other
         anchor = "end" if x > WIDTH / 2 else "start"
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{y - 8}" x2="{x:.1f}" y2="{base}" stroke="{RED}" '
-            f'stroke-dasharray="3 3"/><text x="{x + (-3 if anchor == "end" else 3):.1f}" '
-            f'y="{y}" text-anchor="{anchor}" class="marker">'
-            f"{_e(label)} {_e(_fmt(value))} {_e(unit)}</text>"
+        text = f"{label} {_fmt(value)} {unit}"
+        lines.append(_Marker(x, y, anchor, x + (-3 if anchor == "end" else 3), text))
+    return Markup(
+        environment()
+        .get_template("histogram.svg.j2")
+        .render(
+            width=WIDTH,
+            height=height,
+            pad=pad,
+            base=base,
+            title=title,
+            bins=shapes,
+            markers=lines,
+            top=f"{_fmt(top)} {unit}",
+            footer=f"{len(values)} jobs; tallest bar {highest}",
+            red=RED,
+            blue=BLUE,
+            grey=GREY,
         )
-    parts.append(f'<text x="{pad}" y="{base + 16}" class="axis">0</text>')
-    parts.append(
-        f'<text x="{WIDTH - pad}" y="{base + 16}" class="axis" text-anchor="end">'
-        f"{_e(_fmt(top))} {_e(unit)}</text>"
     )
-    parts.append(
-        f'<text x="{pad}" y="{base + 28}" class="axis">{len(values)} jobs; tallest bar '
-        f"{highest}</text></svg>"
-    )
-    return "".join(parts)
 
 
 def bars(
@@ -96,7 +121,7 @@ def bars(
     scale: float | None = None,
     colors: Sequence[str] | None = None,
     title: str = "",
-) -> str:
+) -> Markup:
     """Horizontal bars, one per ``(label, value, shown text)``.
 
     Args:
@@ -106,29 +131,32 @@ def bars(
         title: Accessible title of the chart.
     """
     if not rows:
-        return ""
+        return Markup("")
     full = scale if scale is not None else max(v for _, v, _ in rows)
     full = full if full and math.isfinite(full) and full > 0 else 1.0
     row_h, label_w, text_w = 22, 220, 90
     plot = WIDTH - label_w - text_w
-    height = row_h * len(rows) + 6
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{_e(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{_e(title)}</title>",
-    ]
-    for i, (label, value, shown) in enumerate(rows):
-        y = 4 + i * row_h
-        w = plot * max(0.0, min(1.0, value / full))
-        color = colors[i] if colors else BLUE
-        short = label if len(label) <= 32 else label[:31] + "…"
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" class="label">'
-            f"{_e(short)}<title>{_e(label)}</title></text>"
-            f'<rect x="{label_w}" y="{y + 2}" width="{plot:.1f}" height="{row_h - 6}" '
-            f'fill="#eeeeee"/><rect x="{label_w}" y="{y + 2}" width="{w:.1f}" '
-            f'height="{row_h - 6}" fill="{color}"/>'
-            f'<text x="{label_w + plot + 6}" y="{y + 14}" class="label">{_e(shown)}</text>'
+    shapes = [
+        _Bar(
+            4 + i * row_h,
+            label,
+            label if len(label) <= 32 else label[:31] + "…",
+            plot * max(0.0, min(1.0, value / full)),
+            colors[i] if colors else BLUE,
+            shown,
         )
-    parts.append("</svg>")
-    return "".join(parts)
+        for i, (label, value, shown) in enumerate(rows)
+    ]
+    return Markup(
+        environment()
+        .get_template("bars.svg.j2")
+        .render(
+            width=WIDTH,
+            height=row_h * len(rows) + 6,
+            row_h=row_h,
+            label_w=label_w,
+            plot=plot,
+            title=title,
+            bars=shapes,
+        )
+    )
