@@ -123,7 +123,8 @@ def test_usage_json_pass_rates(out: Path) -> None:
         "interview-grok-4.20-non-reasoning",
     ]
     assert evals["grader"]["calls"] == 2 and evals["grader"]["cost_usd_ticks"] > 0
-    assert usage["totals"]["requests"] == 47  # 43 jobs + 2x2 further turns; graders apart
+    # 43 jobs + 2x2 further turns, and the grader's 2 (labelled apart, included in the totals)
+    assert usage["totals"]["requests"] == 49 and usage["totals"]["grader"]["requests"] == 2
 
 
 def test_summary_md_shows_pass_rates_and_failures(out: Path) -> None:
@@ -135,7 +136,7 @@ def test_summary_md_shows_pass_rates_and_failures(out: Path) -> None:
         "- `capital-australia-grok-4.20-non-reasoning` · icontains: expected to contain 'Canberra'"
         in text
     )
-    assert "Grader: 2 calls" in text
+    assert "**Grader** (llm_rubric, included in the totals above): 2 requests" in text
 
 
 class _Sections(HTMLParser):

@@ -91,7 +91,8 @@ def test_build_usage_groups_by_model_and_kind() -> None:
     usage = build_usage(results, errors, prices)
     by = {(g["model"], g["kind"]): g for g in usage["by_model"]}
     g4 = by[("grok-4", "chat")]
-    assert g4["jobs"] == 2 and g4["requests"] == 4 and g4["retries"] == 2 and g4["failed"] == 1
+    # requests: 2 successful calls and 3 failed attempts (one error line each)
+    assert g4["jobs"] == 2 and g4["requests"] == 5 and g4["retries"] == 2 and g4["failed"] == 1
     assert g4["tokens"] == {
         "prompt": 20,
         "completion": 10,
@@ -138,7 +139,7 @@ def test_summary_fits_a_ci_step_summary() -> None:
     assert md.startswith("## xai-run: capitals")
     assert "**Status:** completed in 3.2 s" in md
     assert "| `grok-3-mini` | chat | 1 | 0 |" in md
-    assert "- `INTERNAL`: 1" in md
+    assert "| `INTERNAL` | 1 | `z` |" in md
     assert len(md.splitlines()) < 40
     assert render_summary(build_usage([])).startswith("## xai-run: pipeline run")
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import threading
+from typing import Any
 
 from rich.console import Console
 
-from xai_pipelines.run.progress import ProgressDisplay, status_line, summary_table
+from xai_pipelines.report import build_evals, build_usage
+from xai_pipelines.run.progress import ProgressDisplay, run_summary, status_line
 from xai_pipelines.run.signals import Interrupts
 from xai_pipelines.run.stats import RunStats
 
@@ -57,12 +59,63 @@ def test_rich_mode_on_a_terminal_and_quiet_mode() -> None:
     assert quiet.getvalue() == ""
 
 
-def test_summary_table_lists_outcome_and_errors() -> None:
-    console = Console(file=io.StringIO(), width=100)
-    console.print(summary_table(_stats().snapshot(), "failed", "runs/x"))
+def _usage() -> dict[str, Any]:
+    usage = {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd_ticks": 25_000_000}
+    scores = {
+        "passed": False,
+        "score": 0.0,
+        "total": 1,
+        "failed": 1,
+        "assertions": [
+            {"type": "llm_rubric", "output": 0, "pass": False, "score": 0.0, "reason": "Lyon."}
+        ],
+        "grader": {"calls": 1, "usage": {"prompt_tokens": 40, "cost_usd_ticks": 5_000_000}},
+    }
+    results = [
+        {"id": "ok", "kind": "chat", "model": "m", "usage": usage, "cost_usd_ticks": 25_000_000},
+        {"id": "bad", "kind": "chat", "model": "m", "usage": usage, "scores": scores},
+    ]
+    dns = "address lookup failed for api.x.ai:443: Domain name not found"
+    errors = [
+        {"id": "bad", "kind": "chat", "model": "m", "code": "UNAVAILABLE", "final": False},
+        *(
+            {
+                "id": f"f{i}",
+                "kind": "chat",
+                "model": "m",
+                "code": "UNAVAILABLE",
+                "final": True,
+                "message": dns,
+                "task": "t",
+                "expects": 1,
+            }
+            for i in range(4)
+        ),
+    ]
+    return build_usage(results, errors) | {"evals": build_evals(results, errors)}
+
+
+def test_summary_shows_the_usage_figures_why_jobs_failed_and_failed_assertions() -> None:
+    console = Console(file=io.StringIO(), width=200)
+    usage = _usage()
+    console.print(run_summary(usage, _stats().snapshot(), "failed", "runs/x"))
     text = console.file.getvalue()  # type: ignore[attr-defined]
-    for expected in ("xai-run: failed", "succeeded", "errors UNAVAILABLE", "runs/x", "$0.0025"):
-        assert expected in text
+    rows = dict(
+        line.strip("│ ").split("│")[0:2] for line in text.splitlines() if line.startswith("│")
+    )
+    rows = {k.strip(): v.strip() for k, v in rows.items()}
+    # the usage document's figures (grader included and labelled), not the live counters
+    assert (rows["succeeded"], rows["failed"], rows["skipped (already done)"]) == ("2", "4", "2")
+    # requests: 2 calls, 1 grader call and 5 failed attempts
+    assert (rows["requests"], rows["retries"]) == ("8", "1")
+    assert rows["tokens"] == "280 (grader 40)" and rows["cost"] == "$0.0055 (grader $0.0005)"
+    assert "xai-run: failed" in text and "runs/x" in text
+    assert (
+        "      4  UNAVAILABLE: address lookup failed for api.x.ai:443: Domain name not found "
+        "(e.g. f0, f1, f2 and 1 more)" in text
+    )
+    assert "evals: 0/5 jobs passed every assertion (0.0%) · 4 failed at the API" in text
+    assert "  bad · llm_rubric: Lyon." in text
 
 
 def test_interrupts_off_the_main_thread_install_nothing() -> None:

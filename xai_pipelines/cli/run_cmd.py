@@ -23,7 +23,7 @@ from xai_pipelines.plan import check_models
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.report import pass_rate
 from xai_pipelines.report.github import publish as publish_github
-from xai_pipelines.run.progress import ProgressMode, summary_table
+from xai_pipelines.run.progress import ProgressMode, run_summary
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
 from xai_pipelines.run.signals import EXIT_INTERRUPTED
@@ -45,17 +45,6 @@ FAIL_UNDER_HELP = (
     "Exit 1 when the share of scored jobs passing every assertion is below RATE (0-1; "
     "default: the pipeline's evals.fail_under)."
 )
-
-
-def _evals_line(usage: dict[str, Any]) -> str | None:
-    evals = usage.get("evals") or {}
-    if not evals.get("jobs"):
-        return None
-    a = evals["assertions"]
-    return (
-        f"evals: {evals['passed']}/{evals['jobs']} jobs passed every assertion "
-        f"({evals['pass_rate'] * 100:.1f}%), {a['passed']}/{a['total']} assertions"
-    )
 
 
 def _threshold(flag: float | None, in_file: Any) -> tuple[float | None, str]:
@@ -291,10 +280,8 @@ def run(
         )
     elif not quiet:
         console = Console(highlight=False)
-        console.print(summary_table(outcome.stats, outcome.status, str(outcome.out.root)))
-        evals = _evals_line(outcome.usage)
-        if evals:
-            console.print(f"{evals} (summary.md, report.html)", markup=False, soft_wrap=True)
+        root = str(outcome.out.root)
+        console.print(run_summary(outcome.usage, outcome.stats, outcome.status, root))
     publish_github(outcome.out, sys.stderr if json_out else sys.stdout, pipeline=pipeline)
     below = _below(outcome.usage, *_threshold(fail_under, spec.evals.fail_under))
     raise typer.Exit(1 if below and outcome.exit_code == 0 else outcome.exit_code)

@@ -2,9 +2,11 @@
 
 Reads the ``scores`` the executor wrote on each line (see
 :mod:`xai_pipelines.evals.evaluate`); lines without scores (no ``expect``) are
-not counted. A job id seen twice counts once, with its last line. Memory stays
-bounded on large runs: per job only a few numbers are kept, and failure
-details for at most :data:`MAX_FAILURES` jobs.
+not counted. A job with an ``expect`` that failed at the API (a final error
+line and no result) counts as a failed job: ``errored`` says how many, and the
+pass rate is ``passed / (scored + errored)``. A job id seen twice counts once,
+with its last line. Memory stays bounded on large runs: per job only a few
+numbers are kept, and failure details for at most :data:`MAX_FAILURES` jobs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from xai_pipelines.report.cost import ticks_to_usd
+from xai_pipelines.report.failures import final_failures
+from xai_pipelines.report.usage import GraderTotals, grader_share
 
 #: Failing job ids listed per task, model or matrix cell.
 MAX_FAILING_IDS = 10
@@ -28,8 +32,6 @@ MD_FAILURES = 10
 #: Longest reason kept.
 MAX_REASON_CHARS = 300
 
-_GRADER_TOKENS = ("prompt_tokens", "completion_tokens", "reasoning_tokens")
-
 
 class _Scored(NamedTuple):
     position: int
@@ -40,11 +42,15 @@ class _Scored(NamedTuple):
     score: float
     total: int
     failed: int
+    errored: bool = False
+
+
+def _cell_of(matrix: Mapping[str, Any]) -> str:
+    return sys.intern(", ".join(f"{k}={v}" for k, v in matrix.items()))
 
 
 def _cell(meta: Mapping[str, Any]) -> str:
-    matrix = meta.get("matrix") or {}
-    return sys.intern(", ".join(f"{k}={v}" for k, v in matrix.items()))
+    return _cell_of(meta.get("matrix") or {})
 
 
 def _failures(line: Mapping[str, Any], scores: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -67,6 +73,7 @@ def _failures(line: Mapping[str, Any], scores: Mapping[str, Any]) -> list[dict[s
 class _Rate:
     jobs: int = 0
     passed: int = 0
+    errored: int = 0
     score: float = 0.0
     failing: list[str] = field(default_factory=list)
     failing_more: int = 0
@@ -74,6 +81,7 @@ class _Rate:
     def add(self, job_id: str, row: _Scored) -> None:
         self.jobs += 1
         self.passed += row.passed
+        self.errored += row.errored
         self.score += row.score
         if row.passed:
             return
@@ -87,6 +95,7 @@ class _Rate:
             "jobs": self.jobs,
             "passed": self.passed,
             "failed": self.jobs - self.passed,
+            "errored": self.errored,
             "pass_rate": round(self.passed / self.jobs, 4) if self.jobs else None,
             "score": round(self.score / self.jobs, 4) if self.jobs else None,
             "failing": self.failing,
@@ -94,22 +103,31 @@ class _Rate:
         }
 
 
-def build_evals(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def build_evals(
+    results: Iterable[Mapping[str, Any]], errors: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     """The ``evals`` section of ``usage.json``.
 
+    Args:
+        results: Lines of ``results.jsonl``.
+        errors: Lines of ``errors.jsonl``: jobs with an ``expect`` that failed at the
+            API count as failed jobs (``errored``).
+
     Returns:
-        ``{jobs, passed, failed, pass_rate, score, assertions{total, passed, pass_rate},
-        by_type, by_task, by_model, by_cell, failures, grader}``; ``pass_rate`` is None
-        when no job was scored.
+        ``{jobs, passed, failed, errored, pass_rate, score, assertions{total, passed,
+        pass_rate}, by_type, by_task, by_model, by_cell, failures, grader}``; ``jobs``
+        counts scored and errored jobs; ``pass_rate`` is None when there are none.
     """
     latest: dict[str, _Scored] = {}
     details: dict[str, list[dict[str, Any]]] = {}
     by_type: dict[str, list[int]] = {}
     types_of: dict[str, list[tuple[str, bool]]] = {}
-    grader_of: dict[str, tuple[int, tuple[int, ...], int | None]] = {}
+    grader_of: dict[str, GraderTotals] = {}
+    seen: set[str] = set()
     for line in results:
         scores = line.get("scores")
         job_id = str(line.get("id"))
+        seen.add(job_id)
         if job_id in latest:  # a forced re-run replaced this job: forget the old line
             del latest[job_id]
             details.pop(job_id, None)
@@ -133,14 +151,22 @@ def build_evals(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         ]
         if not scores.get("passed") and len(details) < MAX_FAILURES:
             details[job_id] = _failures(line, scores)
-        grader = scores.get("grader")
-        if isinstance(grader, Mapping):
-            usage = grader.get("usage") or {}
-            cost = usage.get("cost_usd_ticks")
-            grader_of[job_id] = (
-                int(grader.get("calls", 0) or 0),
-                tuple(int(usage.get(k, 0) or 0) for k in _GRADER_TOKENS),
-                None if cost is None else int(cost),
+        share = grader_share(line)
+        if share is not None:
+            grader_of[job_id] = GraderTotals()
+            grader_of[job_id].add(share)
+    for failure in final_failures(errors, seen):
+        if failure.expects:
+            latest[failure.id] = _Scored(
+                failure.index,
+                failure.task,
+                failure.model,
+                _cell_of(failure.matrix),
+                False,
+                0.0,
+                0,
+                0,
+                errored=True,
             )
     for pairs in types_of.values():
         for kind, ok in pairs:
@@ -154,7 +180,7 @@ def _document(
     latest: dict[str, _Scored],
     details: dict[str, list[dict[str, Any]]],
     by_type: dict[str, list[int]],
-    grader_of: dict[str, tuple[int, tuple[int, ...], int | None]],
+    grader_of: dict[str, GraderTotals],
 ) -> dict[str, Any]:
     overall = _Rate()
     groups: dict[str, dict[Any, _Rate]] = {"task": {}, "model": {}, "cell": {}}
@@ -188,19 +214,21 @@ def _document(
     doc["failures"] = [
         f for job_id in sorted(details, key=lambda j: (order[j], j)) for f in details[job_id]
     ]
-    doc["failures_more"] = max(0, overall.jobs - overall.passed - len(details))
-    calls = sum(g[0] for g in grader_of.values())
-    costs = [g[2] for g in grader_of.values()]
-    ticks = sum(c for c in costs if c is not None)
-    doc["grader"] = {
-        "calls": calls,
-        "tokens": {
-            k.removesuffix("_tokens"): sum(g[1][i] for g in grader_of.values())
-            for i, k in enumerate(_GRADER_TOKENS)
-        },
-        "cost_usd_ticks": ticks,
-        "cost_usd": round(ticks_to_usd(ticks), 6),
-        "jobs_without_cost": sum(1 for c in costs if c is None),
+    doc["failures_more"] = max(0, overall.jobs - overall.errored - overall.passed - len(details))
+    grader = GraderTotals()
+    for share in grader_of.values():
+        grader.requests += share.requests
+        grader.cache_hits += share.cache_hits
+        grader.tokens.update(share.tokens)
+        grader.cost_ticks += share.cost_ticks
+        grader.calls_without_cost += share.calls_without_cost
+    tokens = grader.to_dict()["tokens_by_kind"]
+    doc["grader"] = {  # the same figures as usage.json's totals.grader (kept for readers of evals)
+        "calls": grader.requests,
+        "tokens": {k: tokens[k] for k in ("prompt", "completion", "reasoning")},
+        "cost_usd_ticks": grader.cost_ticks,
+        "cost_usd": round(ticks_to_usd(grader.cost_ticks), 6),
+        "jobs_without_cost": sum(1 for g in grader_of.values() if g.calls_without_cost),
     }
     return doc
 
@@ -211,7 +239,7 @@ def pass_rate(usage: Mapping[str, Any]) -> float | None:
     return None if rate is None else float(rate)
 
 
-def _md(text: Any) -> str:
+def md_cell(text: Any) -> str:
     """Text safe inside a Markdown table cell or list item (no HTML, no cell breaks)."""
     s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return " ".join(s.replace("|", "\\|").replace("`", "'").split())
@@ -224,22 +252,32 @@ def _pct(rate: float | None) -> str:
 def _ids(group: Mapping[str, Any]) -> str:
     shown = group["failing"][:MD_FAILING_IDS]
     more = group["failing_more"] + len(group["failing"]) - len(shown)
-    return ", ".join(f"`{_md(i)}`" for i in shown) + (f" (+{more} more)" if more else "")
+    return ", ".join(f"`{md_cell(i)}`" for i in shown) + (f" (+{more} more)" if more else "")
+
+
+def evals_headline(evals: Mapping[str, Any], markdown: bool = False) -> str:
+    """The pass rate in one line, jobs failed at the API named (they count as failed).
+
+    ``39/43 jobs passed every assertion (90.7%) · 2 failed at the API (counted as
+    failed) · 99/102 assertions (97.1%) · mean score 0.970``; with ``markdown`` the
+    job pass rate is bold.
+    """
+    a = evals["assertions"]
+    rate = f"{evals['passed']}/{evals['jobs']} jobs passed every assertion ({_pct(evals['pass_rate'])})"
+    parts = [f"**{rate}**" if markdown else rate]
+    errored = int(evals.get("errored") or 0)
+    if errored:
+        parts.append(f"{errored} failed at the API (counted as failed)")
+    parts.append(f"{a['passed']}/{a['total']} assertions ({_pct(a['pass_rate'])})")
+    parts.append(f"mean score {evals['score']:.3f}")
+    return " · ".join(parts)
 
 
 def render_evals_md(evals: Mapping[str, Any] | None) -> list[str]:
     """The ``### Evals`` section of ``summary.md`` (no lines when nothing was scored)."""
     if not evals or not evals.get("jobs"):
         return []
-    a = evals["assertions"]
-    lines = [
-        "### Evals",
-        "",
-        f"**{evals['passed']}/{evals['jobs']} jobs passed every assertion "
-        f"({_pct(evals['pass_rate'])})** · {a['passed']}/{a['total']} assertions "
-        f"({_pct(a['pass_rate'])}) · mean score {evals['score']:.3f}",
-        "",
-    ]
+    lines = ["### Evals", "", evals_headline(evals, markdown=True), ""]
     tables = [("task", evals["by_task"]), ("model", evals["by_model"])]
     if evals["by_cell"]:
         tables.append(("matrix cell", evals["by_cell"]))
@@ -250,26 +288,19 @@ def render_evals_md(evals: Mapping[str, Any] | None) -> list[str]:
         ]
         for g in rows:
             name = f"{g['task']}: {g['cell']}" if title == "matrix cell" else g[title]
-            cells = [f"`{_md(name)}`", str(g["jobs"]), str(g["passed"]), _pct(g["pass_rate"])]
+            cells = [f"`{md_cell(name)}`", str(g["jobs"]), str(g["passed"]), _pct(g["pass_rate"])]
             cells += [f"{g['score']:.3f}", _ids(g) or "–"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if evals["failures"]:
         lines += ["Failed assertions:", ""]
         for f in evals["failures"][:MD_FAILURES]:
-            label = f"{f['type']}" + (f" ({_md(f['name'])})" if f.get("name") else "")
+            label = f"{f['type']}" + (f" ({md_cell(f['name'])})" if f.get("name") else "")
             output = f" output {f['output']}" if f.get("output") not in (None, 0) else ""
-            lines.append(f"- `{_md(f['id'])}`{output} · {label}: {_md(f['reason'])}")
+            lines.append(f"- `{md_cell(f['id'])}`{output} · {label}: {md_cell(f['reason'])}")
         hidden = len(evals["failures"][MD_FAILURES:])
         if hidden or evals.get("failures_more"):
             more = f"{hidden} more failed assertions" if hidden else "more"
             lines.append(f"- … {more} (usage.json, report.html, results.jsonl)")
         lines.append("")
-    grader = evals.get("grader") or {}
-    if grader.get("calls"):
-        lines += [
-            f"Grader: {grader['calls']} calls, {grader['tokens']['prompt'] + grader['tokens']['completion']:,} "
-            f"tokens, ${grader['cost_usd']:.4f} (not included in the totals above).",
-            "",
-        ]
     return lines

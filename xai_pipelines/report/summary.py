@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xai_pipelines.report.evals import render_evals_md
+from xai_pipelines.report.evals import md_cell, render_evals_md
+from xai_pipelines.report.failures import MAX_EXAMPLE_IDS
+
+#: Error groups listed in ``summary.md`` (the rest are counted).
+MD_ERROR_GROUPS = 10
 
 
 def _num(value: Any) -> str:
@@ -43,14 +47,15 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
         cost += f" (+{totals['jobs_without_cost']} jobs of unknown cost)"
     tokens = totals["tokens"]
     lines += [
-        "| jobs ok | failed | requests | retries | prompt tok | completion tok | reasoning tok | cached tok | images | cost |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| jobs ok | failed | cache hits | requests | retries | prompt tok | completion tok | reasoning tok | cached tok | images | cost |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         "| "
         + " | ".join(
             _num(v)
             for v in (
                 totals["jobs"],
                 totals["failed"],
+                totals.get("cache_hits", 0),
                 totals["requests"],
                 totals["retries"],
                 tokens["prompt"],
@@ -63,6 +68,20 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
         + f" | {cost} |",
         "",
     ]
+    grader = totals.get("grader") or {}
+    if grader.get("requests"):
+        lines += [
+            f"**Grader** (llm_rubric, included in the totals above): {grader['requests']:,} "
+            f"requests, {grader['tokens']:,} tokens, {_usd(grader['cost_usd'])}.",
+            "",
+        ]
+    if totals.get("cache_hits"):
+        lines += [
+            f"**Response cache:** {totals['cache_hits']:,} jobs served from the cache "
+            "(no request, no cost).",
+            "",
+        ]
+    lines += render_errors_md(totals)
     if tokens["cached_prompt"]:
         saved = f"{_usd(totals['cache_savings_usd'])} saved by the prompt cache"
         if totals.get("jobs_with_unknown_cache_savings"):
@@ -96,8 +115,36 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += render_evals_md(usage.get("evals"))
-    if totals["errors_by_code"]:
-        lines += ["### Failed jobs by error code", ""]
-        lines += [f"- `{code}`: {n}" for code, n in totals["errors_by_code"].items()]
-        lines.append("")
     return "\n".join(lines)
+
+
+def render_errors_md(totals: Mapping[str, Any]) -> list[str]:
+    """``### Why jobs failed``: the error groups of ``usage.json`` as a table."""
+    groups = totals.get("error_groups")
+    if groups is None:  # a usage.json written before error groups
+        groups = [
+            {"code": c, "message": "", "count": n, "example_ids": []}
+            for c, n in (totals.get("errors_by_code") or {}).items()
+        ]
+    if not groups:
+        return []
+    lines = [
+        "### Why jobs failed",
+        "",
+        f"{totals['failed']:,} jobs failed at the API, by error:",
+        "",
+        "| error | jobs | for example |",
+        "|---|---:|---|",
+    ]
+    for g in groups[:MD_ERROR_GROUPS]:
+        message = f": {md_cell(g['message'])}" if g.get("message") else ""
+        ids = ", ".join(f"`{md_cell(i)}`" for i in g["example_ids"][:MAX_EXAMPLE_IDS])
+        more = g["count"] - len(g["example_ids"][:MAX_EXAMPLE_IDS])
+        ids += f" (+{more:,} more)" if ids and more > 0 else ""
+        lines.append(f"| `{md_cell(g['code'])}`{message} | {g['count']:,} | {ids or '–'} |")
+    hidden = groups[MD_ERROR_GROUPS:]
+    if hidden:
+        jobs = sum(int(g["count"]) for g in hidden)
+        lines.append(f"| … {len(hidden)} more errors (usage.json) | {jobs:,} | |")
+    lines.append("")
+    return lines

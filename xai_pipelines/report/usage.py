@@ -1,4 +1,22 @@
-"""``usage.json``: totals per model and kind, built from result and error lines alone."""
+"""``usage.json``: totals per model and kind, built from result and error lines alone.
+
+This document is the one source of the run's figures: the terminal summary, the
+manifest's counts, ``summary.md`` and ``report.html`` all read it. Its rules:
+
+* a job id seen in several result lines (a forced re-run) counts once, with its
+  last line;
+* a cache hit (``"cached": true``) is a succeeded job that made no call: it is
+  counted in ``cache_hits`` and adds no request, token, cost or latency;
+* ``requests`` are the calls made: each successful call of a job and of its
+  grader, plus each failed attempt (one line of ``errors.jsonl`` each);
+* ``retries`` are the failed attempts that were retried (non-final error lines),
+  those of the grader's calls included;
+* the grader's share (``llm_rubric`` calls, ``scores.grader`` of each line) is
+  included in ``requests``, ``tokens`` and ``cost`` of the totals and shown apart
+  in ``totals.grader``; ``by_model`` holds the jobs' own calls;
+* ``failed`` jobs have a final error line and no result; ``error_groups`` says why
+  (:mod:`xai_pipelines.report.failures`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from xai_pipelines.report.cost import PriceTable, cache_savings, resolve_cost, ticks_to_usd
+from xai_pipelines.report.failures import JobFailure, final_failures, group_failures
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
+#: Token kinds as named in ``usage.json`` (TOKEN_FIELDS without ``_tokens``).
+TOKEN_KINDS = tuple(name.removesuffix("_tokens") for name in TOKEN_FIELDS)
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -24,45 +45,126 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return round(value, 6)
 
 
+def _tokens(usage: Mapping[str, Any]) -> tuple[int, ...]:
+    return tuple(int(usage.get(name, 0) or 0) for name in TOKEN_FIELDS)
+
+
+def _token_dict(tokens: Mapping[str, int] | Counter[str]) -> dict[str, int]:
+    out = {kind: int(tokens[name]) for kind, name in zip(TOKEN_KINDS, TOKEN_FIELDS, strict=True)}
+    out["total"] = out["prompt"] + out["completion"] + out["reasoning"]
+    return out
+
+
+class GraderShare(NamedTuple):
+    """What the grader's calls of one job used (``scores.grader`` of its line)."""
+
+    calls: int  # calls made (verdicts served from the response cache not included)
+    cache_hits: int
+    tokens: tuple[int, ...]  # in TOKEN_FIELDS order
+    cost_ticks: int | None
+
+
+def grader_share(line: Mapping[str, Any]) -> GraderShare | None:
+    """The grader's share of a result line (None: the grader was not asked).
+
+    A verdict served from the response cache (counted in its usage's
+    ``cache_hits``, at cost 0) is no request; when every verdict of the job came
+    from the cache its copied tokens are not counted either. (The usage of a job
+    is one sum, so when only some verdicts were hits their tokens stay counted.)
+    """
+    grader = (line.get("scores") or {}).get("grader")
+    if not isinstance(grader, Mapping) or not grader.get("calls"):
+        return None
+    usage = grader.get("usage") or {}
+    calls = int(grader.get("calls", 0) or 0)
+    hits = min(calls, int(usage.get("cache_hits", 0) or 0))
+    cost = usage.get("cost_usd_ticks")
+    tokens = (0,) * len(TOKEN_FIELDS) if hits == calls else _tokens(usage)
+    return GraderShare(calls - hits, hits, tokens, None if cost is None else int(cost))
+
+
+@dataclass
+class GraderTotals:
+    """The grader's share of a run, summed over the jobs' last lines."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    tokens: Counter[str] = field(default_factory=Counter)
+    cost_ticks: int = 0
+    calls_without_cost: int = 0
+
+    def add(self, share: GraderShare | None) -> None:
+        """Add one job's share."""
+        if share is None:
+            return
+        self.requests += share.calls
+        self.cache_hits += share.cache_hits
+        for name, value in zip(TOKEN_FIELDS, share.tokens, strict=True):
+            self.tokens[name] += value
+        if share.cost_ticks is None:
+            self.calls_without_cost += share.calls
+        else:
+            self.cost_ticks += share.cost_ticks
+
+    def to_dict(self) -> dict[str, Any]:
+        """``totals.grader``: ``{requests, tokens, cost_usd_ticks, cost_usd, ...}``."""
+        tokens = _token_dict(self.tokens)
+        return {
+            "requests": self.requests,
+            "tokens": tokens["total"],
+            "tokens_by_kind": tokens,
+            "cost_usd_ticks": self.cost_ticks,
+            "cost_usd": round(ticks_to_usd(self.cost_ticks), 6),
+            "calls_without_cost": self.calls_without_cost,
+            "cache_hits": self.cache_hits,
+        }
+
+
 class _Row(NamedTuple):
     """What the report needs of one result line (a 100,000-job run must not keep outputs)."""
 
     model: str
     kind: str
+    cached: bool
     tokens: tuple[int, ...]  # in TOKEN_FIELDS order
     images: int
     cost_ticks: int | None
     saved_ticks: int | None
     latency_s: float | None
     ttft_s: float | None
-    attempts: int
     calls: int
+    grader: GraderShare | None
 
 
 def _row(line: Mapping[str, Any], prices: PriceTable | None) -> _Row:
     usage = line.get("usage") or {}
     kind, model = sys.intern(str(line.get("kind"))), sys.intern(str(line.get("model")))
+    cached = bool(line.get("cached"))
     ticks = line.get("cost_usd_ticks")
-    if ticks is None:
+    if cached:
+        ticks = 0
+    elif ticks is None:
         ticks, _ = resolve_cost(kind, model, usage, prices)
     latency, ttft = line.get("latency_s"), line.get("ttft_s")
     return _Row(
         model,
         kind,
-        tuple(int(usage.get(name, 0) or 0) for name in TOKEN_FIELDS),
+        cached,
+        _tokens(usage),
         int(usage.get("images", 0) or 0),
         None if ticks is None else int(ticks),
-        cache_savings(kind, usage, (prices or {}).get(model)),
+        0 if cached else cache_savings(kind, usage, (prices or {}).get(model)),
         None if latency is None else float(latency),
         None if ttft is None else float(ttft),
-        int(line.get("attempts", 1) or 1),
         int(line.get("calls", 1) or 1),
+        grader_share(line),
     )
 
 
 @dataclass
 class _Group:
     jobs: int = 0
+    cache_hits: int = 0
     requests: int = 0
     retries: int = 0
     images: int = 0
@@ -79,9 +181,11 @@ class _Group:
 
     def add(self, row: _Row) -> None:
         self.jobs += 1
-        self.requests += row.attempts
-        self.retries += max(0, row.attempts - row.calls)
         self.images += row.images
+        if row.cached:  # served from the response cache: no call, no cost
+            self.cache_hits += 1
+            return
+        self.requests += row.calls
         for name, value in zip(TOKEN_FIELDS, row.tokens, strict=True):
             self.tokens[name] += value
         if row.cost_ticks is None:
@@ -100,16 +204,15 @@ class _Group:
     def to_dict(self, model: str, kind: str) -> dict[str, Any]:
         self.latencies.sort()
         self.ttfts.sort()
-        tokens = {name.removesuffix("_tokens"): self.tokens[name] for name in TOKEN_FIELDS}
-        tokens["total"] = sum(self.tokens[n] for n in TOKEN_FIELDS if n != "cached_prompt_tokens")
         return {
             "model": model,
             "kind": kind,
             "jobs": self.jobs,
+            "cache_hits": self.cache_hits,
             "failed": self.failed,
             "requests": self.requests,
             "retries": self.retries,
-            "tokens": tokens,
+            "tokens": _token_dict(self.tokens),
             "images": self.images,
             "cost_usd": round(ticks_to_usd(self.cost_ticks), 6),
             "cost_usd_ticks": self.cost_ticks,
@@ -129,16 +232,18 @@ def build_usage(
     errors: Iterable[Mapping[str, Any]] = (),
     prices: PriceTable | None = None,
 ) -> dict[str, Any]:
-    """Aggregate result and error lines into the ``usage.json`` document.
-
-    A job id that appears in several result lines (a forced resume after the
-    request changed) counts once, with its last line. Failures of jobs that
-    later finished are counted as retried errors, not as failures.
+    """Aggregate result and error lines into the ``usage.json`` document (rules: module docstring).
 
     Args:
         results: Lines of ``results.jsonl``.
         errors: Lines of ``errors.jsonl``.
         prices: Price table used when a line carries no cost.
+
+    Returns:
+        ``{"totals": {...}, "by_model": [...]}``; ``totals`` has ``jobs``, ``failed``,
+        ``cache_hits``, ``requests``, ``retries``, ``images``, ``tokens`` (by kind and
+        ``total``), ``cost_usd(_ticks)``, ``grader``, ``errors_by_code`` and
+        ``error_groups`` (``[{code, message, count, example_ids}]``, most frequent first).
     """
     latest: dict[str, _Row] = {}
     for line in results:
@@ -148,44 +253,64 @@ def build_usage(
     def group(model: str, kind: str) -> _Group:
         return groups.setdefault((model, kind), _Group())
 
+    grader = GraderTotals()
     for row in latest.values():
         group(row.model, row.kind).add(row)
-    failed_ids: dict[str, tuple[str, str, str]] = {}
+        grader.add(row.grader)
+    error_lines: list[Mapping[str, Any]] = []
     for err in errors:
-        key = (str(err.get("model")), str(err.get("kind")))
-        code = str(err.get("code") or "UNKNOWN")
-        job_id = str(err.get("id"))
-        if err.get("final") and job_id not in latest:
-            failed_ids[job_id] = (*key, code)
+        g = group(str(err.get("model")), str(err.get("kind")))
+        g.requests += 1  # every error line is one failed attempt
+        if err.get("final"):
+            error_lines.append(err)
         else:
-            group(*key).retry_errors[code] += 1
-    for model, kind, code in failed_ids.values():
-        g = group(model, kind)
+            g.retries += 1
+            g.retry_errors[str(err.get("code") or "UNKNOWN")] += 1
+    failures = final_failures(error_lines, latest)
+    failed_ids = {f.id for f in failures}
+    for err in error_lines:  # finals of jobs that later succeeded were failed attempts too
+        if str(err.get("id")) not in failed_ids:
+            group(str(err.get("model")), str(err.get("kind"))).retry_errors[
+                str(err.get("code") or "UNKNOWN")
+            ] += 1
+    for failure in failures:
+        g = group(failure.model, failure.kind)
         g.failed += 1
-        g.errors[code] += 1
+        g.errors[failure.code] += 1
 
     by_model = [g.to_dict(model, kind) for (model, kind), g in sorted(groups.items())]
-    totals: dict[str, Any] = {
-        "jobs": sum(g["jobs"] for g in by_model),
-        "failed": sum(g["failed"] for g in by_model),
-        "requests": sum(g["requests"] for g in by_model),
-        "retries": sum(g["retries"] for g in by_model),
-        "images": sum(g["images"] for g in by_model),
-        "tokens": {
-            k: sum(g["tokens"][k] for g in by_model)
-            for k in ("prompt", "completion", "reasoning", "cached_prompt", "total")
-        },
-        "cost_usd_ticks": sum(g["cost_usd_ticks"] for g in by_model),
-        "jobs_without_cost": sum(g["jobs_without_cost"] for g in by_model),
-        "cache_savings_usd_ticks": sum(g["cache_savings_usd_ticks"] for g in by_model),
-        "jobs_with_unknown_cache_savings": sum(
-            g["jobs_with_unknown_cache_savings"] for g in by_model
-        ),
+    return {"totals": _totals(by_model, grader, failures), "by_model": by_model}
+
+
+def _totals(
+    by_model: list[dict[str, Any]], grader: GraderTotals, failures: list[JobFailure]
+) -> dict[str, Any]:
+    share = grader.to_dict()
+
+    def total(key: str) -> int:
+        return sum(int(g[key]) for g in by_model)
+
+    tokens = {
+        k: sum(g["tokens"][k] for g in by_model) + share["tokens_by_kind"][k]
+        for k in (*TOKEN_KINDS, "total")
     }
-    totals["cost_usd"] = round(ticks_to_usd(totals["cost_usd_ticks"]), 6)
-    totals["cache_savings_usd"] = round(ticks_to_usd(totals["cache_savings_usd_ticks"]), 6)
-    errors_by_code: Counter[str] = Counter()
-    for entry in by_model:
-        errors_by_code.update(entry["errors_by_code"])
-    totals["errors_by_code"] = dict(sorted(errors_by_code.items()))
-    return {"totals": totals, "by_model": by_model}
+    cost_ticks = total("cost_usd_ticks") + share["cost_usd_ticks"]
+    errors_by_code = Counter(f.code for f in failures)
+    return {
+        "jobs": total("jobs"),
+        "failed": len(failures),
+        "cache_hits": total("cache_hits"),
+        "requests": total("requests") + share["requests"],
+        "retries": total("retries"),
+        "images": total("images"),
+        "tokens": tokens,
+        "cost_usd_ticks": cost_ticks,
+        "cost_usd": round(ticks_to_usd(cost_ticks), 6),
+        "jobs_without_cost": total("jobs_without_cost"),
+        "grader": share,
+        "cache_savings_usd_ticks": total("cache_savings_usd_ticks"),
+        "cache_savings_usd": round(ticks_to_usd(total("cache_savings_usd_ticks")), 6),
+        "jobs_with_unknown_cache_savings": total("jobs_with_unknown_cache_savings"),
+        "errors_by_code": dict(sorted(errors_by_code.items())),
+        "error_groups": group_failures(failures),
+    }

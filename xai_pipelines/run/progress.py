@@ -1,20 +1,25 @@
 """Progress of a run: a live rich bar on a terminal, steady plain lines otherwise.
 
 All displays poll :class:`RunStats` from their own thread, so workers never
-wait on the terminal.
+wait on the terminal. The live figures are the workers' running counts; the
+summary at the end (:func:`run_summary`) shows the figures of ``usage.json``.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any, Literal, TextIO
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from xai_pipelines.report import ticks_to_usd
+from xai_pipelines.report.evals import evals_headline
+from xai_pipelines.report.failures import describe_group
 from xai_pipelines.run.stats import RunStats
 
 ProgressMode = Literal["auto", "rich", "plain", "quiet"]
@@ -118,25 +123,97 @@ class ProgressDisplay:
         self.stop()
 
 
-def summary_table(snapshot: dict[str, Any], status: str, out_dir: str) -> Table:
-    """The end-of-run table."""
+#: Error groups and failed assertions shown under the end-of-run table (the rest are counted).
+TERMINAL_ERROR_GROUPS = 5
+TERMINAL_FAILURES = 5
+
+
+def _usd(ticks: int) -> str:
+    return f"${ticks_to_usd(ticks):.4f}"
+
+
+def summary_table(
+    usage: Mapping[str, Any], snapshot: Mapping[str, Any], status: str, out_dir: str
+) -> Table:
+    """The end-of-run table: the figures of ``usage.json``, plus this run's timing.
+
+    Jobs, requests, retries, tokens, images and cost come from the usage document
+    (the output directory's totals, the grader's share included), so they equal
+    what ``manifest.json``, ``summary.md`` and ``report.html`` show; ``snapshot``
+    (the live counters) gives what only this run knows: skipped jobs, time, rate.
+    """
+    t = usage["totals"]
+    grader = t.get("grader") or {}
     table = Table(title=f"xai-run: {status}", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     rows = [
-        ("succeeded", f"{snapshot['done']:,}"),
-        ("failed", f"{snapshot['failed']:,}"),
+        ("succeeded", f"{t['jobs']:,}"),
+        ("failed", f"{t['failed']:,}"),
         ("skipped (already done)", f"{snapshot['skipped']:,}"),
-        ("retries", f"{snapshot['retries']:,}"),
-        ("tokens", f"{snapshot['tokens']:,}"),
-        ("images", f"{snapshot['images']:,}"),
-        ("cost", f"${snapshot['cost_usd']:.4f}"),
+    ]
+    if t.get("cache_hits"):
+        rows.append(("served from cache", f"{t['cache_hits']:,}"))
+    tokens, cost = f"{t['tokens']['total']:,}", _usd(int(t["cost_usd_ticks"]))
+    if grader.get("requests"):
+        tokens += f" (grader {int(grader['tokens']):,})"
+        cost += f" (grader {_usd(int(grader['cost_usd_ticks']))})"
+    rows += [
+        ("requests", f"{t['requests']:,}"),
+        ("retries", f"{t['retries']:,}"),
+        ("tokens", tokens),
+        ("images", f"{t['images']:,}"),
+        ("cost", cost),
         ("elapsed", _duration(snapshot["elapsed_s"])),
         ("rate", f"{snapshot['rate']:.1f} jobs/s"),
         ("output", out_dir),
     ]
-    for code, n in sorted(snapshot["errors_by_code"].items()):
-        rows.append((f"errors {code}", str(n)))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     return table
+
+
+def why_failed_lines(usage: Mapping[str, Any]) -> list[str]:
+    """Why jobs failed (error groups), the eval pass rate, and the first failed assertions."""
+    t = usage["totals"]
+    lines: list[str] = []
+    groups = t.get("error_groups") or []
+    if groups:
+        jobs = "job" if t["failed"] == 1 else "jobs"
+        lines.append(f"Why {t['failed']:,} {jobs} failed at the API (errors.jsonl):")
+        for g in groups[:TERMINAL_ERROR_GROUPS]:
+            ids = ", ".join(g["example_ids"][:3])
+            more = g["count"] - len(g["example_ids"][:3])
+            ids += f" and {more:,} more" if more > 0 else ""
+            lines.append(f"  {g['count']:>5,}  {describe_group(g)} (e.g. {ids})")
+        if len(groups) > TERMINAL_ERROR_GROUPS:
+            rest = groups[TERMINAL_ERROR_GROUPS:]
+            jobs = sum(int(g["count"]) for g in rest)
+            lines.append(f"  … {len(rest)} more errors ({jobs:,} jobs): summary.md, usage.json")
+    evals = usage.get("evals") or {}
+    if evals.get("jobs"):
+        lines.append(f"evals: {evals_headline(evals)} (summary.md, report.html)")
+        failures = evals.get("failures") or []
+        if failures:
+            a = evals["assertions"]
+            failed = int(a["total"]) - int(a["passed"])
+            lines.append(f"Failed assertions ({failed:,}):")
+            for f in failures[:TERMINAL_FAILURES]:
+                label = str(f["type"]) + (f" ({f['name']})" if f.get("name") else "")
+                reason = " ".join(str(f["reason"]).split())
+                lines.append(f"  {f['id']} · {label}: {reason}")
+            if failed > TERMINAL_FAILURES:
+                lines.append(
+                    f"  … and {failed - TERMINAL_FAILURES:,} more (summary.md, report.html)"
+                )
+    return lines
+
+
+def run_summary(
+    usage: Mapping[str, Any], snapshot: Mapping[str, Any], status: str, out_dir: str
+) -> Group:
+    """What the terminal shows when a run ends: the table, then why jobs failed."""
+    return Group(
+        summary_table(usage, snapshot, status, out_dir),
+        *(Text(line) for line in why_failed_lines(usage)),
+    )

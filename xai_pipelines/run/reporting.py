@@ -1,7 +1,13 @@
-"""Write ``usage.json``, ``summary.md`` and ``report.html`` of an output directory from its JSON lines."""
+"""Write ``usage.json``, ``summary.md`` and ``report.html`` of an output directory from its JSON lines.
+
+The usage document is the one source of a run's figures: :func:`final_counts`
+turns it into the manifest's ``counts`` and the run outcome's, and the terminal
+summary (:func:`xai_pipelines.run.progress.run_summary`) reads it too.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from xai_pipelines.report import build_evals, build_usage, price_table_from_dict, render_summary
@@ -29,9 +35,39 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     manifest = out.read_manifest() if out.manifest.exists() else None
     prices = price_table_from_dict((manifest or {}).get("prices"))
     usage = build_usage(out.iter_results(), out.iter_errors(), prices)
-    usage = {"generated_at": utc_now(), **usage, "evals": build_evals(out.iter_results())}
+    evals = build_evals(out.iter_results(), out.iter_errors())
+    usage = {"generated_at": utc_now(), **usage, "evals": evals}
     atomic_write_json(out.usage, usage)
     atomic_write_text(out.summary, render_summary(usage, manifest))
     write_junit(out, manifest)
     atomic_write_text(out.root / REPORT_HTML, render_html(usage, manifest, out.iter_results()))
     return usage
+
+
+def final_counts(snapshot: Mapping[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's ``counts`` at the end of a run.
+
+    ``total``, ``done`` and ``skipped`` are this run's (jobs planned, finished now,
+    finished by an earlier run); every other figure is the usage document's, so
+    the manifest, the terminal and the reports agree.
+    """
+    t = usage["totals"]
+    grader = t.get("grader") or {}
+    evals = usage.get("evals") or {}
+    return {
+        "total": snapshot["total"],
+        "done": snapshot["done"],
+        "skipped": snapshot["skipped"],
+        "succeeded": t["jobs"],
+        "failed": t["failed"],
+        "cache_hits": t.get("cache_hits", 0),
+        "requests": t["requests"],
+        "retries": t["retries"],
+        "tokens": t["tokens"]["total"],
+        "images": t["images"],
+        "cost_usd": t["cost_usd"],
+        "cost_usd_ticks": t["cost_usd_ticks"],
+        "grader": {k: grader.get(k, 0) for k in ("requests", "tokens", "cost_usd_ticks")},
+        "errors_by_code": dict(t["errors_by_code"]),
+        "pass_rate": evals.get("pass_rate"),
+    }

@@ -47,7 +47,7 @@ from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.run.outcome import JobResult
 from xai_pipelines.run.progress import ProgressDisplay, ProgressMode
 from xai_pipelines.run.ratelimit import RateLimiter, SlowDown
-from xai_pipelines.run.reporting import write_reports
+from xai_pipelines.run.reporting import final_counts, write_reports
 from xai_pipelines.run.signals import EXIT_INTERRUPTED, Interrupts
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
@@ -304,8 +304,8 @@ class PipelineRun:
                 raise RunInputError(str(exc)) from None
             self.stats.total = self._write_plan()
             status = self._execute(stack, state, changes)
-        usage = write_reports(self.out)
-        snapshot = self.stats.snapshot()
+        usage = self._usage
+        snapshot = self.stats.snapshot() | final_counts(self.stats.snapshot(), usage)
         return RunOutcome(
             status, EXIT_CODES[status], self.run_id, self.out, snapshot, changes, usage
         )
@@ -391,6 +391,8 @@ class PipelineRun:
             raise
         span.set_attribute("xai_pipelines.status", status)
         manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
+        self._usage = write_reports(self.out)  # the one source of the run's figures
+        manifest.update(counts=final_counts(self.stats.snapshot(), self._usage))
         return status
 
     def _batch(

@@ -62,6 +62,7 @@ class ResultSink:
             "kind": job.kind,
             "model": job.model,
             "digest": job.digest,
+            "task": job.task,
             "attempt": attempt,
             "final": final,
             "code": code,
@@ -69,6 +70,10 @@ class ResultSink:
             "at": utc_now(),
             "run_id": self.run_id,
         }
+        if final:  # what the reports need of a job that has no result line
+            line["index"] = job.index
+            line["matrix"] = dict(job.meta.get("matrix") or {})
+            line["expects"] = len(job.expect)
         try:
             self.errors.append(line)
         except ValueError:
