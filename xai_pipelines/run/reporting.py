@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xai_pipelines.report import build_evals, build_usage, price_table_from_dict, render_summary
-from xai_pipelines.report.html import render_html
+from xai_pipelines.report.html import render_output_dir
 from xai_pipelines.report.junit import write_junit
 from xai_pipelines.store import OutputDir, atomic_write_json, atomic_write_text, utc_now
 
@@ -40,7 +40,7 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     atomic_write_json(out.usage, usage)
     atomic_write_text(out.summary, render_summary(usage, manifest))
     write_junit(out, manifest)
-    atomic_write_text(out.root / REPORT_HTML, render_html(usage, manifest, out.iter_results()))
+    atomic_write_text(out.root / REPORT_HTML, render_output_dir(out, usage, manifest))
     return usage
 
 
