@@ -395,7 +395,8 @@ class ResponseCache:
 
     def count(self, kind: str | None = None) -> int:
         """Entries stored (of ``kind``), expired ones included."""
-        sql, args = "SELECT COUNT(*) FROM entries", ()
+        sql = "SELECT COUNT(*) FROM entries"
+        args: tuple[str, ...] = ()
         if kind is not None:
             sql, args = sql + " WHERE kind = ?", (kind,)
         return int(self._conn().execute(sql, args).fetchone()[0])

@@ -232,6 +232,8 @@ class JobRunner(ABC):
                     exc.attempts = exc.attempts or scope.failed_attempts + 1
                     raise
             latency = time.perf_counter() - started - scope.queued_s
+            cost: int | None
+            source: str | None
             if entry is not None:
                 cost, source = 0, "cache"
             else:
