@@ -282,6 +282,8 @@ def test_build_run_reads_lines_last_wins_and_leaves_cache_hits_out_of_latency() 
         {"id": "d", "final": True, "code": "UNAVAILABLE", "message": "gone"},
         {"id": "e", "final": True, "code": "NOT_FOUND", "message": "no"},
         {"id": "f", "final": False, "code": "UNAVAILABLE", "message": "retried"},
+        {"id": "g", "final": True, "code": "INTERNAL", "message": "boom", "task": "v"}
+        | {"index": 4, "matrix": {"model": "n"}, "expects": 2},
     ]
     plan = [{"id": "d", "task": "u", "expect": [], "meta": {"matrix": {"model": "m"}}}]
     usage = {"totals": {"cost_usd_ticks": 7, "grader": {"cost_usd_ticks": 2}, "cache_hits": 1}}
@@ -293,6 +295,7 @@ def test_build_run_reads_lines_last_wins_and_leaves_cache_hits_out_of_latency() 
         "c": ("t", "model=m", "pass", True),
         "d": ("u", "model=m", "error", False),
         "e": ("?", "", "error", True),
+        "g": ("v", "model=n", "error", True),
     }
     assert run.jobs["e"].reason == "NOT_FOUND: no"
     assert run.latencies == [2.0, 3.0] and run.latencies_by_model == {"m": [2.0, 3.0]}

@@ -278,6 +278,8 @@ def test_last_line_wins_recovered_jobs_and_a_torn_tail(tmp_path: Path) -> None:
             {"id": "c", "model": "m", "final": False, "code": "UNAVAILABLE", "message": "x"},
             {"id": "c", "model": "m", "final": True, "code": "UNAVAILABLE", "message": "gone"},
             {"id": "d", "model": "m", "final": True, "code": "NOT_FOUND", "message": "no"},
+            {"id": "g", "model": "m", "final": True, "code": "INTERNAL", "message": "x"}
+            | {"task": "v", "index": 9, "matrix": {}, "expects": 1},
         ],
     )
     _write(out.plan, [{"id": "c", "task": "u", "index": 0}])  # d is not in the plan
@@ -285,11 +287,12 @@ def test_last_line_wins_recovered_jobs_and_a_torn_tail(tmp_path: Path) -> None:
     counts = render_junit(stream, out, name="n")
     root = ET.fromstring(stream.getvalue())
     _check_schema(root)
-    assert (counts.tests, counts.failures, counts.errors, counts.suites) == (4, 0, 2, 3)
+    assert (counts.tests, counts.failures, counts.errors, counts.suites) == (5, 0, 3, 4)
     status = {c.attrib["name"]: [e.tag for e in c] for c in root.iter("testcase")}
-    assert status == {"b": [], "a": [], "c": ["error"], "d": ["error"]}
-    assert [s.attrib["name"] for s in root] == ["?", "t", "u"]  # unplaced first (index -1)
-    assert [c.id for c in iter_cases(out, failing_only=True)] == ["d", "c"]
+    assert status == {"b": [], "a": [], "c": ["error"], "d": ["error"], "g": ["error"]}
+    # an error line's own task, else the plan's, else "?" (first: index -1)
+    assert [s.attrib["name"] for s in root] == ["?", "t", "u", "v"]
+    assert [c.id for c in iter_cases(out, failing_only=True)] == ["d", "c", "g"]
 
 
 def test_no_results_file_and_empty_run(tmp_path: Path) -> None:

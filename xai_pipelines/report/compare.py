@@ -1,16 +1,17 @@
 """``xai-run compare BASE NEW``: what changed between two runs, as Markdown for a PR comment.
 
-Built from each output directory's lines alone (``results.jsonl``, ``errors.jsonl``,
-``plan.jsonl`` for the task and matrix cell of jobs that never finished) and its
-``usage.json`` (cost).
+Built from each output directory's lines alone (``results.jsonl``; ``errors.jsonl``,
+whose final lines carry the task, matrix values and number of ``expect`` entries of a
+job that never finished, ``plan.jsonl`` standing in for lines written before they did)
+and its ``usage.json`` (cost).
 
 **Outcome of a job.** A job *passes* when it finished and none of its assertions failed
 (a job without ``expect`` passes once it finished); it *fails* when an assertion failed
 or the API failed it for good (a final line in ``errors.jsonl``, the job never in
 ``results.jsonl``). The last result line of an id wins. Jobs that never ran are absent.
 
-**Pass rates** count the jobs that have assertions (scored lines, and API failures whose
-plan line has ``expect``), as ``usage.json``'s ``evals`` does: per task, per model and
+**Pass rates** count the jobs that have assertions (scored lines, and API failures of
+jobs with ``expect``), as ``usage.json``'s ``evals`` does: per task, per model and
 per matrix cell (task and matrix values), each with its Wilson 95% score interval
 (``k`` passing of ``n``: centre ``(p + z²/2n) / (1 + z²/n)``, half-width
 ``z·sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n)``, ``z`` the normal 97.5% quantile).
@@ -175,21 +176,24 @@ def build_run(
         timed = isinstance(value, int | float) and not line.get("cached")
         latency[job_id] = (model, float(value) if timed else None)
     api: dict[str, tuple[str, str]] = {}
+    placed: dict[str, tuple[str, str, bool]] = {}
     for err in errors:
         job_id = str(err.get("id"))
         if err.get("final") and job_id not in run.jobs:
             code = str(err.get("code") or "UNKNOWN")
             api[job_id] = (str(err.get("model")), _clip(f"{code}: {err.get('message') or ''}"))
-    if api:
-        placed: dict[str, tuple[str, str, bool]] = {}
+            if err.get("task"):  # final lines carry task, matrix and expects (count)
+                cell = _cell({"matrix": err.get("matrix")})
+                placed[job_id] = (str(err["task"]), cell, bool(err.get("expects")))
+    if len(placed) < len(api):  # older error lines: the plan places them
         for job in plan:
             job_id = str(job.get("id"))
-            if job_id in api:
+            if job_id in api and job_id not in placed:
                 expect = bool(job.get("expect"))
                 placed[job_id] = (str(job.get("task")), _cell(job.get("meta")), expect)
-        for job_id, (model, reason) in api.items():
-            task, cell, expect = placed.get(job_id, ("?", "", True))
-            run.jobs[job_id] = Job(job_id, task, model, cell, "error", expect, reason)
+    for job_id, (model, reason) in api.items():
+        task, cell, expect = placed.get(job_id, ("?", "", True))
+        run.jobs[job_id] = Job(job_id, task, model, cell, "error", expect, reason)
     for model, value in latency.values():
         if value is not None:
             run.latencies.append(value)

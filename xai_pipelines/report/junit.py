@@ -13,8 +13,8 @@ read 2026-11-29)::
         <testcase ...><error type=CODE message="CODE: message">...</error> failed at the API
 
 A job is the result line with its id (the last one when an id repeats) or, when it
-never finished, the last final line of ``errors.jsonl`` (its task and plan index come
-from ``plan.jsonl``). Jobs that never ran are not listed, and ``<skipped>`` is never
+never finished, the last final line of ``errors.jsonl`` (with its task and plan index;
+``plan.jsonl`` gives them for lines written before error lines carried them). Jobs that never ran are not listed, and ``<skipped>`` is never
 written. Cases are ordered by task (in plan order) and by plan index.
 
 Memory stays bounded on large runs: the first pass keeps a few numbers per job
@@ -124,6 +124,8 @@ class _ApiFailure(NamedTuple):
     code: str
     message: str
     attempts: int
+    task: str | None  # None: an error line written before they carried the task
+    index: int
 
 
 def _clip(text: str, limit: int) -> str:
@@ -193,21 +195,27 @@ def _index(files: RunFiles) -> tuple[list[_Entry], dict[str, _ApiFailure]]:
     for _, err in _scan(files.errors):
         job_id = str(err.get("id"))
         if err.get("final") and job_id not in entries:
+            task = err.get("task")
             api[job_id] = _ApiFailure(
                 str(err.get("model")),
                 str(err.get("code") or "UNKNOWN"),
                 _clip(str(err.get("message") or ""), MAX_TEXT_CHARS),
                 int(err.get("attempt", 1) or 1),
+                str(task) if task else None,
+                int(err.get("index", 0) or 0),
             )
-    if api:
-        placed: dict[str, tuple[str, int]] = {}
+    placed: dict[str, tuple[str, int]] = {}
+    if any(f.task is None for f in api.values()):
         for _, job in _scan(files.plan):
             job_id = str(job.get("id"))
             if job_id in api:
                 placed[job_id] = (str(job.get("task")), int(job.get("index", 0) or 0))
-        for job_id, failure in api.items():
+    for job_id, failure in api.items():
+        if failure.task is not None:
+            task, index = failure.task, failure.index
+        else:
             task, index = placed.get(job_id, ("?", -1))
-            entries[job_id] = _Entry(task, index, job_id, "error", None, failure.model, -1)
+        entries[job_id] = _Entry(task, index, job_id, "error", None, failure.model, -1)
     first: dict[str, int] = {}
     for entry in entries.values():
         first[entry.task] = min(first.get(entry.task, entry.index), entry.index)
