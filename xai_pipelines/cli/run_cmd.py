@@ -20,6 +20,7 @@ from rich.console import Console
 
 from xai_pipelines.cli.spec_cmds import ApiSession, LiveCheckError, print_advisories
 from xai_pipelines.plan import check_models
+from xai_pipelines.plan.filters import empty_where, only_matches_nothing
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.report import pass_rate
 from xai_pipelines.report.github import publish as publish_github
@@ -118,6 +119,20 @@ def _check_models(spec: PipelineSpec, local: bool, endpoint: str | None, config:
         raise typer.Exit(2)
 
 
+def _check_filters(spec: PipelineSpec, only: str | None) -> None:
+    """A dataset ``where`` or ``--only`` that keeps nothing: a warning and exit 2, no empty run."""
+    try:
+        found = [str(p) for p in empty_where(spec)]
+        if only is not None:
+            found += [m for m in [only_matches_nothing(spec, only)] if m]
+    except SpecError as exc:
+        _err().print(exc.report(), markup=False)
+        raise typer.Exit(2) from None
+    if found:
+        _err().print("\n".join(found), markup=False)
+        raise typer.Exit(2)
+
+
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.", show_default=False)],
     out: Annotated[
@@ -213,6 +228,7 @@ def run(
         raise _fail(str(exc)) from None
     emulator_config = _emulator_config(responses)
     _check_models(spec, local, endpoint, emulator_config)
+    _check_filters(spec, only)
     progress: ProgressMode = "quiet" if quiet or json_out else "auto"
     args: dict[str, Any] = {
         "pipeline": str(pipeline),

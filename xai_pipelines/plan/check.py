@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from xai_pipelines.plan.estimate import Estimate
 from xai_pipelines.plan.expand import iter_jobs
+from xai_pipelines.plan.filters import empty_where
 from xai_pipelines.plan.jobs import Job
 from xai_pipelines.plan.models_check import ModelAuthority, ModelReport, check_models
 from xai_pipelines.plan.shard import Shard
@@ -51,13 +52,15 @@ def check_plan(
         models: Also check model names and parameters against this authority.
 
     Raises:
-        SpecError: The first row that breaks a template, a bad or duplicate id, and
-            (with ``models``) every model name or parameter the authority refuses.
+        SpecError: The first row that breaks a template, a bad or duplicate id, a
+            dataset ``where`` that keeps no row, and (with ``models``) every model
+            name or parameter the authority refuses.
     """
     summary = PlanSummary()
     problems: list[Problem] = []
     try:
         _walk(spec, keep, shard, summary)
+        problems.extend(empty_where(spec))
     except SpecError as exc:
         problems.extend(exc.problems)
     if models is not None:

@@ -99,6 +99,21 @@ class Dataset:
         for index, (data, where) in enumerate(raw):
             yield Row(index, data, self.origin(where))
 
+    def where_keeps_nothing(self) -> int | None:
+        """With a ``where`` that keeps no row of the source: the source's row count; else None.
+
+        Stops at the first row kept, so only a filter that matches nothing reads
+        the whole source.
+        """
+        if not self.where:
+            return None
+        count = 0
+        for data, _ in self.iter_source():
+            if _matches(data, self.where):
+                return None
+            count += 1
+        return count
+
     def origin(self, where: int) -> str:
         """``file:line`` of a row of the file (``datasets.NAME.rows[i]`` for inline rows)."""
         return f"{self.display}[{where}]" if self.path is None else f"{self.display}:{where}"
