@@ -22,7 +22,7 @@ from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 from xai_pipelines.report.github import (
     MAX_ANNOTATIONS,
     STEP_SUMMARY_LIMIT,
-    annotations,
+    annotation_lines,
     append_step_summary,
     escape_data,
     escape_property,
@@ -233,14 +233,14 @@ def test_annotations_are_bounded_with_one_line_for_the_rest() -> None:
         JobCase(f"j{i}", "t", "m", "failed" if i % 2 else "passed", 0.1, "assertion", "x", "d")
         for i in range(2 * MAX_ANNOTATIONS + 30)
     ]
-    lines = list(annotations(cases, file="p.yaml"))
+    lines = list(annotation_lines(cases, file="p.yaml"))
     assert len(lines) == MAX_ANNOTATIONS + 1
     assert lines[0] == "::error file=p.yaml,title=j1 failed its assertions::task t, model m%0Ad"
     assert lines[-1] == (
         "::error file=p.yaml,title=xai-run%3A 15 more failures::15 more failing jobs are not "
         "annotated; junit.xml and summary.md list them."
     )
-    assert list(annotations(cases[:1])) == []
+    assert list(annotation_lines(cases[:1])) == []
 
 
 def test_step_summary_stays_under_the_limit(tmp_path: Path) -> None:

@@ -161,20 +161,22 @@ def build_run(
         job_id = str(line.get("id"))
         scores = line.get("scores")
         scored = isinstance(scores, Mapping)
-        failed = scored and not scores.get("passed")
+        reason = ""
+        if isinstance(scores, Mapping) and not scores.get("passed"):
+            reason = _failed_reason(scores)
         model = sys.intern(str(line.get("model")))
         run.jobs[job_id] = Job(
             job_id,
             sys.intern(str(line.get("task"))),
             model,
             _cell(line.get("meta")),
-            "fail" if failed else "pass",
+            "fail" if reason else "pass",
             scored,
-            _failed_reason(scores) if failed and isinstance(scores, Mapping) else "",
+            reason,
         )
         value = line.get("latency_s")
         timed = isinstance(value, int | float) and not line.get("cached")
-        latency[job_id] = (model, float(value) if timed else None)
+        latency[job_id] = (model, float(value) if timed and value is not None else None)
     api: dict[str, tuple[str, str]] = {}
     placed: dict[str, tuple[str, str, bool]] = {}
     for err in errors:

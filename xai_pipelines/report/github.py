@@ -76,7 +76,7 @@ def _title(case: JobCase) -> str:
     return f"{case.id} failed its assertions"
 
 
-def annotations(
+def annotation_lines(
     cases: Iterable[JobCase], *, file: str | None = None, limit: int = MAX_ANNOTATIONS
 ) -> Iterator[str]:
     """``::error`` lines for the failing cases: at most ``limit``, then one that counts the rest.
@@ -163,7 +163,7 @@ def publish(
     where = pipeline if pipeline is not None else _pipeline_of(files)
     file = workspace_path(where, env) if where else None
     written = 0
-    for line in annotations(iter_cases(files, failing_only=True), file=file):
+    for line in annotation_lines(iter_cases(files, failing_only=True), file=file):
         stream.write(line + "\n")
         written += 1
     stream.flush()

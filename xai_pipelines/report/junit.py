@@ -111,7 +111,7 @@ class _Entry(NamedTuple):
     """One job, as the first pass keeps it."""
 
     task: str
-    index: int
+    position: int  # in the plan
     id: str
     status: Status
     time_s: float | None
@@ -125,7 +125,7 @@ class _ApiFailure(NamedTuple):
     message: str
     attempts: int
     task: str | None  # None: an error line written before they carried the task
-    index: int
+    position: int
 
 
 def _clip(text: str, limit: int) -> str:
@@ -212,14 +212,14 @@ def _index(files: RunFiles) -> tuple[list[_Entry], dict[str, _ApiFailure]]:
                 placed[job_id] = (str(job.get("task")), int(job.get("index", 0) or 0))
     for job_id, failure in api.items():
         if failure.task is not None:
-            task, index = failure.task, failure.index
+            task, index = failure.task, failure.position
         else:
             task, index = placed.get(job_id, ("?", -1))
         entries[job_id] = _Entry(task, index, job_id, "error", None, failure.model, -1)
     first: dict[str, int] = {}
     for entry in entries.values():
-        first[entry.task] = min(first.get(entry.task, entry.index), entry.index)
-    order = sorted(entries.values(), key=lambda e: (first[e.task], e.task, e.index, e.id))
+        first[entry.task] = min(first.get(entry.task, entry.position), entry.position)
+    order = sorted(entries.values(), key=lambda e: (first[e.task], e.task, e.position, e.id))
     return order, api
 
 
