@@ -59,13 +59,14 @@ def test_validate_set_and_allow_outside(runner, tmp_path):
     )
 
 
-def test_plan_without_prices_says_so(runner):
+def test_plan_without_an_api_prices_with_the_catalog(runner):
     result = runner.invoke(app, ["plan", str(EVAL), "--show", "3"])
     assert result.exit_code == 0, result.output
     assert "capitals-eval: 43 jobs" in result.output
     assert "capital-france-grok-4" in result.output and "... and 40 more" in result.output
     assert "estimated prompt tokens:" in result.output
-    assert "cost needs prices" in result.output
+    assert "estimated cost: $" in result.output and "of which the grader (llm_rubric)" in result.output
+    assert "prices from the bundled catalog" in " ".join(result.output.split())
 
 
 def test_plan_json(runner):
@@ -80,10 +81,9 @@ def test_plan_json(runner):
         "facts": 20,
         "flag": 1,
     }
-    assert data["cost"] == {
-        "available": False,
-        "note": "cost needs prices: set XAI_API_KEY or pass --local",
-    }
+    cost = data["cost"]
+    assert cost["available"] and cost["source"] == "catalog" and cost["unpriced_models"] == []
+    assert 0 < cost["grader_min_usd"] < cost["min_usd"] <= cost["max_usd"]
     assert [j["id"] for j in data["first_jobs"]] == [
         "capital-france-grok-4.3",
         "capital-france-grok-4.20-non-reasoning",

@@ -33,7 +33,7 @@ from xai_pipelines.plan import (
     check_plan,
     iter_jobs,
 )
-from xai_pipelines.plan.estimate import tokenizer_ratio, usd
+from xai_pipelines.plan.estimate import tokenizer_ratio
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.run.batch_jobs import NotBatchableError, check_batchable
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
@@ -252,14 +252,12 @@ def validate(
 CALIBRATION_JOBS = 10
 
 
-def _measure(api: ApiSession, summary: PlanSummary) -> tuple[Prices | str, float | None]:
-    """Prices, and the Tokenize-calibrated token ratio, or the reason there are none."""
+def _measure(api: ApiSession, summary: PlanSummary) -> tuple[Prices, float | None]:
+    """Prices (the bundled catalog's without an API), and the Tokenize-calibrated token ratio."""
     from xai_pipelines.sdk.errors import XaiError
 
     if api.client is None:
-        if api.offline:
-            return "cost needs prices from the Models service (--offline calls no API)", None
-        return "cost needs prices: set XAI_API_KEY or pass --local", None
+        return Prices.from_catalog(), None
     prices = Prices.from_models(api.language, api.image)
     try:
         sample = summary.first[:CALIBRATION_JOBS]
@@ -268,19 +266,8 @@ def _measure(api: ApiSession, summary: PlanSummary) -> tuple[Prices | str, float
         return prices, None  # the heuristic stays uncalibrated; prices are what matter
 
 
-def _cost(summary: PlanSummary, prices: Prices | str, ratio: float | None) -> dict[str, Any]:
-    if isinstance(prices, str):
-        return {"available": False, "note": prices}
-    low, high = summary.estimate.cost_ticks(prices, ratio or 1.0)
-    unpriced = summary.estimate.unpriced(prices)
-    return {
-        "available": True,
-        "min_usd": usd(low),
-        "max_usd": None if high is None else usd(high),
-        "min_ticks": low,
-        "max_ticks": high,
-        "unpriced_models": unpriced,
-    }
+def _cost(summary: PlanSummary, prices: Prices, ratio: float | None) -> dict[str, Any]:
+    return summary.estimate.cost_report(prices, ratio or 1.0)
 
 
 def _as_json(
@@ -369,11 +356,18 @@ def _print_table(
     if summary.models is not None:
         out.print(summary.models.authority.describe(), markup=False)
     out.print(f"estimated prompt tokens: {tokens} ({how})", markup=False)
-    if not cost["available"]:
-        out.print(cost["note"], markup=False)
-        return
-    high = "unbounded (no max_tokens)" if cost["max_usd"] is None else f"${cost['max_usd']:.6f}"
+    high = "no maximum" if cost["max_usd"] is None else f"${cost['max_usd']:.6f}"
     out.print(f"estimated cost: ${cost['min_usd']:.6f} to {high}", markup=False)
+    if cost["grader_min_usd"] or cost["grader_max_usd"] != 0:
+        g_high = (
+            "no maximum" if cost["grader_max_usd"] is None else f"${cost['grader_max_usd']:.6f}"
+        )
+        out.print(
+            f"  of which the grader (llm_rubric): ${cost['grader_min_usd']:.6f} to {g_high}",
+            markup=False,
+        )
+    for note in cost["notes"]:
+        out.print(f"  {note}", markup=False)
     if cost["unpriced_models"]:
         out.print(f"no price for: {', '.join(cost['unpriced_models'])}", markup=False)
 

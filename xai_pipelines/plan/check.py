@@ -56,7 +56,7 @@ def check_plan(
             dataset ``where`` that keeps no row, and (with ``models``) every model
             name or parameter the authority refuses.
     """
-    summary = PlanSummary()
+    summary = PlanSummary(estimate=Estimate(grader=spec.evals.grader))
     problems: list[Problem] = []
     try:
         _walk(spec, keep, shard, summary)

@@ -134,7 +134,7 @@ def group_failures(failures: Iterable[JobFailure]) -> list[dict[str, Any]]:
         if group is None:
             group = groups[key] = _Group(failure.code, failure.message)
         group.add(failure)
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "code": g.code,
             "message": _shown(template if g.varied else g.first),

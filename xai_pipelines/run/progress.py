@@ -179,8 +179,8 @@ def why_failed_lines(usage: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     groups = t.get("error_groups") or []
     if groups:
-        jobs = "job" if t["failed"] == 1 else "jobs"
-        lines.append(f"Why {t['failed']:,} {jobs} failed at the API (errors.jsonl):")
+        noun = "job" if t["failed"] == 1 else "jobs"
+        lines.append(f"Why {t['failed']:,} {noun} failed at the API (errors.jsonl):")
         for g in groups[:TERMINAL_ERROR_GROUPS]:
             ids = ", ".join(g["example_ids"][:3])
             more = g["count"] - len(g["example_ids"][:3])
