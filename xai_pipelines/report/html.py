@@ -15,6 +15,7 @@ script filters and renders one page of cases at a time, with DOM text nodes
 only. A Content-Security-Policy allows that one script (by its hash) and no
 network at all.
 
+Lines are decoded JSON, so a JSON object is checked for as a ``dict``.
 Everything is read in one streaming pass over the result lines (then the final
 error lines, then the plan for jobs that never finished), keeping per job only
 its compact record. Markup comes from autoescaping Jinja2 templates
@@ -23,6 +24,7 @@ its compact record. Markup comes from autoescaping Jinja2 templates
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -105,9 +107,9 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         parts = []
         for part in content:
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
                 parts.append(part["text"])
-            elif isinstance(part, Mapping):
+            elif isinstance(part, dict):
                 parts.append(f"[{part.get('type') or 'part'}]")
             else:
                 parts.append(_text(part))
@@ -118,20 +120,22 @@ def _content_text(content: Any) -> str:
 def _last_user(line: Mapping[str, Any]) -> str | None:
     """The last user message a chat job sent (its last turn's, if it has turns)."""
     for turn in reversed(line.get("turns") or []):
-        user = turn.get("user") if isinstance(turn, Mapping) else None
-        if isinstance(user, Mapping):
+        user = turn.get("user") if isinstance(turn, dict) else None
+        if isinstance(user, dict):
             return _content_text(user.get("content"))
     request = line.get("request") or {}
     for message in reversed(request.get("messages") or []):
-        if isinstance(message, Mapping) and message.get("role") == "user":
+        if isinstance(message, dict) and message.get("role") == "user":
             return _content_text(message.get("content"))
     return None
 
 
 def _answer(line: Mapping[str, Any]) -> tuple[str, int]:
     """A chat's answer as text, and how many answers it made."""
-    outputs = [o for o in line.get("outputs") or [] if isinstance(o, Mapping)]
     content = line.get("content")
+    if content and isinstance(content, str):  # the common case, kept fast for large runs
+        return content, max(1, len(line.get("outputs") or ()))
+    outputs = [o for o in line.get("outputs") or [] if isinstance(o, dict)]
     if not content and outputs:
         content = outputs[0].get("content")
     text = _content_text(content)
@@ -140,7 +144,7 @@ def _answer(line: Mapping[str, Any]) -> tuple[str, int]:
         names = [
             f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
             for c in calls
-            if isinstance(c, Mapping)
+            if isinstance(c, dict)
         ]
         text = ("tool calls: " + ", ".join(names)) if names else ""
     return text, max(1, len(outputs))
@@ -196,9 +200,20 @@ class _Tables:
     prompts: _Table = field(default_factory=_Table)
     labels: _Table = field(default_factory=_Table)
     reasons: _Table = field(default_factory=_Table)
+    outcomes: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    heads: dict[tuple[Any, ...], tuple[int, int, int]] = field(default_factory=dict)
+
+    def head(self, task: Any, model: Any, kind: str) -> tuple[int, int, int]:
+        """Indexes of a job's task, model and kind (one lookup for the usual repeat)."""
+        key = (task, model, kind)
+        found = self.heads.get(key)
+        if found is None:
+            found = (self.tasks.ref(str(task)), self.models.ref(str(model)), self.kinds.ref(kind))
+            self.heads[key] = found
+        return found
 
     def cell(self, matrix: Any) -> int:
-        if not isinstance(matrix, Mapping) or not matrix:
+        if not isinstance(matrix, dict) or not matrix:
             return self.cells.ref((), {})
         key, found = _lookup(self.cells, matrix)
         if found is not None:
@@ -206,7 +221,7 @@ class _Tables:
         return self.cells.ref(key, {str(k): _text(v) for k, v in matrix.items()})
 
     def row_vars(self, row: Any) -> int:
-        if not isinstance(row, Mapping) or not row:
+        if not isinstance(row, dict) or not row:
             return -1
         key, found = _lookup(self.vars, row)
         if found is not None:
@@ -220,9 +235,18 @@ class _Tables:
         return -1 if text is None else self.prompts.ref(_cut(text, limit))
 
     def assertion(self, a: Mapping[str, Any]) -> list[int]:
-        label = self.labels.ref(str(a.get("name") or a.get("type")))
-        reason = self.reasons.ref(_cut(str(a.get("reason", "")), MAX_REASON))
-        return [label, 1 if a.get("pass") else 0, reason]
+        key = (a.get("name"), a.get("type"), bool(a.get("pass")), a.get("reason"))
+        try:
+            found = self.outcomes.get(key)
+        except TypeError:  # an unhashable value where text belongs: no sharing
+            found = None
+        if found is None:
+            label = self.labels.ref(str(a.get("name") or a.get("type")))
+            reason = self.reasons.ref(_cut(str(a.get("reason", "")), MAX_REASON))
+            found = [label, 1 if key[2] else 0, reason]
+            with contextlib.suppress(TypeError):
+                self.outcomes[key] = found
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -286,14 +310,14 @@ class _Cases:
         kind = str(line.get("kind") or "chat")
         scores = line.get("scores")
         assertions: list[list[int]] = []
-        if isinstance(scores, Mapping):
+        if isinstance(scores, dict):
             status = _PASSED if scores.get("passed") else _FAILED
             assertions = [self.tables.assertion(a) for a in scores.get("assertions") or ()]
         else:
             status = _DONE
         answer: Any
         if kind == "image":
-            made = [i for i in line.get("images") or () if isinstance(i, Mapping)]
+            made = [i for i in line.get("images") or () if isinstance(i, dict)]
             answer = [str(i.get("path")) for i in made if _IMAGE_PATH.match(str(i.get("path")))]
             length, outputs, prompt = len(made), 1, line.get("prompt")
         else:
@@ -319,9 +343,7 @@ class _Cases:
         return [
             str(line.get("id")),
             int(line.get("index", 0) or 0),
-            t.tasks.ref(str(line.get("task"))),
-            t.models.ref(str(line.get("model"))),
-            t.kinds.ref(kind),
+            *t.head(line.get("task"), line.get("model"), kind),
             t.cell(meta.get("matrix")),
             t.row_vars(meta.get("row")),
             int(meta.get("row_index", 0) or 0),
@@ -437,7 +459,7 @@ def _model_chart(usage: Mapping[str, Any]) -> Markup:
         lat = g["latency_s"]
         for q in ("p50", "p90", "p99"):
             if lat[q] is not None:
-                bars.append((f"{g['model']} ({g['kind']}) {q}", float(lat[q]), f"{lat[q]:.3f} s"))
+                bars.append((f"{g['model']} {q}", float(lat[q]), f"{lat[q]:.3f} s"))
     return svg.bars(bars, title="Latency percentiles per model (seconds)")
 
 

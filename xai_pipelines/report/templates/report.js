@@ -286,5 +286,6 @@
   ui.next.addEventListener("click", () => { state.page += 1; render(); });
   window.addEventListener("hashchange", fromHash);
   if (!fromHash()) apply();
+  document.body.dataset.readyMs = String(Math.round(performance.now())); // for tests and curious readers
   document.body.dataset.ready = "1";
 })();
