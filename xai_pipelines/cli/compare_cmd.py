@@ -61,8 +61,18 @@ def load_run(label: str, directory: Path) -> Run:
 
 
 def compare_runs(
-    base: Annotated[Path, typer.Argument(help="Output directory of the baseline run.")],
-    new: Annotated[Path, typer.Argument(help="Output directory of the run to judge.")],
+    base: Annotated[
+        Path,
+        typer.Argument(
+            metavar="BASE", help="Output directory of the baseline run.", show_default=False
+        ),
+    ],
+    new: Annotated[
+        Path,
+        typer.Argument(
+            metavar="NEW", help="Output directory of the run to judge.", show_default=False
+        ),
+    ],
     fail_on_regression: Annotated[
         bool,
         typer.Option(
