@@ -24,6 +24,16 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(autouse=True)
+def _not_under_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep runs inside tests from annotating or writing the step summary of a real CI job.
+
+    Tests of the GitHub outputs set these variables themselves.
+    """
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _shared_emulator_faults_reset(request: pytest.FixtureRequest) -> Iterator[None]:
     """Keep one test's faults on the shared emulator from leaking into the next."""
     yield
