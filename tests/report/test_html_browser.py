@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -46,6 +46,8 @@ FLAGS = (
 EVIL = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 MESSAGE = "address lookup failed for api.x.ai"
 A, B = "grok-4.3", "grok-4.20-non-reasoning"
+#: How often a wait looks again (selenium's default, half a second, would dominate these tests).
+POLL_S = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def _open(driver: WebDriver, page: Path) -> float:
     """Load ``page`` and wait until its script has rendered; the browser's own ms to ready."""
     _console_errors(driver)
     driver.get(page.as_uri())
-    WebDriverWait(driver, 60).until(
+    WebDriverWait(driver, 60, poll_frequency=POLL_S).until(
         lambda d: d.execute_script("return document.body.dataset.ready")
     )
     return float(driver.execute_script("return document.body.dataset.readyMs"))
@@ -224,7 +226,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 plan.append(job)
                 fails = model == B and temperature == 1 and row % 5 == 0
                 results.append(_result(job, "Nowhere." if fails else f"It is Capital {row}."))
-    flag = {
+    flag: dict[str, Any] = {
         "id": "flag",
         "kind": "image",
         "task": "draw",
@@ -288,17 +290,18 @@ def _search(driver: WebDriver, text: str, expected_ids: list[str]) -> None:
     box = driver.find_element(By.ID, "f-text")
     box.clear()
     box.send_keys(text)
-    WebDriverWait(driver, 10).until(
+    WebDriverWait(driver, 10, poll_frequency=POLL_S).until(
         lambda d: _shown_ids(d) == expected_ids, f"{text!r} never showed {expected_ids}"
     )
 
 
 def _wait_info(driver: WebDriver, expected: str) -> None:
-    WebDriverWait(driver, 10).until(
+    WebDriverWait(driver, 10, poll_frequency=POLL_S).until(
         lambda d: _info(d) == expected, f"pager never said {expected!r}"
     )
 
 
+@pytest.mark.slow
 def test_cases_filters_paging_and_columns(
     browser: WebDriver, run_dir: Path, artifacts: Callable[[str, bytes], Path]
 ) -> None:
@@ -377,7 +380,9 @@ def test_links_to_a_case_images_and_cache_hits(
     _wait_info(browser, "page 1 of 1 · cases 1–1 of 1 (1 jobs)")
     assert browser.find_element(By.ID, "f-text").get_attribute("value") == f"id:ask-77-{B}"
     row = browser.find_element(By.CSS_SELECTOR, "#xr-cases tr.case-row")
-    assert "error" in row.find_element(By.CSS_SELECTOR, "td.job").get_attribute("class").split()
+    assert (
+        "error" in str(row.find_element(By.CSS_SELECTOR, "td.job").get_attribute("class")).split()
+    )
     assert f"UNAVAILABLE: {MESSAGE}" in row.text
 
     _search(browser, f"id:ask-5-{A}", [f"ask-5-{A}"])
@@ -394,7 +399,7 @@ def test_links_to_a_case_images_and_cache_hits(
         "A minimalist flag of France."
     ] * 2
     browser.execute_script("document.getElementById('cases').scrollIntoView()")
-    WebDriverWait(browser, 10).until(
+    WebDriverWait(browser, 10, poll_frequency=POLL_S).until(
         lambda d: d.execute_script(
             "return [...document.querySelectorAll('#xr-cases img')].every(i => i.complete && i.naturalWidth === 64)"
         )

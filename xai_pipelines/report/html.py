@@ -351,7 +351,7 @@ class _Cases:
             t.prompt(prompt, self.limit),
         ]
 
-    def _gallery(self, job_id: str, made: list[Mapping[str, Any]], prompt: str | None) -> None:
+    def _gallery(self, job_id: str, made: list[dict[str, Any]], prompt: str | None) -> None:
         shown: list[dict[str, Any]] = []
         for img in made:
             path = str(img.get("path") or "")
