@@ -296,6 +296,13 @@ def test_long_answers_are_cut_and_their_length_noted() -> None:
     assert len(job["answer"]) == MAX_TEXT and job["answer"].endswith("…")
 
 
+def test_a_lone_surrogate_in_a_line_still_writes_as_utf8() -> None:
+    line = json.loads('{"id": "s", "kind": "chat", "content": "bad \\ud800 text", "index": 0}')
+    page = _render([line])
+    page.encode("utf-8")  # no UnicodeEncodeError when report.html is written
+    assert embedded(page)[0]["answer"] == "bad ? text"
+
+
 def _write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 

@@ -157,8 +157,6 @@ def _json_for_script(value: Any) -> str:
     """Compact JSON that cannot close or confuse the ``<script>`` element holding it."""
     text = _ENCODER.encode(value)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    if not text.isascii():  # lone surrogates from a result line would not encode as UTF-8
-        text = text.encode("utf-8", "replace").decode("utf-8")
     return text
 
 
@@ -577,7 +575,7 @@ def render_html(
     script = static_text("report.js")
     groups, codes = _error_groups(usage)
     gallery = [dict(img, job=job_id) for job_id, images in cases.images.items() for img in images]
-    return (
+    page = (
         environment()
         .get_template("report.html.j2")
         .render(
@@ -604,6 +602,9 @@ def render_html(
             script_hash=csp_hash(str(script)),
         )
     )
+    if not page.isascii():  # a lone surrogate (from a "\ud800" escape in a line) has no UTF-8
+        page = page.encode("utf-8", "replace").decode("utf-8")
+    return page
 
 
 def render_output_dir(
