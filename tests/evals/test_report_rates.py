@@ -128,3 +128,45 @@ def test_markdown_cells_cannot_break_the_table_or_inject_html() -> None:
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert "`t\\|x`" in text and "`a\\|b`" in text
     assert "\\| 'x'" in text
+
+
+def _failed_at_api(
+    job_id: str, *, task: str = "t", index: int = 0, expects: int = 2
+) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "kind": "chat",
+        "model": "m",
+        "task": task,
+        "index": index,
+        "matrix": {"model": "m"},
+        "expects": expects,
+        "final": True,
+        "code": "UNAVAILABLE",
+        "message": "address lookup failed for api.x.ai",
+    }
+
+
+def test_jobs_that_failed_at_the_api_count_as_failed_in_the_pass_rate() -> None:
+    lines = [_line(f"ok{i}", True, index=i, cell={"model": "m"}) for i in range(3)]
+    errors = [
+        _failed_at_api("gone", index=5),
+        _failed_at_api("plain", expects=0),  # no expect: not an eval job
+        {**_failed_at_api("later-ok", index=1), "id": "ok1"},  # failed once, then succeeded
+        {**_failed_at_api("gone", index=5), "final": False},
+    ]
+    evals = build_evals(lines, errors)
+    assert (evals["jobs"], evals["passed"], evals["failed"], evals["errored"]) == (4, 3, 1, 1)
+    assert evals["pass_rate"] == 0.75 and evals["score"] == 0.75
+    assert evals["assertions"] == {"total": 6, "passed": 6, "pass_rate": 1.0}  # none were checked
+    (task,) = evals["by_task"]
+    assert task["failing"] == ["gone"] and task["errored"] == 1 and task["pass_rate"] == 0.75
+    (cell,) = evals["by_cell"]
+    assert cell["cell"] == "model=m" and cell["failing"] == ["gone"]
+    assert evals["failures"] == [] and evals["failures_more"] == 0  # no assertion failed
+    headline = render_evals_md(evals)[2]
+    assert headline == (
+        "**3/4 jobs passed every assertion (75.0%)** · 1 failed at the API (counted as failed)"
+        " · 6/6 assertions (100.0%) · mean score 0.750"
+    )
+    assert build_evals(lines)["pass_rate"] == 1.0  # without the error lines: the old, wrong 100%

@@ -12,6 +12,7 @@ from xai_pipelines.report import (
     render_summary,
     resolve_cost,
 )
+from xai_pipelines.run.reporting import with_catalog_prices
 
 
 def _chat(job_id: str, model: str = "grok-4", **over: Any) -> dict[str, Any]:
@@ -163,3 +164,146 @@ def test_cache_savings_per_model_and_in_totals_and_summary() -> None:
     summary = render_summary(usage)
     assert "1,600 cached prompt tokens, $0.0008 saved by the prompt cache" in summary
     assert "(+1 jobs at unknown prices)" in summary
+
+
+def _final(job_id: str, message: str, code: str = "UNAVAILABLE", **extra: Any) -> dict[str, Any]:
+    line = {"id": job_id, "model": "grok-4", "kind": "chat", "code": code, "final": True}
+    return line | {"message": message} | extra
+
+
+def test_error_groups_keep_the_cause_fold_ids_and_numbers_and_list_examples() -> None:
+    dns = (
+        "errors resolving api.x.ai:443: [field:hostname lookup error:address lookup failed "
+        "for api.x.ai:443: Domain name not found]"
+    )
+    errors = [
+        *(_final(f"d{i}", dns) for i in range(7)),
+        _final(
+            "t1",
+            "deadline after 30.2s (request 8046a9f8-f2f8-4b75-a8b6-8444126b9f9a)",
+            "DEADLINE_EXCEEDED",
+        ),
+        _final(
+            "t2",
+            "deadline after 31.0s (request 1d7ff7cb-6625-4b8f-a8b6-8444126b9f9b)",
+            "DEADLINE_EXCEEDED",
+        ),
+        _final("m", "model grok-4.3 not found", "NOT_FOUND"),
+        _final("n", "model grok-4.20 not found", "NOT_FOUND"),
+        _final("ok", "transient", "INTERNAL"),  # ... then it succeeded: not a failed job
+        {"id": "d0", "model": "grok-4", "kind": "chat", "code": "INTERNAL", "final": False},
+    ]
+    usage = build_usage([_chat("ok")], errors)
+    groups = usage["totals"]["error_groups"]
+    assert groups[0] == {
+        "code": "UNAVAILABLE",
+        "message": dns,  # all alike: shown verbatim, the cause visible
+        "count": 7,
+        "example_ids": ["d0", "d1", "d2", "d3", "d4"],
+    }
+    assert groups[1] == {
+        "code": "DEADLINE_EXCEEDED",
+        "message": "deadline after <n> (request <id>)",  # what varied is folded
+        "count": 2,
+        "example_ids": ["t1", "t2"],
+    }
+    # model names are not numbers: two causes, two groups
+    assert [(g["code"], g["message"]) for g in groups[2:]] == [
+        ("NOT_FOUND", "model grok-4.20 not found"),
+        ("NOT_FOUND", "model grok-4.3 not found"),
+    ]
+    assert usage["totals"]["failed"] == 11 and usage["totals"]["errors_by_code"] == {
+        "DEADLINE_EXCEEDED": 2,
+        "NOT_FOUND": 2,
+        "UNAVAILABLE": 7,
+    }
+    md = render_summary(usage)
+    assert "### Why jobs failed" in md and "11 jobs failed at the API" in md
+    assert f"| `UNAVAILABLE`: {dns} | 7 | `d0`, `d1`, `d2`, `d3`, `d4` (+2 more) |" in md
+
+
+def test_summary_lists_at_most_ten_error_groups_and_counts_the_rest() -> None:
+    errors = [_final(f"j{i}", f"cause number {chr(97 + i)}") for i in range(13)]
+    md = render_summary(build_usage([], errors))
+    assert md.count("| `UNAVAILABLE`: cause number") == 10
+    assert "| … 3 more errors (usage.json) | 3 | |" in md
+
+
+def test_cache_hits_cost_nothing_and_are_counted_apart() -> None:
+    hit = _chat("h", cached=True, cost_usd_ticks=0, cost_source="cache", latency_s=0.001)
+    usage = build_usage([_chat("a"), hit])
+    totals = usage["totals"]
+    assert totals["jobs"] == 2 and totals["cache_hits"] == 1
+    assert totals["requests"] == 1 and totals["cost_usd_ticks"] == 1000
+    assert totals["tokens"]["prompt"] == 10  # the hit's copied usage is no new spend
+    (g,) = usage["by_model"]
+    assert g["cache_hits"] == 1 and g["latency_s"]["p50"] == 0.5
+    assert "**Response cache:** 1 jobs served from the cache" in render_summary(usage)
+
+
+def test_the_graders_share_is_in_the_totals_and_labelled() -> None:
+    grader = {
+        "calls": 2,
+        "usage": {"prompt_tokens": 30, "completion_tokens": 6, "cost_usd_ticks": 4_000_000},
+    }
+    hits = {
+        "calls": 1,
+        "usage": {
+            "prompt_tokens": 30,
+            "completion_tokens": 6,
+            "cost_usd_ticks": 0,
+            "cache_hits": 1,
+        },
+    }
+    lines = [_chat("a", scores={"grader": grader}), _chat("b", scores={"grader": hits})]
+    totals = build_usage(lines)["totals"]
+    assert totals["grader"] | {"tokens_by_kind": None} == {
+        "requests": 2,  # the verdict served from the response cache is no request
+        "tokens": 36,
+        "tokens_by_kind": None,
+        "cost_usd_ticks": 4_000_000,
+        "cost_usd": 0.0004,
+        "calls_without_cost": 0,
+        "cache_hits": 1,
+    }
+    assert totals["requests"] == 2 + 2 and totals["cost_usd_ticks"] == 2 * 1000 + 4_000_000
+    assert totals["tokens"]["total"] == 2 * 17 + 36
+    by_model = build_usage(lines)["by_model"][0]
+    assert by_model["cost_usd_ticks"] == 2000  # the jobs' own calls
+    assert "**Grader** (llm_rubric, included in the totals above): 2 requests, 36 tokens" in (
+        render_summary(build_usage(lines))
+    )
+
+
+def test_a_long_prompt_is_priced_at_the_long_context_rate() -> None:
+    price = ModelPrice(
+        prompt_text_token_price=10,
+        cached_prompt_token_price=2,
+        completion_text_token_price=30,
+        long_context_threshold=1000,
+        long_context_prompt_text_token_price=20,
+        long_context_cached_prompt_token_price=4,
+        long_context_completion_text_token_price=60,
+    )
+    short = {"prompt_tokens": 999, "cached_prompt_tokens": 100, "completion_tokens": 5}
+    long = {**short, "prompt_tokens": 1000}
+    assert resolve_cost("chat", "m", short, {"m": price}) == (
+        899 * 10 + 100 * 2 + 5 * 30,
+        "price_table",
+    )
+    assert resolve_cost("chat", "m", long, {"m": price}) == (
+        900 * 20 + 100 * 4 + 5 * 60,
+        "price_table",
+    )
+    again = price_table_from_dict({"m": price.to_dict(), "old": {"prompt_text_token_price": 3}})
+    assert again["m"] == price and again["old"].long_context_threshold is None
+
+
+def test_run_prices_fall_back_to_the_catalog_and_gain_its_long_context_rate() -> None:
+    catalog = with_catalog_prices({})
+    assert catalog["grok-4.3"].prompt_text_token_price == 12_500
+    assert catalog["grok-4.3"].long_context_prompt_text_token_price == 25_000
+    assert catalog["grok-imagine-image"].image_price == 200_000_000
+    live = with_catalog_prices({"grok-4.3": ModelPrice(10_000, 1_000, 20_000)})
+    assert live["grok-4.3"] == ModelPrice(10_000, 1_000, 20_000, 0, 200_000, 20_000, 2_000, 40_000)
+    assert set(live) == {"grok-4.3"}  # the service's list stays the authority

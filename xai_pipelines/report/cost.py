@@ -16,28 +16,70 @@ TICKS_PER_USD = 10_000_000_000
 
 @dataclass(frozen=True)
 class ModelPrice:
-    """Prices of one model (ticks per token, ticks per image)."""
+    """Prices of one model (ticks per token, ticks per image).
+
+    A request whose prompt reaches ``long_context_threshold`` tokens is billed at
+    the ``long_context_*`` prices, every token of it (docs.x.ai/developers/rest-api-reference/
+    inference/models, ``long_context_threshold``, read 2026-11-29; the bundled catalog
+    holds them, the Models service's gRPC answer does not). None: no such rate known.
+    """
 
     prompt_text_token_price: int = 0
     cached_prompt_token_price: int = 0
     completion_text_token_price: int = 0
     image_price: int = 0
+    long_context_threshold: int | None = None
+    long_context_prompt_text_token_price: int | None = None
+    long_context_cached_prompt_token_price: int | None = None
+    long_context_completion_text_token_price: int | None = None
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | None]:
         """JSON form (as stored in ``manifest.json`` under ``prices``)."""
         return asdict(self)
+
+    def for_prompt(self, prompt_tokens: int) -> ModelPrice:
+        """The prices a request with this many prompt tokens is billed at."""
+        threshold = self.long_context_threshold
+        if threshold is None or prompt_tokens < threshold:
+            return self
+
+        def pick(long: int | None, normal: int) -> int:
+            return normal if long is None else long
+
+        return ModelPrice(
+            pick(self.long_context_prompt_text_token_price, self.prompt_text_token_price),
+            pick(self.long_context_cached_prompt_token_price, self.cached_prompt_token_price),
+            pick(self.long_context_completion_text_token_price, self.completion_text_token_price),
+            self.image_price,
+        )
 
 
 PriceTable = Mapping[str, ModelPrice]
 
 
+def _price_from_dict(prices: Mapping[str, Any]) -> ModelPrice:
+    def whole(key: str) -> int:
+        return int(prices.get(key) or 0)
+
+    def optional(key: str) -> int | None:
+        value = prices.get(key)
+        return None if value is None else int(value)
+
+    return ModelPrice(
+        whole("prompt_text_token_price"),
+        whole("cached_prompt_token_price"),
+        whole("completion_text_token_price"),
+        whole("image_price"),
+        optional("long_context_threshold"),
+        optional("long_context_prompt_text_token_price"),
+        optional("long_context_cached_prompt_token_price"),
+        optional("long_context_completion_text_token_price"),
+    )
+
+
 def price_table_from_dict(data: Mapping[str, Mapping[str, Any]] | None) -> dict[str, ModelPrice]:
     """Rebuild a price table from its JSON form (unknown keys ignored)."""
-    fields = ModelPrice.__dataclass_fields__
-    return {
-        model: ModelPrice(**{k: int(v or 0) for k, v in prices.items() if k in fields})
-        for model, prices in (data or {}).items()
-    }
+    return {model: _price_from_dict(prices) for model, prices in (data or {}).items()}
 
 
 def ticks_to_usd(ticks: int | float) -> float:
@@ -50,11 +92,15 @@ def cost_from_prices(kind: str, usage: Mapping[str, Any], price: ModelPrice) -> 
 
     Cached tokens are part of ``prompt_tokens`` (docs.x.ai, "Prompt caching: usage
     and pricing", read 2026-11-29: prompt_tokens 125 with cached_tokens 98), so they
-    are billed at the cached price instead of, not on top of, the prompt price.
+    are billed at the cached price instead of, not on top of, the prompt price. A
+    prompt at or above the long-context threshold bills every token at the
+    long-context prices. (One result line may sum several calls, e.g. turns; the
+    threshold is checked against their summed prompt, which can only overstate.)
     """
     if kind == "image":
         return int(usage.get("images", 0) or 0) * price.image_price
     prompt = int(usage.get("prompt_tokens", 0) or 0)
+    price = price.for_prompt(prompt)
     cached = min(int(usage.get("cached_prompt_tokens", 0) or 0), prompt)
     completion = int(usage.get("completion_tokens", 0) or 0)
     reasoning = int(usage.get("reasoning_tokens", 0) or 0)
@@ -78,6 +124,7 @@ def cache_savings(kind: str, usage: Mapping[str, Any], price: ModelPrice | None)
         return 0
     if price is None:
         return None
+    price = price.for_prompt(int(usage.get("prompt_tokens", 0) or 0))
     return cached * max(0, price.prompt_text_token_price - price.cached_prompt_token_price)
 
 

@@ -7,10 +7,18 @@ summary (:func:`xai_pipelines.run.progress.run_summary`) reads it too.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from xai_pipelines.report import build_evals, build_usage, price_table_from_dict, render_summary
+from xai_pipelines.catalog import ModelCatalog, load_catalog
+from xai_pipelines.report import (
+    ModelPrice,
+    build_evals,
+    build_usage,
+    price_table_from_dict,
+    render_summary,
+)
 from xai_pipelines.report.html import render_output_dir
 from xai_pipelines.report.junit import write_junit
 from xai_pipelines.store import OutputDir, atomic_write_json, atomic_write_text, utc_now
@@ -71,3 +79,72 @@ def final_counts(snapshot: Mapping[str, Any], usage: Mapping[str, Any]) -> dict[
         "errors_by_code": dict(t["errors_by_code"]),
         "pass_rate": evals.get("pass_rate"),
     }
+
+
+def _catalog_price(catalog: ModelCatalog, name: str) -> ModelPrice | None:
+    info = catalog.language(name)
+    if info is not None:
+        return ModelPrice(
+            info.prompt_text_token_price,
+            info.cached_prompt_token_price,
+            info.completion_text_token_price,
+            long_context_threshold=info.long_context_threshold,
+            long_context_prompt_text_token_price=info.long_context_prompt_text_token_price,
+            long_context_cached_prompt_token_price=info.long_context_cached_prompt_token_price,
+            long_context_completion_text_token_price=info.long_context_completion_text_token_price,
+        )
+    image = catalog.image(name)
+    return None if image is None else ModelPrice(image_price=image.image_price)
+
+
+def with_catalog_prices(
+    table: Mapping[str, ModelPrice], catalog: ModelCatalog | None = None
+) -> dict[str, ModelPrice]:
+    """The run's price table, completed from the bundled catalog.
+
+    With no table (the Models service was not reachable) it is the catalog's, every
+    name, alias and retired name. Otherwise the service's prices stay and gain the
+    catalog's long-context rate (its ratio to the normal price), which the
+    service's gRPC answer does not carry.
+    """
+    catalog = catalog or load_catalog()
+    if not table:
+        models = [(m.name, m.aliases) for m in catalog.language_models]
+        models += [(m.name, m.aliases) for m in catalog.image_models]
+        names = [
+            name
+            for canonical, aliases in models
+            for name in (canonical, *aliases, *catalog.retired_names(canonical))
+        ]
+        return {n: p for n in names if (p := _catalog_price(catalog, n)) is not None}
+    out: dict[str, ModelPrice] = {}
+    for name, price in table.items():
+        known = _catalog_price(catalog, name)
+        if known is None or known.long_context_threshold is None or price.image_price:
+            out[name] = price
+            continue
+
+        def scaled(live: int, normal: int, long: int | None) -> int | None:
+            # the catalog's long/normal ratio applied to the service's own price
+            return None if long is None or not normal else round(live * long / normal)
+
+        out[name] = dataclasses.replace(
+            price,
+            long_context_threshold=known.long_context_threshold,
+            long_context_prompt_text_token_price=scaled(
+                price.prompt_text_token_price,
+                known.prompt_text_token_price,
+                known.long_context_prompt_text_token_price,
+            ),
+            long_context_cached_prompt_token_price=scaled(
+                price.cached_prompt_token_price,
+                known.cached_prompt_token_price,
+                known.long_context_cached_prompt_token_price,
+            ),
+            long_context_completion_text_token_price=scaled(
+                price.completion_text_token_price,
+                known.completion_text_token_price,
+                known.long_context_completion_text_token_price,
+            ),
+        )
+    return out

@@ -47,7 +47,7 @@ from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.run.outcome import JobResult
 from xai_pipelines.run.progress import ProgressDisplay, ProgressMode
 from xai_pipelines.run.ratelimit import RateLimiter, SlowDown
-from xai_pipelines.run.reporting import final_counts, write_reports
+from xai_pipelines.run.reporting import final_counts, with_catalog_prices, write_reports
 from xai_pipelines.run.signals import EXIT_INTERRUPTED, Interrupts
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
@@ -198,7 +198,7 @@ def _prices(client: Client, served: dict[str, str] | None = None) -> dict[str, M
                 f"the API refused the key ({exc}); check XAI_API_KEY, or use --local"
             ) from None
         # otherwise carry on: prices are a fallback, the responses' own cost comes first
-    return table
+    return with_catalog_prices(table)  # unreachable: the catalog's; else + long-context rates
 
 
 class PipelineRun:
