@@ -94,6 +94,11 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
         lines += [
             "### By model",
             "",
+            *(
+                ["The jobs' own calls; the grader's share is in the totals above.", ""]
+                if (totals.get("grader") or {}).get("requests")
+                else []
+            ),
             "| model | kind | jobs | failed | tokens | images | cost | p50 s | p90 s | p99 s | TTFT p50 s |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
