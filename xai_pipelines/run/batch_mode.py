@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xai_pipelines.plan import Job
+from xai_pipelines.plan.estimate import Prices
+from xai_pipelines.run.batch_budget import BatchBudgetError, budget_refusal
 from xai_pipelines.run.batch_jobs import BatchResultRunner, batch_request
 from xai_pipelines.run.executor import Executor, ExecutorOptions
 from xai_pipelines.run.outcome import JobFailed
@@ -71,6 +73,9 @@ class BatchContext:
         notify: Messages for the user (batch id, re-attaching, how to resume or cancel).
         settings: Paging, polling and time limit.
         show_progress: Also notify the batch's counts as they change.
+        budget_usd: ``execution.budget_usd``: a new batch is created only when the
+            cost ceiling of its jobs is within it (see :func:`budget_refusal`).
+        grader: ``evals.grader`` (for the grader's share of the ceiling).
     """
 
     client: Client
@@ -85,6 +90,8 @@ class BatchContext:
     notify: Callable[[str], None]
     settings: BatchSettings
     show_progress: bool = True
+    budget_usd: float | None = None
+    grader: str | None = None
 
 
 class BatchMode:
@@ -95,7 +102,11 @@ class BatchMode:
         self.batch_id = ""
 
     def run(self, jobs: Iterator[Job]) -> RunStatus:
-        """Submit (or re-attach), wait, collect; returns the run status."""
+        """Submit (or re-attach), wait, collect; returns the run status.
+
+        Raises:
+            BatchBudgetError: A new batch's cost ceiling is above ``budget_usd``.
+        """
         ctx, stats = self.ctx, self.ctx.sink.stats
         pending: dict[str, Job] = {}
         for job in jobs:
@@ -112,7 +123,7 @@ class BatchMode:
             return self._left_running("failed") if self.batch_id else "failed"
 
     def _run(self, pending: dict[str, Job]) -> RunStatus:
-        held = self._attach()
+        held = self._attach(pending)
         if not self._submit(pending, held):
             return self._left_running("interrupted")
         finished = self._wait()
@@ -129,8 +140,12 @@ class BatchMode:
 
     # --- submit ------------------------------------------------------------------------
 
-    def _attach(self) -> set[str]:
-        """Re-attach to the recorded batch (returns the ids it holds) or create a new one."""
+    def _attach(self, pending: Mapping[str, Job]) -> set[str]:
+        """Re-attach to the recorded batch (returns the ids it holds) or create a new one.
+
+        A new batch is created only within ``budget_usd`` (a re-attached one was
+        checked when it was created).
+        """
         ctx = self.ctx
         previous = (ctx.resume.previous_manifest or {}).get("batch") or {}
         # A batch whose results were all collected is not re-attached: its failed
@@ -157,6 +172,14 @@ class BatchMode:
                         self.batch_id, ctx.settings.page_size
                     )
                 }
+        if ctx.budget_usd is not None:
+            prices = Prices.from_models(
+                ctx.client.models.list_language_models(),
+                ctx.client.models.list_image_generation_models(),
+            )
+            refusal = budget_refusal(iter(pending.values()), ctx.budget_usd, prices, ctx.grader)
+            if refusal is not None:
+                raise BatchBudgetError(refusal)
         info = ctx.client.batch.create(ctx.name)
         self.batch_id = info.batch_id
         self._record(None, attached=False)

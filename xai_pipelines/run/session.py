@@ -28,6 +28,7 @@ from xai_pipelines.plan import ChatJob, Job, iter_jobs
 from xai_pipelines.plan.shard import Shard, resume_shard
 from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.attempts import AttemptHooks
+from xai_pipelines.run.batch_budget import BatchBudgetError
 from xai_pipelines.run.batch_jobs import BatchResultRunner, NotBatchableError, check_batchable
 from xai_pipelines.run.batch_mode import BatchContext, BatchMode, BatchSettings
 from xai_pipelines.run.cache import (
@@ -423,6 +424,8 @@ class PipelineRun:
             notify=self._say,
             settings=opts.batch,
             show_progress=opts.progress != "quiet",
+            budget_usd=self.spec.execution.budget_usd,
+            grader=self.spec.evals.grader,
         )
         jobs, served = self._jobs(), None
         if common["cache"] is not None:  # hits are served here; only misses go to the batch
@@ -438,7 +441,10 @@ class PipelineRun:
             if served == "interrupted":
                 return served
             jobs = iter(misses)
-        status = BatchMode(ctx).run(jobs)
+        try:
+            status = BatchMode(ctx).run(jobs)
+        except BatchBudgetError as exc:
+            raise RunInputError(str(exc)) from None
         return "failed" if served == "failed" and status == "completed" else status
 
     def _open_cache(self, stack: ExitStack) -> ResponseCache | None:

@@ -218,7 +218,8 @@ EXECUTION = obj(
         ),
         "budget_usd": p(
             "Budget",
-            "Stop starting jobs once the spend reaches this (USD).",
+            "Stop starting jobs once the spend reaches this (USD); with mode: batch, the "
+            "plan's cost ceiling must be within it before anything is submitted.",
             {"type": "number", "exclusiveMinimum": 0},
         ),
         "mode": p(
