@@ -282,8 +282,9 @@ def test_every_job_is_embedded_last_line_wins() -> None:
         ("contains", False, "expected to contain 'Peru', got 'Lima'"),
     ]
     assert [j["id"] for j in jobs[:3]] == ["chat-1", "chat-2", "fill-0"]  # plan order
-    cards = " ".join(_parse(page).text)
-    assert "served from cache" in cards
+    text = " ".join(_parse(page).text)
+    assert "served from cache" in text
+    assert "2102 jobs; tallest bar" in text  # the histogram counts each job once
 
 
 def test_long_answers_are_cut_and_their_length_noted() -> None:

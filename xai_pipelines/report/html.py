@@ -24,9 +24,10 @@ its compact record. Markup comes from autoescaping Jinja2 templates
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 import re
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -218,10 +219,18 @@ class _Tables:
             return found
         return self.cells.ref(key, {str(k): _text(v) for k, v in matrix.items()})
 
-    def row_vars(self, row: Any) -> int:
+    def row_vars(self, task: int, row_index: int, row: Any) -> int:
+        """The row's vars, cut; keyed by task, row index and a digest of the values, so
+        that no long value of the row is kept (a changed row on a forced re-run gets its
+        own entry)."""
         if not isinstance(row, dict) or not row:
             return -1
-        key, found = _lookup(self.vars, row)
+        try:
+            digest = hash(tuple(row.items()))
+        except TypeError:  # a list or mapping among the values
+            digest = hash(json.dumps(row, ensure_ascii=False, sort_keys=True))
+        key = (task, row_index, digest)
+        found = self.vars.index.get(key)
         if found is not None:
             return found
         shown = {str(k): _cut(_text(v), MAX_VAR) for k, v in list(row.items())[:MAX_VARS]}
@@ -233,16 +242,19 @@ class _Tables:
         return -1 if text is None else self.prompts.ref(_cut(text, limit))
 
     def assertion(self, a: Mapping[str, Any]) -> list[int]:
-        key = (a.get("name"), a.get("type"), bool(a.get("pass")), a.get("reason"))
+        raw = a.get("reason")
+        # shared only when the key holds nothing the tables do not keep anyway
+        shared = isinstance(raw, str) and len(raw) <= MAX_REASON
+        key = (a.get("name"), a.get("type"), bool(a.get("pass")), raw)
         try:
-            found = self.outcomes.get(key)
-        except TypeError:  # an unhashable value where text belongs: no sharing
-            found = None
+            found = self.outcomes.get(key) if shared else None
+        except TypeError:  # an unhashable name or type: no sharing
+            found, shared = None, False
         if found is None:
             label = self.labels.ref(str(a.get("name") or a.get("type")))
             reason = self.reasons.ref(_cut(str(a.get("reason", "")), MAX_REASON))
             found = [label, 1 if key[2] else 0, reason]
-            with contextlib.suppress(TypeError):
+            if shared:
                 self.outcomes[key] = found
         return found
 
@@ -285,20 +297,20 @@ class _Cases:
         self.superseded: set[int] = set()
         self.chunks: list[str] = []
         self.pending: list[list[Any]] = []
-        self.latencies: dict[str, float] = {}
+        self.latencies = array("d")  # per record, NaN without one (8 bytes a job)
         self.images: dict[str, list[dict[str, Any]]] = {}
         self.image_count = 0
         self.cached_ids: set[str] = set()
 
-    def _store(self, job_id: str, record: list[Any]) -> None:
+    def _store(self, job_id: str, record: list[Any], latency: float | None) -> None:
         old = self.newest.get(job_id)
         if old is not None:  # a forced re-run replaced this job: forget the old record
             self.superseded.add(old)
-            self.latencies.pop(job_id, None)
             self.image_count -= len(self.images.pop(job_id, []))
             self.cached_ids.discard(job_id)
         self.newest[job_id] = len(self.chunks) * _CHUNK + len(self.pending)
         self.pending.append(record)
+        self.latencies.append(math.nan if latency is None else latency)
         if len(self.pending) == _CHUNK:
             self.chunks.append(_json_for_script(self.pending)[1:-1])
             self.pending = []
@@ -327,9 +339,7 @@ class _Cases:
         record = self._common(line, kind, prompt)
         record += [answer, length, status, assertions, None, cached]
         record += [None if latency is None else round(float(latency), 3), outputs]
-        self._store(job_id, record)
-        if latency is not None:
-            self.latencies[job_id] = float(latency)
+        self._store(job_id, record, None if latency is None else float(latency))
         if cached:
             self.cached_ids.add(job_id)
         if kind == "image":
@@ -338,13 +348,17 @@ class _Cases:
     def _common(self, line: Mapping[str, Any], kind: str, prompt: str | None) -> list[Any]:
         meta = line.get("meta") or {}
         t = self.tables
+        task, model, kind_at = t.head(line.get("task"), line.get("model"), kind)
+        row_index = int(meta.get("row_index", 0) or 0)
         return [
             str(line.get("id")),
             int(line.get("index", 0) or 0),
-            *t.head(line.get("task"), line.get("model"), kind),
+            task,
+            model,
+            kind_at,
             t.cell(meta.get("matrix")),
-            t.row_vars(meta.get("row")),
-            int(meta.get("row_index", 0) or 0),
+            t.row_vars(task, row_index, meta.get("row")),
+            row_index,
             int(meta.get("repeat", 0) or 0),
             t.prompt(prompt, self.limit),
         ]
@@ -389,7 +403,12 @@ class _Cases:
         line = {"task": "?", **job, "model": model}
         record = self._common(line, kind, None if prompt is None else str(prompt))
         record += [None, 0, _ERROR, [], [f.code, f.message], 0, None, 0]
-        self._store(job_id, record)
+        self._store(job_id, record, None)
+
+    def latest_latencies(self) -> list[float]:
+        """The latency of each job that has one (its newest record's)."""
+        gone = self.superseded
+        return [v for i, v in enumerate(self.latencies) if not math.isnan(v) and i not in gone]
 
     @property
     def count(self) -> int:
@@ -585,7 +604,7 @@ def render_html(
             by_model=usage["by_model"],
             model_columns=MODEL_COLUMNS,
             model_chart=_model_chart(usage),
-            latency_chart=_latency_chart(list(cases.latencies.values())),
+            latency_chart=_latency_chart(cases.latest_latencies()),
             evals=evals,
             eval_groups=_eval_groups(evals) if evals.get("jobs") else [],
             grader=_grader(usage),
