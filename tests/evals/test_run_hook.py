@@ -98,6 +98,38 @@ def test_grader_spend_counts_against_the_budget_and_the_totals_not_the_job_usage
     assert outcome["pass_rate"] == 1.0
 
 
+def test_the_budget_counts_what_the_grader_spent(tmp_path: Path) -> None:
+    chats = [
+        {
+            "name": "graded",
+            "id": "graded-{{ repeat }}",
+            "repeat": 3,
+            "messages": [{"user": "Capital of Peru?"}],
+            "expect": [{"llm_rubric": "Names Lima."}],
+        }
+    ]
+    rules = [
+        {"match": "Capital of Peru?", "content": "Lima"},
+        {"regex": "^Grade the answer", "json": {"pass": True, "score": 1, "reason": "Lima."}},
+    ]
+    responses = str(_responses(tmp_path, rules))
+    pipeline = str(_pipeline(tmp_path, chats))
+    first = runner.invoke(app, ["run", pipeline, "--local", "--json", "--responses", responses])
+    assert first.exit_code == 0, first.output
+    line = _lines(tmp_path)["graded-0"]
+    own, grader = line["cost_usd_ticks"], line["scores"]["grader"]["usage"]["cost_usd_ticks"]
+    # A budget above one job's own cost but below its cost with grading: only a budget
+    # that counts the grader stops after the first job.
+    budget = (own + grader / 2) / 10**10
+    (tmp_path / "out").rename(tmp_path / "first")
+    args = ["run", pipeline, "--local", "--json", "--responses", responses]
+    args += ["--set", "execution.concurrency=1", "--set", f"execution.budget_usd={budget!r}"]
+    second = runner.invoke(app, args)
+    assert second.exit_code == 1, second.output
+    assert json.loads(second.stdout)["status"] == "budget_exhausted"
+    assert len(_lines(tmp_path)) == 1
+
+
 def test_fail_under_turns_a_low_pass_rate_into_exit_1(tmp_path: Path) -> None:
     chats = [
         {
