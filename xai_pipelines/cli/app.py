@@ -110,14 +110,20 @@ COMMAND_MODULES = (
 )
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
+def _register_all(modules: tuple[str, ...] = COMMAND_MODULES) -> None:
+    """Register every command module's commands on :data:`app`.
+
+    Raises:
+        ImportError: When a module of ``modules`` does not exist (a misspelled
+            name would otherwise drop its commands without a word).
+    """
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
-            continue  # command group not built yet
+            raise ImportError(f"command module {name!r} does not exist", name=name) from exc
         module.register(app)
     for info in app.registered_commands:  # typer fills in its own class when none is given
         if info.cls in (None, TyperCommand):
