@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from xai_pipelines.plan import ChatJob, ImageJob, Job
-from xai_pipelines.proto import chat_pb2, image_pb2
 from xai_pipelines.run.attachments import resolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.chat_job import reply_fields
@@ -22,7 +21,7 @@ from xai_pipelines.run.image_job import saved_images
 from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.sdk import Client, build_image_request
-from xai_pipelines.sdk.batch import BatchResult
+from xai_pipelines.sdk.batch import BatchItem, BatchResult
 from xai_pipelines.store import OutputDir
 
 BATCHABLE_MODES = frozenset({"sample"})
@@ -60,9 +59,7 @@ def check_batchable(jobs: Iterable[Job]) -> int:
     return count
 
 
-def batch_request(
-    client: Client, job: Job
-) -> chat_pb2.GetCompletionsRequest | image_pb2.GenerateImageRequest:
+def batch_request(client: Client, job: Job) -> BatchItem:
     """The request proto ``job`` sends, built as the online runners build it.
 
     Local files are uploaded first (once per run), as the online runners do.
