@@ -1,0 +1,443 @@
+"""The typed records of the output directory's files, defined once (a leaf module).
+
+One msgspec Struct per file format, with one encoder and one decoder each:
+
+* :class:`ResultLine` - a line of ``results.jsonl`` (with :class:`Usage`,
+  :class:`ChatOutput`, :class:`Turn`, :class:`ImageRecord`, :class:`CacheProvenance`);
+* :class:`ErrorLine` - a line of ``errors.jsonl``;
+* :class:`Manifest` - ``manifest.json`` (with :class:`SpecInfo`, :class:`PlanInfo`,
+  :class:`BatchInfo`, :class:`MergedSource`, :class:`ShardsInfo`, :class:`HistoryEntry`).
+
+Every record carries ``schema_version``: :data:`SCHEMA_VERSION` for records
+built now, the version read for decoded ones (1 when the key is absent: files
+written before it existed); the encoders always write today's format and
+version. Version-1 files still decode: every key that was ever
+optional has a default. Decoding is strict otherwise: a value of the
+wrong type, or a key no writer of this version knows, is an error
+(:class:`RecordError`) rather than a silent guess.
+
+Keys a line has only sometimes (``cached``, ``turns``, ``images`` of the usage,
+``index`` of a non-final error, ...) are :data:`msgspec.UNSET` when absent and are
+then left out of the JSON, so lines keep today's shape. ``msgspec.to_builtins``
+turns any record back into the plain dict that readers of the JSON see.
+
+The shapes owned by other layers stay typed mappings here: the rendered
+``request``, ``expect`` and ``meta`` of a job (the plan's), ``scores`` (the
+evals layer's verdicts, ``docs/evals.md``), the manifest's resolved spec, CLI
+arguments, ``counts`` and ``prices``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "UNSET",
+    "BatchInfo",
+    "CacheProvenance",
+    "ChatOutput",
+    "ErrorLine",
+    "HistoryEntry",
+    "ImageRecord",
+    "Manifest",
+    "MergedSource",
+    "PlanInfo",
+    "RecordError",
+    "ResultLine",
+    "ShardsInfo",
+    "SpecInfo",
+    "Turn",
+    "UnsetType",
+    "Usage",
+    "decode_error_line",
+    "decode_manifest",
+    "decode_result_line",
+    "encode_line",
+    "encode_manifest",
+    "to_plain",
+]
+
+#: Version of the record formats written today. Version 1: no ``schema_version`` key.
+SCHEMA_VERSION = 2
+
+
+class RecordError(ValueError):
+    """A line or document that is not a valid record of its format."""
+
+
+class _Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every record: strict about unknown keys."""
+
+
+class Usage(_Record):
+    """Token counts and cost of one call, or the sum over a job's calls.
+
+    Attributes:
+        prompt_tokens: Prompt tokens (text and image, cached included).
+        completion_tokens: Generated answer tokens.
+        reasoning_tokens: Tokens spent reasoning.
+        cached_prompt_tokens: Prompt tokens served from the prompt cache.
+        total_tokens: Total the server reports.
+        images: Images generated (image jobs only; UNSET for chat).
+        cost_usd_ticks: Cost in ticks (1 USD = 10^10), None when a call reported none.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    total_tokens: int = 0
+    images: int | UnsetType = UNSET
+    cost_usd_ticks: int | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        """The sum; the cost stays None once any part lacked it (never a partial cost)."""
+        if not isinstance(other, Usage):
+            return NotImplemented
+        images: int | UnsetType = UNSET
+        if self.images is not UNSET or other.images is not UNSET:
+            images = (self.images or 0) + (other.images or 0)
+        cost = (
+            None
+            if self.cost_usd_ticks is None or other.cost_usd_ticks is None
+            else self.cost_usd_ticks + other.cost_usd_ticks
+        )
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            images=images,
+            cost_usd_ticks=cost,
+        )
+
+    @property
+    def tokens(self) -> int:
+        """Prompt + completion + reasoning tokens (what the rate limiter and progress count)."""
+        return self.prompt_tokens + self.completion_tokens + self.reasoning_tokens
+
+    @property
+    def image_count(self) -> int:
+        """Images generated (0 for chat)."""
+        return 0 if self.images is UNSET else self.images
+
+
+class ChatOutput(_Record):
+    """What a result line keeps of one chat answer.
+
+    Attributes:
+        index: Output index (0 .. n-1).
+        content: The answer text.
+        reasoning_content: Visible reasoning, when the model returned any.
+        tool_calls: Client-side tool calls, as the SDK's ``ToolCall.to_dict()``.
+        finish_reason: Why the output ended (``stop``, ``length``, ``tool_calls``, ...).
+        citations: URLs cited.
+        response_id: Id of the completion.
+        server_side_tool_usage: Calls per server-side tool, when such tools ran.
+    """
+
+    index: int = 0
+    content: str = ""
+    reasoning_content: str | None = None
+    tool_calls: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    finish_reason: str | None = None
+    citations: list[str] = msgspec.field(default_factory=list)
+    response_id: str | None = None
+    server_side_tool_usage: dict[str, int] | UnsetType = UNSET
+
+
+class Turn(_Record):
+    """One earlier turn of a multi-turn chat: the outputs before the next user message.
+
+    Attributes:
+        user: The user message that followed these outputs (as written in the spec).
+        outputs: The answers of that turn.
+    """
+
+    user: dict[str, Any] = msgspec.field(default_factory=dict)
+    outputs: list[ChatOutput] = msgspec.field(default_factory=list)
+
+
+class ImageRecord(_Record):
+    """One saved image of an image job.
+
+    Attributes:
+        index: Image index.
+        path: File, relative to the output directory.
+        url: The server's URL (url format), else None.
+        mime_type: Sniffed from the bytes.
+        bytes: File size.
+        respect_moderation: The server's moderation flag.
+    """
+
+    index: int = 0
+    path: str = ""
+    url: str | None = None
+    mime_type: str | None = None
+    bytes: int = 0
+    respect_moderation: bool | None = None
+
+
+class CacheProvenance(_Record):
+    """The ``cache`` object of a line served from the response cache.
+
+    Attributes:
+        key: Cache key of the entry.
+        stored_at: When the entry was stored (ISO-8601 UTC).
+        run_id: Run that stored it.
+        job_id: Job that stored it.
+        cost_usd_ticks: What the original call cost.
+        latency_s: The original call's latency.
+    """
+
+    key: str = ""
+    stored_at: str | None = None
+    run_id: str | None = None
+    job_id: str | None = None
+    cost_usd_ticks: int | None = None
+    latency_s: float | None = None
+
+
+class ResultLine(_Record):
+    """A line of ``results.jsonl``: one finished job (``docs/ARCHITECTURE.md``).
+
+    Chat lines have ``mode content outputs`` (and ``turns`` for multi-turn jobs);
+    image lines ``prompt image_model images``; the other kind's keys are UNSET.
+    ``cached``/``cache`` are set only on cache hits; ``run_id`` by the sink.
+    """
+
+    id: str
+    kind: str = "chat"
+    digest: str = ""
+    task: str = ""
+    index: int = 0
+    model: str = ""
+    seed: int | None = None
+    request: dict[str, Any] = msgspec.field(default_factory=dict)
+    mode: str | UnsetType = UNSET
+    content: str | UnsetType = UNSET
+    outputs: list[ChatOutput] | UnsetType = UNSET
+    turns: list[Turn] | UnsetType = UNSET
+    prompt: str | UnsetType = UNSET
+    image_model: str | UnsetType = UNSET
+    images: list[ImageRecord] | UnsetType = UNSET
+    usage: Usage = msgspec.field(default_factory=Usage)
+    cost_usd_ticks: int | None = None
+    cost_source: str | None = None
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    calls: int = 1
+    attempts: int = 1
+    expect: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    finished_at: str | None = None
+    cached: bool | UnsetType = UNSET
+    cache: CacheProvenance | UnsetType = UNSET
+    scores: dict[str, Any] | None = None
+    run_id: str | UnsetType = UNSET
+    schema_version: int = SCHEMA_VERSION
+
+
+class ErrorLine(_Record):
+    """A line of ``errors.jsonl``: a failed attempt (``final: false``) or job (``final: true``).
+
+    ``index``, ``matrix`` and ``expects`` are on final lines only (what the reports
+    need of a job that has no result line).
+    """
+
+    id: str
+    kind: str = "chat"
+    model: str = ""
+    digest: str = ""
+    task: str = ""
+    attempt: int = 0
+    final: bool = False
+    code: str = ""
+    message: str = ""
+    at: str | None = None
+    run_id: str | None = None
+    index: int | UnsetType = UNSET
+    matrix: dict[str, Any] | UnsetType = UNSET
+    expects: int | UnsetType = UNSET
+    schema_version: int = SCHEMA_VERSION
+
+
+class SpecInfo(_Record):
+    """The manifest's ``spec``: which pipeline ran (resolved, secrets redacted)."""
+
+    name: str | None = None
+    path: str | None = None
+    digest: str | None = None
+    resolved: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PlanInfo(_Record):
+    """The manifest's ``plan``: jobs planned, and how many an earlier run had finished."""
+
+    jobs: int = 0
+    already_done: int | UnsetType = UNSET
+
+
+class BatchInfo(_Record):
+    """The manifest's ``batch`` (batch mode); written piece by piece, so every key is optional."""
+
+    batch_id: str | UnsetType = UNSET
+    spec_digest: str | UnsetType = UNSET
+    created_at: str | UnsetType = UNSET
+    attached: bool | UnsetType = UNSET
+    collected: bool | UnsetType = UNSET
+    requests: int | UnsetType = UNSET
+    added: int | UnsetType = UNSET
+
+
+class HistoryEntry(_Record):
+    """An earlier run into the same directory, as kept in ``history``."""
+
+    run_id: str | None = None
+    status: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    counts: dict[str, Any] | None = None
+
+
+class MergedSource(_Record):
+    """One source directory of a merged output (``merged_from``)."""
+
+    path: str
+    run_id: str | None = None
+    status: str | None = None
+    shard: str | None = None
+    spec_digest: str | None = None
+    batch_id: str | None = None
+
+
+class ShardsInfo(_Record):
+    """The shards a merged output holds (``shards``)."""
+
+    shards: list[str] = msgspec.field(default_factory=list)
+    count: int | UnsetType = UNSET
+    missing: list[int] | UnsetType = UNSET
+
+
+class Manifest(_Record):
+    """``manifest.json``: what ran, against which endpoint, with which spec, how it ended.
+
+    ``counts`` is the usage report's count of the run (the report layer's shape);
+    ``prices`` the price table by model (the catalog's ``to_dict`` shape). Keys a
+    run writes only sometimes (``prices``, ``plan``, ``shard``, ``batch``,
+    ``forced_changes``; ``merged_from``, ``shards``, ``forced_conflicts`` of a merge)
+    are UNSET when absent.
+    """
+
+    run_id: str
+    status: str = "running"
+    started_at: str | None = None
+    finished_at: str | None = None
+    elapsed_s: float | None = None
+    spec: SpecInfo = msgspec.field(default_factory=SpecInfo)
+    args: dict[str, Any] = msgspec.field(default_factory=dict)
+    endpoint: str | None = None
+    versions: dict[str, str] = msgspec.field(default_factory=dict)
+    counts: dict[str, Any] = msgspec.field(default_factory=dict)
+    history: list[HistoryEntry] = msgspec.field(default_factory=list)
+    prices: dict[str, dict[str, Any]] | UnsetType = UNSET
+    plan: PlanInfo | UnsetType = UNSET
+    shard: str | UnsetType = UNSET
+    forced_changes: list[str] | UnsetType = UNSET
+    batch: BatchInfo | UnsetType = UNSET
+    merged_from: list[MergedSource] | UnsetType = UNSET
+    shards: ShardsInfo | UnsetType = UNSET
+    forced_conflicts: list[str] | UnsetType = UNSET
+    schema_version: int = SCHEMA_VERSION
+
+
+_encoder = msgspec.json.Encoder()
+_result_decoder = msgspec.json.Decoder(ResultLine)
+_error_decoder = msgspec.json.Decoder(ErrorLine)
+_manifest_decoder = msgspec.json.Decoder(Manifest)
+
+_S = TypeVar("_S", ResultLine, ErrorLine, Manifest)
+
+
+class _Version(msgspec.Struct):
+    """Just the version of a record (a missing key is version 1)."""
+
+    schema_version: int = 1
+
+
+_version_decoder = msgspec.json.Decoder(_Version)
+
+
+def _decode(decoder: msgspec.json.Decoder[_S], data: bytes | str, what: str) -> _S:
+    try:
+        version = _version_decoder.decode(data).schema_version
+        if version > SCHEMA_VERSION:
+            raise RecordError(
+                f"{what} has schema_version {version}; this version of xai-pipelines reads "
+                f"up to {SCHEMA_VERSION} (upgrade to read it)"
+            )
+        record = decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise RecordError(f"not a valid {what}: {exc}") from exc
+    if version != record.schema_version:  # the key was absent: the record's default is today's
+        record.schema_version = version
+    return record
+
+
+def decode_result_line(data: bytes | str) -> ResultLine:
+    """A ``results.jsonl`` line (any version up to :data:`SCHEMA_VERSION`).
+
+    Raises:
+        RecordError: Not valid JSON, a wrong type, an unknown key or a newer version.
+    """
+    return _decode(_result_decoder, data, "result line")
+
+
+def decode_error_line(data: bytes | str) -> ErrorLine:
+    """An ``errors.jsonl`` line (any version up to :data:`SCHEMA_VERSION`).
+
+    Raises:
+        RecordError: As for :func:`decode_result_line`.
+    """
+    return _decode(_error_decoder, data, "error line")
+
+
+def decode_manifest(data: bytes | str) -> Manifest:
+    """``manifest.json`` (any version up to :data:`SCHEMA_VERSION`).
+
+    Raises:
+        RecordError: As for :func:`decode_result_line`.
+    """
+    return _decode(_manifest_decoder, data, "manifest")
+
+
+def encode_line(record: ResultLine | ErrorLine) -> bytes:
+    """One JSON line of a record, newline included; UNSET keys are left out.
+
+    The line is stamped with :data:`SCHEMA_VERSION`: it is written in today's format
+    whatever version the record was read in.
+    """
+    return _encoder.encode(_stamped(record)) + b"\n"
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    """The manifest as indented JSON, newline included, stamped like :func:`encode_line`."""
+    return msgspec.json.format(_encoder.encode(_stamped(manifest)), indent=2) + b"\n"
+
+
+def _stamped(record: ResultLine | ErrorLine | Manifest) -> msgspec.Struct:
+    if record.schema_version == SCHEMA_VERSION:
+        return record
+    return msgspec.structs.replace(record, schema_version=SCHEMA_VERSION)
+
+
+def to_plain(record: msgspec.Struct) -> dict[str, Any]:
+    """The plain dict of a record, as a reader of the JSON sees it (UNSET keys left out)."""
+    value = msgspec.to_builtins(record)
+    assert isinstance(value, dict)
+    return value
