@@ -24,6 +24,7 @@ from xai_pipelines.run.cache import CachedGrader, JobCache, ResponseCache
 from xai_pipelines.run.session import PipelineRun, RunOptions
 from xai_pipelines.sdk import Client, RetryPolicy
 from xai_pipelines.spec import PipelineSpec, load_pipeline
+from xai_pipelines.spec.flags import RunFlags, with_flags
 from xai_pipelines.store import read_jsonl
 
 MakeSpec = Callable[..., PipelineSpec]
@@ -37,15 +38,18 @@ LISTING = {"ListLanguageModels", "ListImageGenerationModels"}
 ANSWER = ("mode", "content", "outputs", "turns", "prompt", "image_model")
 
 
-def _run(spec: PipelineSpec, out: Path, emu: Emulator, cache: Path | None, **kw: Any) -> Any:
+def _run(
+    spec: PipelineSpec,
+    out: Path,
+    emu: Emulator,
+    cache: Path | None,
+    no_cache: bool = False,
+    **kw: Any,
+) -> Any:
     opts = RunOptions(
-        out_dir=out,
-        api_key=emu.api_key,
-        endpoint=emu.address,
-        progress="quiet",
-        cache_dir=cache,
-        **kw,
+        out_dir=out, api_key=emu.api_key, endpoint=emu.address, progress="quiet", **kw
     )
+    spec = with_flags(spec, RunFlags(cache_dir=cache, no_cache=no_cache))
     return PipelineRun(spec, opts).run()
 
 

@@ -20,6 +20,7 @@ from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 from xai_pipelines.run.ratelimit import SlowDown
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
 from xai_pipelines.spec import PipelineSpec
+from xai_pipelines.spec.flags import RunFlags, with_flags
 from xai_pipelines.store import read_jsonl
 
 MakeSpec = Callable[..., PipelineSpec]
@@ -302,7 +303,7 @@ def test_fail_fast_stops_after_the_first_failure(
         0, {"name": "bad", "id": "bad", "model": "no-such-model", "messages": [{"user": "x"}]}
     )
     out = tmp_path / "out"
-    outcome = _run(make_spec(data=data), out, emulator, fail_fast=True)
+    outcome = _run(with_flags(make_spec(data=data), RunFlags(fail_fast=True)), out, emulator)
     assert outcome.status == "failed" and outcome.stats["done"] == 0
     (final,) = [e for e in read_jsonl(out / "errors.jsonl") if e["final"]]
     assert final["id"] == "bad" and final["code"] in ("NOT_FOUND", "INVALID_ARGUMENT")

@@ -8,7 +8,6 @@ on stderr, no traceback), 130 interrupted.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -24,12 +23,14 @@ from xai_pipelines.plan.filters import empty_where, only_matches_nothing
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.report import pass_rate
 from xai_pipelines.report.github import publish as publish_github
+from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.progress import ProgressMode, run_summary
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
 from xai_pipelines.run.signals import EXIT_INTERRUPTED
 from xai_pipelines.sdk import configure_telemetry
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
+from xai_pipelines.spec.flags import RunFlags, with_flags
 from xai_pipelines.store import OutputDir
 
 
@@ -222,6 +223,7 @@ def run(
     except SpecError as exc:
         _err().print(exc.report(), markup=False)
         raise typer.Exit(2) from None
+    spec = with_flags(spec, RunFlags(concurrency, fail_fast, fail_under, cache, no_cache))
     try:
         chosen = None if shard is None else parse_shard(shard)
     except ValueError as exc:
@@ -251,21 +253,16 @@ def run(
         out_dir=out,
         endpoint=endpoint,
         local=local,
-        concurrency=concurrency,
         only=only,
         limit=limit,
-        fail_fast=fail_fast,
         force=force,
         shard=chosen,
         progress=progress,
         args=args,
         notify=lambda m: _err().print(m, markup=False),
         emulator_config=emulator_config,
-        cache_dir=cache,
-        no_cache=no_cache,
+        batch=BatchSettings() if batch_timeout is None else BatchSettings(timeout_s=batch_timeout),
     )
-    if batch_timeout is not None:
-        options.batch = dataclasses.replace(options.batch, timeout_s=batch_timeout)
     try:
         provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
     except ValueError as exc:
@@ -299,7 +296,8 @@ def run(
         root = str(outcome.out.root)
         console.print(run_summary(outcome.usage, outcome.stats, outcome.status, root))
     publish_github(outcome.out, sys.stderr if json_out else sys.stdout, pipeline=pipeline)
-    below = _below(outcome.usage, *_threshold(fail_under, spec.evals.fail_under))
+    source = "--fail-under" if fail_under is not None else "evals.fail_under"
+    below = _below(outcome.usage, spec.evals.fail_under, source)
     raise typer.Exit(1 if below and outcome.exit_code == 0 else outcome.exit_code)
 
 

@@ -38,7 +38,6 @@ from xai_pipelines.run.cache import (
     ModelResolver,
     ResponseCache,
     backend_id,
-    cache_settings,
     split_hits,
 )
 from xai_pipelines.run.chat_job import ChatRunner
@@ -87,10 +86,8 @@ class RunOptions:
         api_key: API key (default: ``XAI_API_KEY``); never written anywhere.
         endpoint: API host (default: ``api.x.ai:443``).
         local: Start the emulator in-process and run against it.
-        concurrency: Overrides ``execution.concurrency``.
         only: Run only jobs whose id (or task) matches this glob.
         limit: Run at most this many jobs (after ``only``).
-        fail_fast: Overrides ``execution.on_error`` with ``fail_fast``.
         force: Resume even though the spec changed.
         progress: Progress display mode.
         args: CLI arguments, recorded (redacted) in the manifest.
@@ -102,18 +99,17 @@ class RunOptions:
         tracer_provider: Tracer provider for the run, job and call spans (default: global).
         shard: Run only this shard of the plan (``--shard K/N``); a resumed run keeps its own.
         batch: Paging, polling and time limit of ``execution.mode: batch``.
-        cache_dir: The response cache (``--cache DIR``); overrides ``execution.cache.dir``.
-        no_cache: Use no response cache, whatever the pipeline says (``--no-cache``).
+
+    Settings flags (``--concurrency``, ``--fail-fast``, ``--cache``, ...) are not
+    here: :func:`xai_pipelines.spec.flags.with_flags` puts them into the spec.
     """
 
     out_dir: Path | None = None
     api_key: str | None = None
     endpoint: str | None = None
     local: bool = False
-    concurrency: int | None = None
     only: str | None = None
     limit: int | None = None
-    fail_fast: bool = False
     force: bool = False
     progress: ProgressMode = "auto"
     args: Mapping[str, Any] = field(default_factory=dict)
@@ -125,8 +121,6 @@ class RunOptions:
     tracer_provider: trace.TracerProvider | None = None
     shard: Shard | None = None
     batch: BatchSettings = field(default_factory=BatchSettings)
-    cache_dir: Path | None = None
-    no_cache: bool = False
 
 
 @dataclass
@@ -226,6 +220,7 @@ class PipelineRun:
         self.interrupts = Interrupts(on_abort=self._abort, on_first=self._first_interrupt)
         self._abort_actions: list[Callable[[], None]] = []
         self._store: ResponseCache | None = None
+        self.shard = options.shard  # a resumed run keeps the shard it recorded
 
     def _resolved(self) -> dict[str, Any]:
         """The resolved spec itself (``to_dict`` wraps it with its path and digest)."""
@@ -235,8 +230,8 @@ class PipelineRun:
 
     def _jobs(self) -> Iterator[Job]:
         jobs = self.plan()
-        if self.options.shard is not None:
-            jobs = self.options.shard.select(jobs)
+        if self.shard is not None:
+            jobs = self.shard.select(jobs)
         return select_jobs(jobs, self.options.only, self.options.limit)
 
     def _write_plan(self) -> int:
@@ -298,7 +293,7 @@ class PipelineRun:
                 )
             try:
                 recorded = (state.previous_manifest or {}).get("shard")
-                opts.shard = resume_shard(opts.shard, recorded)
+                self.shard = resume_shard(opts.shard, recorded)
                 if self.spec.execution.mode == "batch":
                     check_batchable(self._jobs())
             except (ValueError, NotBatchableError) as exc:
@@ -323,8 +318,8 @@ class PipelineRun:
         errors = stack.enter_context(self.out.open_errors(opts.fsync_interval_s))
         sink = ResultSink(results, errors, self.stats, self.run_id)
         executor_opts = ExecutorOptions(
-            concurrency=opts.concurrency or ex.concurrency,
-            on_error="fail_fast" if opts.fail_fast else ex.on_error,
+            concurrency=ex.concurrency,
+            on_error=ex.on_error,
             budget_usd=ex.budget_usd,
             grace_s=opts.grace_s,
         )
@@ -419,7 +414,7 @@ class PipelineRun:
             resume=state,
             spec_digest=self.spec.digest,
             name=f"{self.spec.name} {self.run_id}",
-            concurrency=opts.concurrency or self.spec.execution.concurrency,
+            concurrency=self.spec.execution.concurrency,
             stop=self.interrupts.stop,
             notify=self._say,
             settings=opts.batch,
@@ -448,10 +443,8 @@ class PipelineRun:
         return "failed" if served == "failed" and status == "completed" else status
 
     def _open_cache(self, stack: ExitStack) -> ResponseCache | None:
-        """The response cache of ``--cache`` or ``execution.cache`` (pruned), or None."""
-        settings = cache_settings(
-            self.options.cache_dir, self.spec.execution.cache, self.options.no_cache
-        )
+        """The response cache of ``execution.cache`` (pruned), or None."""
+        settings = self.spec.execution.cache
         if settings is None:
             return None
         try:
@@ -495,8 +488,8 @@ class PipelineRun:
         )
         manifest.data["prices"] = {k: v.to_dict() for k, v in prices.items()}
         manifest.data["plan"] = {"jobs": self.stats.total, "already_done": len(state.finished)}
-        if self.options.shard is not None:
-            manifest.data["shard"] = str(self.options.shard)
+        if self.shard is not None:
+            manifest.data["shard"] = str(self.shard)
         if changes:
             manifest.data["forced_changes"] = changes
         manifest.write()

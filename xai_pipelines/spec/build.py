@@ -9,12 +9,12 @@ Every problem found is collected; the loader raises them all at once.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from xai_pipelines.spec.datasets import FORMATS_BY_SUFFIX, Dataset, Sample
+from xai_pipelines.spec.defaults import seconds, setting
 from xai_pipelines.spec.errors import PathT, Problem, SpecError
 from xai_pipelines.spec.files import FileProblem, PipelineFiles
 from xai_pipelines.spec.model import Cache, Evals, Execution, Output, RateLimit, Retries
@@ -32,17 +32,6 @@ from xai_pipelines.spec.yaml_source import Positions
 
 CHAT_PARAMS = tuple(subschema("properties", "defaults", "properties"))
 IMAGE_PARAMS = tuple(subschema("properties", "image_defaults", "properties"))
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def seconds(value: float | str | None) -> float | None:
-    """A schema-valid duration (number of seconds or ``"500ms"``/``"30s"``/``"2m"``/``"1h"``)."""
-    if value is None or isinstance(value, int | float):
-        return None if value is None else float(value)
-    match = _DURATION.match(value)
-    assert match is not None  # guaranteed by the schema
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _csv_text(value: Any) -> str:
@@ -174,49 +163,58 @@ class Builder:
 
     def build_cache(self) -> Cache | None:
         """``execution.cache``: its directory rendered and made absolute against the current directory."""
-        spec = self.data.get("execution", {}).get("cache")
-        if spec is None:
+        if self.data.get("execution", {}).get("cache") is None:
             return None
-        rendered = self.render_static(spec["dir"], ("execution", "cache", "dir"))
+        raw = setting(self.data, "execution.cache.dir")
+        rendered = self.render_static(raw, ("execution", "cache", "dir"))
         if rendered is None:
             return None
-        return Cache(Path(os.path.abspath(str(rendered))), seconds(spec.get("ttl")))
+        ttl = seconds(setting(self.data, "execution.cache.ttl"))
+        return Cache(Path(os.path.abspath(str(rendered))), ttl)
 
     def build_evals(self) -> Evals:
         """The ``evals`` section (the grader name rendered with vars, ``name`` and ``env``)."""
-        spec = self.data.get("evals", {})
-        grader = spec.get("grader")
+        grader = setting(self.data, "evals.grader")
         if grader is not None:
             grader = self.render_static(grader, ("evals", "grader"))
             if grader is not None and not str(grader).strip():
                 self.problem(("evals", "grader"), "the grader model renders to an empty name")
         return Evals(
             grader=None if grader is None else str(grader).strip(),
-            fail_under=spec.get("fail_under"),
+            fail_under=setting(self.data, "evals.fail_under"),
         )
 
     def build_execution(self) -> Execution:
-        """The execution section, with durations in seconds."""
-        e = self.data.get("execution", {})
-        rl, rt = e.get("rate_limit", {}), e.get("retries", {})
+        """The execution section, with durations in seconds (defaults from :mod:`.defaults`)."""
+
+        def get(key: str) -> Any:
+            return setting(self.data, f"execution.{key}")
+
+        def duration(key: str) -> float:
+            value = seconds(get(key))
+            assert value is not None  # every duration here has a default
+            return value
+
         return Execution(
-            concurrency=e.get("concurrency", 8),
-            rate_limit=RateLimit(rl.get("requests_per_minute"), rl.get("tokens_per_minute")),
-            retries=Retries(
-                rt.get("max_attempts", 5),
-                seconds(rt.get("initial_backoff", 0.5)) or 0.0,
-                seconds(rt.get("max_backoff", 30)) or 0.0,
+            concurrency=get("concurrency"),
+            rate_limit=RateLimit(
+                get("rate_limit.requests_per_minute"), get("rate_limit.tokens_per_minute")
             ),
-            timeout_s=seconds(e.get("timeout", 300)) or 0.0,
-            job_timeout_s=seconds(e.get("job_timeout")),
-            on_error=e.get("on_error", "continue"),
-            budget_usd=e.get("budget_usd"),
-            mode=e.get("mode", "online"),
+            retries=Retries(
+                get("retries.max_attempts"),
+                duration("retries.initial_backoff"),
+                duration("retries.max_backoff"),
+            ),
+            timeout_s=duration("timeout"),
+            job_timeout_s=seconds(get("job_timeout")),
+            on_error=get("on_error"),
+            budget_usd=get("budget_usd"),
+            mode=get("mode"),
             cache=self.build_cache(),
         )
 
     def build_output(self, context: Mapping[str, Any]) -> Output:
         """The output section, its directory rendered."""
-        raw = self.data.get("output", {}).get("dir", "runs/{{ name }}")
+        raw = setting(self.data, "output.dir")
         rendered = self._render_here(raw, ("output", "dir"), context)
         return Output(str(rendered))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xai_pipelines.spec.datasets import Dataset, Row
+from xai_pipelines.spec.defaults import DEFAULTS, default_seconds
 from xai_pipelines.spec.errors import PathT
 from xai_pipelines.spec.files import PipelineFiles
 from xai_pipelines.spec.templating import TemplateEngine, Tpl
@@ -29,9 +30,9 @@ class RateLimit:
 class Retries:
     """Retry policy for transient API errors."""
 
-    max_attempts: int = 5
-    initial_backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
+    max_attempts: int = DEFAULTS["execution.retries.max_attempts"]
+    initial_backoff_s: float = default_seconds("execution.retries.initial_backoff")
+    max_backoff_s: float = default_seconds("execution.retries.max_backoff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +68,14 @@ class Evals:
 class Execution:
     """How the plan runs (see ``execution:`` in the schema)."""
 
-    concurrency: int = 8
+    concurrency: int = DEFAULTS["execution.concurrency"]
     rate_limit: RateLimit = field(default_factory=RateLimit)
     retries: Retries = field(default_factory=Retries)
-    timeout_s: float = 300.0
+    timeout_s: float = default_seconds("execution.timeout")
     job_timeout_s: float | None = None
-    on_error: OnError = "continue"
+    on_error: OnError = DEFAULTS["execution.on_error"]
     budget_usd: float | None = None
-    mode: RunMode = "online"
+    mode: RunMode = DEFAULTS["execution.mode"]
     cache: Cache | None = None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xai_pipelines.spec.defaults import markdown_table, schema_default
 from xai_pipelines.spec.schema_params import ASSERTION, CHAT_PARAMS, IMAGE_PARAMS
 from xai_pipelines.spec.schema_parts import (
     CONTENT_PART,
@@ -160,7 +161,7 @@ EXECUTION = obj(
             "Concurrency",
             "Jobs in flight at once.",
             {"type": "integer", "minimum": 1, "maximum": 4096},
-            default=8,
+            **schema_default("execution.concurrency"),
         ),
         "rate_limit": p(
             "Rate limit",
@@ -189,20 +190,29 @@ EXECUTION = obj(
                         "Attempts",
                         "Attempts per call, first included.",
                         {"type": "integer", "minimum": 1, "maximum": 100},
-                        default=5,
+                        **schema_default("execution.retries.max_attempts"),
                     ),
                     "initial_backoff": p(
                         "Initial backoff",
                         "First wait (seconds or 500ms/2s/1m).",
                         DURATION,
-                        default="0.5s",
+                        **schema_default("execution.retries.initial_backoff"),
                     ),
-                    "max_backoff": p("Max backoff", "Longest wait.", DURATION, default="30s"),
+                    "max_backoff": p(
+                        "Max backoff",
+                        "Longest wait.",
+                        DURATION,
+                        **schema_default("execution.retries.max_backoff"),
+                    ),
                 }
             ),
         ),
         "timeout": p(
-            "Timeout", "Deadline per API call.", DURATION, default="300s", examples=["120s"]
+            "Timeout",
+            "Deadline per API call.",
+            DURATION,
+            **schema_default("execution.timeout"),
+            examples=["120s"],
         ),
         "job_timeout": p(
             "Job timeout",
@@ -214,7 +224,7 @@ EXECUTION = obj(
             "On error",
             "Keep going after a failed job, or stop the run.",
             {"enum": ["continue", "fail_fast"]},
-            default="continue",
+            **schema_default("execution.on_error"),
         ),
         "budget_usd": p(
             "Budget",
@@ -226,7 +236,7 @@ EXECUTION = obj(
             "Mode",
             "Call the API directly, or submit a server-side batch.",
             {"enum": ["online", "batch"]},
-            default="online",
+            **schema_default("execution.mode"),
         ),
         "cache": p(
             "Response cache",
@@ -368,7 +378,7 @@ ROOT: Schema = {
                             "Directory",
                             "Output directory (templated; relative to the current directory).",
                             {"type": "string", "minLength": 1},
-                            default="runs/{{ name }}",
+                            **schema_default("output.dir"),
                         )
                     }
                 ),
@@ -401,6 +411,8 @@ ROOT: Schema = {
 }
 
 REPO_COPY = Path(__file__).resolve().parents[2] / "schemas" / "pipeline.schema.json"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "pipelines.md"
+DEFAULTS_BEGIN, DEFAULTS_END = "<!-- defaults:begin -->\n", "<!-- defaults:end -->"
 PACKAGED_COPY = Path(__file__).resolve().parents[1] / "schemas" / "pipeline.schema.json"
 
 
@@ -409,12 +421,22 @@ def render() -> str:
     return json.dumps(ROOT, indent=2, ensure_ascii=False) + "\n"
 
 
+def with_defaults_table(doc: str) -> str:
+    """``doc`` (docs/pipelines.md) with the table between its ``defaults`` markers regenerated."""
+    head, begin, rest = doc.partition(DEFAULTS_BEGIN)
+    _, end, tail = rest.partition(DEFAULTS_END)
+    if not begin or not end:
+        raise ValueError(f"{DOCS} lacks the {DEFAULTS_BEGIN.strip()} ... {DEFAULTS_END} markers")
+    return head + begin + markdown_table() + end + tail
+
+
 def main() -> None:
-    """Write the repository copy and the packaged copy."""
+    """Write the repository copy and the packaged copy of the schema, and the docs' defaults table."""
     text = render()
     for path in (REPO_COPY, PACKAGED_COPY):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    DOCS.write_text(with_defaults_table(DOCS.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 if __name__ == "__main__":
