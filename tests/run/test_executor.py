@@ -13,6 +13,7 @@ from xai_pipelines.run.executor import Executor, ExecutorOptions
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
+from xai_pipelines.sdk.errors import AuthenticationError
 from xai_pipelines.store import OutputDir, ResumeState, read_jsonl
 
 
@@ -127,7 +128,8 @@ def test_failures_continue_or_fail_fast(tmp_path: Path) -> None:
 def test_a_refused_key_stops_dispatch_even_with_continue(tmp_path: Path) -> None:
     def run(job: ChatJob) -> JobResult:
         if job.id == "j2":
-            raise JobFailed("UNAUTHENTICATED", "invalid key", attempts=1)
+            refused = AuthenticationError("invalid key")
+            raise JobFailed(refused.code, refused.message, attempts=1) from refused
         return _ok(job)
 
     stats = RunStats()

@@ -29,15 +29,15 @@ SECRET = "xai-secret-key-0123456789"
 
 
 def heal_after(emu, failures: int):
-    """An on_retry hook that turns the emulator's faults off after ``failures`` failures."""
+    """An on_attempt hook that turns the emulator's faults off after ``failures`` failures."""
     seen: list[tuple[str, int]] = []
 
-    def on_retry(exc, attempt, delay):
-        seen.append((exc.code, attempt))
+    def on_attempt(info):
+        seen.append((info.error.code, info.attempt))
         if len(seen) >= failures:
             emu.set_faults(FaultConfig())
 
-    return seen, on_retry
+    return seen, on_attempt
 
 
 def test_wrong_key_is_an_authentication_error_without_the_key(emulator_factory):
@@ -87,8 +87,8 @@ def test_key_from_the_environment(emulator, monkeypatch):
 )
 def test_transient_errors_are_retried_until_success(emulator_factory, make_client, faults, code):
     emu = emulator_factory(EmulatorConfig(faults=faults))
-    seen, on_retry = heal_after(emu, 2)
-    client = make_client(emu, retry_policy=fast_policy(max_attempts=5, on_retry=on_retry))
+    seen, heal = heal_after(emu, 2)
+    client = make_client(emu, retry_policy=fast_policy(max_attempts=5, on_attempt=heal))
     r = client.chat.create("grok-4.3", messages=[user("hi")]).sample()
     assert r.attempts == 3 and seen == [(code, 1), (code, 2)]
     assert emu.stats.calls["GetCompletion"] == 3
@@ -116,13 +116,12 @@ def test_rate_limit_refusals_become_rate_limit_errors(emulator_factory, make_cli
 
 def test_invalid_argument_is_never_retried(emulator_factory, make_client):
     emu = emulator_factory()
-    retries: list = []
-    client = make_client(
-        emu, retry_policy=fast_policy(max_attempts=5, on_retry=lambda *a: retries.append(a))
-    )
+    reports: list = []
+    client = make_client(emu, retry_policy=fast_policy(max_attempts=5, on_attempt=reports.append))
     with pytest.raises(InvalidRequestError):
         client.chat.create("grok-4.3", messages=[user("hi")], top_p=3).sample()
-    assert emu.stats.calls["GetCompletion"] == 1 and retries == []
+    assert emu.stats.calls["GetCompletion"] == 1
+    assert [(r.attempt, r.will_retry, r.delay) for r in reports] == [(1, False, 0.0)]
 
 
 def test_max_retries_shorthand(emulator_factory, make_client):
@@ -136,8 +135,8 @@ def test_max_retries_shorthand(emulator_factory, make_client):
 
 def test_stream_broken_before_the_first_chunk_is_reopened(emulator_factory, make_client):
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(cut_stream_after=0)))
-    seen, on_retry = heal_after(emu, 1)
-    client = make_client(emu, retry_policy=fast_policy(on_retry=on_retry))
+    seen, heal = heal_after(emu, 1)
+    client = make_client(emu, retry_policy=fast_policy(on_attempt=heal))
     chat = client.chat.create("grok-4.3", messages=[user("Stream it.")], seed=5, max_tokens=20)
     items = list(chat.stream())
     assert {c.attempt for _, c in items} == {2}
@@ -148,8 +147,8 @@ def test_stream_broken_before_the_first_chunk_is_reopened(emulator_factory, make
 
 def test_stream_broken_midway_restarts_from_the_start(emulator_factory, make_client):
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(cut_stream_after=2)))
-    seen, on_retry = heal_after(emu, 1)
-    client = make_client(emu, retry_policy=fast_policy(on_retry=on_retry))
+    seen, heal = heal_after(emu, 1)
+    client = make_client(emu, retry_policy=fast_policy(on_attempt=heal))
     chat = client.chat.create("grok-4.3", messages=[user("Stream it.")], seed=5, max_tokens=20)
     items = list(chat.stream())
     attempts = [c.attempt for _, c in items]

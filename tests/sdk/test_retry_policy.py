@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from xai_pipelines.sdk import errors
-from xai_pipelines.sdk.retry import RetryPolicy, is_rate_limited, is_retryable, retry_stream
+from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_rate_limited, is_retryable
 
 
 def err(code: grpc.StatusCode) -> errors.XaiError:
@@ -68,9 +68,9 @@ def test_delays_grow_cap_and_rate_limits_start_longer():
 
 def test_call_retries_reports_and_sleeps_through_the_policy():
     slept: list[float] = []
-    reported: list[tuple[str, int, float]] = []
+    reported: list[AttemptInfo] = []
     policy = RetryPolicy(max_attempts=4, initial_backoff=0.5, jitter=0, sleep=slept.append,
-                         on_retry=lambda exc, n, d: reported.append((exc.code, n, d)))  # fmt: skip
+                         on_attempt=reported.append)  # fmt: skip
     attempts: list[int] = []
 
     def flaky(attempt: int) -> str:
@@ -81,7 +81,10 @@ def test_call_retries_reports_and_sleeps_through_the_policy():
 
     assert policy.call(flaky) == "ok"
     assert attempts == [1, 2, 3] and slept == [0.5, 1.0]
-    assert reported == [("UNAVAILABLE", 1, 0.5), ("UNAVAILABLE", 2, 1.0)]
+    assert [(r.error.code, r.attempt, r.delay, r.will_retry) for r in reported] == [
+        ("UNAVAILABLE", 1, 0.5, True),
+        ("UNAVAILABLE", 2, 1.0, True),
+    ]
 
 
 def test_call_gives_up_and_reraises_the_last_error():
@@ -115,7 +118,7 @@ def test_retry_stream_restarts_from_the_start():
             raise err(grpc.StatusCode.UNAVAILABLE)
         yield (attempt, "b")
 
-    assert list(retry_stream(policy, open_stream)) == [(1, "a"), (2, "a"), (2, "b")]
+    assert list(policy.stream(open_stream)) == [(1, "a"), (2, "a"), (2, "b")]
 
 
 def test_policy_validation():
@@ -123,3 +126,89 @@ def test_policy_validation():
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="multiplier"):
         RetryPolicy(multiplier=0.5)
+
+
+def test_decisions_come_from_the_error_classes():
+    assert errors.RateLimitError("x").retryable and errors.UnavailableError("x").retryable
+    assert errors.InternalServerError("x").retryable  # INTERNAL by default
+    unknown = err(grpc.StatusCode.UNKNOWN)
+    assert isinstance(unknown, errors.InternalServerError) and not is_retryable(unknown)
+    assert not is_retryable(err(grpc.StatusCode.DATA_LOSS))
+    assert not is_retryable(errors.DeadlineExceededError("x"))
+    assert is_rate_limited(errors.RateLimitError("x", code="RESOURCE_EXHAUSTED"))
+
+
+def test_the_final_failure_is_reported_without_a_retry():
+    reported: list[AttemptInfo] = []
+    policy = RetryPolicy(max_attempts=2, jitter=0, sleep=lambda s: None, on_attempt=reported.append)
+    with pytest.raises(errors.UnavailableError):
+        policy.call(lambda n: (_ for _ in ()).throw(err(grpc.StatusCode.UNAVAILABLE)))
+    assert [(r.attempt, r.will_retry) for r in reported] == [(1, True), (2, False)]
+    assert reported[-1].delay == 0.0
+
+
+def test_a_hook_that_raises_ends_the_call_chained_to_the_attempt_error():
+    class Stop(Exception):
+        pass
+
+    def hook(info: AttemptInfo) -> None:
+        if info.will_retry:
+            raise Stop("deadline")
+
+    calls: list[int] = []
+
+    def flaky(attempt: int) -> None:
+        calls.append(attempt)
+        raise err(grpc.StatusCode.UNAVAILABLE)
+
+    policy = RetryPolicy(max_attempts=5, sleep=lambda s: None, on_attempt=hook)
+    with pytest.raises(Stop) as info:
+        policy.call(flaky)
+    assert calls == [1] and isinstance(info.value.__cause__, errors.UnavailableError)
+
+
+def test_an_interrupt_ends_the_backoff_at_once():
+    import threading
+    import time
+
+    stop = threading.Event()
+    stop.set()
+    policy = RetryPolicy(max_attempts=3, initial_backoff=30, interrupt=stop)
+    started = time.monotonic()
+    with pytest.raises(errors.CancelledError):
+        policy.call(lambda n: (_ for _ in ()).throw(err(grpc.StatusCode.UNAVAILABLE)))
+    assert time.monotonic() - started < 5
+
+
+def test_streams_share_decisions_and_reports_with_unary_calls():
+    reported: list[AttemptInfo] = []
+    policy = RetryPolicy(max_attempts=3, jitter=0, sleep=lambda s: None, on_attempt=reported.append)
+
+    def broken(attempt: int):
+        yield attempt
+        raise err(grpc.StatusCode.RESOURCE_EXHAUSTED if attempt == 1 else grpc.StatusCode.NOT_FOUND)
+
+    with pytest.raises(errors.NotFoundError):
+        list(policy.stream(broken))
+    assert [(r.attempt, r.will_retry, r.delay) for r in reported] == [
+        (1, True, policy.rate_limit_backoff),
+        (2, False, 0.0),
+    ]
+
+
+def test_a_stream_closed_by_its_consumer_is_not_a_failed_attempt():
+    reported: list[AttemptInfo] = []
+    closed: list[int] = []
+    policy = RetryPolicy(max_attempts=3, sleep=lambda s: None, on_attempt=reported.append)
+
+    def endless(attempt: int):
+        try:
+            while True:
+                yield attempt
+        finally:
+            closed.append(attempt)
+
+    items = policy.stream(endless)
+    assert [next(items), next(items)] == [1, 1]
+    items.close()
+    assert closed == [1] and reported == []

@@ -1,11 +1,17 @@
 """Per-job bookkeeping around the client's retries: error lines, rate limits, deadlines.
 
-The client retries every call with the one shared :class:`RetryPolicy`; the
-executor builds that policy with :meth:`AttemptHooks.policy`, whose callbacks run
-on the worker thread that makes the call. They find the job being run in a
-thread-local, record each failed attempt in ``errors.jsonl``, cut the dispatch
-rate on ``RESOURCE_EXHAUSTED``, take a rate-limit token before the retry, and
-refuse to sleep past the job's deadline or after an abort.
+The client retries every call (unary or stream) with the one shared
+:class:`RetryPolicy`; the executor builds that policy with :meth:`AttemptHooks.policy`,
+whose ``on_attempt`` hook runs on the worker thread that makes the call, after each
+failed attempt and before the backoff. For an attempt that will be retried it
+records the failure in ``errors.jsonl``, cuts the dispatch rate on a rate-limit
+error, refuses to back off past the job's deadline or after an abort, and takes a
+rate-limit token for the retry. The backoff itself ends early when the run aborts
+(the policy's ``interrupt`` is the executor's abort event).
+
+The job a worker runs is held in a thread-local (:meth:`AttemptHooks.scope`):
+the client and its policy are shared by all workers, and the grader calls the
+client on the job's thread too.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import XaiError
-from xai_pipelines.sdk.retry import RetryPolicy, is_rate_limited
+from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_rate_limited
 
 
 @dataclass
@@ -71,8 +77,8 @@ class AttemptHooks:
             initial_backoff=initial_backoff_s,
             max_backoff=max_backoff_s,
             rate_limit_backoff=max(initial_backoff_s, min(2.0, max_backoff_s)),
-            on_retry=self.on_retry,
-            sleep=self.sleep,
+            on_attempt=self.on_attempt,
+            interrupt=self.abort,
         )
 
     @property
@@ -90,26 +96,28 @@ class AttemptHooks:
         finally:
             self._local.scope = None
 
-    def on_retry(self, exc: BaseException, attempt: int, delay: float) -> None:
-        """Record a failed attempt that is about to be retried."""
+    def on_attempt(self, info: AttemptInfo) -> None:
+        """Book a failed attempt; before a retry, check the deadline and take a token.
+
+        Raises:
+            JobFailed: The job's deadline would pass during the backoff, or the run aborted.
+        """
+        if not info.will_retry:
+            return  # the final failure is the job's, recorded by the executor
+        exc = info.error
         scope = self.current
         if is_rate_limited(exc):
             self.limiter.note_rate_limited()
-        if scope is None:
-            return
-        scope.failed_attempts += 1
-        code = exc.code if isinstance(exc, XaiError) else type(exc).__name__
-        message = exc.message if isinstance(exc, XaiError) else str(exc)
-        self.sink.attempt_failed(scope.job, code, message, attempt)
-        self.limiter.reconcile(scope.estimate, 0)  # a failed attempt used (almost) no tokens
-
-    def sleep(self, delay: float) -> None:
-        """Back off before a retry, then take a rate-limit token for it."""
-        scope = self.current
-        remaining = scope.remaining() if scope is not None else None
-        if remaining is not None and remaining < delay:
-            raise JobFailed("DEADLINE_EXCEEDED", "job deadline reached while retrying")
-        if self.abort.wait(delay):
+        if scope is not None:
+            scope.failed_attempts += 1
+            code = exc.code if isinstance(exc, XaiError) else type(exc).__name__
+            message = exc.message if isinstance(exc, XaiError) else str(exc)
+            self.sink.attempt_failed(scope.job, code, message, info.attempt)
+            self.limiter.reconcile(scope.estimate, 0)  # a failed attempt used (almost) no tokens
+            remaining = scope.remaining()
+            if remaining is not None and remaining < info.delay:
+                raise JobFailed("DEADLINE_EXCEEDED", "job deadline reached while retrying")
+        if self.abort.is_set():
             raise JobFailed("CANCELLED", "run aborted")
         self.acquire(scope.estimate if scope is not None else 0)
 

@@ -9,6 +9,7 @@ in flight are allowed to finish (within ``grace_s`` after Ctrl-C).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +20,19 @@ from xai_pipelines.plan import Job
 from xai_pipelines.report import TICKS_PER_USD
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
+from xai_pipelines.sdk.errors import AuthenticationError, PermissionDeniedError, XaiError
 from xai_pipelines.store import ResumeState, RunStatus
 
+log = logging.getLogger(__name__)
+
 #: Errors that no other job would escape (the key is refused): dispatch stops at once.
-FATAL_CODES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+FATAL_ERRORS: tuple[type[XaiError], ...] = (AuthenticationError, PermissionDeniedError)
+
+
+def is_fatal(failure: BaseException) -> bool:
+    """Whether ``failure`` (or the client error it was raised from) refuses the key."""
+    return isinstance(failure, FATAL_ERRORS) or isinstance(failure.__cause__, FATAL_ERRORS)
+
 
 #: Runs one job; raises :class:`JobFailed` when it fails for good.
 JobFn = Callable[[Job], JobResult]
@@ -150,10 +160,14 @@ class Executor:
             result = self.run_job(job)
         except JobFailed as failure:
             self.sink.failed(job, failure)
-            if self.options.on_error == "fail_fast" or failure.code in FATAL_CODES:
+            fatal = is_fatal(failure)
+            if self.options.on_error == "fail_fast" or fatal:
+                if fatal:
+                    log.warning("the API refused the key (%s); dispatch stops", failure)
                 self.reason = "failed"
                 self._halt.set()
         except Exception as exc:  # a bug in a runner must not kill the run silently
+            log.exception("job %s: the runner raised %s", job.id, type(exc).__name__)
             self.sink.failed(job, JobFailed("CLIENT_ERROR", f"{type(exc).__name__}: {exc}"))
         else:
             self.sink.finished(result)

@@ -41,7 +41,7 @@ from xai_pipelines.run.cache import (
     split_hits,
 )
 from xai_pipelines.run.chat_job import ChatRunner
-from xai_pipelines.run.executor import FATAL_CODES, Executor, ExecutorOptions
+from xai_pipelines.run.executor import Executor, ExecutorOptions, is_fatal
 from xai_pipelines.run.image_job import ImageRunner
 from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.run.outcome import JobResult
@@ -188,7 +188,7 @@ def _prices(client: Client, served: dict[str, str] | None = None) -> dict[str, M
                 table[name] = ModelPrice(image_price=im.image_price)
                 served[name] = im.name
     except XaiError as exc:
-        if exc.code in FATAL_CODES:
+        if is_fatal(exc):
             raise RunInputError(
                 f"the API refused the key ({exc}); check XAI_API_KEY, or use --local"
             ) from None

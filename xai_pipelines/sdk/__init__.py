@@ -47,11 +47,12 @@ from xai_pipelines.sdk.messages import (
 from xai_pipelines.sdk.models import ImageModelInfo, LanguageModelInfo, ModelsClient
 from xai_pipelines.sdk.outputs import ImageOutput, InlineCitation, ToolOutput
 from xai_pipelines.sdk.response import Chunk, Response, ToolCall, Usage
-from xai_pipelines.sdk.retry import RetryPolicy, is_retryable
+from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_retryable
 from xai_pipelines.sdk.telemetry import configure_telemetry
 from xai_pipelines.sdk.tokenize import Token, TokenizeClient
 
 __all__ = [
+    "AttemptInfo",
     "BatchClient",
     "BatchInfo",
     "BatchResult",

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from xai_pipelines.sdk import telemetry
 from xai_pipelines.sdk._channel import ChannelPool
 from xai_pipelines.sdk.errors import REQUEST_ID_KEYS, XaiError, error_for_status
-from xai_pipelines.sdk.retry import RetryPolicy, retry_stream
+from xai_pipelines.sdk.retry import RetryPolicy
 
 
 class Caller:
@@ -129,7 +129,7 @@ class Caller:
                 finally:
                     call.cancel()  # no-op once finished; frees the stream if abandoned
 
-        return retry_stream(self.policy, open_stream)
+        return self.policy.stream(open_stream)
 
     @contextmanager
     def _converted(self) -> Iterator[None]:

@@ -70,6 +70,8 @@ class XaiError(Exception):
     """
 
     default_code = "UNKNOWN"
+    #: Whether another attempt may succeed (the retry policy's one criterion).
+    retryable = False
 
     def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None):
         self.code = code or self.default_code
@@ -141,18 +143,25 @@ class RateLimitError(XaiError):
     """Rate limited or out of quota (RESOURCE_EXHAUSTED); retried with a longer backoff."""
 
     default_code = "RESOURCE_EXHAUSTED"
+    retryable = True
 
 
 class UnavailableError(XaiError):
     """The service could not be reached or dropped the call (UNAVAILABLE); retried."""
 
     default_code = "UNAVAILABLE"
+    retryable = True
 
 
 class InternalServerError(XaiError):
     """The server failed (INTERNAL, UNKNOWN, DATA_LOSS); INTERNAL is retried."""
 
     default_code = "INTERNAL"
+
+    def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None):
+        super().__init__(message, code=code, request_id=request_id)
+        # UNKNOWN and DATA_LOSS share the class but are final: only INTERNAL is transient.
+        self.retryable = self.code == "INTERNAL"
 
 
 class DeadlineExceededError(XaiError):

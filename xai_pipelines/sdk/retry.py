@@ -1,32 +1,39 @@
-"""The one retry policy, shared by the client and the pipeline executor.
+"""The one retry policy, shared by unary calls, streams and the pipeline executor.
 
-Which errors are retried is decided here and nowhere else (:func:`is_retryable`):
+Which errors are retried is decided by the error classes of :mod:`~xai_pipelines.sdk.errors`
+(their ``retryable`` attribute, read by :func:`is_retryable`) and nowhere else:
 
-* ``UNAVAILABLE`` and ``INTERNAL``: transient; retried with exponential backoff and jitter.
-* ``RESOURCE_EXHAUSTED``: rate limiting; retried, starting from the longer
+* ``UnavailableError`` and ``InternalServerError`` for ``INTERNAL``: transient; retried
+  with exponential backoff and jitter.
+* ``RateLimitError`` (``RESOURCE_EXHAUSTED``): retried, starting from the longer
   ``rate_limit_backoff`` so the client backs off the limit instead of hammering it.
-* ``DEADLINE_EXCEEDED``: **not** retried. The deadline is the caller's budget for a
+* ``DeadlineExceededError``: **not** retried. The deadline is the caller's budget for a
   call; a retry would spend it again and may pay twice for a generation the server
   was still producing. Callers that want it (the executor, per job) retry above.
-* Everything else (``INVALID_ARGUMENT``, ``UNAUTHENTICATED``, ``PERMISSION_DENIED``,
-  ``NOT_FOUND``, ``CANCELLED`` ...) is final.
+* Everything else (invalid request, refused key, not found, cancelled ...) is final.
 
 Exactly one layer retries: the client opens its channels with ``grpc.enable_retries``
 set to 0, so gRPC's transparent channel-level retries never multiply the attempts
-counted here. Streams are retried by :func:`retry_stream`: a stream that breaks before
-its first item is simply reopened, one that breaks later is reopened from the start
-and the consumer is told (via the attempt number) to discard the partial output.
+counted here. Unary calls (:meth:`RetryPolicy.call`) and streams
+(:meth:`RetryPolicy.stream`) run through the same ``tenacity`` loop: a stream that
+breaks is reopened from the start and the consumer is told (via the attempt number)
+to discard the partial output.
+
+Every failed attempt is reported to ``on_attempt`` with an :class:`AttemptInfo`
+before the backoff; the hook may raise to end the call there (the executor does so
+when a job's deadline would pass during the backoff).
 
 Example (the executor)::
 
-    policy = RetryPolicy(max_attempts=5, on_retry=lambda exc, n, delay: counter.inc())
+    policy = RetryPolicy(max_attempts=5, on_attempt=lambda info: counter.inc())
     result = policy.call(lambda attempt: run_job(job))
 """
 
 from __future__ import annotations
 
-import itertools
+import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -35,23 +42,27 @@ from typing import TypeVar
 import grpc
 import tenacity
 
-from xai_pipelines.sdk.errors import XaiError
+from xai_pipelines.sdk.errors import CancelledError, RateLimitError, XaiError, error_for_status
 
-__all__ = ["RETRYABLE_CODES", "RetryPolicy", "is_rate_limited", "is_retryable", "retry_stream"]
+__all__ = [
+    "AttemptInfo",
+    "RetryPolicy",
+    "is_rate_limited",
+    "is_retryable",
+]
 
 T = TypeVar("T")
 
-#: gRPC status codes worth another attempt.
-RETRYABLE_CODES = frozenset({"UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED"})
+log = logging.getLogger(__name__)
 
 
-def _code_of(exc: BaseException) -> str | None:
-    if isinstance(exc, XaiError):
-        return exc.code
+def _as_error(exc: BaseException) -> BaseException:
+    """A raw ``grpc.RpcError`` as the error class the client would raise for it."""
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         code = exc.code()
-        return code.name if isinstance(code, grpc.StatusCode) else None
-    return None
+        if isinstance(code, grpc.StatusCode):
+            return error_for_status(code, "")
+    return exc
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -60,12 +71,30 @@ def is_retryable(exc: BaseException) -> bool:
     Args:
         exc: An :class:`XaiError` or a raw ``grpc.RpcError``; other exceptions are final.
     """
-    return _code_of(exc) in RETRYABLE_CODES
+    error = _as_error(exc)
+    return isinstance(error, XaiError) and error.retryable
 
 
 def is_rate_limited(exc: BaseException) -> bool:
-    """Whether ``exc`` is rate limiting (``RESOURCE_EXHAUSTED``)."""
-    return _code_of(exc) == "RESOURCE_EXHAUSTED"
+    """Whether ``exc`` is rate limiting (a :class:`RateLimitError`)."""
+    return isinstance(_as_error(exc), RateLimitError)
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    """One failed attempt, as reported to :attr:`RetryPolicy.on_attempt`.
+
+    Attributes:
+        attempt: The attempt that failed (1-based).
+        error: What it raised.
+        delay: Seconds the policy will wait before the next attempt (0 when none follows).
+        will_retry: Whether another attempt follows; False for the call's final failure.
+    """
+
+    attempt: int
+    error: BaseException
+    delay: float
+    will_retry: bool
 
 
 @dataclass(frozen=True)
@@ -83,9 +112,12 @@ class RetryPolicy:
         multiplier: Growth factor between delays.
         jitter: Random extra delay, as a fraction of the delay (0 for none).
         rate_limit_backoff: First delay after ``RESOURCE_EXHAUSTED``.
-        on_retry: Called as ``on_retry(exc, attempt, delay)`` before sleeping, where
-            ``attempt`` is the attempt that just failed (1-based).
-        sleep: The sleep function (swappable for callers with their own clock).
+        on_attempt: Called with an :class:`AttemptInfo` after every failed attempt,
+            before the backoff, on the thread making the call. If it raises, the call
+            ends with that exception (chained to the attempt's error).
+        interrupt: When set during a backoff, the wait ends at once and the call raises
+            :class:`~xai_pipelines.sdk.errors.CancelledError`.
+        sleep: The sleep function when there is no ``interrupt`` (tests pass their own).
     """
 
     max_attempts: int = 5
@@ -94,7 +126,8 @@ class RetryPolicy:
     multiplier: float = 2.0
     jitter: float = 0.2
     rate_limit_backoff: float = 2.0
-    on_retry: Callable[[BaseException, int, float], None] | None = None
+    on_attempt: Callable[[AttemptInfo], None] | None = None
+    interrupt: threading.Event | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def __post_init__(self) -> None:
@@ -116,13 +149,13 @@ class RetryPolicy:
         return attempt < self.max_attempts and is_retryable(exc)
 
     def retrying(self) -> tenacity.Retrying:
-        """A ``tenacity.Retrying`` carrying this policy (re-raises the last error)."""
+        """The ``tenacity.Retrying`` carrying this policy (re-raises the last error)."""
         return tenacity.Retrying(
-            retry=tenacity.retry_if_exception(is_retryable),
+            retry=self._retry,
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=self._tenacity_wait,
             before_sleep=self._before_sleep,
-            sleep=self.sleep,
+            sleep=self._wait,
             reraise=True,
         )
 
@@ -136,10 +169,44 @@ class RetryPolicy:
             What the successful attempt returned.
 
         Raises:
-            The last attempt's exception when it is not retryable or attempts run out.
+            The last attempt's exception when it is not retryable or attempts run out,
+            or whatever ``on_attempt`` raised.
         """
-        attempts = itertools.count(1)
-        return self.retrying()(lambda: fn(next(attempts)))
+        for attempt in self.retrying():
+            with attempt:
+                return fn(attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
+
+    def stream(self, open_stream: Callable[[int], Iterator[T]]) -> Generator[T, None, None]:
+        """Iterate ``open_stream(attempt)``, reopening it from the start on retryable errors.
+
+        The consumer sees the items of every attempt in order; an item from attempt
+        ``k > 1`` means everything yielded by earlier attempts is to be discarded.
+        Decisions, delays and ``on_attempt`` reports are those of :meth:`call`.
+
+        Args:
+            open_stream: Opens a fresh stream for the given attempt number (1-based).
+
+        Yields:
+            The items of the current attempt.
+        """
+        for attempt in self.retrying():
+            with attempt:
+                try:
+                    yield from open_stream(attempt.retry_state.attempt_number)
+                except GeneratorExit:
+                    # The consumer stopped reading: not a failed attempt; end quietly.
+                    return
+
+    def _retry(self, state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is None:
+            return False
+        if self.should_retry(exc, state.attempt_number):
+            return True
+        log.debug("attempt %d failed for good: %s", state.attempt_number, _describe(exc))
+        self._report(AttemptInfo(state.attempt_number, exc, 0.0, will_retry=False))
+        return False
 
     def _tenacity_wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -147,35 +214,28 @@ class RetryPolicy:
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        if self.on_retry is not None and exc is not None:
-            self.on_retry(exc, state.attempt_number, state.upcoming_sleep)
-
-
-def retry_stream(
-    policy: RetryPolicy, open_stream: Callable[[int], Iterator[T]]
-) -> Generator[T, None, None]:
-    """Iterate ``open_stream(attempt)``, reopening it from the start on retryable errors.
-
-    The consumer sees the items of every attempt in order; an item from attempt
-    ``k > 1`` means everything yielded by earlier attempts is to be discarded.
-
-    Args:
-        policy: The retry policy (same decisions and delays as unary calls).
-        open_stream: Opens a fresh stream for the given attempt number (1-based).
-
-    Yields:
-        The items of the current attempt.
-    """
-    attempt = 1
-    while True:
-        try:
-            yield from open_stream(attempt)
+        if exc is None:
             return
-        except Exception as exc:
-            if not policy.should_retry(exc, attempt):
-                raise
-            delay = policy.delay(exc, attempt)
-            if policy.on_retry is not None:
-                policy.on_retry(exc, attempt, delay)
-            policy.sleep(delay)
-            attempt += 1
+        delay = state.upcoming_sleep
+        log.debug(
+            "attempt %d failed (%s); retrying in %.2fs", state.attempt_number, _describe(exc), delay
+        )
+        self._report(AttemptInfo(state.attempt_number, exc, delay, will_retry=True))
+
+    def _report(self, info: AttemptInfo) -> None:
+        if self.on_attempt is None:
+            return
+        try:
+            self.on_attempt(info)
+        except BaseException as hook_error:
+            raise hook_error from info.error
+
+    def _wait(self, delay: float) -> None:
+        if self.interrupt is None:
+            self.sleep(delay)
+        elif self.interrupt.wait(delay):
+            raise CancelledError("aborted while waiting to retry")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, XaiError) else f"{type(exc).__name__}: {exc}"
