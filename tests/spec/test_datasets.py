@@ -144,13 +144,22 @@ def test_paths_resolve_from_the_pipeline_and_stay_inside(write, tmp_path: Path):
         load_pipeline(linked)
 
 
-def _million_rows(tmp_path: Path) -> Path:
-    # Few fields and small ints per row: tracing every allocation of a million rows is the cost.
+def _big_pipelines(directory: Path, rows: int) -> tuple[Path, Path, Path]:
+    """A ``rows``-line JSONL dataset and two pipelines over it: ``(data, lazy, full)``.
+
+    ``full`` keeps one row in 200 (``k == 0``), so a pass reads every row and plans few jobs.
+    """
+    # Few fields and small ints per row: tracing every allocation of a row is the cost.
     pad = "x" * 100
-    data = tmp_path / "big.jsonl"
+    directory.mkdir()
+    data = directory / "big.jsonl"
     with data.open("w") as f:
-        f.writelines(f'{{"k": {i % 200}, "q": "question {i} {pad}"}}\n' for i in range(1_000_000))
-    return data
+        f.writelines(f'{{"k": {i % 200}, "q": "question {i} {pad}"}}\n' for i in range(rows))
+    lazy = directory / "lazy.yaml"
+    lazy.write_text(PIPELINE.format(extra=""))
+    full = directory / "full.yaml"
+    full.write_text(PIPELINE.format(extra=", where: {k: 0}"))
+    return data, lazy, full
 
 
 PIPELINE = """version: 1
@@ -175,43 +184,60 @@ def _peak(func) -> int:
         tracemalloc.stop()
 
 
-def test_million_row_jsonl_plans_in_bounded_memory(tmp_path: Path):
-    data = _million_rows(tmp_path)
-    size = data.stat().st_size
-    assert size > 100_000_000
-    lazy = tmp_path / "lazy.yaml"
-    lazy.write_text(PIPELINE.format(extra=""))
-    full = tmp_path / "full.yaml"
-    full.write_text(PIPELINE.format(extra=", where: {k: 0}"))
+#: Rows of the smaller dataset; the larger has four times as many.
+ROWS_N = 12_000
 
-    # Loading and starting the plan reads only what it needs.
-    last: deque = deque(maxlen=1)
-    peak = _peak(lambda: last.extend(islice(iter_jobs(load_pipeline(lazy)), 1000)))
-    assert last[0].id == "q-999" and last[0].index == 999
-    assert peak < size / 100
 
-    # A full pass (every row read, parsed and filtered; jobs checked for duplicate ids).
-    summary = []
-    peak = _peak(lambda: summary.append(check_plan(load_pipeline(full))))
-    assert summary[0].count == 5000
-    assert summary[0].first[-1].id == "q-9"
-    assert summary[0].first[-1].meta["origin"].endswith("big.jsonl:1801")
-    assert peak < size / 100
+def test_planning_memory_does_not_grow_with_the_dataset(tmp_path: Path):
+    """Streaming: planning a dataset four times larger peaks at the memory of the smaller one.
+
+    Starting a plan reads only what it needs; a full pass (every row read, parsed and
+    filtered, jobs checked for duplicate ids) holds one row at a time and a fingerprint
+    per planned job. A bound that held only at one size would show here as a peak that
+    grows with the file.
+    """
+    sizes = {"n": ROWS_N, "4n": 4 * ROWS_N}
+    pipelines = {name: _big_pipelines(tmp_path / name, rows) for name, rows in sizes.items()}
+    check_plan(load_pipeline(pipelines["n"][2]))  # compile templates and schema before measuring
+    lazy_peak: dict[str, int] = {}
+    full_peak: dict[str, int] = {}
+    for name, (data, lazy, full) in pipelines.items():
+        last: deque = deque(maxlen=1)
+        lazy_peak[name] = _peak(
+            lambda lazy=lazy, last=last: last.extend(islice(iter_jobs(load_pipeline(lazy)), 1000))
+        )
+        assert last[0].id == "q-999" and last[0].index == 999
+        summary = []
+        full_peak[name] = _peak(
+            lambda full=full, summary=summary: summary.append(check_plan(load_pipeline(full)))
+        )
+        assert summary[0].count == sizes[name] // 200
+        assert summary[0].first[-1].id == "q-9"
+        assert summary[0].first[-1].meta["origin"].endswith("big.jsonl:1801")
+        assert full_peak[name] < data.stat().st_size / 10
+    # The larger pass plans 180 more jobs, a fingerprint each: a few KB, inside the slack.
+    assert lazy_peak["4n"] <= lazy_peak["n"] * 1.25 + 32_000, lazy_peak
+    assert full_peak["4n"] <= full_peak["n"] * 1.25 + 32_000, full_peak
 
 
 def test_planning_keeps_no_per_job_state_but_id_fingerprints(tmp_path: Path):
-    data = tmp_path / "big.jsonl"
-    data.write_text(
-        "".join(f'{{"i": {i}, "q": "question {i} {"y" * 200}"}}\n' for i in range(20_000))
-    )
-    path = tmp_path / "p.yaml"
-    path.write_text(PIPELINE.format(extra=""))
-    spec = load_pipeline(path)
-    peak = _peak(lambda: deque(iter_jobs(spec), maxlen=0))
-    assert (
-        peak < 1_500_000
-    )  # ~16 bytes per id fingerprint plus one job at a time; the file is ~5 MB
-    assert data.stat().st_size > 4_000_000
+    """Each planned job leaves at most a small id fingerprint behind, never the job itself."""
+    peaks = {}
+    for rows in (1_000, 4_000):
+        directory = tmp_path / str(rows)
+        directory.mkdir()
+        (directory / "big.jsonl").write_text(
+            "".join(f'{{"i": {i}, "q": "question {i} {"y" * 200}"}}\n' for i in range(rows))
+        )
+        path = directory / "p.yaml"
+        path.write_text(PIPELINE.format(extra=""))
+        spec = load_pipeline(path)
+        deque(iter_jobs(spec), maxlen=0)  # warm: compiled templates are not per-job state
+        peaks[rows] = _peak(lambda spec=spec: deque(iter_jobs(spec), maxlen=0))
+    # A job with its request is several hundred bytes; its fingerprint (and its slot in
+    # the set of seen ids) well under 100.
+    per_job = (peaks[4_000] - peaks[1_000]) / 3_000
+    assert per_job < 100, peaks
 
 
 def test_csv_where_compares_numbers_as_text(write):
