@@ -42,11 +42,6 @@ class Interrupts:
         self._on_first = on_first
         self._previous: dict[int, Any] = {}
 
-    @property
-    def interrupted(self) -> bool:
-        """Whether a signal was received."""
-        return self.signals > 0
-
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1
         if self.signals == 1:
