@@ -125,7 +125,6 @@ class RateLimiter:
         self._slow: TokenBucket | None = None
         self._slow_until = 0.0
         self._last_cut = -1e9
-        self.rate_limited_events = 0
 
     def acquire(self, estimated_tokens: int = 0, stop: threading.Event | None = None) -> bool:
         """Block until one request and ``estimated_tokens`` may be sent.
@@ -169,7 +168,6 @@ class RateLimiter:
         sd = self.slow_down
         with self._lock:
             now = self._clock()
-            self.rate_limited_events += 1
             self._slow_until = now + sd.window_s
             if now - self._last_cut < sd.cooldown_s:
                 return
