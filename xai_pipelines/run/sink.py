@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
 
 from xai_pipelines.plan import Job
+from xai_pipelines.records import ErrorLine
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.stats import RunStats
 from xai_pipelines.store import JsonlAppender, utc_now
@@ -27,7 +28,6 @@ class ResultSink:
         self.errors = errors
         self.stats = stats
         self.run_id = run_id
-        self.dropped = 0
 
     def finished(self, result: JobResult) -> bool:
         """Record a finished job.
@@ -36,7 +36,7 @@ class ResultSink:
             False when the run was already closed (an abort): the job stays unfinished.
         """
         try:
-            self.results.append({**result.line, "run_id": self.run_id})
+            self.results.append_record(msgspec.structs.replace(result.line, run_id=self.run_id))
         except ValueError:
             self.dropped += 1
             self.stats.job_abandoned()
@@ -57,24 +57,24 @@ class ResultSink:
         self.stats.retried()
 
     def _error(self, job: Job, code: str, message: str, attempt: int, final: bool) -> None:
-        line: dict[str, Any] = {
-            "id": job.id,
-            "kind": job.kind,
-            "model": job.model,
-            "digest": job.digest,
-            "task": job.task,
-            "attempt": attempt,
-            "final": final,
-            "code": code,
-            "message": message,
-            "at": utc_now(),
-            "run_id": self.run_id,
-        }
+        line = ErrorLine(
+            id=job.id,
+            kind=job.kind,
+            model=job.model,
+            digest=job.digest,
+            task=job.task,
+            attempt=attempt,
+            final=final,
+            code=code,
+            message=message,
+            at=utc_now(),
+            run_id=self.run_id,
+        )
         if final:  # what the reports need of a job that has no result line
-            line["index"] = job.index
-            line["matrix"] = dict(job.meta.get("matrix") or {})
-            line["expects"] = len(job.expect)
+            line.index = job.index
+            line.matrix = dict(job.meta.get("matrix") or {})
+            line.expects = len(job.expect)
         try:
-            self.errors.append(line)
+            self.errors.append_record(line)
         except ValueError:
             self.dropped += 1
