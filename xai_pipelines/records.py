@@ -5,6 +5,8 @@ One msgspec Struct per file format, with one encoder and one decoder each:
 * :class:`ResultLine` - a line of ``results.jsonl`` (with :class:`Usage`,
   :class:`ChatOutput`, :class:`Turn`, :class:`ImageRecord`, :class:`CacheProvenance`);
 * :class:`ErrorLine` - a line of ``errors.jsonl``;
+* :class:`Scores` - a result line's ``scores``, read with :func:`scores_of` (with
+  :class:`AssertionOutcome`, :class:`GraderUse`, :class:`GraderUsage`);
 * :class:`Manifest` - ``manifest.json`` (with :class:`SpecInfo`, :class:`PlanInfo`,
   :class:`BatchInfo`, :class:`MergedSource`, :class:`ShardsInfo`, :class:`HistoryEntry`).
 
@@ -37,10 +39,13 @@ from msgspec import UNSET, UnsetType
 __all__ = [
     "SCHEMA_VERSION",
     "UNSET",
+    "AssertionOutcome",
     "BatchInfo",
     "CacheProvenance",
     "ChatOutput",
     "ErrorLine",
+    "GraderUsage",
+    "GraderUse",
     "HistoryEntry",
     "ImageRecord",
     "Manifest",
@@ -48,6 +53,7 @@ __all__ = [
     "PlanInfo",
     "RecordError",
     "ResultLine",
+    "Scores",
     "ShardsInfo",
     "SpecInfo",
     "Turn",
@@ -58,6 +64,7 @@ __all__ = [
     "decode_result_line",
     "encode_line",
     "encode_manifest",
+    "scores_of",
     "to_plain",
 ]
 
@@ -265,6 +272,83 @@ class ErrorLine(_Record):
     matrix: dict[str, Any] | UnsetType = UNSET
     expects: int | UnsetType = UNSET
     schema_version: int = SCHEMA_VERSION
+
+
+class GraderUsage(Usage):
+    """Summed usage of a job's grader calls (``scores.grader.usage``): a Usage and cache hits.
+
+    Attributes:
+        cache_hits: Verdicts served from the response cache (at cost 0, tokens copied).
+    """
+
+    cache_hits: int = 0
+
+
+class GraderUse(_Record):
+    """``scores.grader``: the grader calls one job's ``llm_rubric`` checks made.
+
+    Attributes:
+        calls: Verdicts asked (those served from the response cache included).
+        usage: Their summed usage.
+    """
+
+    calls: int = 0
+    usage: GraderUsage = msgspec.field(default_factory=GraderUsage)
+
+
+class AssertionOutcome(_Record):
+    """One checked assertion in ``scores.assertions`` (``docs/evals.md``).
+
+    Attributes:
+        type: The ``expect`` key (``invalid`` for an entry that could not be built).
+        name: The entry's ``name`` label, when it has one.
+        output: Index of the chat output checked (None: a job-level check).
+        passed: Whether it held (``pass`` in the JSON).
+        score: 0..1.
+        reason: Why, for a reader of the report.
+    """
+
+    type: str = ""
+    name: str | UnsetType = UNSET
+    output: int | None = None
+    passed: bool = msgspec.field(default=False, name="pass")
+    score: float = 0.0
+    reason: str = ""
+
+
+class Scores(_Record):
+    """A result line's ``scores``: its ``expect`` checked (written by the evals layer).
+
+    Attributes:
+        passed: Every assertion passed.
+        score: Mean of the assertion scores.
+        total: Assertions checked.
+        failed: Assertions that failed.
+        assertions: Each outcome.
+        grader: The grader's calls, when one was asked.
+    """
+
+    passed: bool = False
+    score: float = 0.0
+    total: int = 0
+    failed: int = 0
+    assertions: list[AssertionOutcome] = msgspec.field(default_factory=list)
+    grader: GraderUse | UnsetType = UNSET
+
+
+def scores_of(line: ResultLine) -> Scores | None:
+    """The line's ``scores`` as a :class:`Scores` record (None: the job was not scored).
+
+    Raises:
+        RecordError: ``scores`` is not a scores document.
+    """
+    scores: Any = line.scores
+    if scores is None or isinstance(scores, Scores):
+        return scores
+    try:
+        return msgspec.convert(scores, Scores)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not valid scores of job {line.id!r}: {exc}") from exc
 
 
 class SpecInfo(_Record):
