@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import msgspec
+
+from xai_pipelines.records import RecordError, Usage
+
 TICKS_PER_USD = 10_000_000_000
 
 
@@ -57,29 +61,30 @@ class ModelPrice:
 PriceTable = Mapping[str, ModelPrice]
 
 
-def _price_from_dict(prices: Mapping[str, Any]) -> ModelPrice:
-    def whole(key: str) -> int:
-        return int(prices.get(key) or 0)
-
-    def optional(key: str) -> int | None:
-        value = prices.get(key)
-        return None if value is None else int(value)
-
-    return ModelPrice(
-        whole("prompt_text_token_price"),
-        whole("cached_prompt_token_price"),
-        whole("completion_text_token_price"),
-        whole("image_price"),
-        optional("long_context_threshold"),
-        optional("long_context_prompt_text_token_price"),
-        optional("long_context_cached_prompt_token_price"),
-        optional("long_context_completion_text_token_price"),
-    )
-
-
 def price_table_from_dict(data: Mapping[str, Mapping[str, Any]] | None) -> dict[str, ModelPrice]:
-    """Rebuild a price table from its JSON form (unknown keys ignored)."""
-    return {model: _price_from_dict(prices) for model, prices in (data or {}).items()}
+    """Rebuild a price table from its JSON form (a manifest's ``prices``; unknown keys ignored).
+
+    Raises:
+        RecordError: A price that is not a whole number.
+    """
+    try:
+        return {model: msgspec.convert(p, ModelPrice) for model, p in (data or {}).items()}
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid price table: {exc}") from exc
+
+
+def as_usage(usage: Usage | Mapping[str, Any]) -> Usage:
+    """A :class:`~xai_pipelines.records.Usage` (a plain usage dict is decoded into one).
+
+    Raises:
+        RecordError: The dict is not a usage (unknown key, wrong type).
+    """
+    if isinstance(usage, Usage):
+        return usage
+    try:
+        return msgspec.convert(usage, Usage)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid usage: {exc}") from exc
 
 
 def ticks_to_usd(ticks: int | float) -> float:
@@ -87,7 +92,7 @@ def ticks_to_usd(ticks: int | float) -> float:
     return ticks / TICKS_PER_USD
 
 
-def cost_from_prices(kind: str, usage: Mapping[str, Any], price: ModelPrice) -> int:
+def cost_from_prices(kind: str, usage: Usage | Mapping[str, Any], price: ModelPrice) -> int:
     """Cost in ticks computed from token or image counts and a price.
 
     Cached tokens are part of ``prompt_tokens`` (docs.x.ai, "Prompt caching: usage
@@ -97,21 +102,22 @@ def cost_from_prices(kind: str, usage: Mapping[str, Any], price: ModelPrice) -> 
     long-context prices. (One result line may sum several calls, e.g. turns; the
     threshold is checked against their summed prompt, which can only overstate.)
     """
+    u = as_usage(usage)
     if kind == "image":
-        return int(usage.get("images", 0) or 0) * price.image_price
-    prompt = int(usage.get("prompt_tokens", 0) or 0)
+        return u.image_count * price.image_price
+    prompt = u.prompt_tokens
     price = price.for_prompt(prompt)
-    cached = min(int(usage.get("cached_prompt_tokens", 0) or 0), prompt)
-    completion = int(usage.get("completion_tokens", 0) or 0)
-    reasoning = int(usage.get("reasoning_tokens", 0) or 0)
+    cached = min(u.cached_prompt_tokens, prompt)
     return (
         (prompt - cached) * price.prompt_text_token_price
         + cached * price.cached_prompt_token_price
-        + (completion + reasoning) * price.completion_text_token_price
+        + (u.completion_tokens + u.reasoning_tokens) * price.completion_text_token_price
     )
 
 
-def cache_savings(kind: str, usage: Mapping[str, Any], price: ModelPrice | None) -> int | None:
+def cache_savings(
+    kind: str, usage: Usage | Mapping[str, Any], price: ModelPrice | None
+) -> int | None:
     """What the prompt cache saved on one job, in ticks (None when the price is unknown).
 
     The difference between billing the cached prompt tokens at the prompt price and
@@ -119,29 +125,37 @@ def cache_savings(kind: str, usage: Mapping[str, Any], price: ModelPrice | None)
     """
     if kind != "chat":
         return 0
-    cached = int(usage.get("cached_prompt_tokens", 0) or 0)
-    if not cached:
+    u = as_usage(usage)
+    if not u.cached_prompt_tokens:
         return 0
     if price is None:
         return None
-    price = price.for_prompt(int(usage.get("prompt_tokens", 0) or 0))
-    return cached * max(0, price.prompt_text_token_price - price.cached_prompt_token_price)
+    price = price.for_prompt(u.prompt_tokens)
+    return u.cached_prompt_tokens * max(
+        0, price.prompt_text_token_price - price.cached_prompt_token_price
+    )
 
 
 def resolve_cost(
-    kind: str, model: str, usage: Mapping[str, Any], prices: PriceTable | None
+    kind: str, model: str, usage: Usage | Mapping[str, Any], prices: PriceTable | None
 ) -> tuple[int | None, str | None]:
     """The cost of a job and where it came from.
+
+    Args:
+        kind: ``chat`` or ``image``.
+        model: The job's model (the key of ``prices``).
+        usage: The job's usage (a plain usage dict is decoded into a ``Usage``).
+        prices: The run's price table.
 
     Returns:
         ``(ticks, "response")`` when the API reported ``cost_usd_ticks``;
         ``(ticks, "price_table")`` when it did not but the model's price is known;
         ``(None, None)`` otherwise.
     """
-    reported = usage.get("cost_usd_ticks")
-    if reported is not None:
-        return int(reported), "response"
+    u = as_usage(usage)
+    if u.cost_usd_ticks is not None:
+        return u.cost_usd_ticks, "response"
     price = (prices or {}).get(model)
     if price is None:
         return None, None
-    return cost_from_prices(kind, usage, price), "price_table"
+    return cost_from_prices(kind, u, price), "price_table"

@@ -16,8 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from xai_pipelines.records import ErrorLine, ResultLine, Scores, scores_of
 from xai_pipelines.report.cost import ticks_to_usd
 from xai_pipelines.report.failures import final_failures
+from xai_pipelines.report.lines import result_records, unset_or
 from xai_pipelines.report.usage import GraderTotals, grader_share
 
 #: Failing job ids listed per task, model or matrix cell.
@@ -49,22 +51,18 @@ def _cell_of(matrix: Mapping[str, Any]) -> str:
     return sys.intern(", ".join(f"{k}={v}" for k, v in matrix.items()))
 
 
-def _cell(meta: Mapping[str, Any]) -> str:
-    return _cell_of(meta.get("matrix") or {})
-
-
-def _failures(line: Mapping[str, Any], scores: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _failures(line: ResultLine, scores: Scores) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for a in scores.get("assertions") or []:
-        if a.get("pass") or len(out) >= MAX_FAILURES_PER_JOB:
+    for a in scores.assertions:
+        if a.passed or len(out) >= MAX_FAILURES_PER_JOB:
             continue
-        reason = str(a.get("reason", ""))
+        reason = a.reason
         if len(reason) > MAX_REASON_CHARS:
             reason = reason[: MAX_REASON_CHARS - 1] + "…"
-        entry = {"id": line.get("id"), "task": line.get("task"), "model": line.get("model")}
-        entry |= {"type": a.get("type"), "output": a.get("output"), "reason": reason}
-        if a.get("name"):
-            entry["name"] = a["name"]
+        entry = {"id": line.id, "task": line.task, "model": line.model}
+        entry |= {"type": a.type, "output": a.output, "reason": reason}
+        if unset_or(a.name, ""):
+            entry["name"] = a.name
         out.append(entry)
     return out
 
@@ -104,12 +102,13 @@ class _Rate:
 
 
 def build_evals(
-    results: Iterable[Mapping[str, Any]], errors: Iterable[Mapping[str, Any]] = ()
+    results: Iterable[ResultLine | Mapping[str, Any]],
+    errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The ``evals`` section of ``usage.json``.
 
     Args:
-        results: Lines of ``results.jsonl``.
+        results: Lines of ``results.jsonl`` (records; plain dicts are decoded).
         errors: Lines of ``errors.jsonl``: jobs with an ``expect`` that failed at the
             API count as failed jobs (``errored``).
 
@@ -124,34 +123,31 @@ def build_evals(
     types_of: dict[str, list[tuple[str, bool]]] = {}
     grader_of: dict[str, GraderTotals] = {}
     seen: set[str] = set()
-    for line in results:
-        scores = line.get("scores")
-        job_id = str(line.get("id"))
+    for line in result_records(results):
+        scores = scores_of(line)
+        job_id = line.id
         seen.add(job_id)
         if job_id in latest:  # a forced re-run replaced this job: forget the old line
             del latest[job_id]
             details.pop(job_id, None)
             types_of.pop(job_id, None)
             grader_of.pop(job_id, None)
-        if not isinstance(scores, Mapping):
+        if scores is None:
             continue
         latest[job_id] = _Scored(
-            int(line.get("index", 0) or 0),
-            sys.intern(str(line.get("task"))),
-            sys.intern(str(line.get("model"))),
-            _cell(line.get("meta") or {}),
-            bool(scores.get("passed")),
-            float(scores.get("score") or 0.0),
-            int(scores.get("total", 0) or 0),
-            int(scores.get("failed", 0) or 0),
+            line.index,
+            sys.intern(line.task),
+            sys.intern(line.model),
+            _cell_of(line.meta.get("matrix") or {}),
+            scores.passed,
+            scores.score,
+            scores.total,
+            scores.failed,
         )
-        types_of[job_id] = [
-            (sys.intern(str(a.get("type"))), bool(a.get("pass")))
-            for a in scores.get("assertions") or []
-        ]
-        if not scores.get("passed") and len(details) < MAX_FAILURES:
+        types_of[job_id] = [(sys.intern(a.type), a.passed) for a in scores.assertions]
+        if not scores.passed and len(details) < MAX_FAILURES:
             details[job_id] = _failures(line, scores)
-        share = grader_share(line)
+        share = grader_share(scores)
         if share is not None:
             grader_of[job_id] = GraderTotals()
             grader_of[job_id].add(share)
@@ -265,7 +261,7 @@ def evals_headline(evals: Mapping[str, Any], markdown: bool = False) -> str:
     a = evals["assertions"]
     rate = f"{evals['passed']}/{evals['jobs']} jobs passed every assertion ({_pct(evals['pass_rate'])})"
     parts = [f"**{rate}**" if markdown else rate]
-    errored = int(evals.get("errored") or 0)
+    errored = evals.get("errored", 0)
     if errored:
         parts.append(f"{errored} failed at the API (counted as failed)")
     parts.append(f"{a['passed']}/{a['total']} assertions ({_pct(a['pass_rate'])})")

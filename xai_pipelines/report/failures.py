@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xai_pipelines.records import ErrorLine
+from xai_pipelines.report.lines import error_records, unset_or
+
 #: Job ids kept as examples per group.
 MAX_EXAMPLE_IDS = 5
 #: Longest message shown for a group.
@@ -77,30 +80,29 @@ class JobFailure:
 
 
 def final_failures(
-    errors: Iterable[Mapping[str, Any]], succeeded: Iterable[str] | Mapping[str, Any]
+    errors: Iterable[ErrorLine | Mapping[str, Any]], succeeded: Iterable[str] | Mapping[str, Any]
 ) -> list[JobFailure]:
     """The jobs that failed for good and never succeeded, in order of their first failure.
 
     Args:
-        errors: Lines of ``errors.jsonl``.
+        errors: Lines of ``errors.jsonl`` (records; plain dicts are decoded).
         succeeded: Ids of the jobs that have a result line.
     """
     done = succeeded if isinstance(succeeded, Mapping | set | frozenset) else set(succeeded)
     failed: dict[str, JobFailure] = {}
-    for line in errors:
-        job_id = str(line.get("id"))
-        if not line.get("final") or job_id in done:
+    for line in error_records(errors):
+        if not line.final or line.id in done:
             continue
-        failed[job_id] = JobFailure(
-            id=job_id,
-            kind=sys.intern(str(line.get("kind"))),
-            model=sys.intern(str(line.get("model"))),
-            code=sys.intern(str(line.get("code") or "UNKNOWN")),
-            message=sys.intern(str(line.get("message") or "")),
-            task=sys.intern(str(line.get("task") or "")),
-            index=int(line.get("index", 0) or 0),
-            matrix=line.get("matrix") or {},
-            expects=int(line.get("expects", 0) or 0),
+        failed[line.id] = JobFailure(
+            id=line.id,
+            kind=sys.intern(line.kind),
+            model=sys.intern(line.model),
+            code=sys.intern(line.code or "UNKNOWN"),
+            message=sys.intern(line.message),
+            task=sys.intern(line.task),
+            index=unset_or(line.index, 0),
+            matrix=unset_or(line.matrix, {}),
+            expects=unset_or(line.expects, 0),
         )
     return list(failed.values())
 

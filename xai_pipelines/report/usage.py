@@ -26,8 +26,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from xai_pipelines.records import ErrorLine, GraderUse, ResultLine, Scores, Usage, scores_of
 from xai_pipelines.report.cost import PriceTable, cache_savings, resolve_cost, ticks_to_usd
 from xai_pipelines.report.failures import JobFailure, final_failures, group_failures
+from xai_pipelines.report.lines import error_records, result_records
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
 #: Token kinds as named in ``usage.json`` (TOKEN_FIELDS without ``_tokens``).
@@ -45,12 +47,18 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return round(value, 6)
 
 
-def _tokens(usage: Mapping[str, Any]) -> tuple[int, ...]:
-    return tuple(int(usage.get(name, 0) or 0) for name in TOKEN_FIELDS)
+def _tokens(usage: Usage) -> tuple[int, ...]:
+    """The token counts in TOKEN_FIELDS order."""
+    return (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.reasoning_tokens,
+        usage.cached_prompt_tokens,
+    )
 
 
 def _token_dict(tokens: Mapping[str, int] | Counter[str]) -> dict[str, int]:
-    out = {kind: int(tokens[name]) for kind, name in zip(TOKEN_KINDS, TOKEN_FIELDS, strict=True)}
+    out = {kind: tokens[name] for kind, name in zip(TOKEN_KINDS, TOKEN_FIELDS, strict=True)}
     out["total"] = out["prompt"] + out["completion"] + out["reasoning"]
     return out
 
@@ -64,23 +72,21 @@ class GraderShare(NamedTuple):
     cost_ticks: int | None
 
 
-def grader_share(line: Mapping[str, Any]) -> GraderShare | None:
-    """The grader's share of a result line (None: the grader was not asked).
+def grader_share(scores: Scores | None) -> GraderShare | None:
+    """The grader's share of a result line, from its ``scores`` (None: the grader was not asked).
 
     A verdict served from the response cache (counted in its usage's
     ``cache_hits``, at cost 0) is no request; when every verdict of the job came
     from the cache its copied tokens are not counted either. (The usage of a job
     is one sum, so when only some verdicts were hits their tokens stay counted.)
     """
-    grader = (line.get("scores") or {}).get("grader")
-    if not isinstance(grader, Mapping) or not grader.get("calls"):
+    grader = None if scores is None else scores.grader
+    if not isinstance(grader, GraderUse) or not grader.calls:
         return None
-    usage = grader.get("usage") or {}
-    calls = int(grader.get("calls", 0) or 0)
-    hits = min(calls, int(usage.get("cache_hits", 0) or 0))
-    cost = usage.get("cost_usd_ticks")
-    tokens = (0,) * len(TOKEN_FIELDS) if hits == calls else _tokens(usage)
-    return GraderShare(calls - hits, hits, tokens, None if cost is None else int(cost))
+    usage = grader.usage
+    hits = min(grader.calls, usage.cache_hits)
+    tokens = (0,) * len(TOKEN_FIELDS) if hits == grader.calls else _tokens(usage)
+    return GraderShare(grader.calls - hits, hits, tokens, usage.cost_usd_ticks)
 
 
 @dataclass
@@ -136,28 +142,27 @@ class _Row(NamedTuple):
     grader: GraderShare | None
 
 
-def _row(line: Mapping[str, Any], prices: PriceTable | None) -> _Row:
-    usage = line.get("usage") or {}
-    kind, model = sys.intern(str(line.get("kind"))), sys.intern(str(line.get("model")))
-    cached = bool(line.get("cached"))
-    ticks = line.get("cost_usd_ticks")
+def _row(line: ResultLine, prices: PriceTable | None) -> _Row:
+    usage = line.usage
+    kind, model = sys.intern(line.kind), sys.intern(line.model)
+    cached = line.cached is True
+    ticks = line.cost_usd_ticks
     if cached:
         ticks = 0
     elif ticks is None:
         ticks, _ = resolve_cost(kind, model, usage, prices)
-    latency, ttft = line.get("latency_s"), line.get("ttft_s")
     return _Row(
         model,
         kind,
         cached,
         _tokens(usage),
-        int(usage.get("images", 0) or 0),
-        None if ticks is None else int(ticks),
+        usage.image_count,
+        ticks,
         0 if cached else cache_savings(kind, usage, (prices or {}).get(model)),
-        None if latency is None else float(latency),
-        None if ttft is None else float(ttft),
-        int(line.get("calls", 1) or 1),
-        grader_share(line),
+        line.latency_s,
+        line.ttft_s,
+        line.calls,
+        grader_share(scores_of(line)),
     )
 
 
@@ -228,15 +233,15 @@ class _Group:
 
 
 def build_usage(
-    results: Iterable[Mapping[str, Any]],
-    errors: Iterable[Mapping[str, Any]] = (),
+    results: Iterable[ResultLine | Mapping[str, Any]],
+    errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
     prices: PriceTable | None = None,
 ) -> dict[str, Any]:
     """Aggregate result and error lines into the ``usage.json`` document (rules: module docstring).
 
     Args:
-        results: Lines of ``results.jsonl``.
-        errors: Lines of ``errors.jsonl``.
+        results: Lines of ``results.jsonl`` (records; plain dicts are decoded).
+        errors: Lines of ``errors.jsonl`` (records; plain dicts are decoded).
         prices: Price table used when a line carries no cost.
 
     Returns:
@@ -246,8 +251,8 @@ def build_usage(
         ``error_groups`` (``[{code, message, count, example_ids}]``, most frequent first).
     """
     latest: dict[str, _Row] = {}
-    for line in results:
-        latest[str(line.get("id"))] = _row(line, prices)
+    for line in result_records(results):
+        latest[line.id] = _row(line, prices)
     groups: dict[tuple[str, str], _Group] = {}
 
     def group(model: str, kind: str) -> _Group:
@@ -257,22 +262,20 @@ def build_usage(
     for row in latest.values():
         group(row.model, row.kind).add(row)
         grader.add(row.grader)
-    error_lines: list[Mapping[str, Any]] = []
-    for err in errors:
-        g = group(str(err.get("model")), str(err.get("kind")))
+    error_lines: list[ErrorLine] = []
+    for err in error_records(errors):
+        g = group(err.model, err.kind)
         g.requests += 1  # every error line is one failed attempt
-        if err.get("final"):
+        if err.final:
             error_lines.append(err)
         else:
             g.retries += 1
-            g.retry_errors[str(err.get("code") or "UNKNOWN")] += 1
+            g.retry_errors[err.code or "UNKNOWN"] += 1
     failures = final_failures(error_lines, latest)
     failed_ids = {f.id for f in failures}
     for err in error_lines:  # finals of jobs that later succeeded were failed attempts too
-        if str(err.get("id")) not in failed_ids:
-            group(str(err.get("model")), str(err.get("kind"))).retry_errors[
-                str(err.get("code") or "UNKNOWN")
-            ] += 1
+        if err.id not in failed_ids:
+            group(err.model, err.kind).retry_errors[err.code or "UNKNOWN"] += 1
     for failure in failures:
         g = group(failure.model, failure.kind)
         g.failed += 1
@@ -288,7 +291,7 @@ def _totals(
     share = grader.to_dict()
 
     def total(key: str) -> int:
-        return sum(int(g[key]) for g in by_model)
+        return sum(g[key] for g in by_model)
 
     tokens = {
         k: sum(g["tokens"][k] for g in by_model) + share["tokens_by_kind"][k]

@@ -1,0 +1,58 @@
+"""The lines a report reads, as records of :mod:`xai_pipelines.records`.
+
+Readers take records; a caller holding plain dicts (a line built in memory, a
+test) passes them through :func:`result_records` / :func:`error_records`, which
+decode each with the record's own rules (old lines without ``schema_version``
+included). ``scores`` is read through :func:`xai_pipelines.records.scores_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+from xai_pipelines.records import SCHEMA_VERSION, ErrorLine, RecordError, ResultLine, UnsetType
+
+__all__ = ["error_records", "result_records", "unset_or"]
+
+_T = TypeVar("_T")
+
+
+def _convert(value: Any, kind: type[Any], what: str) -> Any:
+    try:
+        record = msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid {what}: {exc}") from exc
+    if record.schema_version > SCHEMA_VERSION:
+        raise RecordError(
+            f"{what} has schema_version {record.schema_version}; this version of "
+            f"xai-pipelines reads up to {SCHEMA_VERSION}"
+        )
+    return record
+
+
+def result_records(lines: Iterable[ResultLine | Mapping[str, Any]]) -> Iterator[ResultLine]:
+    """Each line as a :class:`ResultLine` (records pass through, dicts are decoded).
+
+    Raises:
+        RecordError: A dict that is not a result line.
+    """
+    for line in lines:
+        yield line if isinstance(line, ResultLine) else _convert(line, ResultLine, "result line")
+
+
+def error_records(lines: Iterable[ErrorLine | Mapping[str, Any]]) -> Iterator[ErrorLine]:
+    """Each line as an :class:`ErrorLine` (records pass through, dicts are decoded).
+
+    Raises:
+        RecordError: A dict that is not an error line.
+    """
+    for line in lines:
+        yield line if isinstance(line, ErrorLine) else _convert(line, ErrorLine, "error line")
+
+
+def unset_or(value: _T | UnsetType, default: _T) -> _T:
+    """``value``, or ``default`` when the key was absent from the line."""
+    return default if isinstance(value, UnsetType) else value
