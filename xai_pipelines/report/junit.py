@@ -28,10 +28,19 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, NamedTuple, Protocol
+from typing import IO, Any, Literal, NamedTuple, Protocol, TypeVar
+
+from xai_pipelines.records import (
+    AssertionOutcome,
+    ResultLine,
+    decode_error_line,
+    decode_result_line,
+    scores_of,
+)
+from xai_pipelines.report.lines import unset_or
 
 #: File name of the report in the output directory.
 JUNIT_XML = "junit.xml"
@@ -136,8 +145,11 @@ def _one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return _clip(" ".join(text.split()), limit)
 
 
-def _scan(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(byte offset, object)`` of every line, with ``store.read_jsonl``'s rule.
+_T = TypeVar("_T")
+
+
+def _scan(path: Path, decode: Callable[[bytes], _T]) -> Iterator[tuple[int, _T]]:
+    """``(byte offset, decoded line)`` of every line, with ``store.read_jsonl``'s rule.
 
     A torn last line (a crash mid-write) is skipped; a damaged line elsewhere raises
     ``ValueError`` naming it.
@@ -149,67 +161,63 @@ def _scan(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         pending: bytes | None = None
         for raw in f:
             if pending is not None and pending.strip():
-                yield at, _parse(pending, path, lineno)
+                yield at, _parse(pending, path, lineno, decode)
             lineno += 1
             pending, at = raw, offset
             offset += len(raw)
         if pending is not None and pending.endswith(b"\n") and pending.strip():
             try:
-                yield at, _parse(pending, path, lineno)
+                yield at, _parse(pending, path, lineno, decode)
             except ValueError:
                 return
 
 
-def _parse(raw: bytes, path: Path, lineno: int) -> dict[str, Any]:
+def _parse(raw: bytes, path: Path, lineno: int, decode: Callable[[bytes], _T]) -> _T:
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
+        return decode(raw)
+    except ValueError as exc:  # RecordError, or a plan line that is not JSON
         raise ValueError(f"{path}:{lineno}: damaged JSON line: {exc}") from exc
+
+
+def _plan_line(raw: bytes) -> dict[str, Any]:
+    value = json.loads(raw)
     if not isinstance(value, dict):
-        raise ValueError(f"{path}:{lineno}: expected a JSON object")
+        raise ValueError("expected a JSON object")
     return value
-
-
-def _time(line: Mapping[str, Any]) -> float | None:
-    latency = line.get("latency_s")
-    return float(latency) if isinstance(latency, int | float) else None
 
 
 def _index(files: RunFiles) -> tuple[list[_Entry], dict[str, _ApiFailure]]:
     """Every job that finished or failed for good, in report order, and the API failures."""
     entries: dict[str, _Entry] = {}  # the last line of an id wins
-    for offset, line in _scan(files.results):
-        job_id = str(line.get("id"))
-        scores = line.get("scores")
-        failed = isinstance(scores, Mapping) and not scores.get("passed")
-        entries[job_id] = _Entry(
-            str(line.get("task")),
-            int(line.get("index", 0) or 0),
-            job_id,
+    for offset, line in _scan(files.results, decode_result_line):
+        scores = scores_of(line)
+        failed = scores is not None and not scores.passed
+        entries[line.id] = _Entry(
+            line.task,
+            line.index,
+            line.id,
             "failed" if failed else "passed",
-            _time(line),
-            str(line.get("model")),
+            line.latency_s,
+            line.model,
             offset,
         )
     api: dict[str, _ApiFailure] = {}
-    for _, err in _scan(files.errors):
-        job_id = str(err.get("id"))
-        if err.get("final") and job_id not in entries:
-            task = err.get("task")
-            api[job_id] = _ApiFailure(
-                str(err.get("model")),
-                str(err.get("code") or "UNKNOWN"),
-                _clip(str(err.get("message") or ""), MAX_TEXT_CHARS),
-                int(err.get("attempt", 1) or 1),
-                str(task) if task else None,
-                int(err.get("index", 0) or 0),
+    for _, err in _scan(files.errors, decode_error_line):
+        if err.final and err.id not in entries:
+            api[err.id] = _ApiFailure(
+                err.model,
+                err.code or "UNKNOWN",
+                _clip(err.message, MAX_TEXT_CHARS),
+                err.attempt,
+                err.task or None,
+                unset_or(err.index, 0),
             )
     placed: dict[str, tuple[str, int]] = {}
     if any(f.task is None for f in api.values()):
-        for _, job in _scan(files.plan):
+        for _, job in _scan(files.plan, _plan_line):
             job_id = str(job.get("id"))
             if job_id in api:
-                placed[job_id] = (str(job.get("task")), int(job.get("index", 0) or 0))
+                placed[job_id] = (str(job.get("task")), int(job.get("index", 0)))
     for job_id, failure in api.items():
         if failure.task is not None:
             task, index = failure.task, failure.position
@@ -223,45 +231,40 @@ def _index(files: RunFiles) -> tuple[list[_Entry], dict[str, _ApiFailure]]:
     return order, api
 
 
-def _assertion_label(a: Mapping[str, Any], several_outputs: bool = False) -> str:
-    label = str(a.get("type"))
-    if a.get("name"):
-        label += f" ({a['name']})"
-    if several_outputs and a.get("output") is not None:
-        label += f" [output {a['output']}]"
+def _assertion_label(a: AssertionOutcome, several_outputs: bool = False) -> str:
+    label = a.type
+    if unset_or(a.name, ""):
+        label += f" ({a.name})"
+    if several_outputs and a.output is not None:
+        label += f" [output {a.output}]"
     return label
 
 
-def _answers(line: Mapping[str, Any], indices: list[int]) -> list[str]:
-    outputs = line.get("outputs") or []
+def _answers(line: ResultLine, indices: list[int]) -> list[str]:
+    outputs = unset_or(line.outputs, [])
     out: list[str] = []
     for i in indices[:MAX_ANSWERS]:
-        if 0 <= i < len(outputs) and isinstance(outputs[i], Mapping):
-            content = outputs[i].get("content")
-            if isinstance(content, str):
-                prefix = "answer" if len(outputs) == 1 else f"answer [output {i}]"
-                out.append(f"{prefix}: {_clip(content, MAX_TEXT_CHARS)}")
+        if 0 <= i < len(outputs):
+            prefix = "answer" if len(outputs) == 1 else f"answer [output {i}]"
+            out.append(f"{prefix}: {_clip(outputs[i].content, MAX_TEXT_CHARS)}")
     return out
 
 
-def _failure_case(entry: _Entry, line: Mapping[str, Any]) -> JobCase:
-    scores = line.get("scores") or {}
-    failing = [a for a in scores.get("assertions") or [] if not a.get("pass")]
-    total = int(scores.get("total", len(scores.get("assertions") or [])) or 0)
-    several = len(line.get("outputs") or []) > 1
+def _failure_case(entry: _Entry, line: ResultLine) -> JobCase:
+    scores = scores_of(line)
+    assertions = [] if scores is None else scores.assertions
+    failing = [a for a in assertions if not a.passed]
+    total = 0 if scores is None else scores.total
+    several = len(unset_or(line.outputs, [])) > 1
     lines = [
-        f"{_assertion_label(a, several)}: {_clip(str(a.get('reason', '')), MAX_TEXT_CHARS)}"
+        f"{_assertion_label(a, several)}: {_clip(a.reason, MAX_TEXT_CHARS)}"
         for a in failing[:MAX_ASSERTIONS]
     ]
     if len(failing) > MAX_ASSERTIONS:
         lines.append(f"… {len(failing) - MAX_ASSERTIONS} more failed assertions")
-    outputs = sorted({int(a["output"]) for a in failing if isinstance(a.get("output"), int)})
+    outputs = sorted({a.output for a in failing if a.output is not None})
     lines += _answers(line, outputs or [0])
-    first = (
-        f"{_assertion_label(failing[0], several)}: {failing[0].get('reason', '')}"
-        if failing
-        else ""
-    )
+    first = f"{_assertion_label(failing[0], several)}: {failing[0].reason}" if failing else ""
     summary = f"{len(failing)} of {total} assertions failed" + (f": {first}" if first else "")
     return JobCase(
         entry.id,
@@ -303,7 +306,7 @@ def _cases(
                 if results is None:
                     results = files.results.open("rb")
                 results.seek(entry.offset)
-                yield _failure_case(entry, json.loads(results.readline()))
+                yield _failure_case(entry, decode_result_line(results.readline()))
     finally:
         if results is not None:
             results.close()
