@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Literal
 
+from xai_pipelines.records import ErrorLine, ResultLine, Scores, scores_of
 from xai_pipelines.report.cost import ticks_to_usd
+from xai_pipelines.report.lines import error_records, result_records, unset_or
 from xai_pipelines.report.usage import percentile
 
 #: z of a two-sided 95% interval.
@@ -128,18 +130,19 @@ def _cell(meta: Any) -> str:
     return sys.intern(", ".join(f"{k}={v}" for k, v in matrix.items()))
 
 
-def _failed_reason(scores: Mapping[str, Any]) -> str:
-    for a in scores.get("assertions") or []:
-        if not a.get("pass"):
-            label = str(a.get("type")) + (f" ({a['name']})" if a.get("name") else "")
-            return _clip(f"{label}: {a.get('reason', '')}")
+def _failed_reason(scores: Scores) -> str:
+    for a in scores.assertions:
+        if not a.passed:
+            name = unset_or(a.name, "")
+            label = a.type + (f" ({name})" if name else "")
+            return _clip(f"{label}: {a.reason}")
     return "an assertion failed"
 
 
 def build_run(
     label: str,
-    results: Iterable[Mapping[str, Any]],
-    errors: Iterable[Mapping[str, Any]] = (),
+    results: Iterable[ResultLine | Mapping[str, Any]],
+    errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
     plan: Iterable[Mapping[str, Any]] = (),
     usage: Mapping[str, Any] | None = None,
     manifest: Mapping[str, Any] | None = None,
@@ -148,8 +151,8 @@ def build_run(
 
     Args:
         label: How the run is named in the report.
-        results: Lines of ``results.jsonl``.
-        errors: Lines of ``errors.jsonl``.
+        results: Lines of ``results.jsonl`` (records; plain dicts are decoded).
+        errors: Lines of ``errors.jsonl`` (records; plain dicts are decoded).
         plan: Lines of ``plan.jsonl`` (read only when a job failed at the API).
         usage: ``usage.json`` (cost); None: no cost.
         manifest: ``manifest.json``; None: no name or run id.
@@ -157,36 +160,28 @@ def build_run(
     spec = (manifest or {}).get("spec") or {}
     run = Run(label, spec.get("name"), (manifest or {}).get("run_id"))
     latency: dict[str, tuple[str, float | None]] = {}
-    for line in results:
-        job_id = str(line.get("id"))
-        scores = line.get("scores")
-        scored = isinstance(scores, Mapping)
-        reason = ""
-        if isinstance(scores, Mapping) and not scores.get("passed"):
-            reason = _failed_reason(scores)
-        model = sys.intern(str(line.get("model")))
-        run.jobs[job_id] = Job(
-            job_id,
-            sys.intern(str(line.get("task"))),
+    for line in result_records(results):
+        scores = scores_of(line)
+        reason = "" if scores is None or scores.passed else _failed_reason(scores)
+        model = sys.intern(line.model)
+        run.jobs[line.id] = Job(
+            line.id,
+            sys.intern(line.task),
             model,
-            _cell(line.get("meta")),
+            _cell(line.meta),
             "fail" if reason else "pass",
-            scored,
+            scores is not None,
             reason,
         )
-        value = line.get("latency_s")
-        timed = isinstance(value, int | float) and not line.get("cached")
-        latency[job_id] = (model, float(value) if timed and value is not None else None)
+        latency[line.id] = (model, None if line.cached is True else line.latency_s)
     api: dict[str, tuple[str, str]] = {}
     placed: dict[str, tuple[str, str, bool]] = {}
-    for err in errors:
-        job_id = str(err.get("id"))
-        if err.get("final") and job_id not in run.jobs:
-            code = str(err.get("code") or "UNKNOWN")
-            api[job_id] = (str(err.get("model")), _clip(f"{code}: {err.get('message') or ''}"))
-            if err.get("task"):  # final lines carry task, matrix and expects (count)
-                cell = _cell({"matrix": err.get("matrix")})
-                placed[job_id] = (str(err["task"]), cell, bool(err.get("expects")))
+    for err in error_records(errors):
+        if err.final and err.id not in run.jobs:
+            api[err.id] = (err.model, _clip(f"{err.code or 'UNKNOWN'}: {err.message}"))
+            if err.task:  # final lines carry task, matrix and expects (count)
+                cell = _cell({"matrix": unset_or(err.matrix, {})})
+                placed[err.id] = (err.task, cell, bool(unset_or(err.expects, 0)))
     if len(placed) < len(api):  # older error lines: the plan places them
         for job in plan:
             job_id = str(job.get("id"))
@@ -204,16 +199,14 @@ def build_run(
     for values in run.latencies_by_model.values():
         values.sort()
     totals = (usage or {}).get("totals") or {}
-    run.cost_ticks = int(totals.get("cost_usd_ticks") or 0)
+    run.cost_ticks = totals.get("cost_usd_ticks", 0)
     grader = totals.get("grader")
     if isinstance(grader, Mapping) and grader.get("cost_usd_ticks") is not None:
-        run.grader_ticks = int(grader["cost_usd_ticks"])
-    run.cache_hits = int(totals.get("cache_hits") or 0)
+        run.grader_ticks = grader["cost_usd_ticks"]
+    run.cache_hits = totals.get("cache_hits", 0)
     for entry in (usage or {}).get("by_model") or []:
-        model = str(entry.get("model"))
-        run.cost_by_model[model] = run.cost_by_model.get(model, 0) + int(
-            entry.get("cost_usd_ticks") or 0
-        )
+        model = entry["model"]
+        run.cost_by_model[model] = run.cost_by_model.get(model, 0) + entry["cost_usd_ticks"]
     return run
 
 
