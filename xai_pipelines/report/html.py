@@ -35,8 +35,10 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from xai_pipelines.records import AssertionOutcome, ErrorLine, ImageRecord, ResultLine, scores_of
 from xai_pipelines.report import svg
 from xai_pipelines.report.cost import ticks_to_usd
+from xai_pipelines.report.lines import error_records, result_records, unset_or
 from xai_pipelines.report.templates import csp_hash, environment, static_text
 from xai_pipelines.report.usage import percentile
 from xai_pipelines.store import OutputDir, read_jsonl
@@ -118,30 +120,40 @@ def _content_text(content: Any) -> str:
     return _text(content)
 
 
-def _last_user(line: Mapping[str, Any]) -> str | None:
-    """The last user message a chat job sent (its last turn's, if it has turns)."""
-    for turn in reversed(line.get("turns") or []):
-        user = turn.get("user") if isinstance(turn, dict) else None
-        if isinstance(user, dict):
-            return _content_text(user.get("content"))
-    request = line.get("request") or {}
-    for message in reversed(request.get("messages") or []):
+def _last_user_of_messages(messages: Iterable[Any]) -> str | None:
+    for message in reversed(list(messages)):
         if isinstance(message, dict) and message.get("role") == "user":
             return _content_text(message.get("content"))
     return None
 
 
-def _answer(line: Mapping[str, Any]) -> tuple[str, int]:
+def _last_user(line: ResultLine) -> str | None:
+    """The last user message a chat job sent (its last turn's, if it has turns)."""
+    for turn in reversed(unset_or(line.turns, [])):
+        if turn.user:
+            return _content_text(turn.user.get("content"))
+    return _last_user_of_messages(line.request.get("messages") or [])
+
+
+def _last_user_planned(job: Mapping[str, Any]) -> str | None:
+    """The last user message of a planned job (a ``plan.jsonl`` line)."""
+    for turn in reversed(job.get("turns") or []):
+        user = turn.get("user") if isinstance(turn, dict) else None
+        if isinstance(user, dict):
+            return _content_text(user.get("content"))
+    return _last_user_of_messages((job.get("request") or {}).get("messages") or [])
+
+
+def _answer(line: ResultLine) -> tuple[str, int]:
     """A chat's answer as text, and how many answers it made."""
-    content = line.get("content")
-    if content and isinstance(content, str):  # the common case, kept fast for large runs
-        return content, max(1, len(line.get("outputs") or ()))
-    outputs = [o for o in line.get("outputs") or [] if isinstance(o, dict)]
-    if not content and outputs:
-        content = outputs[0].get("content")
-    text = _content_text(content)
+    outputs = unset_or(line.outputs, [])
+    text = unset_or(line.content, "")
+    if text:  # the common case, kept fast for large runs
+        return text, max(1, len(outputs))
+    if outputs:
+        text = outputs[0].content
     if not text and outputs:
-        calls = outputs[0].get("tool_calls") or []
+        calls = outputs[0].tool_calls
         names = [
             f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
             for c in calls
@@ -241,19 +253,16 @@ class _Tables:
     def prompt(self, text: str | None, limit: int) -> int:
         return -1 if text is None else self.prompts.ref(_cut(text, limit))
 
-    def assertion(self, a: Mapping[str, Any]) -> list[int]:
-        raw = a.get("reason")
+    def assertion(self, a: AssertionOutcome) -> list[int]:
+        name = unset_or(a.name, None)
         # shared only when the key holds nothing the tables do not keep anyway
-        shared = isinstance(raw, str) and len(raw) <= MAX_REASON
-        key = (a.get("name"), a.get("type"), bool(a.get("pass")), raw)
-        try:
-            found = self.outcomes.get(key) if shared else None
-        except TypeError:  # an unhashable name or type: no sharing
-            found, shared = None, False
+        shared = len(a.reason) <= MAX_REASON
+        key = (name, a.type, a.passed, a.reason)
+        found = self.outcomes.get(key) if shared else None
         if found is None:
-            label = self.labels.ref(str(a.get("name") or a.get("type")))
-            reason = self.reasons.ref(_cut(str(a.get("reason", "")), MAX_REASON))
-            found = [label, 1 if key[2] else 0, reason]
+            label = self.labels.ref(name or a.type)
+            reason = self.reasons.ref(_cut(a.reason, MAX_REASON))
+            found = [label, 1 if a.passed else 0, reason]
             if shared:
                 self.outcomes[key] = found
         return found
@@ -315,76 +324,81 @@ class _Cases:
             self.chunks.append(_json_for_script(self.pending)[1:-1])
             self.pending = []
 
-    def add(self, line: Mapping[str, Any]) -> None:
-        job_id = str(line.get("id"))
-        kind = str(line.get("kind") or "chat")
-        scores = line.get("scores")
+    def add(self, line: ResultLine) -> None:
+        job_id = line.id
+        kind = line.kind or "chat"
+        scores = scores_of(line)
         assertions: list[list[int]] = []
-        if isinstance(scores, dict):
-            status = _PASSED if scores.get("passed") else _FAILED
-            assertions = [self.tables.assertion(a) for a in scores.get("assertions") or ()]
+        if scores is not None:
+            status = _PASSED if scores.passed else _FAILED
+            assertions = [self.tables.assertion(a) for a in scores.assertions]
         else:
             status = _DONE
         answer: Any
+        made: list[ImageRecord] = []
         if kind == "image":
-            made = [i for i in line.get("images") or () if isinstance(i, dict)]
-            answer = [str(i.get("path")) for i in made if _IMAGE_PATH.match(str(i.get("path")))]
-            length, outputs, prompt = len(made), 1, line.get("prompt")
+            made = unset_or(line.images, [])
+            answer = [i.path for i in made if _IMAGE_PATH.match(i.path)]
+            length, outputs, prompt = len(made), 1, unset_or(line.prompt, None)
         else:
             text, outputs = _answer(line)
             answer, length, prompt = _cut(text, self.limit), len(text), _last_user(line)
-        prompt = None if prompt is None else str(prompt)
-        latency = line.get("latency_s")
-        cached = 1 if line.get("cached") else 0
-        record = self._common(line, kind, prompt)
+        latency = line.latency_s
+        cached = 1 if line.cached is True else 0
+        record = self._common(line.id, line.index, line.task, line.model, line.meta, kind, prompt)
         record += [answer, length, status, assertions, None, cached]
-        record += [None if latency is None else round(float(latency), 3), outputs]
-        self._store(job_id, record, None if latency is None else float(latency))
+        record += [None if latency is None else round(latency, 3), outputs]
+        self._store(job_id, record, latency)
         if cached:
             self.cached_ids.add(job_id)
         if kind == "image":
             self._gallery(job_id, made, prompt)
 
-    def _common(self, line: Mapping[str, Any], kind: str, prompt: str | None) -> list[Any]:
-        meta = line.get("meta") or {}
+    def _common(
+        self,
+        job_id: str,
+        index: int,
+        task: Any,
+        model: Any,
+        meta: Mapping[str, Any],
+        kind: str,
+        prompt: str | None,
+    ) -> list[Any]:
         t = self.tables
-        task, model, kind_at = t.head(line.get("task"), line.get("model"), kind)
-        row_index = int(meta.get("row_index", 0) or 0)
+        task_at, model_at, kind_at = t.head(task, model, kind)
+        row_index = meta.get("row_index", 0)
         return [
-            str(line.get("id")),
-            int(line.get("index", 0) or 0),
-            task,
-            model,
+            job_id,
+            index,
+            task_at,
+            model_at,
             kind_at,
             t.cell(meta.get("matrix")),
-            t.row_vars(task, row_index, meta.get("row")),
+            t.row_vars(task_at, row_index, meta.get("row")),
             row_index,
-            int(meta.get("repeat", 0) or 0),
+            meta.get("repeat", 0),
             t.prompt(prompt, self.limit),
         ]
 
-    def _gallery(self, job_id: str, made: list[dict[str, Any]], prompt: str | None) -> None:
+    def _gallery(self, job_id: str, made: list[ImageRecord], prompt: str | None) -> None:
         shown: list[dict[str, Any]] = []
         for img in made:
-            path = str(img.get("path") or "")
-            if self.image_count + len(shown) >= MAX_GALLERY or not _IMAGE_PATH.match(path):
+            if self.image_count + len(shown) >= MAX_GALLERY or not _IMAGE_PATH.match(img.path):
                 continue
-            shown.append({"href": quote(path), "index": img.get("index"), "prompt": prompt})
+            shown.append({"href": quote(img.path), "index": img.index, "prompt": prompt})
         if shown:
             self.images[job_id] = shown
             self.image_count += len(shown)
 
     def add_failures(
-        self, errors: Iterable[Mapping[str, Any]], plan: Iterable[Mapping[str, Any]]
+        self, errors: Iterable[ErrorLine | Mapping[str, Any]], plan: Iterable[Mapping[str, Any]]
     ) -> None:
         """Jobs whose last word is a final error line and that never wrote a result."""
         failed: dict[str, _Failed] = {}
-        for err in errors:
-            job_id = str(err.get("id"))
-            if err.get("final") and job_id not in self.newest:
-                message = _cut(str(err.get("message") or ""), MAX_MESSAGE)
-                code = str(err.get("code") or "UNKNOWN")
-                failed[job_id] = _Failed(str(err.get("model")), str(err.get("kind")), code, message)
+        for err in error_records(errors):
+            if err.final and err.id not in self.newest:
+                message = _cut(err.message, MAX_MESSAGE)
+                failed[err.id] = _Failed(err.model, err.kind, err.code or "UNKNOWN", message)
         if not failed:
             return
         for job in plan:
@@ -396,12 +410,20 @@ class _Cases:
                 self._failed(job_id, f, {"id": job_id, "index": _UNPLANNED})
 
     def _failed(self, job_id: str, f: _Failed, job: Mapping[str, Any]) -> None:
+        """A record for a job that failed at the API, placed by its ``plan.jsonl`` line."""
         request = job.get("request") or {}
         kind = str(job.get("kind") or f.kind)
-        prompt = request.get("prompt") if kind == "image" else _last_user(job)
+        prompt = request.get("prompt") if kind == "image" else _last_user_planned(job)
         model = request.get("model") or job.get("model") or f.model
-        line = {"task": "?", **job, "model": model}
-        record = self._common(line, kind, None if prompt is None else str(prompt))
+        record = self._common(
+            job_id,
+            job.get("index", 0),
+            job.get("task", "?"),
+            model,
+            job.get("meta") or {},
+            kind,
+            None if prompt is None else str(prompt),
+        )
         record += [None, 0, _ERROR, [], [f.code, f.message], 0, None, 0]
         self._store(job_id, record, None)
 
@@ -560,9 +582,9 @@ def _error_groups(usage: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], di
 def render_html(
     usage: Mapping[str, Any],
     manifest: Mapping[str, Any] | None,
-    results: Iterable[Mapping[str, Any]],
+    results: Iterable[ResultLine | Mapping[str, Any]],
     *,
-    errors: Iterable[Mapping[str, Any]] = (),
+    errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
     plan: Iterable[Mapping[str, Any]] = (),
 ) -> str:
     """The whole ``report.html`` page.
@@ -570,7 +592,7 @@ def render_html(
     Args:
         usage: The usage document (with its ``evals`` section).
         manifest: The run's manifest, when present (name, status, timing).
-        results: The result lines (read once, lazily).
+        results: The result lines (read once, lazily; records, plain dicts are decoded).
         errors: The error lines (read once, after the results): jobs whose final
             error line has no result are listed as failed at the API.
         plan: The plan lines; read only when such jobs exist, for their task,
@@ -578,7 +600,7 @@ def render_html(
     """
     totals = usage["totals"]
     cases = _Cases(text_limit(int(totals.get("jobs") or 0) + int(totals.get("failed") or 0)))
-    for line in results:
+    for line in result_records(results):
         cases.add(line)
     cases.add_failures(errors, plan)
     spec = (manifest or {}).get("spec") or {}
