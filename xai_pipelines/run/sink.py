@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
+import contextlib
+from typing import Any
 
 from xai_pipelines.plan import Job
-from xai_pipelines.records import ErrorLine
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.stats import RunStats
 from xai_pipelines.store import JsonlAppender, utc_now
@@ -36,9 +36,8 @@ class ResultSink:
             False when the run was already closed (an abort): the job stays unfinished.
         """
         try:
-            self.results.append_record(msgspec.structs.replace(result.line, run_id=self.run_id))
+            self.results.append({**result.line, "run_id": self.run_id})
         except ValueError:
-            self.dropped += 1
             self.stats.job_abandoned()
             return False
         self.stats.job_finished(result.tokens, result.images, result.cost_ticks)
@@ -57,24 +56,23 @@ class ResultSink:
         self.stats.retried()
 
     def _error(self, job: Job, code: str, message: str, attempt: int, final: bool) -> None:
-        line = ErrorLine(
-            id=job.id,
-            kind=job.kind,
-            model=job.model,
-            digest=job.digest,
-            task=job.task,
-            attempt=attempt,
-            final=final,
-            code=code,
-            message=message,
-            at=utc_now(),
-            run_id=self.run_id,
-        )
+        line: dict[str, Any] = {
+            "id": job.id,
+            "kind": job.kind,
+            "model": job.model,
+            "digest": job.digest,
+            "task": job.task,
+            "attempt": attempt,
+            "final": final,
+            "code": code,
+            "message": message,
+            "at": utc_now(),
+            "run_id": self.run_id,
+        }
         if final:  # what the reports need of a job that has no result line
-            line.index = job.index
-            line.matrix = dict(job.meta.get("matrix") or {})
-            line.expects = len(job.expect)
-        try:
-            self.errors.append_record(line)
-        except ValueError:
-            self.dropped += 1
+            line["index"] = job.index
+            line["matrix"] = dict(job.meta.get("matrix") or {})
+            line["expects"] = len(job.expect)
+        # The run was closed (an abort): the line is dropped, as a finished one is.
+        with contextlib.suppress(ValueError):
+            self.errors.append(line)
