@@ -39,6 +39,8 @@ __all__ = [
     "usd_to_ticks",
 ]
 
+#: ``cost_in_usd_ticks`` unit: 1 USD = 10^10 ticks (usage.proto of the hosted API). The one
+#: definition: the SDK, plan, report, run and the emulator read it from here (the lowest layer).
 TICKS_PER_USD = 10_000_000_000
 REASONING_EFFORTS = ("none", "low", "medium", "high", "xhigh")
 """Every ``reasoning_effort`` value the API defines, in order of effort."""

@@ -42,10 +42,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xai_pipelines.catalog import ModelCatalog, load_catalog
+from xai_pipelines.catalog import TICKS_PER_USD, ModelCatalog, load_catalog
 from xai_pipelines.plan.jobs import ChatJob, Job
 
-TICKS_PER_USD = 10_000_000_000
 TOKENS_PER_MESSAGE = 4
 TOKENS_PER_IMAGE_PART = 256
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import msgspec
 
+from xai_pipelines.catalog import TICKS_PER_USD
 from xai_pipelines.records import RecordError, Usage
-
-TICKS_PER_USD = 10_000_000_000
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from xai_pipelines.catalog import TICKS_PER_USD
+
 
 @dataclass
 class RunStats:
@@ -80,7 +82,7 @@ class RunStats:
                 "retries": self.retries,
                 "tokens": self.tokens,
                 "images": self.images,
-                "cost_usd": self.cost_ticks / 10_000_000_000,
+                "cost_usd": self.cost_ticks / TICKS_PER_USD,
                 "elapsed_s": elapsed,
                 "rate": rate,
                 "eta_s": remaining / rate if remaining is not None and rate > 0 else None,

@@ -30,6 +30,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from xai_pipelines.catalog import TICKS_PER_USD
 from xai_pipelines.proto import chat_pb2, sample_pb2, usage_pb2
 from xai_pipelines.sdk.errors import EmptyResponseError
 from xai_pipelines.sdk.outputs import (
@@ -49,9 +50,6 @@ __all__ = [
     "Usage",
     "check_reply",
 ]
-
-#: ``cost_in_usd_ticks`` unit: 1 USD = 10^10 ticks (usage.proto of the hosted API).
-TICKS_PER_USD = 10_000_000_000
 
 FINISH_REASONS: dict[int, str | None] = {
     sample_pb2.REASON_INVALID: None,
