@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
+from xai_pipelines.cli.connect import open_api
 from xai_pipelines.emulator import EmulatorConfig, FaultConfig
 from xai_pipelines.run.session import PipelineRun, RunOptions
 from xai_pipelines.spec import load_pipeline
@@ -190,10 +191,11 @@ def test_the_grader_call_uses_the_runs_retry_policy(tmp_path: Path) -> None:
     }
     path.write_text(yaml.safe_dump(data))
     faults = FaultConfig(unavailable_rate=1.0, methods=("/xai_api.Chat/GetCompletion",))
-    options = RunOptions(
-        local=True, emulator_config=EmulatorConfig(faults=faults), progress="quiet"
-    )
-    outcome = PipelineRun(load_pipeline(path), options).run()
+    with open_api(local=True, emulator_config=EmulatorConfig(faults=faults)) as api:
+        options = RunOptions(
+            api_key=api.api_key, endpoint=api.address, local=True, progress="quiet"
+        )
+        outcome = PipelineRun(load_pipeline(path), options).run()
     assert outcome.status == "completed" and outcome.exit_code == 0  # the job itself succeeded
     line = _lines(tmp_path)["graded"]
     assert line["attempts"] == 1

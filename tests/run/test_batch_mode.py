@@ -17,6 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
+from xai_pipelines.cli.connect import open_api
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
@@ -198,15 +199,17 @@ def test_local_run_resubmits_when_the_recorded_batch_is_gone(
 ) -> None:
     spec = make_spec(jobs=3, execution={"mode": "batch"})
     out = tmp_path / "out"
-    opts = RunOptions(out_dir=out, local=True, progress="quiet", batch=FAST,
-                      emulator_config=EmulatorConfig(batch_request_delay_s=0.3))  # fmt: skip
-    run = PipelineRun(spec, opts)
-    opts.notify = lambda m: run.interrupts.stop.set() if m.startswith("added") else None
-    assert run.run().status == "interrupted"
+    with open_api(local=True, emulator_config=EmulatorConfig(batch_request_delay_s=0.3)) as api:
+        opts = RunOptions(out_dir=out, api_key=api.api_key, endpoint=api.address, local=True,
+                          progress="quiet", batch=FAST)  # fmt: skip
+        run = PipelineRun(spec, opts)
+        opts.notify = lambda m: run.interrupts.stop.set() if m.startswith("added") else None
+        assert run.run().status == "interrupted"
     messages: list[str] = []
-    local = RunOptions(out_dir=out, local=True, progress="quiet", batch=FAST,
-                       notify=messages.append)  # fmt: skip
-    outcome = PipelineRun(spec, local).run()
+    with open_api(local=True) as api:  # a new emulator: the recorded batch is gone
+        local = RunOptions(out_dir=out, api_key=api.api_key, endpoint=api.address, local=True,
+                           progress="quiet", batch=FAST, notify=messages.append)  # fmt: skip
+        outcome = PipelineRun(spec, local).run()
     assert outcome.status == "completed" and len(_by_id(out)) == 3
     assert any("is gone from the server" in m for m in messages)
 

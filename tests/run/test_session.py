@@ -110,7 +110,7 @@ def test_cut_streams_are_restarted_and_ttft_recorded(
     spec = make_spec(jobs=6, mode="stream")
     out = tmp_path / "out"
     emu.set_faults(FaultConfig(seed=2, cut_stream_after=3, unavailable_rate=0.0))
-    outcome = _run(spec, out, emu, emulator_config=None)
+    outcome = _run(spec, out, emu)
     # every stream longer than 3 chunks is cut on every attempt, so none can finish
     assert outcome.status == "failed"
     assert emu.stats.streams_cut >= 6

@@ -15,12 +15,13 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
 
+from xai_pipelines.cli.connect import connect
 from xai_pipelines.sdk import Chat, Client, Response, configure_telemetry, system, user
 from xai_pipelines.sdk.client import DEFAULT_HOST
 from xai_pipelines.sdk.errors import (
@@ -59,17 +60,11 @@ def _fail(message: str, code: int) -> typer.Exit:
 def _open_client(local: bool, endpoint: str | None) -> Iterator[Client]:
     provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
     try:
-        if local:
-            from xai_pipelines.emulator import Emulator
-
-            with Emulator() as emu, Client(api_key=emu.api_key, api_host=emu.address) as client:
-                yield client
-            return
-        try:
-            client = Client(api_host=endpoint or DEFAULT_HOST)
-        except MissingApiKeyError as exc:
-            raise _fail(exc.message, 2) from None
-        with client:
+        with ExitStack() as stack:
+            try:
+                _, client = stack.enter_context(connect(local=local, endpoint=endpoint))
+            except MissingApiKeyError as exc:
+                raise _fail(exc.message, 2) from None
             yield client
     finally:
         if provider is not None:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from xai_pipelines.cli.connect import open_api
 from xai_pipelines.cli.spec_cmds import ApiSession, LiveCheckError, print_advisories
 from xai_pipelines.plan import check_models
 from xai_pipelines.plan.filters import empty_where, only_matches_nothing
@@ -249,26 +250,30 @@ def run(
         "cache": str(cache) if cache else None,
         "no_cache": no_cache,
     }
-    options = RunOptions(
-        out_dir=out,
-        endpoint=endpoint,
-        local=local,
-        only=only,
-        limit=limit,
-        force=force,
-        shard=chosen,
-        progress=progress,
-        args=args,
-        notify=lambda m: _err().print(m, markup=False),
-        emulator_config=emulator_config,
-        batch=BatchSettings() if batch_timeout is None else BatchSettings(timeout_s=batch_timeout),
-    )
     try:
         provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
     except ValueError as exc:
         raise _fail(str(exc)) from None
     try:
-        outcome = PipelineRun(spec, options).run()
+        with open_api(local=local, endpoint=endpoint, emulator_config=emulator_config) as api:
+            options = RunOptions(
+                out_dir=out,
+                api_key=api.api_key,
+                endpoint=api.address,
+                local=api.local,
+                only=only,
+                limit=limit,
+                force=force,
+                shard=chosen,
+                progress=progress,
+                args=args,
+                notify=lambda m: _err().print(m, markup=False),
+                responses=responses,
+                batch=BatchSettings()
+                if batch_timeout is None
+                else BatchSettings(timeout_s=batch_timeout),
+            )
+            outcome = PipelineRun(spec, options).run()
     except (RunInputError, SpecError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:  # before the run's own handler was installed: nothing sent yet

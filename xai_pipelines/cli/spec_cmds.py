@@ -153,23 +153,19 @@ class ApiSession:
         if self.why_none is not None:
             self._authority = ModelAuthority()
             return self._authority
-        from xai_pipelines.sdk import Client
-        from xai_pipelines.sdk.client import DEFAULT_HOST
+        from xai_pipelines.cli.connect import client as connect_client
+        from xai_pipelines.cli.connect import open_api
         from xai_pipelines.sdk.errors import XaiError
 
-        key = os.environ.get("XAI_API_KEY")
-        host = where = self.endpoint or DEFAULT_HOST
-        if self.local:
-            from xai_pipelines.emulator import Emulator
-
-            emu = self._stack.enter_context(Emulator(self.emulator_config))
-            key, host, where = emu.api_key, emu.address, "the local emulator"
-        elif not key:
+        api = self._stack.enter_context(
+            open_api(local=self.local, endpoint=self.endpoint, emulator_config=self.emulator_config)
+        )
+        if not api.api_key:
             raise LiveCheckError(
                 f"--endpoint {self.endpoint} needs an API key: set XAI_API_KEY{self._or_offline}"
             )
-        client = Client(api_key=key, api_host=host, max_retries=LIVE_CHECK_RETRIES)
-        self._stack.callback(client.close)
+        where = api.where
+        client = self._stack.enter_context(connect_client(api, max_retries=LIVE_CHECK_RETRIES))
         try:
             self.language = client.models.list_language_models()
             self.image = client.models.list_image_generation_models()

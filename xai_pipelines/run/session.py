@@ -2,8 +2,9 @@
 
 Order of events: lock the directory; read what an earlier run finished and
 refuse a changed spec; expand the plan once into ``plan.jsonl`` (nothing is
-sent before the whole plan is known to be valid); connect (or start the local
-emulator); run the plan a second time, lazily, through the executor; write
+sent before the whole plan is known to be valid); connect to the API the caller
+opened (``cli/connect.py`` starts the ``--local`` emulator); run the plan a second
+time, lazily, through the executor; write
 the manifest, ``usage.json`` and ``summary.md``.
 """
 
@@ -53,6 +54,7 @@ from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
 from xai_pipelines.run.telemetry import RUN_ID_ATTR, install_run_id_processor, run_context
 from xai_pipelines.sdk import Client
+from xai_pipelines.sdk.client import DEFAULT_HOST
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.spec import PipelineSpec
 from xai_pipelines.store import (
@@ -85,7 +87,8 @@ class RunOptions:
         out_dir: Output directory (default: the spec's ``output.dir``).
         api_key: API key (default: ``XAI_API_KEY``); never written anywhere.
         endpoint: API host (default: ``api.x.ai:443``).
-        local: Start the emulator in-process and run against it.
+        local: ``endpoint`` is the in-process emulator the caller started
+            (``cli.connect.open_api``); recorded as such, and the cache keys say so.
         only: Run only jobs whose id (or task) matches this glob.
         limit: Run at most this many jobs (after ``only``).
         force: Resume even though the spec changed.
@@ -94,7 +97,7 @@ class RunOptions:
         grace_s: How long in-flight jobs may finish after Ctrl-C.
         slow_down: Reaction to ``RESOURCE_EXHAUSTED``.
         fsync_interval_s: Longest time between a result line and its fsync.
-        emulator_config: Config of the ``--local`` emulator (tests inject faults here).
+        responses: The ``--local`` emulator's scripted answers (part of the cache keys).
         notify: Receives messages for the user (spec changes under ``--force``, Ctrl-C).
         tracer_provider: Tracer provider for the run, job and call spans (default: global).
         shard: Run only this shard of the plan (``--shard K/N``); a resumed run keeps its own.
@@ -116,7 +119,7 @@ class RunOptions:
     grace_s: float = 10.0
     slow_down: SlowDown | None = None
     fsync_interval_s: float = 0.5
-    emulator_config: Any = None
+    responses: Path | None = None
     notify: Callable[[str], None] | None = None
     tracer_provider: trace.TracerProvider | None = None
     shard: Shard | None = None
@@ -308,12 +311,7 @@ class PipelineRun:
 
     def _execute(self, stack: ExitStack, state: ResumeState, changes: list[str]) -> RunStatus:
         opts, ex = self.options, self.spec.execution
-        api_key, endpoint = opts.api_key, opts.endpoint or "api.x.ai:443"
-        if opts.local:
-            from xai_pipelines.emulator import Emulator
-
-            emu = stack.enter_context(Emulator(opts.emulator_config))
-            api_key, endpoint = emu.api_key, emu.address
+        api_key, endpoint = opts.api_key, opts.endpoint or DEFAULT_HOST
         results = stack.enter_context(self.out.open_results(opts.fsync_interval_s))
         errors = stack.enter_context(self.out.open_errors(opts.fsync_interval_s))
         sink = ResultSink(results, errors, self.stats, self.run_id)
@@ -458,9 +456,8 @@ class PipelineRun:
         if self._store is None:
             return None
         opts = self.options
-        responses = getattr(opts.emulator_config, "responses_file", None)
         try:
-            backend = backend_id(endpoint, opts.local, responses)
+            backend = backend_id(endpoint, opts.local, opts.responses)
         except OSError as exc:
             raise RunInputError(f"cannot read --responses: {exc}") from None
         resolver = ModelResolver(live=served)
