@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
+import os
 import re
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from xai_pipelines import __version__
+from xai_pipelines.run.runlog import PACKAGE_LOGGER
+from xai_pipelines.sdk.redact import RedactingFilter
 
 DISTRIBUTION = "xai-pipelines"
 
@@ -83,6 +87,51 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: What stderr shows without ``-v`` or ``--log-level``: only errors (a run's own
+#: terminal output is unchanged); each ``-v`` shows one level more.
+STDERR_LEVEL = logging.ERROR
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def _check_level(value: str | None) -> str | None:
+    if value is not None and value.upper() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return None if value is None else value.upper()
+
+
+def configure_logging(verbose: int = 0, log_level: str | None = None) -> None:
+    """Send the package's log records to stderr at the level the flags ask for.
+
+    ``--log-level`` sets the package logger's level (stderr and ``run.log`` both
+    follow it); otherwise stderr shows errors, and each ``-v`` one level more
+    (``-v`` warnings, ``-vv`` info, ``-vvv`` debug) while ``run.log`` keeps DEBUG.
+    Calling it again replaces the handler it installed before.
+    """
+    package = logging.getLogger(PACKAGE_LOGGER)
+    for old in [h for h in package.handlers if isinstance(h, _StderrHandler)]:
+        package.removeHandler(old)
+    package.setLevel(logging.NOTSET if log_level is None else log_level)
+    handler = _StderrHandler()
+    handler.setLevel(
+        log_level if log_level is not None else max(logging.DEBUG, STDERR_LEVEL - 10 * verbose)
+    )
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter((os.environ.get("XAI_API_KEY"),)))
+    package.addHandler(handler)
+
+
 @app.callback()
 def _root(
     version: Annotated[
@@ -94,8 +143,27 @@ def _root(
             help="Show the version (and the xai-sdk version the protos are checked against).",
         ),
     ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="More log messages on stderr; repeat for more (-v warnings, -vv info, -vvv debug).",
+        ),
+    ] = 0,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            metavar="LEVEL",
+            callback=_check_level,
+            help="Log level of stderr and run.log: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+        ),
+    ] = None,
 ) -> None:
     """Run declarative YAML pipelines against the xAI API (or its local emulator)."""
+    configure_logging(verbose, log_level)
 
 
 # Modules that define commands, in help order. Each has ``register(app: typer.Typer)``.
@@ -142,12 +210,37 @@ def _command_names() -> set[str]:
     return names
 
 
+def _hoist_logging_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split out ``-v``/``--verbose``/``--log-level`` wherever they are (before ``--``).
+
+    They belong to the root command, but users put them after the command too
+    (``xai-run run p.yaml -v``); :func:`main` moves them in front.
+    """
+    flags: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--verbose" or re.fullmatch(r"-v+", arg) or arg.startswith("--log-level="):
+            flags.append(arg)
+        elif arg == "--log-level" and i + 1 < len(args):
+            flags += args[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return flags, rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    flags, args = _hoist_logging_flags(list(sys.argv[1:] if argv is None else argv))
     if args and not args[0].startswith("-") and args[0] not in _command_names():
         args.insert(0, "run")
-    app(args=args, prog_name="xai-run")
+    app(args=[*flags, *args], prog_name="xai-run")
 
 
 if __name__ == "__main__":

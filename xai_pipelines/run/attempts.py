@@ -16,6 +16,7 @@ client on the job's thread too.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_rate_limited
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -112,6 +115,10 @@ class AttemptHooks:
             scope.failed_attempts += 1
             code = exc.code if isinstance(exc, XaiError) else type(exc).__name__
             message = exc.message if isinstance(exc, XaiError) else str(exc)
+            log.debug(
+                "job %s: attempt %d failed (%s: %s); retry in %.2fs",
+                scope.job.id, info.attempt, code, message, info.delay,
+            )  # fmt: skip
             self.sink.attempt_failed(scope.job, code, message, info.attempt)
             self.limiter.reconcile(scope.estimate, 0)  # a failed attempt used (almost) no tokens
             remaining = scope.remaining()

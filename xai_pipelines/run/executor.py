@@ -159,6 +159,7 @@ class Executor:
         try:
             result = self.run_job(job)
         except JobFailed as failure:
+            log.debug("job %s failed: %s (%d attempts)", job.id, failure, failure.attempts)
             self.sink.failed(job, failure)
             fatal = is_fatal(failure)
             if self.options.on_error == "fail_fast" or fatal:

@@ -9,11 +9,14 @@ answers ``RESOURCE_EXHAUSTED`` the dispatch rate is cut for a while
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
@@ -175,6 +178,7 @@ class RateLimiter:
             current = self._slow.rate if self._slow is not None else self._observed_rate(now)
             rate = max(sd.min_rate_per_s, current * sd.factor)
             self._slow = TokenBucket(rate, rate * self._burst_s, self._clock)
+        log.warning("rate limited by the API: dispatch slowed to %.2f requests/s", rate)
 
     def _observed_rate(self, now: float) -> float:
         configured = self.requests.rate if self.requests is not None else float("inf")

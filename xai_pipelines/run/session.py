@@ -11,6 +11,7 @@ the manifest, ``usage.json`` and ``summary.md``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import fcntl
 import fnmatch
 import os
@@ -49,6 +50,7 @@ from xai_pipelines.run.outcome import JobResult
 from xai_pipelines.run.progress import ProgressDisplay, ProgressMode
 from xai_pipelines.run.ratelimit import RateLimiter, SlowDown
 from xai_pipelines.run.reporting import final_counts, with_catalog_prices, write_reports
+from xai_pipelines.run.runlog import RUN_LOG, run_log
 from xai_pipelines.run.signals import EXIT_INTERRUPTED, Interrupts
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
@@ -73,6 +75,9 @@ EXIT_CODES: dict[str, int] = {
     "budget_exhausted": 1,
     "interrupted": EXIT_INTERRUPTED,
 }
+
+
+log = logging.getLogger(__name__)
 
 
 class RunInputError(Exception):
@@ -195,6 +200,7 @@ def _prices(client: Client, served: dict[str, str] | None = None) -> dict[str, M
             raise RunInputError(
                 f"the API refused the key ({exc}); check XAI_API_KEY, or use --local"
             ) from None
+        log.warning("the Models service gave no prices (%s): the bundled catalog prices jobs", exc)
         # otherwise carry on: prices are a fallback, the responses' own cost comes first
     return with_catalog_prices(table)  # unreachable: the catalog's; else + long-context rates
 
@@ -278,6 +284,10 @@ class PipelineRun:
         self.out.create()
         with ExitStack() as stack:
             _lock(stack, self.out)
+            stack.enter_context(
+                run_log(self.out.root / RUN_LOG, (opts.api_key, os.environ.get("XAI_API_KEY")))
+            )
+            log.info("run %s of %s into %s", self.run_id, self.spec.name, self.out.root)
             self._store = self._open_cache(stack)
             try:
                 state = load_resume_state(self.out)
@@ -302,7 +312,9 @@ class PipelineRun:
             except (ValueError, NotBatchableError) as exc:
                 raise RunInputError(str(exc)) from None
             self.stats.total = self._write_plan()
+            log.info("plan: %d jobs", self.stats.total)
             status = self._execute(stack, state, changes)
+            log.info("run %s ended: %s", self.run_id, status)
         usage = self._usage
         snapshot = self.stats.snapshot() | final_counts(self.stats.snapshot(), usage)
         return RunOutcome(

@@ -10,6 +10,7 @@ can leave a half-written file behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -18,6 +19,8 @@ from types import FrameType
 from typing import Any
 
 EXIT_INTERRUPTED = 130
+
+log = logging.getLogger(__name__)
 
 
 class Interrupts:
@@ -45,10 +48,12 @@ class Interrupts:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1
         if self.signals == 1:
+            log.info("signal %d: no new job is dispatched; in-flight jobs may finish", signum)
             self.stop.set()
             if self._on_first is not None:
                 self._on_first()
             return
+        log.warning("signal %d again: aborting at once", signum)
         try:
             if self._on_abort is not None:
                 self._on_abort()

@@ -21,6 +21,7 @@ from opentelemetry import trace
 from xai_pipelines.sdk import telemetry
 from xai_pipelines.sdk._channel import ChannelPool
 from xai_pipelines.sdk.errors import REQUEST_ID_KEYS, XaiError, error_for_status
+from xai_pipelines.sdk.redact import redact
 from xai_pipelines.sdk.retry import RetryPolicy
 
 
@@ -141,8 +142,7 @@ class Caller:
     def _convert(self, exc: grpc.RpcError) -> XaiError:
         code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
         details = (exc.details() if hasattr(exc, "details") else None) or ""
-        if self._api_key:
-            details = details.replace(self._api_key, "[REDACTED]")
+        details = redact(details, (self._api_key,))
         request_id = None
         trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
         for key, value in trailing or ():
