@@ -64,6 +64,9 @@ __all__ = [
     "decode_result_line",
     "encode_line",
     "encode_manifest",
+    "error_line_from",
+    "manifest_from",
+    "result_line_from",
     "scores_of",
     "to_plain",
 ]
@@ -190,6 +193,36 @@ class ImageRecord(_Record):
     respect_moderation: bool | None = None
 
 
+class ChatReply(_Record):
+    """The chat part of a result line (what a chat runner returns, and the cache stores).
+
+    Attributes:
+        mode: ``sample``, ``stream`` or ``defer``.
+        content: The first output's text.
+        outputs: Every output of the final answer.
+        turns: The earlier turns of a multi-turn chat (UNSET for one turn).
+    """
+
+    mode: str
+    content: str
+    outputs: list[ChatOutput]
+    turns: list[Turn] | UnsetType = UNSET
+
+
+class ImageReply(_Record):
+    """The image part of a result line (what an image runner returns).
+
+    Attributes:
+        prompt: The prompt sent.
+        image_model: The model that answered.
+        images: The saved images.
+    """
+
+    prompt: str
+    image_model: str
+    images: list[ImageRecord]
+
+
 class CacheProvenance(_Record):
     """The ``cache`` object of a line served from the response cache.
 
@@ -213,8 +246,9 @@ class CacheProvenance(_Record):
 class ResultLine(_Record):
     """A line of ``results.jsonl``: one finished job (``docs/ARCHITECTURE.md``).
 
-    Chat lines have ``mode content outputs`` (and ``turns`` for multi-turn jobs);
-    image lines ``prompt image_model images``; the other kind's keys are UNSET.
+    Chat lines have ``mode content outputs`` (and ``turns`` for multi-turn jobs:
+    :class:`ChatReply`); image lines ``prompt image_model images``
+    (:class:`ImageReply`); the other kind's keys are UNSET.
     ``cached``/``cache`` are set only on cache hits; ``run_id`` by the sink.
     """
 
@@ -466,8 +500,10 @@ def _decode(decoder: msgspec.json.Decoder[_S], data: bytes | str, what: str) -> 
                 f"up to {SCHEMA_VERSION} (upgrade to read it)"
             )
         record = decoder.decode(data)
-    except msgspec.DecodeError as exc:
+    except msgspec.ValidationError as exc:
         raise RecordError(f"not a valid {what}: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise RecordError(f"damaged JSON line: {exc}") from exc
     if version != record.schema_version:  # the key was absent: the record's default is today's
         record.schema_version = version
     return record
@@ -498,6 +534,42 @@ def decode_manifest(data: bytes | str) -> Manifest:
         RecordError: As for :func:`decode_result_line`.
     """
     return _decode(_manifest_decoder, data, "manifest")
+
+
+def _convert(value: Any, kind: type[_S], what: str) -> _S:
+    try:
+        record = msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid {what}: {exc}") from exc
+    version = value.get("schema_version", 1) if isinstance(value, dict) else record.schema_version
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            f"{what} has schema_version {version}; this version of xai-pipelines reads "
+            f"up to {SCHEMA_VERSION} (upgrade to read it)"
+        )
+    record.schema_version = version
+    return record
+
+
+def result_line_from(value: Any) -> ResultLine:
+    """A :class:`ResultLine` from its plain form (a parsed JSON line, ``to_plain``'s output).
+
+    A mapping without ``schema_version`` is version 1, as in :func:`decode_result_line`.
+
+    Raises:
+        RecordError: As for :func:`decode_result_line`.
+    """
+    return _convert(value, ResultLine, "result line")
+
+
+def error_line_from(value: Any) -> ErrorLine:
+    """An :class:`ErrorLine` from its plain form (see :func:`result_line_from`)."""
+    return _convert(value, ErrorLine, "error line")
+
+
+def manifest_from(value: Any) -> Manifest:
+    """A :class:`Manifest` from its plain form (see :func:`result_line_from`)."""
+    return _convert(value, Manifest, "manifest")
 
 
 def encode_line(record: ResultLine | ErrorLine) -> bytes:

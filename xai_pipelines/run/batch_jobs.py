@@ -18,7 +18,7 @@ from xai_pipelines.run.attachments import resolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.chat_job import reply_fields
 from xai_pipelines.run.image_job import saved_images
-from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
+from xai_pipelines.run.jobrun import Executed, JobRunner, call_usage, plain
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.sdk import Client, build_image_request
 from xai_pipelines.sdk.batch import BatchItem, BatchResult
@@ -105,7 +105,7 @@ class BatchResultRunner(JobRunner):
     def run(self, job: Job) -> JobResult:
         """The result line of ``job`` (latency is not measured for batch requests)."""
         result = super().run(job)
-        result.line["latency_s"] = None
+        result.line.latency_s = None
         return result
 
     def execute(self, job: Job, scope: JobScope) -> Executed:
@@ -122,5 +122,6 @@ class BatchResultRunner(JobRunner):
         responses = result.responses
         if not responses:
             raise JobFailed("CLIENT_ERROR", f"batch result of {job.id!r} holds no chat answer", 1)
-        usage = add_usage({}, responses[0].usage.to_dict())
-        return Executed(fields=reply_fields(job.mode, responses), usage=usage)
+        return Executed(
+            reply=reply_fields(job.mode, responses), usage=call_usage(responses[0].usage)
+        )

@@ -72,6 +72,7 @@ from xai_pipelines.evals.grader import (
     grader_prompt,
 )
 from xai_pipelines.plan import Job
+from xai_pipelines.records import ChatReply, ImageReply, ResultLine, to_plain
 from xai_pipelines.run.cache_store import (
     BUSY_TIMEOUT_S,
     CACHE_FORMAT,
@@ -269,32 +270,36 @@ class JobCache:
     def store_job(
         self,
         key: str,
-        line: Mapping[str, Any],
-        fields: Mapping[str, Any],
-        usage: Mapping[str, Any],
+        line: ResultLine,
+        reply: ChatReply | ImageReply | None,
         files: Mapping[int, Path],
     ) -> None:
         """Store a succeeded job (its line is already written); ``files``: image index -> file."""
         try:
             blobs: dict[str, bytes] = {}
-            images = []
-            for record in fields.get("images", ()):
-                data = files[int(record["index"])].read_bytes()
-                sha = hashlib.sha256(data).hexdigest()
-                blobs[sha] = data
-                images.append({**record, "sha256": sha})
-            stored_fields = {**fields, "images": images} if images else dict(fields)
+            fields = {} if reply is None else to_plain(reply)
+            if isinstance(reply, ImageReply):
+                images = []
+                for image, plain in zip(reply.images, fields["images"], strict=True):
+                    data = files[image.index].read_bytes()
+                    sha = hashlib.sha256(data).hexdigest()
+                    blobs[sha] = data
+                    images.append({**plain, "sha256": sha})
+                fields["images"] = images
             record = {
-                "fields": stored_fields,
-                "usage": dict(usage),
-                **{k: line.get(k) for k in ("calls", "attempts", "latency_s", "ttft_s")},
-                "cost_usd_ticks": line.get("cost_usd_ticks"),
-                "cost_source": line.get("cost_source"),
-                "job_id": line.get("id"),
+                "fields": fields,
+                "usage": to_plain(line.usage),
+                "calls": line.calls,
+                "attempts": line.attempts,
+                "latency_s": line.latency_s,
+                "ttft_s": line.ttft_s,
+                "cost_usd_ticks": line.cost_usd_ticks,
+                "cost_source": line.cost_source,
+                "job_id": line.id,
                 "run_id": self.run_id,
-                "finished_at": line.get("finished_at"),
+                "finished_at": line.finished_at,
             }
-            self.store.put(key, str(line.get("kind")), record, blobs)
+            self.store.put(key, line.kind, record, blobs)
         except (OSError, KeyError, sqlite3.Error) as exc:
             self._failed("store", exc)
         else:

@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from xai_pipelines.plan import ChatJob
 from xai_pipelines.plan.estimate import job_tokens
+from xai_pipelines.records import UNSET, ChatOutput, ChatReply, Turn
 from xai_pipelines.run.attachments import resolve_files, resolve_turn
 from xai_pipelines.run.attempts import JobScope
-from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
+from xai_pipelines.run.jobrun import Executed, JobRunner, call_usage, plain
 from xai_pipelines.run.prompt_cache import conversation_id
 from xai_pipelines.sdk import Chat, Response
 
 
-def output_record(response: Response) -> dict[str, Any]:
+def output_record(response: Response) -> ChatOutput:
     """What a result line keeps of one answer."""
-    return {
-        "index": response.index,
-        "content": response.content,
-        "reasoning_content": response.reasoning_content or None,
-        "tool_calls": [c.to_dict() for c in response.tool_calls],
-        "finish_reason": response.finish_reason,
-        "citations": list(response.citations),
-        "response_id": response.id,
+    tools = response.server_side_tool_usage
+    return ChatOutput(
+        index=response.index,
+        content=response.content,
+        reasoning_content=response.reasoning_content or None,
+        tool_calls=[c.to_dict() for c in response.tool_calls],
+        finish_reason=response.finish_reason,
+        citations=list(response.citations),
+        response_id=response.id,
         # calls of server-side tools (web_search, code_execution, ...) by tool, as billed
-        **({"server_side_tool_usage": tools} if (tools := response.server_side_tool_usage) else {}),
-    }
+        server_side_tool_usage=dict(tools) if tools else UNSET,
+    )
 
 
-def reply_fields(mode: str, responses: list[Response]) -> dict[str, Any]:
+def reply_fields(mode: str, responses: list[Response]) -> ChatReply:
     """The chat part of a result line for the final answers (online runs and batch mode)."""
     outputs = [output_record(r) for r in responses]
-    return {"mode": mode, "content": outputs[0]["content"], "outputs": outputs}
+    return ChatReply(mode=mode, content=outputs[0].content, outputs=outputs)
 
 
 #: Completion tokens assumed per output when a request sets no ``max_tokens``.
@@ -71,18 +71,16 @@ class ChatRunner(JobRunner):
         chat = self.client.chat.create(model, messages, **params)
         estimate = call_estimate(job)
         done = Executed(calls=0, attempts=0)
-        history: list[dict[str, Any]] = []
+        turns: list[Turn] = []
         responses = self._ask(chat, job.mode, n, estimate, scope, done)
         for turn in job.turns:
-            history.append({"outputs": [output_record(r) for r in responses]})
+            turns.append(Turn(user=plain(turn), outputs=[output_record(r) for r in responses]))
             chat.append(responses[0])
             chat.append(dict(resolve_turn(plain(turn), self.client.uploads)))
             responses = self._ask(chat, job.mode, n, estimate, scope, done)
-        done.fields = reply_fields(job.mode, responses)
-        if job.turns:
-            done.fields["turns"] = [
-                {"user": plain(turn), **h} for turn, h in zip(job.turns, history, strict=True)
-            ]
+        done.reply = reply_fields(job.mode, responses)
+        if turns:
+            done.reply.turns = turns
         return done
 
     def _ask(
@@ -106,14 +104,9 @@ class ChatRunner(JobRunner):
             responses = (
                 [chat.sample(timeout=timeout)] if n == 1 else chat.sample_batch(n, timeout=timeout)
             )
-        usage = responses[0].usage.to_dict()
-        self.hooks.limiter.reconcile(
-            estimate,
-            int(usage.get("prompt_tokens", 0) or 0)
-            + int(usage.get("completion_tokens", 0) or 0)
-            + int(usage.get("reasoning_tokens", 0) or 0),
-        )
-        add_usage(done.usage, usage)
+        usage = call_usage(responses[0].usage)
+        self.hooks.limiter.reconcile(estimate, usage.tokens)
+        done.add_usage(usage)
         done.calls += 1
         done.attempts += responses[0].attempts
         return responses

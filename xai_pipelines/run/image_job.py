@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from xai_pipelines.plan import ImageJob
+from xai_pipelines.records import ImageRecord, ImageReply
 from xai_pipelines.run.attachments import resolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
-from xai_pipelines.run.jobrun import Executed, JobRunner, add_usage, plain
+from xai_pipelines.run.jobrun import Executed, JobRunner, call_usage, plain, replayed_usage
 from xai_pipelines.sdk import Client, ImageResponse
 from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
 from xai_pipelines.store import OutputDir
@@ -49,18 +52,19 @@ class ImageRunner(JobRunner):
 
     def replay(self, job: ImageJob, entry: CacheEntry) -> Executed:
         """The cached images written into this output directory, each atomically."""
-        done = super().replay(job, entry)
-        records = []
-        for stored in done.fields.get("images", ()):
-            record = {k: v for k, v in stored.items() if k != "sha256"}
-            data = entry.blobs[stored["sha256"]]
-            path = self.out.save_image(
-                job.id, int(record["index"]), extension_for(data).lstrip("."), data
+        fields = dict(entry.record.get("fields") or {})
+        stored_images = fields.pop("images", ())
+        reply = msgspec.convert({**fields, "images": []}, ImageReply)
+        done = Executed(reply=reply, usage=replayed_usage(entry), calls=0, attempts=0)
+        for stored in stored_images:
+            record = msgspec.convert(
+                {k: v for k, v in stored.items() if k != "sha256"}, ImageRecord
             )
-            record["path"] = self.out.relative(path)
-            records.append(record)
-            done.files[int(record["index"])] = path
-        done.fields["images"] = records
+            data = entry.blobs[stored["sha256"]]
+            path = self.out.save_image(job.id, record.index, extension_for(data).lstrip("."), data)
+            record.path = self.out.relative(path)
+            reply.images.append(record)
+            done.files[record.index] = path
         return done
 
 
@@ -78,23 +82,20 @@ def saved_images(
         path = out.save_image(job_id, img.index, extension_for(data).lstrip("."), data)
         files[img.index] = path
         records.append(
-            {
-                "index": img.index,
-                "path": out.relative(path),
-                "url": img.url,
-                "mime_type": sniff_mime(data),
-                "bytes": len(data),
-                "respect_moderation": img.respect_moderation,
-            }
+            ImageRecord(
+                index=img.index,
+                path=out.relative(path),
+                url=img.url,
+                mime_type=sniff_mime(data),
+                bytes=len(data),
+                respect_moderation=img.respect_moderation,
+            )
         )
-    usage = add_usage({}, {**images[0].usage.to_dict(), "images": len(images)}) if images else {}
     return Executed(
-        fields={
-            "prompt": prompt,
-            "image_model": images[0].model if images else model,
-            "images": records,
-        },
-        usage=usage,
+        reply=ImageReply(
+            prompt=prompt, image_model=images[0].model if images else model, images=records
+        ),
+        usage=call_usage(images[0].usage, images=len(images)) if images else None,
         calls=1,
         attempts=images[0].attempts if images else 1,
         files=files,

@@ -16,23 +16,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from xai_pipelines.evals import Evaluator, Grader
 from xai_pipelines.plan import Job
+from xai_pipelines.records import (
+    UNSET,
+    CacheProvenance,
+    ChatReply,
+    ImageReply,
+    ResultLine,
+    UnsetType,
+    Usage,
+    to_plain,
+)
 from xai_pipelines.report import PriceTable, resolve_cost
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.telemetry import RUN_ID_ATTR
 from xai_pipelines.sdk import Client
+from xai_pipelines.sdk import Usage as CallUsage
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.store import utc_now
 
 if TYPE_CHECKING:
     from xai_pipelines.run.cache import CacheEntry, JobCache
-
-TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
 
 
 def plain(value: Any) -> Any:
@@ -44,17 +54,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-def add_usage(total: dict[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]:
-    """Add one call's usage to a running total (cost stays None once any call lacked it)."""
-    for key in (*TOKEN_KEYS, "total_tokens", "images"):
-        if key in usage or key in total:
-            total[key] = int(total.get(key, 0) or 0) + int(usage.get(key, 0) or 0)
-    first = "cost_usd_ticks" not in total
-    cost, more = total.get("cost_usd_ticks"), usage.get("cost_usd_ticks")
-    total["cost_usd_ticks"] = (
-        more if first else (None if cost is None or more is None else cost + more)
+def call_usage(usage: CallUsage, images: int | UnsetType = UNSET) -> Usage:
+    """The record of one call's usage (``images``: for image calls, the images it returned)."""
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cached_prompt_tokens=usage.cached_prompt_tokens,
+        total_tokens=usage.total_tokens,
+        images=images,
+        cost_usd_ticks=usage.cost_usd_ticks,
     )
-    return total
 
 
 @contextmanager
@@ -70,23 +80,27 @@ def _attached(ctx: otel_context.Context | None) -> Iterator[None]:
 
 @dataclass
 class Executed:
-    """What ``execute`` returns: the kind-specific fields of the result line.
+    """What ``execute`` returns: the kind-specific part of the result line, and the bookkeeping.
 
     Attributes:
-        fields: Merged into the result line (outputs, images, ...).
-        usage: Summed usage of every call of the job.
+        reply: The chat or image part of the line (None until the first answer).
+        usage: Summed usage of every call of the job (None before the first call).
         calls: Logical calls made (turns, or 1).
         attempts: Attempts those calls took, retries included.
         ttft_s: Time to first token of the (last) streamed call.
         files: Saved image files by image index (the response cache stores their bytes).
     """
 
-    fields: dict[str, Any] = field(default_factory=dict)
-    usage: dict[str, Any] = field(default_factory=dict)
+    reply: ChatReply | ImageReply | None = None
+    usage: Usage | None = None
     calls: int = 1
     attempts: int = 1
     ttft_s: float | None = None
     files: dict[int, Path] = field(default_factory=dict)
+
+    def add_usage(self, usage: Usage) -> None:
+        """Add one call's usage to the job's (the cost stays None once any call lacked it)."""
+        self.usage = usage if self.usage is None else self.usage + usage
 
 
 @dataclass(frozen=True)
@@ -180,8 +194,8 @@ class JobRunner(ABC):
         Tokens are copied; the cost is 0; no call was made.
         """
         return Executed(
-            fields=dict(entry.record.get("fields") or {}),
-            usage={**(entry.record.get("usage") or {}), "cost_usd_ticks": 0},
+            reply=msgspec.convert(entry.record.get("fields") or {}, ChatReply),
+            usage=replayed_usage(entry),
             calls=0,
             attempts=0,
         )
@@ -232,43 +246,49 @@ class JobRunner(ABC):
                     exc.attempts = exc.attempts or scope.failed_attempts + 1
                     raise
             latency = time.perf_counter() - started - scope.queued_s
+            usage = done.usage or Usage()
             cost: int | None
             source: str | None
             if entry is not None:
                 cost, source = 0, "cache"
             else:
-                cost, source = resolve_cost(job.kind, job.model, done.usage, self.prices)
+                cost, source = resolve_cost(job.kind, job.model, to_plain(usage), self.prices)
             span.set_attribute("xai_pipelines.job.attempts", done.attempts)
-            line = {
-                "id": job.id,
-                "kind": job.kind,
-                "digest": digest,
-                "task": job.task,
-                "index": job.index,
-                "model": job.model,
-                "seed": job.seed,
-                "request": plain(job.request),
-                **done.fields,
-                "usage": done.usage,
-                "cost_usd_ticks": cost,
-                "cost_source": source,
-                "latency_s": round(latency, 6),
-                "ttft_s": None if done.ttft_s is None else round(done.ttft_s, 6),
-                "calls": done.calls,
-                "attempts": done.attempts,
-                "expect": plain(job.expect),
-                "meta": plain(job.meta),
-                "finished_at": utc_now(),
-            }
+            reply = {} if done.reply is None else msgspec.structs.asdict(done.reply)
+            line = ResultLine(
+                id=job.id,
+                kind=job.kind,
+                digest=digest,
+                task=job.task,
+                index=job.index,
+                model=job.model,
+                seed=job.seed,
+                request=plain(job.request),
+                **reply,
+                usage=usage,
+                cost_usd_ticks=cost,
+                cost_source=source,
+                latency_s=round(latency, 6),
+                ttft_s=None if done.ttft_s is None else round(done.ttft_s, 6),
+                calls=done.calls,
+                attempts=done.attempts,
+                expect=plain(job.expect),
+                meta=plain(job.meta),
+                finished_at=utc_now(),
+            )
             if entry is not None:
-                line["cached"] = True
-                line["cache"] = entry.provenance()
-            line["scores"] = self.evaluator.score(line)
-            graded = self.evaluator.grader_cost_ticks(line["scores"])
+                line.cached = True
+                line.cache = msgspec.convert(entry.provenance(), CacheProvenance)
+            line.scores = self.evaluator.score(to_plain(line))
+            graded = self.evaluator.grader_cost_ticks(line.scores)
             spent = cost + graded if cost is not None else graded or None  # budget counts grading
-            tokens = sum(int(done.usage.get(k, 0) or 0) for k in TOKEN_KEYS[:3])
-            result = JobResult(line, tokens, int(done.usage.get("images", 0) or 0), spent)
+            result = JobResult(line, usage.tokens, usage.image_count, spent)
             if entry is None and self.cache is not None and key is not None:
-                cache, fields, usage, files = self.cache, done.fields, done.usage, done.files
-                result.recorded = lambda: cache.store_job(key, line, fields, usage, files)
+                cache, stored, files = self.cache, done.reply, done.files
+                result.recorded = lambda: cache.store_job(key, line, stored, files)
             return result
+
+
+def replayed_usage(entry: CacheEntry) -> Usage:
+    """The usage of a cache hit: the stored tokens (and images), at no cost."""
+    return msgspec.convert({**(entry.record.get("usage") or {}), "cost_usd_ticks": 0}, Usage)

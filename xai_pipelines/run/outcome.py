@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from xai_pipelines.records import ResultLine
 
 
 @dataclass
@@ -12,14 +13,14 @@ class JobResult:
     """A finished job.
 
     Attributes:
-        line: The ``results.jsonl`` line (complete, JSON-able).
+        line: The ``results.jsonl`` line (complete but for the run id, which the sink sets).
         tokens: Tokens used (prompt + completion + reasoning), for progress.
         images: Images produced.
         cost_ticks: Cost in USD ticks, when known.
         recorded: Called once the line is written (the response cache stores the job then).
     """
 
-    line: dict[str, Any]
+    line: ResultLine
     tokens: int = 0
     images: int = 0
     cost_ticks: int | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+
+import msgspec
 
 from xai_pipelines.plan import Job
+from xai_pipelines.records import ErrorLine
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.stats import RunStats
 from xai_pipelines.store import JsonlAppender, utc_now
@@ -36,7 +38,7 @@ class ResultSink:
             False when the run was already closed (an abort): the job stays unfinished.
         """
         try:
-            self.results.append({**result.line, "run_id": self.run_id})
+            self.results.append_record(msgspec.structs.replace(result.line, run_id=self.run_id))
         except ValueError:
             self.stats.job_abandoned()
             return False
@@ -56,23 +58,23 @@ class ResultSink:
         self.stats.retried()
 
     def _error(self, job: Job, code: str, message: str, attempt: int, final: bool) -> None:
-        line: dict[str, Any] = {
-            "id": job.id,
-            "kind": job.kind,
-            "model": job.model,
-            "digest": job.digest,
-            "task": job.task,
-            "attempt": attempt,
-            "final": final,
-            "code": code,
-            "message": message,
-            "at": utc_now(),
-            "run_id": self.run_id,
-        }
+        line = ErrorLine(
+            id=job.id,
+            kind=job.kind,
+            model=job.model,
+            digest=job.digest,
+            task=job.task,
+            attempt=attempt,
+            final=final,
+            code=code,
+            message=message,
+            at=utc_now(),
+            run_id=self.run_id,
+        )
         if final:  # what the reports need of a job that has no result line
-            line["index"] = job.index
-            line["matrix"] = dict(job.meta.get("matrix") or {})
-            line["expects"] = len(job.expect)
+            line.index = job.index
+            line.matrix = dict(job.meta.get("matrix") or {})
+            line.expects = len(job.expect)
         # The run was closed (an abort): the line is dropped, as a finished one is.
         with contextlib.suppress(ValueError):
-            self.errors.append(line)
+            self.errors.append_record(line)

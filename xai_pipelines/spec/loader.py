@@ -127,6 +127,7 @@ def _build(
         tasks=tuple(tasks),
         execution=execution,
         output=output,
+        seed=data.get("defaults", {}).get("seed"),
         engine=b.engine,
         files=files,
         resolved=resolved,

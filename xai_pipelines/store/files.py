@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from xai_pipelines.records import ErrorLine, ResultLine, encode_line
+
+_R = TypeVar("_R")
 
 
 def fsync_dir(path: Path) -> None:
@@ -105,6 +109,27 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     is skipped, as :func:`repair_tail` would drop it; a damaged line elsewhere
     is corruption and raises ``ValueError`` naming the line.
     """
+    for lineno, raw in iter_lines(path):
+        yield _parse(raw, path, lineno)
+
+
+def read_records(path: Path, decode: Callable[[bytes], _R]) -> Iterator[_R]:
+    """Yield the records of a JSON-lines file, each decoded by ``decode``, lazily.
+
+    A torn last line is skipped as in :func:`read_jsonl`.
+
+    Raises:
+        ValueError: A line that is not a valid record (naming the file and line).
+    """
+    for lineno, raw in iter_lines(path):
+        try:
+            yield decode(raw)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{lineno}: {exc}") from exc
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of ``path`` with their numbers, lazily, without a torn last line."""
     if not path.exists():
         return
     with path.open("rb") as f:
@@ -112,11 +137,11 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         lineno = 0
         for raw in f:
             if pending is not None and pending.strip():
-                yield _parse(pending, path, lineno)
+                yield lineno, pending
             lineno += 1
             pending = raw
         if pending is not None and pending.endswith(b"\n") and _is_json(pending):
-            yield _parse(pending, path, lineno)
+            yield lineno, pending
 
 
 def _parse(raw: bytes, path: Path, lineno: int) -> dict[str, Any]:
@@ -159,7 +184,18 @@ class JsonlAppender:
 
     def append(self, value: Any) -> None:
         """Write one JSON object as a line."""
-        data = dumps_line(value)
+        self.write_line(dumps_line(value))
+
+    def append_record(self, record: ResultLine | ErrorLine) -> None:
+        """Write one record as a line (its format's encoder, ``schema_version`` stamped)."""
+        self.write_line(encode_line(record))
+
+    def write_line(self, data: bytes) -> None:
+        """Write one encoded, newline-terminated line with a single ``write``.
+
+        Raises:
+            ValueError: The appender is closed.
+        """
         with self._lock:
             if self._closed:
                 raise ValueError(f"{self.path} is closed")

@@ -5,14 +5,26 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from xai_pipelines.records import (
+    ErrorLine,
+    Manifest,
+    ResultLine,
+    decode_error_line,
+    decode_manifest,
+    decode_result_line,
+    encode_manifest,
+    manifest_from,
+)
 from xai_pipelines.store.files import (
     JsonlAppender,
-    atomic_write_json,
+    atomic_write_bytes,
     fsync_dir,
     read_jsonl,
+    read_records,
 )
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -82,7 +94,7 @@ class OutputDir:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def read_manifest(self) -> dict[str, Any] | None:
-        """The manifest, or None when the directory holds no run yet."""
+        """The manifest as a plain dict, or None when the directory holds no run yet."""
         import json
 
         if not self.manifest.exists():
@@ -90,9 +102,24 @@ class OutputDir:
         value = json.loads(self.manifest.read_text())
         return value if isinstance(value, dict) else None
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        """Replace the manifest atomically."""
-        atomic_write_json(self.manifest, manifest)
+    def load_manifest(self) -> Manifest | None:
+        """The manifest as a record, or None when the directory holds no run yet.
+
+        Raises:
+            RecordError: The file is not a manifest (or one of a newer version).
+        """
+        if not self.manifest.exists():
+            return None
+        return decode_manifest(self.manifest.read_bytes())
+
+    def write_manifest(self, manifest: Manifest | dict[str, Any]) -> None:
+        """Replace the manifest atomically (a dict is checked against :class:`Manifest` first).
+
+        Raises:
+            RecordError: ``manifest`` is not a valid manifest.
+        """
+        record = manifest if isinstance(manifest, Manifest) else manifest_from(manifest)
+        atomic_write_bytes(self.manifest, encode_manifest(record))
 
     def open_results(self, fsync_interval_s: float = 0.5) -> JsonlAppender:
         """Appender for ``results.jsonl`` (a torn tail from a crash is dropped first)."""
@@ -108,12 +135,20 @@ class OutputDir:
         return JsonlAppender(self.plan, fsync_interval_s)
 
     def iter_results(self) -> Any:
-        """Result lines, lazily (a torn last line is skipped)."""
+        """Result lines as plain dicts, lazily (a torn last line is skipped)."""
         return read_jsonl(self.results)
 
     def iter_errors(self) -> Any:
-        """Error lines, lazily (a torn last line is skipped)."""
+        """Error lines as plain dicts, lazily (a torn last line is skipped)."""
         return read_jsonl(self.errors)
+
+    def result_lines(self) -> Iterator[ResultLine]:
+        """Result lines as records, lazily (a torn last line is skipped; old versions read)."""
+        return read_records(self.results, decode_result_line)
+
+    def error_lines(self) -> Iterator[ErrorLine]:
+        """Error lines as records, lazily (a torn last line is skipped; old versions read)."""
+        return read_records(self.errors, decode_error_line)
 
     def image_path(self, job_id: str, index: int, ext: str) -> Path:
         """Where image ``index`` of ``job_id`` is stored."""

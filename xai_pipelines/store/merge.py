@@ -14,11 +14,23 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from xai_pipelines.records import (
+    UNSET,
+    ErrorLine,
+    Manifest,
+    MergedSource,
+    PlanInfo,
+    ResultLine,
+    ShardsInfo,
+    SpecInfo,
+    UnsetType,
+    encode_line,
+)
 from xai_pipelines.store.files import dumps_line, fsync_dir, read_jsonl
 from xai_pipelines.store.layout import OutputDir
 from xai_pipelines.store.manifest import utc_now, versions
@@ -56,22 +68,22 @@ class MergeSummary:
     status: str = "completed"
 
 
-def _manifest(source: OutputDir) -> dict[str, Any]:
+def _manifest(source: OutputDir) -> Manifest | None:
     if not source.root.is_dir():
         raise MergeError(f"{source.root} is not a directory")
     if not source.results.exists() and not source.manifest.exists():
         raise MergeError(f"{source.root} is not an xai-run output directory (no results.jsonl)")
     try:
-        return source.read_manifest() or {}
-    except ValueError as exc:
+        return source.load_manifest()
+    except ValueError as exc:  # RecordError included
         raise MergeError(f"{source.manifest}: {exc}") from None
 
 
-def _check_specs(sources: Sequence[OutputDir], manifests: Sequence[Mapping[str, Any]]) -> None:
+def _check_specs(sources: Sequence[OutputDir], manifests: Sequence[Manifest | None]) -> None:
     digests = {
-        str(m.get("spec", {}).get("digest")): s.root
+        m.spec.digest: s.root
         for s, m in zip(sources, manifests, strict=True)
-        if m.get("spec", {}).get("digest")
+        if m is not None and m.spec.digest
     }
     if len(digests) > 1:
         listing = ", ".join(f"{root} ({digest[:12]})" for digest, root in digests.items())
@@ -81,27 +93,30 @@ def _check_specs(sources: Sequence[OutputDir], manifests: Sequence[Mapping[str, 
         )
 
 
-def _lines(path: Path) -> Iterable[dict[str, Any]]:
+_L = TypeVar("_L")
+
+
+def _lines(lines: Iterator[_L]) -> Iterable[_L]:
     try:
-        yield from read_jsonl(path)
-    except ValueError as exc:
+        yield from lines
+    except ValueError as exc:  # a damaged line, or not a record of its file's format
         raise MergeError(str(exc)) from None
 
 
 def _results(
     sources: Sequence[OutputDir], force: bool, summary: MergeSummary
-) -> dict[str, tuple[OutputDir, dict[str, Any]]]:
-    merged: dict[str, tuple[OutputDir, dict[str, Any]]] = {}
+) -> dict[str, tuple[OutputDir, ResultLine]]:
+    merged: dict[str, tuple[OutputDir, ResultLine]] = {}
     conflicts: list[str] = []
     for source in sources:
-        latest: dict[str, dict[str, Any]] = {}
-        for line in _lines(source.results):
-            latest[str(line.get("id"))] = line  # after --force the last line wins
+        latest: dict[str, ResultLine] = {}
+        for line in _lines(source.result_lines()):
+            latest[line.id] = line  # after --force the last line wins
         for job_id, line in latest.items():
             held = merged.get(job_id)
             if held is None:
                 merged[job_id] = (source, line)
-            elif held[1].get("digest") == line.get("digest"):
+            elif held[1].digest == line.digest:
                 summary.duplicates += 1
             else:
                 conflicts.append(job_id)
@@ -117,11 +132,13 @@ def _results(
     return merged
 
 
-def _write_lines(path: Path, lines: Iterable[Mapping[str, Any]]) -> int:
+def _write_lines(path: Path, lines: Iterable[ResultLine | ErrorLine | Mapping[str, Any]]) -> int:
     count = 0
     with path.open("wb") as f:
         for line in lines:
-            f.write(dumps_line(line))
+            f.write(
+                encode_line(line) if isinstance(line, ResultLine | ErrorLine) else dumps_line(line)
+            )
             count += 1
         f.flush()
         os.fsync(f.fileno())
@@ -136,27 +153,27 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _images(merged: Mapping[str, tuple[OutputDir, dict[str, Any]]], target: OutputDir) -> int:
+def _images(merged: Mapping[str, tuple[OutputDir, ResultLine]], target: OutputDir) -> int:
     count = 0
     for source, line in merged.values():
-        for image in line.get("images") or ():
-            rel = image.get("path")
+        for image in line.images or ():
+            rel = image.path
             if not rel:
                 continue
             src = source.root / rel
             if not src.is_file():
-                raise MergeError(f"{src} is missing (named by job {line.get('id')!r})")
+                raise MergeError(f"{src} is missing (named by job {line.id!r})")
             _link(src, target.root / rel)
             count += 1
     return count
 
 
-def _errors(sources: Sequence[OutputDir]) -> list[dict[str, Any]]:
+def _errors(sources: Sequence[OutputDir]) -> list[ErrorLine]:
     seen: set[tuple[Any, ...]] = set()
     kept = []
     for source in sources:
-        for line in _lines(source.errors):
-            key = tuple(line.get(k) for k in ("id", "run_id", "attempt", "final", "at", "code"))
+        for line in _lines(source.error_lines()):
+            key = (line.id, line.run_id, line.attempt, line.final, line.at, line.code)
             if key not in seen:
                 seen.add(key)
                 kept.append(line)
@@ -166,69 +183,74 @@ def _errors(sources: Sequence[OutputDir]) -> list[dict[str, Any]]:
 def _plan(sources: Sequence[OutputDir]) -> list[dict[str, Any]]:
     jobs: dict[str, dict[str, Any]] = {}
     for source in sources:
-        for line in _lines(source.plan):
+        for line in _lines(read_jsonl(source.plan)):
             jobs.setdefault(str(line.get("id")), line)
     return sorted(jobs.values(), key=lambda j: (int(j.get("index") or 0), str(j.get("id"))))
 
 
-def _shards(manifests: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    recorded = [str(m["shard"]) for m in manifests if m.get("shard")]
+def _shards(manifests: Sequence[Manifest | None]) -> ShardsInfo | None:
+    recorded = [
+        m.shard for m in manifests if m is not None and isinstance(m.shard, str) and m.shard
+    ]
     if not recorded:
         return None
     counts = {int(s.split("/")[1]) for s in recorded}
     present = sorted({int(s.split("/")[0]) for s in recorded})
-    out: dict[str, Any] = {"shards": sorted(set(recorded))}
+    out = ShardsInfo(shards=sorted(set(recorded)))
     if len(counts) == 1:
         (count,) = counts
-        out["count"] = count
-        out["missing"] = [k for k in range(1, count + 1) if k not in present]
+        out.count = count
+        out.missing = [k for k in range(1, count + 1) if k not in present]
     return out
+
+
+def _known(value: str | UnsetType) -> str | None:
+    return None if isinstance(value, UnsetType) else value
 
 
 def _merged_manifest(
     sources: Sequence[OutputDir],
-    manifests: Sequence[Mapping[str, Any]],
+    manifests: Sequence[Manifest | None],
     summary: MergeSummary,
     failed: int,
     total: int,
-) -> dict[str, Any]:
-    prices: dict[str, Any] = {}
-    for m in manifests:
-        prices.update(m.get("prices") or {})
-    first = next((m for m in manifests if m.get("spec")), {})
+) -> Manifest:
+    known = [m for m in manifests if m is not None]
+    prices: dict[str, dict[str, Any]] = {}
+    for m in known:
+        prices.update(m.prices or {})
+    first = known[0] if known else None
     now = utc_now()
-    data: dict[str, Any] = {
-        "run_id": f"merge-{uuid.uuid4().hex[:8]}",
-        "status": summary.status,
-        "started_at": now,
-        "finished_at": now,
-        "elapsed_s": 0.0,
-        "spec": first.get("spec", {}),
-        "args": {"sources": [str(s.root) for s in sources]},
-        "endpoint": first.get("endpoint"),
-        "versions": versions(),
-        "counts": {"total": total, "done": summary.jobs, "failed": failed},
-        "prices": prices,
-        "plan": {"jobs": total},
-        "merged_from": [
-            {
-                "path": str(s.root),
-                "run_id": m.get("run_id"),
-                "status": m.get("status"),
-                "shard": m.get("shard"),
-                "spec_digest": m.get("spec", {}).get("digest"),
-                "batch_id": (m.get("batch") or {}).get("batch_id"),
-            }
+    return Manifest(
+        run_id=f"merge-{uuid.uuid4().hex[:8]}",
+        status=summary.status,
+        started_at=now,
+        finished_at=now,
+        elapsed_s=0.0,
+        spec=first.spec if first is not None else SpecInfo(),
+        args={"sources": [str(s.root) for s in sources]},
+        endpoint=first.endpoint if first is not None else None,
+        versions=versions(),
+        counts={"total": total, "done": summary.jobs, "failed": failed},
+        prices=prices,
+        plan=PlanInfo(jobs=total),
+        merged_from=[
+            MergedSource(path=str(s.root))
+            if m is None
+            else MergedSource(
+                path=str(s.root),
+                run_id=m.run_id,
+                status=m.status,
+                shard=_known(m.shard),
+                spec_digest=m.spec.digest,
+                batch_id=None if isinstance(m.batch, UnsetType) else _known(m.batch.batch_id),
+            )
             for s, m in zip(sources, manifests, strict=True)
         ],
-        "history": [],
-    }
-    shards = _shards(manifests)
-    if shards is not None:
-        data["shards"] = shards
-    if summary.conflicts:
-        data["forced_conflicts"] = summary.conflicts
-    return data
+        history=[],
+        shards=_shards(manifests) or UNSET,
+        forced_conflicts=summary.conflicts or UNSET,
+    )
 
 
 def merge_outputs(
@@ -270,17 +292,14 @@ def merge_outputs(
         summary = MergeSummary(OutputDir(target))
         merged = _results(dirs, force, summary)
         summary.images = _images(merged, tmp)
-        ordered = sorted(
-            (line for _, line in merged.values()),
-            key=lambda r: (int(r.get("index") or 0), str(r.get("id"))),
-        )
+        ordered = sorted((line for _, line in merged.values()), key=lambda r: (r.index, r.id))
         summary.jobs = _write_lines(tmp.results, ordered)
         errors = _errors(dirs)
         summary.errors = _write_lines(tmp.errors, errors)
         plan = _plan(dirs)
         _write_lines(tmp.plan, plan)
-        failed = len({e.get("id") for e in errors if e.get("final")} - set(merged))
-        if any(m.get("status") not in _ENDED for m in manifests):
+        failed = len({e.id for e in errors if e.final} - set(merged))
+        if any(m is None or m.status not in _ENDED for m in manifests):
             summary.status = "interrupted"
         elif failed:
             summary.status = "failed"

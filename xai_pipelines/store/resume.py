@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xai_pipelines.store.files import read_jsonl
 from xai_pipelines.store.layout import OutputDir
 
 
@@ -48,10 +47,7 @@ class ResumeState:
 
 def load_resume_state(out: OutputDir) -> ResumeState:
     """Read which jobs are finished, from ``results.jsonl`` (torn tail ignored)."""
-    finished: dict[str, str] = {}
-    for line in read_jsonl(out.results):
-        if "id" in line:
-            finished[str(line["id"])] = str(line.get("digest", ""))
+    finished = {line.id: line.digest for line in out.result_lines()}
     return ResumeState(finished=finished, previous_manifest=out.read_manifest())
 
 
