@@ -20,6 +20,7 @@ def test_ruff_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_mypy_is_clean():
     mypy = shutil.which("mypy")
     if mypy is None:

@@ -163,6 +163,7 @@ def test_json_output_only_limit_and_report_rerender(tmp_path: Path, emulator: Em
     assert summary.split("### By model")[1] == result.stdout.split("### By model")[1]
 
 
+@pytest.mark.slow
 def test_sigkill_at_several_points_then_resume_matches_an_uninterrupted_run(
     tmp_path: Path, emulator: Emulator, emulator_factory: Callable[..., Emulator]
 ) -> None:
@@ -218,6 +219,7 @@ def _lines_tolerant(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in raw[:-1]]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_gracefully_with_130_then_resume_completes(
     tmp_path: Path, emulator_factory: Callable[..., Emulator]
 ) -> None:
@@ -252,6 +254,7 @@ def test_ctrl_c_stops_gracefully_with_130_then_resume_completes(
     assert sorted(r["id"] for r in results) == sorted(f"q-{i}" for i in range(jobs))
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_aborts_at_once_without_corrupting(
     tmp_path: Path, emulator_factory: Callable[..., Emulator]
 ) -> None:

@@ -151,6 +151,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_serve_flags_reach_the_emulator():
     port, http_port = free_port(), free_port()
     served = Served(
@@ -205,6 +206,7 @@ def test_busy_port_is_an_os_error_and_leaks_nothing(which):
     assert [t for t in set(threading.enumerate()) - before if t.is_alive()] == []
 
 
+@pytest.mark.slow
 def test_serve_reports_a_busy_port():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

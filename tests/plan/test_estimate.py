@@ -9,11 +9,11 @@ from typing import Any
 
 import yaml
 
-from xai_pipelines.catalog import load_catalog
+from xai_pipelines.catalog import ModelPrice, load_catalog
 from xai_pipelines.emulator import Emulator
 from xai_pipelines.evals.grader import GRADER_SYSTEM, VERDICT_MAX_TOKENS, VERDICT_SCHEMA
 from xai_pipelines.evals.grader import grader_prompt as real_grader_prompt
-from xai_pipelines.plan import ChatJob, ChatPrice, Estimate, ImageJob, Prices, check_plan, iter_jobs
+from xai_pipelines.plan import ChatJob, Estimate, ImageJob, Prices, check_plan, iter_jobs
 from xai_pipelines.plan.estimate import (
     GRADER_MAX_TOKENS,
     GRADER_OVERHEAD_TOKENS,
@@ -73,7 +73,10 @@ def test_multi_turn_bounds_for_the_rate_limiter():
 
 
 def test_cost_range_with_prices():
-    prices = Prices(chat={"m": ChatPrice(prompt=100, completion=300)}, image={"img": 2_000_000})
+    prices = Prices(
+        chat={"m": ModelPrice(prompt_text_token_price=100, completion_text_token_price=300)},
+        image={"img": 2_000_000},
+    )
     est = _estimate()
     est.add(_chat(max_tokens=10))
     est.add(_chat(max_tokens=10))
@@ -89,7 +92,9 @@ def test_cost_range_with_prices():
 
 def test_a_reasoning_model_may_think_up_to_its_context_whatever_max_tokens_says():
     """xai-proto chat.proto: max_tokens bounds only the main content of a reasoning model."""
-    prices = Prices(chat={"m": ChatPrice(prompt=100, completion=300)})
+    prices = Prices(
+        chat={"m": ModelPrice(prompt_text_token_price=100, completion_text_token_price=300)}
+    )
     est = _estimate(THINKS)
     est.add(_chat(max_tokens=10, n=2))
     (call,) = chat_calls(_chat(max_tokens=10, n=2), lambda _: THINKS)
@@ -99,7 +104,7 @@ def test_a_reasoning_model_may_think_up_to_its_context_whatever_max_tokens_says(
 
 
 def test_without_max_tokens_the_context_bounds_the_output_and_unknown_models_have_no_maximum():
-    prices = Prices(chat={"m": ChatPrice(1, 1), "unknown": ChatPrice(1, 1)})
+    prices = Prices(chat={"m": ModelPrice(1, 0, 1), "unknown": ModelPrice(1, 0, 1)})
     est = _estimate()
     est.add(_chat(max_tokens=None))
     assert est.cost_ticks(prices) == (14, 14 + (1000 - 14))
@@ -117,7 +122,7 @@ def test_tools_function_calls_are_bounded_by_the_context_server_side_tools_not_a
     assert call.output_max == 1000 - 14
     est = _estimate()
     est.add(_chat(max_tokens=10, tools=[{"type": "web_search"}]))
-    report = est.cost_report(Prices(chat={"m": ChatPrice(1, 1)}))
+    report = est.cost_report(Prices(chat={"m": ModelPrice(1, 0, 1)}))
     assert report["max_usd"] is None and "agentic loop" in report["unbounded"]["m"]
 
 
@@ -131,7 +136,12 @@ def test_later_turns_resend_replies_up_to_their_bound_and_the_context_caps_the_p
 
 def test_a_long_prompt_is_billed_at_the_long_context_rate():
     limits = ModelLimits(context_length=100_000, reasoning=False, long_context_threshold=1000)
-    price = ChatPrice(prompt=10, completion=30, long_prompt=20, long_completion=60)
+    price = ModelPrice(
+        prompt_text_token_price=10,
+        completion_text_token_price=30,
+        long_context_prompt_text_token_price=20,
+        long_context_completion_text_token_price=60,
+    )
     est = _estimate(limits)
     est.add(_chat(content="x" * 8000, max_tokens=5))  # 2004 prompt tokens
     assert est.cost_ticks(Prices(chat={"m": price})) == (2004 * 20, 2004 * 20 + 5 * 60)
@@ -158,7 +168,7 @@ def test_grader_calls_are_in_the_range_with_the_answer_in_their_prompt():
     assert g.calls == 2 and g.prompt_tokens == 2 * prompt  # one verdict per output
     assert g.prompt_tokens_max == 2 * (prompt + 10)  # ... reading an answer of max_tokens
     assert g.completion_tokens_max == 2 * GRADER_MAX_TOKENS
-    price = ChatPrice(prompt=1, completion=1)
+    price = ModelPrice(prompt_text_token_price=1, completion_text_token_price=1)
     prices = Prices(chat={"m": price, "judge": price, "pipeline-grader": price})
     r = est.cost_range(prices)
     assert r.grader_low == 4 * prompt and r.grader_high == 4 * (prompt + 10 + GRADER_MAX_TOKENS)
@@ -180,8 +190,8 @@ def test_catalog_prices_with_long_context_rates_when_the_models_service_is_not_a
     info = catalog.language("grok-4.3")
     assert info is not None and prices.source == "catalog"
     price = prices.chat["grok-4.3"]
-    assert (price.prompt, price.completion) == (12_500, 25_000)  # $1.25 / $2.50 per 1M
-    assert (price.long_prompt, price.long_completion) == (25_000, 50_000)  # from 200k tokens
+    assert price.rates(long=False) == (12_500, 25_000)  # $1.25 / $2.50 per 1M
+    assert price.rates(long=True) == (25_000, 50_000)  # from 200k tokens
     assert prices.image["grok-imagine-image"] == 200_000_000  # $0.02
     assert catalog_limits("grok-4.3") == ModelLimits(1_000_000, True, 200_000)
     live = SimpleNamespace(
@@ -193,7 +203,7 @@ def test_catalog_prices_with_long_context_rates_when_the_models_service_is_not_a
     )
     img = SimpleNamespace(name="grok-imagine-image", aliases=("img",), image_price=9)
     live_prices = Prices.from_models([live], [img])
-    assert live_prices.chat["grok-latest"] == ChatPrice(5, 7, 1, 25_000, 50_000)
+    assert live_prices.chat["grok-latest"] == ModelPrice(5, 1, 7, 0, 200_000, 25_000, 4_000, 50_000)
     assert live_prices.image == {"grok-imagine-image": 9, "img": 9}
     assert live_prices.image_input["img"] == 20_000_000  # $0.002 per input image (catalog)
 
@@ -219,7 +229,9 @@ def test_tokenizer_ratio_calibrates_the_heuristic():
     assert tokenizer_ratio([], count) is None
     est = _estimate()
     est.add(_chat(max_tokens=10))
-    prices = Prices(chat={"m": ChatPrice(prompt=100, completion=300)})
+    prices = Prices(
+        chat={"m": ModelPrice(prompt_text_token_price=100, completion_text_token_price=300)}
+    )
     assert est.cost_ticks(prices, prompt_scale=2.0) == (28 * 100, 28 * 100 + 10 * 300)
 
 
@@ -272,7 +284,8 @@ def test_a_real_run_of_a_reasoning_model_and_its_grader_stays_under_the_plans_ma
     )
     price = prices.chat["grok-4.3"]
     max_tokens_only = sum(  # prompts at their longest, outputs at max_tokens
-        c.prompt_max * price.prompt + c.outputs * 4 * price.completion
+        c.prompt_max * price.prompt_text_token_price
+        + c.outputs * 4 * price.completion_text_token_price
         for job in iter_jobs(spec)
         for c in chat_calls(job)
         if isinstance(job, ChatJob) and c.prompt_max is not None

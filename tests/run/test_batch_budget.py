@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from xai_pipelines.catalog import ModelPrice
 from xai_pipelines.emulator import Emulator
 from xai_pipelines.plan import iter_jobs
-from xai_pipelines.plan.estimate import ChatPrice, Estimate, Prices, usd
+from xai_pipelines.plan.estimate import Estimate, Prices, usd
 from xai_pipelines.run.batch_budget import budget_refusal
 from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
@@ -22,7 +23,9 @@ from xai_pipelines.spec import PipelineSpec
 MakeSpec = Callable[..., PipelineSpec]
 FAST = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05)
 NON_REASONING = "grok-4.20-non-reasoning"
-PRICES = Prices({NON_REASONING: ChatPrice(prompt=20_000, completion=50_000)})
+PRICES = Prices(
+    {NON_REASONING: ModelPrice(prompt_text_token_price=20_000, completion_text_token_price=50_000)}
+)
 
 
 def _data(budget: float | None, **chat: Any) -> dict[str, Any]:

@@ -156,6 +156,7 @@ def test_restarted_run_reattaches_to_its_batch_instead_of_resubmitting(
     assert emu.stats.calls["CreateBatch"] == 1
 
 
+@pytest.mark.slow
 def test_cancelled_and_failed_requests_are_reported_and_retried_in_a_new_batch(
     make_spec: MakeSpec, pipeline_data: Data, emulator_factory: Callable[..., Emulator], tmp_path
 ) -> None:

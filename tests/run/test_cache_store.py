@@ -43,7 +43,6 @@ def _chat(repeat: int = 0, seed: int | None = 7, **request: Any) -> ChatJob:
     return ChatJob(
         id=f"c-{repeat}",
         request={**req, **request},
-        seed=seed,
         meta=MappingProxyType({"repeat": repeat}),
     )
 
@@ -81,13 +80,13 @@ def test_key_material_names_every_part_and_each_part_changes_the_key(tmp_path: P
         _chat(seed=8),
         _chat(temperature=0.5),
         _chat(model="grok-4.20-non-reasoning"),
-        ChatJob(id="c-0", request=job.request, seed=7, mode="stream", meta=job.meta),
-        ChatJob(id="c-0", request=job.request, seed=7, meta=job.meta, turns=({"role": "user"},)),
+        ChatJob(id="c-0", request=job.request, mode="stream", meta=job.meta),
+        ChatJob(id="c-0", request=job.request, meta=job.meta, turns=({"role": "user"},)),
     ]
     keys = {cache.key(v) for v in variants} | {JobCache(store, "local").key(job)}
     assert base not in keys and len(keys) == len(variants) + 1
     # what does not change what is sent does not change the key
-    renamed = ChatJob(id="other", request=job.request, seed=7, task="t", meta=job.meta)
+    renamed = ChatJob(id="other", request=job.request, task="t", meta=job.meta)
     assert cache.key(renamed) == base
     assert cache.key(_image(0)) != cache.key(_image(1))  # images carry no seed: repeat decides
     store.close()

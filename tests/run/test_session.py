@@ -38,6 +38,7 @@ def _results(out: Path) -> list[dict[str, Any]]:
     return list(read_jsonl(out / "results.jsonl"))
 
 
+@pytest.mark.slow
 def test_faults_every_job_completes_exactly_once_and_retries_are_counted(
     make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], tmp_path: Path
 ) -> None:
@@ -126,6 +127,7 @@ def test_cut_streams_are_restarted_and_ttft_recorded(
     assert {e["code"] for e in failures} == {"UNAVAILABLE"}
 
 
+@pytest.mark.slow
 def test_requests_per_minute_limit_is_held(
     make_spec: MakeSpec, emulator: Emulator, tmp_path: Path
 ) -> None:

@@ -169,6 +169,7 @@ print("done", type(provider).__name__)
 
 
 @pytest.mark.parametrize("exporter", ["console", "otlp"])
+@pytest.mark.slow
 def test_global_exporters_in_a_fresh_process(exporter):
     env = {**os.environ, "OTEL_SERVICE_NAME": "svc-test", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
            "OTEL_EXPORTER_OTLP_TIMEOUT": "1", "OTEL_BSP_EXPORT_TIMEOUT": "1000"}  # fmt: skip

@@ -36,7 +36,7 @@ def test_defaults_of_the_typed_spec(write):
     assert spec.execution.on_error == "continue" and spec.execution.mode == "online"
     assert spec.execution.budget_usd is None
     assert spec.output.dir == "runs/t"
-    assert spec.seed is None and len(spec.chats) == 1 and spec.images == ()
+    assert len(spec.chats) == 1 and spec.images == ()
 
 
 def test_execution_section_and_durations(write):
@@ -127,7 +127,7 @@ def test_to_dict_is_json_and_stable(write):
     data = spec.to_dict()
     assert data["digest"] == spec.digest and data["spec"]["vars"] == {"topic": "dogs"}
     assert json.loads(json.dumps(data)) == data
-    assert spec.seed == 3
+    assert data["spec"]["defaults"]["seed"] == 3  # the seed lives in the jobs' requests
 
 
 def test_load_pipeline_data_without_positions(tmp_path):

@@ -181,6 +181,7 @@ def test_merge_command(shards, tmp_path) -> None:
     assert refused.exit_code == 2 and "already exists" in refused.output
 
 
+@pytest.mark.slow
 def test_sharded_cli_runs_merge_in_a_subprocess(tmp_path) -> None:
     path = tmp_path / "p.yaml"
     spec = _spec(tmp_path, 4)

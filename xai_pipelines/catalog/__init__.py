@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "ImageModelInfo",
     "LanguageModelInfo",
     "ModelCatalog",
+    "ModelPrice",
     "RetiredModel",
     "Source",
     "WithdrawnParam",
@@ -195,6 +196,57 @@ class WithdrawnParam:
 
 
 @dataclass(frozen=True)
+class ModelPrice:
+    """Prices of one model (ticks per token, ticks per image).
+
+    A request whose prompt reaches ``long_context_threshold`` tokens is billed at
+    the ``long_context_*`` prices, every token of it (docs.x.ai/developers/rest-api-reference/
+    inference/models, ``long_context_threshold``, read 2026-11-29; the bundled catalog
+    holds them, the Models service's gRPC answer does not). None: no such rate known.
+    """
+
+    prompt_text_token_price: int = 0
+    cached_prompt_token_price: int = 0
+    completion_text_token_price: int = 0
+    image_price: int = 0
+    long_context_threshold: int | None = None
+    long_context_prompt_text_token_price: int | None = None
+    long_context_cached_prompt_token_price: int | None = None
+    long_context_completion_text_token_price: int | None = None
+
+    def to_dict(self) -> dict[str, int | None]:
+        """JSON form (as stored in ``manifest.json`` under ``prices``)."""
+        return asdict(self)
+
+    def for_prompt(self, prompt_tokens: int) -> ModelPrice:
+        """The prices a request with this many prompt tokens is billed at."""
+        threshold = self.long_context_threshold
+        if threshold is None or prompt_tokens < threshold:
+            return self
+
+        def pick(long: int | None, normal: int) -> int:
+            return normal if long is None else long
+
+        return ModelPrice(
+            pick(self.long_context_prompt_text_token_price, self.prompt_text_token_price),
+            pick(self.long_context_cached_prompt_token_price, self.cached_prompt_token_price),
+            pick(self.long_context_completion_text_token_price, self.completion_text_token_price),
+            self.image_price,
+        )
+
+    def rates(self, long: bool) -> tuple[int, int]:
+        """``(prompt, completion)`` ticks per token, at the long-context rate when ``long``."""
+        if not long:
+            return self.prompt_text_token_price, self.completion_text_token_price
+        prompt = self.long_context_prompt_text_token_price
+        completion = self.long_context_completion_text_token_price
+        return (
+            self.prompt_text_token_price if prompt is None else prompt,
+            self.completion_text_token_price if completion is None else completion,
+        )
+
+
+@dataclass(frozen=True)
 class ModelCatalog:
     """The catalog, looked up by name, alias or retired name."""
 
@@ -234,6 +286,22 @@ class ModelCatalog:
         """The image model ``name`` denotes (a retired name gives its redirect), or None."""
         retired = self._retired.get(name)
         return self._image.get(retired.redirect if retired else name)
+
+    def price(self, name: str) -> ModelPrice | None:
+        """The prices of the model ``name`` denotes (chat or image), or None when unknown."""
+        info = self.language(name)
+        if info is not None:
+            return ModelPrice(
+                info.prompt_text_token_price,
+                info.cached_prompt_token_price,
+                info.completion_text_token_price,
+                long_context_threshold=info.long_context_threshold,
+                long_context_prompt_text_token_price=info.long_context_prompt_text_token_price,
+                long_context_cached_prompt_token_price=info.long_context_cached_prompt_token_price,
+                long_context_completion_text_token_price=info.long_context_completion_text_token_price,
+            )
+        image = self.image(name)
+        return None if image is None else ModelPrice(image_price=image.image_price)
 
     def retired_names(self, canonical: str) -> tuple[str, ...]:
         """The retired names that redirect to the model called ``canonical``."""

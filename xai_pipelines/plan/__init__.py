@@ -1,7 +1,7 @@
 """Expansion of a validated spec into a lazy, deterministic stream of jobs."""
 
 from xai_pipelines.plan.check import PlanSummary, check_plan
-from xai_pipelines.plan.estimate import ChatPrice, Estimate, Prices
+from xai_pipelines.plan.estimate import Estimate, Prices
 from xai_pipelines.plan.expand import iter_jobs
 from xai_pipelines.plan.jobs import ChatJob, ImageJob, Job, canonical_json, job_from_dict
 from xai_pipelines.plan.models_check import (
@@ -15,7 +15,6 @@ from xai_pipelines.plan.seeds import job_seed
 
 __all__ = [
     "ChatJob",
-    "ChatPrice",
     "Estimate",
     "ImageJob",
     "Job",

@@ -36,13 +36,14 @@ ceiling is as true as that estimate (calibrate it with the Tokenize RPC).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xai_pipelines.catalog import TICKS_PER_USD, ModelCatalog, load_catalog
+from xai_pipelines.catalog import TICKS_PER_USD, ModelCatalog, ModelPrice, load_catalog
 from xai_pipelines.plan.jobs import ChatJob, Job
 
 TOKENS_PER_MESSAGE = 4
@@ -60,50 +61,13 @@ GRADER_MAX_TOKENS = 400
 CLIENT_TOOL_TYPES = frozenset({"function"})
 
 
-@dataclass(frozen=True, slots=True)
-class ChatPrice:
-    """A language model's prices, in ticks per token.
-
-    Attributes:
-        prompt: Uncached prompt token.
-        completion: Completion (and reasoning) token.
-        cached: Cached prompt token.
-        long_prompt: Prompt token of a long-context request (None: no such rate known).
-        long_completion: Completion token of a long-context request.
-    """
-
-    prompt: int
-    completion: int
-    cached: int = 0
-    long_prompt: int | None = None
-    long_completion: int | None = None
-
-    def rates(self, long: bool) -> tuple[int, int]:
-        """``(prompt, completion)`` ticks per token, at the long-context rate when ``long``."""
-        if not long:
-            return self.prompt, self.completion
-        return (
-            self.long_prompt if self.long_prompt is not None else self.prompt,
-            self.long_completion if self.long_completion is not None else self.completion,
-        )
-
-
 @functools.cache
 def _catalog() -> ModelCatalog:
     return load_catalog()
 
 
-def _catalog_chat_price(name: str, catalog: ModelCatalog) -> ChatPrice | None:
-    info = catalog.language(name)
-    if info is None:
-        return None
-    return ChatPrice(
-        info.prompt_text_token_price,
-        info.completion_text_token_price,
-        info.cached_prompt_token_price,
-        info.long_context_prompt_text_token_price,
-        info.long_context_completion_text_token_price,
-    )
+def _catalog_chat_price(name: str, catalog: ModelCatalog) -> ModelPrice | None:
+    return None if catalog.language(name) is None else catalog.price(name)
 
 
 @dataclass(frozen=True)
@@ -118,7 +82,7 @@ class Prices:
             ``catalog`` (the bundled catalog, when the service is not reachable).
     """
 
-    chat: Mapping[str, ChatPrice] = field(default_factory=dict)
+    chat: Mapping[str, ModelPrice] = field(default_factory=dict)
     image: Mapping[str, int] = field(default_factory=dict)
     image_input: Mapping[str, int] = field(default_factory=dict)
     source: str = "models"
@@ -133,15 +97,14 @@ class Prices:
         they are taken from ``catalog`` (default: the bundled one) where it knows the model.
         """
         catalog = catalog or _catalog()
-        chat: dict[str, ChatPrice] = {}
+        chat: dict[str, ModelPrice] = {}
         for m in language:
-            known = _catalog_chat_price(m.name, catalog)
-            price = ChatPrice(
-                m.prompt_text_token_price,
-                m.completion_text_token_price,
-                m.cached_prompt_token_price,
-                None if known is None else known.long_prompt,
-                None if known is None else known.long_completion,
+            # The service's own prices, with the catalog's long-context rates (it reports none).
+            price = dataclasses.replace(
+                _catalog_chat_price(m.name, catalog) or ModelPrice(),
+                prompt_text_token_price=m.prompt_text_token_price,
+                cached_prompt_token_price=m.cached_prompt_token_price,
+                completion_text_token_price=m.completion_text_token_price,
             )
             for name in (m.name, *m.aliases):
                 chat[name] = price
@@ -158,7 +121,7 @@ class Prices:
     def from_catalog(cls, catalog: ModelCatalog | None = None) -> Prices:
         """Every model of the bundled catalog (names, aliases and retired names)."""
         catalog = catalog or _catalog()
-        chat: dict[str, ChatPrice] = {}
+        chat: dict[str, ModelPrice] = {}
         for info in catalog.language_models:
             price = _catalog_chat_price(info.name, catalog)
             assert price is not None  # the catalog knows its own models
@@ -395,7 +358,7 @@ class ModelTotals:
         if self.completion_tokens_max is not None:
             self.completion_tokens_max += call.output_max * call.outputs
 
-    def cost_ticks(self, price: ChatPrice, prompt_scale: float) -> tuple[int, int | None]:
+    def cost_ticks(self, price: ModelPrice, prompt_scale: float) -> tuple[int, int | None]:
         """``(min, max)`` of a language model's calls (``max`` None: unbounded)."""
         low = 0
         for long in (False, True):

@@ -70,7 +70,6 @@ def _job(
 ) -> Job:
     task = compiled.task
     request = rendered.request
-    seed = None
     if task.kind == "chat":
         seed = job_seed(request.get("seed"), r, task.repeat)
         if seed is not None:
@@ -97,7 +96,6 @@ def _job(
             mode=task.mode,
             turns=tuple(rendered.turns),
             expect=tuple(rendered.expect),
-            seed=seed,
             task=task.name,
             index=position,
             meta=frozen_meta,

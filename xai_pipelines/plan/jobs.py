@@ -3,7 +3,8 @@
 A job carries the exact request it will send in the "JSON request form" (see
 docs/ARCHITECTURE.md), which the SDK accepts as keyword arguments. Its
 ``digest`` covers everything that decides what is sent, so a resumed run can
-tell a finished job from one whose request changed.
+tell a finished job from one whose request changed; it is computed once per job,
+on first use. A chat job's seed is the one its request sends (stored only there).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ class ChatJob:
         turns: Further messages (JSON message form), each sent after the previous reply
             has been appended to the conversation.
         expect: Assertions from the spec, evaluated on the final response(s).
-        seed: The seed sent with the request (``None`` when no seed is sent).
         task: Name of the spec entry that produced the job.
         index: Position of the job in the plan (0-based).
         meta: Values the job was expanded from (dataset row, matrix cell, repeat index).
@@ -47,10 +47,10 @@ class ChatJob:
     mode: ChatMode = "sample"
     turns: tuple[Mapping[str, Any], ...] = ()
     expect: tuple[Mapping[str, Any], ...] = ()
-    seed: int | None = None
     task: str = ""
     index: int = 0
     meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    _digest: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def model(self) -> str:
@@ -58,11 +58,18 @@ class ChatJob:
         return str(self.request["model"])
 
     @property
+    def seed(self) -> int | None:
+        """The seed sent with the request (``None`` when no seed is sent)."""
+        seed = self.request.get("seed")
+        return None if seed is None else int(seed)
+
+    @property
     def digest(self) -> str:
-        """Digest of everything that decides what this job sends."""
-        return _digest(
-            {"kind": self.kind, "request": self.request, "mode": self.mode, "turns": self.turns}
-        )
+        """Digest of everything that decides what this job sends (computed once)."""
+        if not self._digest:
+            basis = {"kind": self.kind, "request": self.request, "mode": self.mode}
+            object.__setattr__(self, "_digest", _digest({**basis, "turns": self.turns}))
+        return self._digest
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, as written to ``plan.jsonl``."""
@@ -101,6 +108,7 @@ class ImageJob:
     task: str = ""
     index: int = 0
     meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    _digest: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def model(self) -> str:
@@ -114,8 +122,12 @@ class ImageJob:
 
     @property
     def digest(self) -> str:
-        """Digest of everything that decides what this job sends."""
-        return _digest({"kind": self.kind, "request": self.request})
+        """Digest of everything that decides what this job sends (computed once)."""
+        if not self._digest:
+            object.__setattr__(
+                self, "_digest", _digest({"kind": self.kind, "request": self.request})
+            )
+        return self._digest
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, as written to ``plan.jsonl``."""
@@ -148,7 +160,6 @@ def job_from_dict(data: Mapping[str, Any]) -> Job:
         return ChatJob(
             mode=data.get("mode", "sample"),
             turns=tuple(data.get("turns", ())),
-            seed=data.get("seed"),
             **common,
         )
     if data["kind"] == "image":

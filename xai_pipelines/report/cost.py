@@ -8,54 +8,12 @@ is ticks per image (see docs/ARCHITECTURE.md, "Prices and cost").
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import msgspec
 
-from xai_pipelines.catalog import TICKS_PER_USD
+from xai_pipelines.catalog import TICKS_PER_USD, ModelPrice
 from xai_pipelines.records import RecordError, Usage
-
-
-@dataclass(frozen=True)
-class ModelPrice:
-    """Prices of one model (ticks per token, ticks per image).
-
-    A request whose prompt reaches ``long_context_threshold`` tokens is billed at
-    the ``long_context_*`` prices, every token of it (docs.x.ai/developers/rest-api-reference/
-    inference/models, ``long_context_threshold``, read 2026-11-29; the bundled catalog
-    holds them, the Models service's gRPC answer does not). None: no such rate known.
-    """
-
-    prompt_text_token_price: int = 0
-    cached_prompt_token_price: int = 0
-    completion_text_token_price: int = 0
-    image_price: int = 0
-    long_context_threshold: int | None = None
-    long_context_prompt_text_token_price: int | None = None
-    long_context_cached_prompt_token_price: int | None = None
-    long_context_completion_text_token_price: int | None = None
-
-    def to_dict(self) -> dict[str, int | None]:
-        """JSON form (as stored in ``manifest.json`` under ``prices``)."""
-        return asdict(self)
-
-    def for_prompt(self, prompt_tokens: int) -> ModelPrice:
-        """The prices a request with this many prompt tokens is billed at."""
-        threshold = self.long_context_threshold
-        if threshold is None or prompt_tokens < threshold:
-            return self
-
-        def pick(long: int | None, normal: int) -> int:
-            return normal if long is None else long
-
-        return ModelPrice(
-            pick(self.long_context_prompt_text_token_price, self.prompt_text_token_price),
-            pick(self.long_context_cached_prompt_token_price, self.cached_prompt_token_price),
-            pick(self.long_context_completion_text_token_price, self.completion_text_token_price),
-            self.image_price,
-        )
-
 
 PriceTable = Mapping[str, ModelPrice]
 

@@ -81,22 +81,6 @@ def final_counts(snapshot: Mapping[str, Any], usage: Mapping[str, Any]) -> dict[
     }
 
 
-def _catalog_price(catalog: ModelCatalog, name: str) -> ModelPrice | None:
-    info = catalog.language(name)
-    if info is not None:
-        return ModelPrice(
-            info.prompt_text_token_price,
-            info.cached_prompt_token_price,
-            info.completion_text_token_price,
-            long_context_threshold=info.long_context_threshold,
-            long_context_prompt_text_token_price=info.long_context_prompt_text_token_price,
-            long_context_cached_prompt_token_price=info.long_context_cached_prompt_token_price,
-            long_context_completion_text_token_price=info.long_context_completion_text_token_price,
-        )
-    image = catalog.image(name)
-    return None if image is None else ModelPrice(image_price=image.image_price)
-
-
 def with_catalog_prices(
     table: Mapping[str, ModelPrice], catalog: ModelCatalog | None = None
 ) -> dict[str, ModelPrice]:
@@ -116,10 +100,10 @@ def with_catalog_prices(
             for canonical, aliases in models
             for name in (canonical, *aliases, *catalog.retired_names(canonical))
         ]
-        return {n: p for n in names if (p := _catalog_price(catalog, n)) is not None}
+        return {n: p for n in names if (p := catalog.price(n)) is not None}
     out: dict[str, ModelPrice] = {}
     for name, price in table.items():
-        known = _catalog_price(catalog, name)
+        known = catalog.price(name)
         if known is None or known.long_context_threshold is None or price.image_price:
             out[name] = price
             continue

@@ -127,7 +127,6 @@ def _build(
         tasks=tuple(tasks),
         execution=execution,
         output=output,
-        seed=data.get("defaults", {}).get("seed"),
         engine=b.engine,
         files=files,
         resolved=resolved,

@@ -151,7 +151,6 @@ class PipelineSpec:
         tasks: Chat then image entries, in file order.
         execution: How to run.
         output: Where results go.
-        seed: The pipeline seed (``defaults.seed``), or ``None``.
         engine: The template engine (compiled templates, positions for problems).
         files: File access rooted at the pipeline's directory.
         resolved: The resolved document, secrets redacted (see :meth:`to_dict`).
@@ -168,7 +167,6 @@ class PipelineSpec:
     tasks: tuple[Task, ...]
     execution: Execution
     output: Output
-    seed: int | None
     engine: TemplateEngine = field(repr=False, compare=False)
     files: PipelineFiles = field(repr=False, compare=False)
     resolved: Mapping[str, Any] = field(repr=False, default_factory=dict)

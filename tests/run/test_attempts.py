@@ -1,0 +1,81 @@
+"""The run layer's on_attempt hook: error lines, rate-limit slow-down, deadline, abort."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xai_pipelines.plan import ChatJob
+from xai_pipelines.run.attempts import AttemptHooks
+from xai_pipelines.run.outcome import JobFailed
+from xai_pipelines.run.ratelimit import RateLimiter
+from xai_pipelines.run.sink import ResultSink
+from xai_pipelines.run.stats import RunStats
+from xai_pipelines.sdk.errors import CancelledError, RateLimitError, UnavailableError
+from xai_pipelines.sdk.retry import AttemptInfo
+from xai_pipelines.store import OutputDir, read_jsonl
+
+JOB = ChatJob(id="j0", request={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+
+
+@pytest.fixture
+def hooks(tmp_path: Path) -> Iterator[AttemptHooks]:
+    out = OutputDir(tmp_path)
+    out.create()
+    with out.open_results() as results, out.open_errors() as errors:
+        yield AttemptHooks(
+            ResultSink(results, errors, RunStats(), "run-1"), RateLimiter(), threading.Event()
+        )
+
+
+def _errors(tmp_path: Path) -> list[tuple[str, int, bool]]:
+    return [(e["code"], e["attempt"], e["final"]) for e in read_jsonl(tmp_path / "errors.jsonl")]
+
+
+def test_a_retried_attempt_is_booked_and_a_final_one_left_to_the_executor(
+    hooks: AttemptHooks, tmp_path: Path
+) -> None:
+    with hooks.scope(JOB, None) as scope:
+        hooks.on_attempt(AttemptInfo(1, UnavailableError("down"), 0.01, will_retry=True))
+        hooks.on_attempt(AttemptInfo(2, UnavailableError("down"), 0.0, will_retry=False))
+    assert scope.failed_attempts == 1
+    hooks.sink.errors.sync()
+    assert _errors(tmp_path) == [("UNAVAILABLE", 1, False)]
+    assert not hooks.limiter.slowed
+
+
+def test_a_rate_limit_error_slows_dispatch(hooks: AttemptHooks) -> None:
+    with hooks.scope(JOB, None):
+        hooks.on_attempt(AttemptInfo(1, RateLimitError("slow down"), 0.01, will_retry=True))
+    assert hooks.limiter.slowed
+
+
+def test_a_backoff_past_the_job_deadline_fails_the_job(hooks: AttemptHooks) -> None:
+    with hooks.scope(JOB, 0.05), pytest.raises(JobFailed) as failed:
+        hooks.on_attempt(AttemptInfo(1, UnavailableError("down"), 5.0, will_retry=True))
+    assert failed.value.code == "DEADLINE_EXCEEDED"
+
+
+def test_abort_fails_the_job_and_ends_a_backoff_at_once(hooks: AttemptHooks) -> None:
+    hooks.abort.set()
+    with hooks.scope(JOB, None), pytest.raises(JobFailed) as failed:
+        hooks.on_attempt(AttemptInfo(1, UnavailableError("down"), 0.01, will_retry=True))
+    assert failed.value.code == "CANCELLED"
+
+    policy = hooks.policy(max_attempts=3, initial_backoff_s=30.0, max_backoff_s=30.0)
+    hooks.abort.clear()
+    calls: list[int] = []
+
+    def flaky(attempt: int) -> None:
+        calls.append(attempt)
+        threading.Timer(0.05, hooks.abort.set).start()
+        raise UnavailableError("down")
+
+    started = time.monotonic()
+    with pytest.raises(CancelledError):
+        policy.call(flaky)
+    assert calls == [1] and time.monotonic() - started < 5
