@@ -65,17 +65,24 @@ def _close_sinks() -> Iterator[None]:
         sink.errors.close()
 
 
-def test_100k_job_plan_is_consumed_lazily_with_bounded_lookahead(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [2_500, 10_000])
+def test_a_plan_is_consumed_lazily_with_a_lookahead_independent_of_its_size(
+    tmp_path: Path, jobs: int
+) -> None:
+    """The executor pulls at most one job beyond those in flight, whatever the plan's length.
+
+    The bound is a constant (concurrency + 1), checked at two sizes four times apart.
+    """
     stats = RunStats()
     sink = _sink(tmp_path, stats)
-    plan = CountingPlan(100_000, stats)
+    plan = CountingPlan(jobs, stats)
     ex = Executor(_ok, sink, ExecutorOptions(concurrency=8))
     assert ex.run(plan) == "completed"
     sink.results.close()
-    assert plan.pulled == 100_000 and stats.done == 100_000
+    assert plan.pulled == jobs and stats.done == jobs
     assert plan.max_ahead <= 8 + 1  # in flight + the one being handed over
     ids = {line["id"] for line in read_jsonl(tmp_path / "results.jsonl")}
-    assert len(ids) == 100_000
+    assert len(ids) == jobs
 
 
 def test_concurrency_is_bounded_and_used(tmp_path: Path) -> None:
