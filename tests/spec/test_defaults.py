@@ -89,3 +89,11 @@ def test_flags_override_the_settings_but_not_the_digest(
     assert flagged.digest == spec.digest and flagged.resolved == spec.resolved
     assert spec.execution.concurrency == DEFAULTS["execution.concurrency"]  # not mutated
     assert with_flags(spec, RunFlags(no_cache=True)).execution.cache is None
+
+
+def test_the_run_layer_has_no_defaults_of_its_own() -> None:
+    from xai_pipelines.run.executor import ExecutorOptions
+    from xai_pipelines.spec import Execution
+
+    options, execution = ExecutorOptions(), Execution()
+    assert options.concurrency == execution.concurrency and options.on_error == execution.on_error

@@ -72,9 +72,12 @@ class AttemptHooks:
         self._local = threading.local()
 
     def policy(
-        self, max_attempts: int = 5, initial_backoff_s: float = 0.5, max_backoff_s: float = 30.0
+        self, max_attempts: int, initial_backoff_s: float, max_backoff_s: float
     ) -> RetryPolicy:
-        """The retry policy to give the client (its callbacks are these hooks)."""
+        """The retry policy to give the client (its callbacks are these hooks).
+
+        The values are the pipeline's ``execution.retries`` (defaults in spec/defaults.py).
+        """
         return RetryPolicy(
             max_attempts=max_attempts,
             initial_backoff=initial_backoff_s,

@@ -21,6 +21,7 @@ from xai_pipelines.report import TICKS_PER_USD
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import AuthenticationError, PermissionDeniedError, XaiError
+from xai_pipelines.spec.defaults import DEFAULTS
 from xai_pipelines.store import ResumeState, RunStatus
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ def is_fatal(failure: BaseException) -> bool:
 #: Runs one job; raises :class:`JobFailed` when it fails for good.
 JobFn = Callable[[Job], JobResult]
 OnError = Literal["continue", "fail_fast"]
+#: After Ctrl-C, how long in-flight jobs may take to finish (default of the run's ``grace_s``).
+GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,10 @@ class ExecutorOptions:
         grace_s: After Ctrl-C, how long in-flight jobs may take to finish.
     """
 
-    concurrency: int = 16
-    on_error: OnError = "continue"
+    concurrency: int = DEFAULTS["execution.concurrency"]
+    on_error: OnError = DEFAULTS["execution.on_error"]
     budget_usd: float | None = None
-    grace_s: float = 10.0
+    grace_s: float = GRACE_S
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -11,9 +11,9 @@ the manifest, ``usage.json`` and ``summary.md``.
 from __future__ import annotations
 
 import contextlib
-import logging
 import fcntl
 import fnmatch
+import logging
 import os
 import time
 import uuid
@@ -43,7 +43,7 @@ from xai_pipelines.run.cache import (
     split_hits,
 )
 from xai_pipelines.run.chat_job import ChatRunner
-from xai_pipelines.run.executor import Executor, ExecutorOptions, is_fatal
+from xai_pipelines.run.executor import GRACE_S, Executor, ExecutorOptions, is_fatal
 from xai_pipelines.run.image_job import ImageRunner
 from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.run.outcome import JobResult
@@ -121,7 +121,7 @@ class RunOptions:
     force: bool = False
     progress: ProgressMode = "auto"
     args: Mapping[str, Any] = field(default_factory=dict)
-    grace_s: float = 10.0
+    grace_s: float = GRACE_S
     slow_down: SlowDown | None = None
     fsync_interval_s: float = 0.5
     responses: Path | None = None
