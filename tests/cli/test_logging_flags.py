@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import _hoist_logging_flags, app
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
+from xai_pipelines.run.runlog import PACKAGE_LOGGER
 
 CANARY = "xai-canary-DO-NOT-LOG-0123456789abcdef"
 runner = CliRunner()
@@ -47,6 +49,16 @@ def _run(tmp_path: Path, emu: Emulator, out: str, *flags: str) -> Any:
     return runner.invoke(app, args, env={"XAI_API_KEY": CANARY})
 
 
+@pytest.fixture(autouse=True)
+def _restore_package_logger() -> Iterator[None]:
+    """The root command configures the package logger; later tests get it back as it was."""
+    package = logging.getLogger(PACKAGE_LOGGER)
+    level, handlers = package.level, list(package.handlers)
+    yield
+    package.setLevel(level)
+    package.handlers[:] = handlers
+
+
 @pytest.fixture
 def flaky(emulator_factory: Callable[..., Emulator]) -> Emulator:
     faults = FaultConfig(seed=3, unavailable_rate=0.4, methods=("/xai_api.Chat/GetCompletion",))
@@ -62,6 +74,7 @@ def test_run_log_holds_phases_and_attempts_but_never_the_key(
     log = (tmp_path / "o" / "run.log").read_text()
     assert " INFO " in log and "plan: 6 jobs" in log and "ended: completed" in log
     assert " DEBUG " in log and "attempt 1 failed (UNAVAILABLE" in log
+    assert "xai_pipelines.emulator" not in log  # the in-process emulator's access log stays out
     assert CANARY not in log
     assert "Traceback" not in log and " ERROR " not in log  # a healthy run
     assert (tmp_path / "o" / "results.jsonl").read_text().count("\n") == 6

@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from xai_pipelines import __version__
-from xai_pipelines.run.runlog import PACKAGE_LOGGER
+from xai_pipelines.run.runlog import PACKAGE_LOGGER, not_emulator_chatter
 from xai_pipelines.sdk.redact import RedactingFilter
 
 DISTRIBUTION = "xai-pipelines"
@@ -128,6 +128,7 @@ def configure_logging(verbose: int = 0, log_level: str | None = None) -> None:
         log_level if log_level is not None else max(logging.DEBUG, STDERR_LEVEL - 10 * verbose)
     )
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(not_emulator_chatter)
     handler.addFilter(RedactingFilter((os.environ.get("XAI_API_KEY"),)))
     package.addHandler(handler)
 

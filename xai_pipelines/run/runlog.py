@@ -20,7 +20,7 @@ from pathlib import Path
 
 from xai_pipelines.sdk.redact import RedactingFilter
 
-__all__ = ["LOG_FORMAT", "PACKAGE_LOGGER", "RUN_LOG", "run_log"]
+__all__ = ["LOG_FORMAT", "PACKAGE_LOGGER", "RUN_LOG", "not_emulator_chatter", "run_log"]
 
 #: The logger every module's ``logging.getLogger(__name__)`` descends from.
 PACKAGE_LOGGER = "xai_pipelines"
@@ -30,6 +30,17 @@ RUN_LOG = "run.log"
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 
 log = logging.getLogger(__name__)
+
+
+def not_emulator_chatter(record: logging.LogRecord) -> bool:
+    """A handler filter: drops the in-process emulator's records below WARNING.
+
+    Its per-call access log (``xai_pipelines.emulator.calls``, INFO) is for
+    ``xai-run serve``; in a ``--local`` run it would add a line per call.
+    """
+    return record.levelno >= logging.WARNING or not record.name.startswith(
+        f"{PACKAGE_LOGGER}.emulator"
+    )
 
 
 @contextmanager
@@ -48,6 +59,7 @@ def run_log(path: Path, secrets: Iterable[str | None] = ()) -> Iterator[logging.
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(not_emulator_chatter)
     handler.addFilter(RedactingFilter(secrets))
     previous = package.level
     if package.getEffectiveLevel() > level:
