@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,12 @@ from xai_pipelines.spec.model import PipelineSpec
 from xai_pipelines.spec.overrides import apply_overrides
 from xai_pipelines.spec.render import probe
 from xai_pipelines.spec.schema import schema_problems, type_name
+from xai_pipelines.spec.secrets import is_secret_name
 from xai_pipelines.spec.tasks import TaskBuilder
 from xai_pipelines.spec.templating import EnvVars
 from xai_pipelines.spec.yaml_source import Positions, decode, parse_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
-_SECRET_KEYS = re.compile(r"(api_?key|authorization|token|secret|password)", re.IGNORECASE)
 
 
 def load_pipeline(
@@ -137,7 +136,7 @@ def _build(
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            k: "***" if _SECRET_KEYS.search(k) and isinstance(v, str) else _redact(v)
+            k: "***" if is_secret_name(k) and isinstance(v, str) else _redact(v)
             for k, v in value.items()
         }
     if isinstance(value, list):

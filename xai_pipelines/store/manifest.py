@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, Literal
 
+from xai_pipelines.spec.secrets import is_secret_name
 from xai_pipelines.store.layout import OutputDir
 
 RunStatus = Literal["running", "completed", "failed", "interrupted", "budget_exhausted"]
-_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
 
 
 def utc_now() -> str:
@@ -39,7 +39,7 @@ def redact_args(args: Mapping[str, Any]) -> dict[str, Any]:
     """CLI arguments with anything secret-looking replaced by ``"<redacted>"``."""
     out: dict[str, Any] = {}
     for name, value in args.items():
-        if any(w in name.lower() for w in _SECRET_WORDS) and name != "max_tokens":
+        if is_secret_name(name):
             out[name] = "<redacted>"
         elif isinstance(value, list | tuple):
             out[name] = [_redact_setting(v) for v in value]
@@ -51,7 +51,7 @@ def redact_args(args: Mapping[str, Any]) -> dict[str, Any]:
 def _redact_setting(value: Any) -> Any:
     if isinstance(value, str) and "=" in value:
         key, _, _ = value.partition("=")
-        if any(w in key.lower() for w in _SECRET_WORDS) and "max_tokens" not in key:
+        if is_secret_name(key):
             return f"{key}=<redacted>"
     return value
 
