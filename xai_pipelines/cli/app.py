@@ -150,6 +150,8 @@ def _root(
             "--verbose",
             "-v",
             count=True,
+            metavar="",
+            show_default=False,
             help="More log messages on stderr; repeat for more (-v warnings, -vv info, -vvv debug).",
         ),
     ] = 0,
