@@ -10,6 +10,7 @@ answers and every stream failing (errors), the interview task again without faul
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import msgspec
@@ -30,6 +31,14 @@ from xai_pipelines.records import (
     encode_manifest,
     to_plain,
 )
+from xai_pipelines.store import (
+    OutputDir,
+    SpecChangedError,
+    check_spec,
+    load_resume_state,
+    read_jsonl,
+)
+from xai_pipelines.store.merge import merge_outputs
 
 V1 = Path(__file__).parent / "data" / "v1"
 
@@ -135,3 +144,65 @@ def test_usage_addition_sums_tokens_and_keeps_an_unknown_cost_unknown() -> None:
     images = Usage(images=2, cost_usd_ticks=0) + Usage(cost_usd_ticks=1)
     assert images.images == 2 and images.cost_usd_ticks == 1 and images.image_count == 2
     assert "images" not in msgspec.to_builtins(a)
+
+
+def _v1_dir(root: Path) -> OutputDir:
+    """An output directory written by the code of before ``schema_version``."""
+    out = OutputDir(root)
+    out.create()
+    for name in ("results.jsonl", "errors.jsonl", "manifest.json"):
+        shutil.copy(V1 / name, root / name)
+    for line in out.result_lines():
+        for image in line.images or ():
+            (root / image.path).parent.mkdir(parents=True, exist_ok=True)
+            (root / image.path).write_bytes(b"\x89PNG fixture")
+    return out
+
+
+def test_a_v1_directory_resumes_from_its_typed_lines_and_manifest(tmp_path: Path) -> None:
+    out = _v1_dir(tmp_path / "v1")
+    state = load_resume_state(out)
+    assert state.is_done("capital-france-grok-4.3", "d5ba79c313664ac4")
+    assert state.manifest is not None and state.manifest.schema_version == 1
+    assert state.previous_manifest is not None and state.previous_manifest["run_id"]
+    digest = state.manifest.spec.digest
+    assert digest is not None
+    resolved = state.manifest.spec.resolved
+    assert check_spec(state, digest, resolved, "v1", force=False) == []
+    with pytest.raises(SpecChangedError, match="name"):
+        check_spec(state, "other", {**resolved, "name": "renamed"}, "v1", force=False)
+
+
+def test_written_lines_and_manifests_carry_the_version_and_are_checked(tmp_path: Path) -> None:
+    out = OutputDir(tmp_path / "out")
+    out.create()
+    with out.open_results() as results:
+        results.append_record(ResultLine(id="a", usage=Usage(prompt_tokens=1)))
+    (line,) = out.result_lines()
+    assert line.id == "a" and line.schema_version == SCHEMA_VERSION
+    assert json.loads(out.results.read_bytes())["schema_version"] == SCHEMA_VERSION
+    out.write_manifest({"run_id": "r", "status": "running", "counts": {}})
+    assert json.loads(out.manifest.read_text())["schema_version"] == SCHEMA_VERSION
+    with pytest.raises(RecordError, match="surprise"):
+        out.write_manifest({"run_id": "r", "surprise": True})
+    out.results.write_bytes(b'{"id": "a"}\n{"id": 7}\n')
+    with pytest.raises(ValueError, match=r"results.jsonl:2: not a valid result line"):
+        list(out.result_lines())
+
+
+def test_merging_v1_directories_writes_the_same_lines_in_todays_version(tmp_path: Path) -> None:
+    a = _v1_dir(tmp_path / "a")
+    b = _v1_dir(tmp_path / "b")
+    b.results.write_bytes(b"")  # b holds only the errors and the manifest
+    summary = merge_outputs(tmp_path / "merged", [a.root, b.root])
+    merged = OutputDir(tmp_path / "merged")
+    originals = {d["id"] + str(d.get("cached")): d for d in read_jsonl(V1 / "results.jsonl")}
+    lines = list(read_jsonl(merged.results))
+    assert summary.jobs == len(lines) == len({d["id"] for d in originals.values()})
+    for line in lines:
+        assert line.pop("schema_version") == SCHEMA_VERSION
+        assert line == originals[line["id"] + str(line.get("cached"))]
+    manifest = merged.load_manifest()
+    assert manifest is not None and manifest.merged_from is not UNSET
+    assert [s.run_id for s in manifest.merged_from] == ["20261129T035412-3bee19e9"] * 2
+    assert [e.final for e in merged.error_lines()] == [False, True]

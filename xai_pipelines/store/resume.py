@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xai_pipelines.records import Manifest, to_plain
 from xai_pipelines.store.layout import OutputDir
 
 
@@ -34,11 +35,16 @@ class ResumeState:
 
     Attributes:
         finished: Digest of the result line of each finished job id.
-        previous_manifest: The manifest found in the directory (None on a fresh one).
+        manifest: The manifest found in the directory (None on a fresh one).
     """
 
     finished: dict[str, str] = field(default_factory=dict)
-    previous_manifest: dict[str, Any] | None = None
+    manifest: Manifest | None = None
+
+    @property
+    def previous_manifest(self) -> dict[str, Any] | None:
+        """:attr:`manifest` in its plain form (for readers of the JSON's shape)."""
+        return None if self.manifest is None else to_plain(self.manifest)
 
     def is_done(self, job_id: str, digest: str) -> bool:
         """True when ``job_id`` already finished with the same request digest."""
@@ -46,9 +52,14 @@ class ResumeState:
 
 
 def load_resume_state(out: OutputDir) -> ResumeState:
-    """Read which jobs are finished, from ``results.jsonl`` (torn tail ignored)."""
+    """Read which jobs are finished, from ``results.jsonl`` (torn tail ignored).
+
+    Raises:
+        ValueError: A damaged line before the last, or a line or manifest that is not a
+            record of its format (:class:`~xai_pipelines.records.RecordError`).
+    """
     finished = {line.id: line.digest for line in out.result_lines()}
-    return ResumeState(finished=finished, previous_manifest=out.read_manifest())
+    return ResumeState(finished=finished, manifest=out.load_manifest())
 
 
 def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
@@ -95,11 +106,11 @@ def check_spec(
     Raises:
         SpecChangedError: The spec changed and ``force`` is False.
     """
-    prev = state.previous_manifest
-    old_digest = (prev or {}).get("spec", {}).get("digest")
+    prev = state.manifest
+    old_digest = None if prev is None else prev.spec.digest
     if prev is None or old_digest is None or old_digest == digest:
         return []
-    changes = spec_changes(prev.get("spec", {}).get("resolved", {}), resolved)
+    changes = spec_changes(prev.spec.resolved, resolved)
     if not changes:
         changes = [f"spec digest: {old_digest} -> {digest}"]
     if not force:
