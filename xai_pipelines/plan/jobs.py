@@ -147,14 +147,18 @@ Job = ChatJob | ImageJob
 
 
 def job_from_dict(data: Mapping[str, Any]) -> Job:
-    """Rebuild a job from :meth:`ChatJob.to_dict` / :meth:`ImageJob.to_dict` output."""
+    """Rebuild a job from :meth:`ChatJob.to_dict` / :meth:`ImageJob.to_dict` output.
+
+    A run executes the jobs of its ``plan.jsonl`` read back with this. A chat's
+    seed is its request's; the line's ``seed`` repeats it for readers of the file.
+    """
     common = {
         "id": data["id"],
         "request": data["request"],
         "expect": tuple(data.get("expect", ())),
         "task": data.get("task", ""),
         "index": data.get("index", 0),
-        "meta": data.get("meta", {}),
+        "meta": MappingProxyType(dict(data.get("meta", {}))),
     }
     if data["kind"] == "chat":
         return ChatJob(

@@ -3,9 +3,9 @@
 Order of events: lock the directory; read what an earlier run finished and
 refuse a changed spec; expand the plan once into ``plan.jsonl`` (nothing is
 sent before the whole plan is known to be valid); connect to the API the caller
-opened (``cli/connect.py`` starts the ``--local`` emulator); run the plan a second
-time, lazily, through the executor; write
-the manifest, ``usage.json`` and ``summary.md``.
+opened (``cli/connect.py`` starts the ``--local`` emulator); run the jobs
+``plan.jsonl`` lists, read lazily, through the executor; write the manifest,
+``usage.json`` and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from xai_pipelines.plan import ChatJob, Job, iter_jobs
+from xai_pipelines.plan import ChatJob, Job, iter_jobs, job_from_dict
 from xai_pipelines.plan.shard import Shard, resume_shard
 from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.attempts import AttemptHooks
@@ -67,6 +67,7 @@ from xai_pipelines.store import (
     SpecChangedError,
     check_spec,
     load_resume_state,
+    read_jsonl,
 )
 
 EXIT_CODES: dict[str, int] = {
@@ -211,7 +212,8 @@ class PipelineRun:
     Args:
         spec: The loaded pipeline.
         options: Run options.
-        plan: Builds the job stream (default: ``iter_jobs(spec)``); called twice.
+        plan: Builds the job stream (default: ``iter_jobs(spec)``); called once, to write
+            ``plan.jsonl``, which is what the run then executes.
     """
 
     def __init__(
@@ -244,12 +246,19 @@ class PipelineRun:
         return select_jobs(jobs, self.options.only, self.options.limit)
 
     def _write_plan(self) -> int:
-        count = 0
+        """Expand the plan (its only expansion) into ``plan.jsonl``; the number of jobs."""
+        count, batch = 0, self.spec.execution.mode == "batch"
         with self.out.open_plan(self.options.fsync_interval_s) as plan:
             for job in self._jobs():
+                if batch:
+                    check_batchable((job,))
                 plan.append(job.to_dict())
                 count += 1
         return count
+
+    def _planned(self) -> Iterator[Job]:
+        """The jobs ``plan.jsonl`` lists, lazily: what this run executes."""
+        return (job_from_dict(line) for line in read_jsonl(self.out.plan))
 
     def _say(self, message: str) -> None:
         if self.options.notify is not None:
@@ -307,11 +316,9 @@ class PipelineRun:
             try:
                 recorded = (state.previous_manifest or {}).get("shard")
                 self.shard = resume_shard(opts.shard, recorded)
-                if self.spec.execution.mode == "batch":
-                    check_batchable(self._jobs())
+                self.stats.total = self._write_plan()
             except (ValueError, NotBatchableError) as exc:
                 raise RunInputError(str(exc)) from None
-            self.stats.total = self._write_plan()
             log.info("plan: %d jobs", self.stats.total)
             status = self._execute(stack, state, changes)
             log.info("run %s ended: %s", self.run_id, status)
@@ -391,7 +398,7 @@ class PipelineRun:
                     status = self._batch(client, sink, hooks, manifest, state, common)
             else:
                 with self.interrupts, ProgressDisplay(self.stats, opts.progress):
-                    status = executor.run(self._jobs())
+                    status = executor.run(self._planned())
         except Exception:
             manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
             raise
@@ -432,7 +439,7 @@ class PipelineRun:
             budget_usd=self.spec.execution.budget_usd,
             grader=self.spec.evals.grader,
         )
-        jobs, served = self._jobs(), None
+        jobs, served = self._planned(), None
         if common["cache"] is not None:  # hits are served here; only misses go to the batch
             hits: dict[str, CacheEntry] = {}
             misses: list[Job] = []
