@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, Literal
 
+from xai_pipelines.records import HistoryEntry, Manifest, manifest_from, to_plain
 from xai_pipelines.spec.secrets import is_secret_name
 from xai_pipelines.store.layout import OutputDir
 
@@ -56,6 +57,17 @@ def _redact_setting(value: Any) -> Any:
     return value
 
 
+def _entry(manifest: Manifest) -> HistoryEntry:
+    """What the history keeps of an earlier run."""
+    return HistoryEntry(
+        run_id=manifest.run_id,
+        status=manifest.status,
+        started_at=manifest.started_at,
+        finished_at=manifest.finished_at,
+        counts=manifest.counts,
+    )
+
+
 class ManifestWriter:
     """Owns ``manifest.json`` during a run; every update is an atomic replace.
 
@@ -65,7 +77,11 @@ class ManifestWriter:
         spec: ``{"name", "path", "digest", "resolved"}`` (resolved spec, secrets redacted).
         args: CLI arguments (redacted here).
         endpoint: API host the run talks to (``local emulator`` for ``--local``).
-        previous: The manifest of an earlier run into the directory, kept as history.
+        previous: The manifest of an earlier run into the directory, kept as history
+            (a plain manifest is decoded first).
+
+    ``data`` is the manifest's plain form; every write checks it against
+    :class:`~xai_pipelines.records.Manifest` (a key no record defines is refused).
     """
 
     def __init__(
@@ -75,18 +91,16 @@ class ManifestWriter:
         spec: Mapping[str, Any],
         args: Mapping[str, Any],
         endpoint: str,
-        previous: Mapping[str, Any] | None = None,
+        previous: Manifest | Mapping[str, Any] | None = None,
     ) -> None:
         self._out = out
         self._lock = threading.Lock()
-        history = list(previous.get("history", [])) if previous else []
-        if previous:
-            history.append(
-                {
-                    k: previous.get(k)
-                    for k in ("run_id", "status", "started_at", "finished_at", "counts")
-                }
-            )
+        prior = previous if previous is None or isinstance(previous, Manifest) else None
+        if previous is not None and prior is None:
+            prior = manifest_from(previous)
+        history: list[HistoryEntry] = []
+        if prior is not None:
+            history = [*prior.history, _entry(prior)]
         self.data: dict[str, Any] = {
             "run_id": run_id,
             "status": "running",
@@ -98,7 +112,7 @@ class ManifestWriter:
             "endpoint": endpoint,
             "versions": versions(),
             "counts": {},
-            "history": history[-20:],
+            "history": [to_plain(h) for h in history[-20:]],
         }
 
     def write(self) -> None:
