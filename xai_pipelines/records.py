@@ -31,6 +31,7 @@ arguments, ``counts`` and ``prices``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -312,10 +313,36 @@ class GraderUsage(Usage):
     """Summed usage of a job's grader calls (``scores.grader.usage``): a Usage and cache hits.
 
     Attributes:
-        cache_hits: Verdicts served from the response cache (at cost 0, tokens copied).
+        cache_hits: Verdicts served from the response cache (at cost 0, tokens copied);
+            UNSET (left out of the JSON) when none was.
     """
 
-    cache_hits: int = 0
+    cache_hits: int | UnsetType = UNSET
+
+    @classmethod
+    def of(cls, usage: Usage | Mapping[str, Any]) -> GraderUsage:
+        """One grader call's usage as a GraderUsage (a usage dict is decoded).
+
+        Raises:
+            RecordError: A dict that is not a usage.
+        """
+        if isinstance(usage, GraderUsage):
+            return usage
+        if isinstance(usage, Usage):
+            return cls(**msgspec.structs.asdict(usage))
+        try:
+            return msgspec.convert(usage, cls)
+        except msgspec.ValidationError as exc:
+            raise RecordError(f"not a valid grader usage: {exc}") from exc
+
+    def __add__(self, other: Usage) -> GraderUsage:
+        """The sum, cache hits included (UNSET while no part had any)."""
+        total = Usage.__add__(self, other)
+        theirs = other.cache_hits if isinstance(other, GraderUsage) else UNSET
+        hits: int | UnsetType = UNSET
+        if self.cache_hits is not UNSET or theirs is not UNSET:
+            hits = (self.cache_hits or 0) + (theirs or 0)
+        return GraderUsage(**msgspec.structs.asdict(total), cache_hits=hits)
 
 
 class GraderUse(_Record):

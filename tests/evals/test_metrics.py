@@ -45,7 +45,7 @@ def test_finish_reason(chat_line: Callable[..., dict[str, Any]]) -> None:
 
 
 def test_image_count() -> None:
-    line = {"kind": "image", "images": [{"index": 0}, {"index": 1}]}
+    line = {"id": "img", "kind": "image", "images": [{"index": 0}, {"index": 1}]}
     assert _job({"image_count": 2}, line)["pass"] is True
     failed = _job({"image_count": 4}, line)
     assert failed["pass"] is False and failed["reason"] == "expected 4 images, got 2"

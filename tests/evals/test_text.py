@@ -62,6 +62,6 @@ def test_bad_values_are_config_errors(entry: dict[str, Any]) -> None:
 
 
 def test_text_checks_do_not_apply_to_image_jobs() -> None:
-    line = {"kind": "image", "images": [{"index": 0}]}
+    line = {"id": "img", "kind": "image", "images": [{"index": 0}]}
     result = build_assertion({"contains": "x"}).evaluate(Target(line), EvalContext())
     assert result["pass"] is False and "does not apply to image jobs" in result["reason"]

@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
+from xai_pipelines.records import ChatOutput, GraderUsage, ResultLine, Usage
+from xai_pipelines.report.lines import as_output, as_result_line
+
 Scope = Literal["output", "job"]
 
 #: Keys of an ``expect`` entry that are not assertion types.
@@ -35,30 +38,37 @@ def quote(text: Any, limit: int = QUOTE_CHARS) -> str:
     return repr(s if len(s) <= limit else s[: limit - 1] + "…")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Target:
     """What one assertion checks.
 
-    Attributes:
-        line: The job's result line (usage, latency, cost, images, request, turns).
-        output: The chat output checked (an entry of ``line["outputs"]``), or None for
-            job-level checks and image jobs.
+    Args:
+        line: The job's result line (usage, latency, cost, images, request, turns); a
+            plain dict is decoded into a :class:`~xai_pipelines.records.ResultLine`.
+        output: The chat output checked (an entry of the line's ``outputs``), or None
+            for job-level checks and image jobs.
     """
 
-    line: Mapping[str, Any]
-    output: Mapping[str, Any] | None = None
+    line: ResultLine
+    output: ChatOutput | None
+
+    def __init__(
+        self,
+        line: ResultLine | Mapping[str, Any],
+        output: ChatOutput | Mapping[str, Any] | None = None,
+    ) -> None:
+        object.__setattr__(self, "line", as_result_line(line))
+        object.__setattr__(self, "output", None if output is None else as_output(output))
 
     @property
     def kind(self) -> str:
         """``chat`` or ``image``."""
-        return str(self.line.get("kind", "chat"))
+        return self.line.kind
 
     @property
     def text(self) -> str:
         """The output's content (empty when there is none)."""
-        if self.output is None:
-            return ""
-        return str(self.output.get("content") or "")
+        return "" if self.output is None else self.output.content
 
 
 @dataclass
@@ -68,23 +78,17 @@ class EvalContext:
     Attributes:
         grader: Asks a model to grade an answer (None: model-graded checks fail).
         grader_calls: Grader calls made for this job.
-        grader_usage: Summed usage of those calls (``Usage.to_dict()`` keys).
+        grader_usage: Summed usage of those calls.
     """
 
     grader: Any = None
     grader_calls: int = 0
-    grader_usage: dict[str, Any] = field(default_factory=dict)
+    grader_usage: GraderUsage = field(default_factory=lambda: GraderUsage(cost_usd_ticks=0))
 
-    def record_grader_usage(self, usage: Mapping[str, Any]) -> None:
+    def record_grader_usage(self, usage: Usage | Mapping[str, Any]) -> None:
         """Add one grader call's usage (cost stays None once any call lacked it)."""
         self.grader_calls += 1
-        total = self.grader_usage
-        for key, value in usage.items():
-            if key == "cost_usd_ticks":
-                continue
-            total[key] = int(total.get(key, 0) or 0) + int(value or 0)
-        cost, more = total.get("cost_usd_ticks", 0), usage.get("cost_usd_ticks")
-        total["cost_usd_ticks"] = None if cost is None or more is None else int(cost) + int(more)
+        self.grader_usage = self.grader_usage + GraderUsage.of(usage)
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ class Assertion(ABC):
         record: dict[str, Any] = {"type": self.type}
         if self.name:
             record["name"] = self.name
-        record["output"] = None if target.output is None else target.output.get("index")
+        record["output"] = None if target.output is None else target.output.index
         record["pass"] = verdict.passed
         record["score"] = round(min(1.0, max(0.0, float(score))), 4)
         record["reason"] = verdict.reason

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgspec
+
 from xai_pipelines.evals.base import (
     Assertion,
     EvalConfigError,
@@ -27,6 +29,15 @@ from xai_pipelines.evals.base import (
     build_assertion,
 )
 from xai_pipelines.evals.grader import Grader
+from xai_pipelines.records import (
+    ChatOutput,
+    RecordError,
+    ResultLine,
+    Scores,
+    UnsetType,
+    to_plain,
+)
+from xai_pipelines.report.lines import as_result_line, unset_or
 
 
 def _broken(entry: Mapping[str, Any], error: EvalConfigError) -> dict[str, Any]:
@@ -37,32 +48,33 @@ def _broken(entry: Mapping[str, Any], error: EvalConfigError) -> dict[str, Any]:
     return record | {"output": None, "pass": False, "score": 0.0, "reason": f"invalid: {error}"}
 
 
-def score_line(line: Mapping[str, Any], grader: Grader | None = None) -> dict[str, Any] | None:
+def score_line(
+    line: ResultLine | Mapping[str, Any], grader: Grader | None = None
+) -> dict[str, Any] | None:
     """The ``scores`` of a result line from its ``expect`` (None when it has none).
 
     Args:
-        line: A ``results.jsonl`` line (``expect`` as rendered by the plan).
+        line: A ``results.jsonl`` line (``expect`` as rendered by the plan); a plain
+            dict is decoded into a :class:`~xai_pipelines.records.ResultLine`.
         grader: A :class:`~xai_pipelines.evals.grader.Grader` for ``llm_rubric``.
     """
-    expect = line.get("expect") or []
-    if not expect:
+    record = as_result_line(line)
+    if not record.expect:
         return None
     ctx = EvalContext(grader=grader)
-    outputs: list[Mapping[str, Any]] = list(line.get("outputs") or [])
+    outputs = unset_or(record.outputs, [])
     records: list[dict[str, Any]] = []
-    for entry in expect:
+    for entry in record.expect:
         try:
             assertion = build_assertion(entry)
         except EvalConfigError as exc:
             records.append(_broken(entry, exc))
             continue
-        records.extend(assertion.evaluate(t, ctx) for t in _targets(assertion, line, outputs))
+        records.extend(assertion.evaluate(t, ctx) for t in _targets(assertion, record, outputs))
     return aggregate(records, ctx)
 
 
-def _targets(
-    assertion: Assertion, line: Mapping[str, Any], outputs: list[Mapping[str, Any]]
-) -> Iterable[Target]:
+def _targets(assertion: Assertion, line: ResultLine, outputs: list[ChatOutput]) -> Iterable[Target]:
     if assertion.scope == "job" or not outputs:
         return [Target(line)]
     return [Target(line, output) for output in outputs]
@@ -79,7 +91,7 @@ def aggregate(records: list[dict[str, Any]], ctx: EvalContext | None = None) -> 
         "assertions": records,
     }
     if ctx is not None and ctx.grader_calls:
-        scores["grader"] = {"calls": ctx.grader_calls, "usage": dict(ctx.grader_usage)}
+        scores["grader"] = {"calls": ctx.grader_calls, "usage": to_plain(ctx.grader_usage)}
     return scores
 
 
@@ -93,12 +105,23 @@ class Evaluator:
     def __init__(self, grader: Grader | None = None) -> None:
         self.grader = grader
 
-    def score(self, line: Mapping[str, Any]) -> dict[str, Any] | None:
+    def score(self, line: ResultLine | Mapping[str, Any]) -> dict[str, Any] | None:
         """See :func:`score_line`."""
         return score_line(line, self.grader)
 
     @staticmethod
-    def grader_cost_ticks(scores: Mapping[str, Any] | None) -> int:
-        """What the grader calls of one job cost (0 when none, or unknown)."""
-        usage = ((scores or {}).get("grader") or {}).get("usage") or {}
-        return int(usage.get("cost_usd_ticks") or 0)
+    def grader_cost_ticks(scores: Scores | Mapping[str, Any] | None) -> int:
+        """What the grader calls of one job cost (0 when none, or unknown).
+
+        Raises:
+            RecordError: ``scores`` is not a scores document.
+        """
+        if scores is None:
+            return 0
+        try:
+            typed = scores if isinstance(scores, Scores) else msgspec.convert(scores, Scores)
+        except msgspec.ValidationError as exc:
+            raise RecordError(f"not valid scores: {exc}") from exc
+        if isinstance(typed.grader, UnsetType):
+            return 0
+        return typed.grader.usage.cost_usd_ticks or 0

@@ -22,6 +22,8 @@ from xai_pipelines.evals.base import (
     Verdict,
     register,
 )
+from xai_pipelines.records import ResultLine
+from xai_pipelines.report.lines import unset_or
 from xai_pipelines.sdk import Client
 from xai_pipelines.sdk.errors import XaiError
 
@@ -141,10 +143,8 @@ class Grader:
             )
         usage = response.usage.to_dict()
         if self.reconcile is not None:
-            used = sum(
-                int(usage.get(k) or 0)
-                for k in ("prompt_tokens", "completion_tokens", "reasoning_tokens")
-            )
+            u = response.usage
+            used = u.prompt_tokens + u.completion_tokens + u.reasoning_tokens
             self.reconcile(estimate, used)
         try:
             data = response.parse(VERDICT_SCHEMA)
@@ -155,18 +155,7 @@ class Grader:
         return GraderVerdict(bool(data["pass"]), float(data["score"]), str(data["reason"]), usage)
 
 
-def last_user_text(line: Mapping[str, Any]) -> str | None:
-    """The last user message a chat job sent (its final turn's, for multi-turn jobs)."""
-    turns = line.get("turns") or []
-    messages = [t.get("user") for t in turns if isinstance(t, Mapping)]
-    if not messages:
-        messages = (line.get("request") or {}).get("messages") or []
-    candidates: list[Mapping[str, Any]] = [
-        m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"
-    ]
-    if not candidates:
-        return None
-    content = candidates[-1].get("content")
+def _message_text(content: Any) -> str | None:
     if isinstance(content, list):
         return "\n".join(
             str(p.get("text"))
@@ -174,6 +163,20 @@ def last_user_text(line: Mapping[str, Any]) -> str | None:
             if isinstance(p, Mapping) and p.get("type") == "text"
         )
     return None if content is None else str(content)
+
+
+def last_user_text(line: ResultLine) -> str | None:
+    """The last user message a chat job sent (its final turn's, for multi-turn jobs)."""
+    turns = unset_or(line.turns, [])
+    messages: list[Any] = [t.user for t in turns]
+    if not messages:
+        messages = line.request.get("messages") or []
+    candidates: list[Mapping[str, Any]] = [
+        m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"
+    ]
+    if not candidates:
+        return None
+    return _message_text(candidates[-1].get("content"))
 
 
 @register
@@ -208,14 +211,7 @@ class LlmRubric(Assertion):
         """Ask the grader, record its usage, read its verdict."""
         if ctx.grader is None:
             return Verdict(False, "no grader (model-graded checks need an API client)")
-        job_model = target.line.get("model")
-        model = str(
-            grader_model(
-                self.model,
-                ctx.grader.default_model,
-                None if job_model is None else str(job_model),
-            )
-        )
+        model = str(grader_model(self.model, ctx.grader.default_model, target.line.model or None))
         verdict: GraderVerdict = ctx.grader.grade(
             self.rubric, target.text, model=model, question=last_user_text(target.line)
         )

@@ -14,6 +14,7 @@ from xai_pipelines.evals.base import (
     register,
 )
 from xai_pipelines.report.cost import TICKS_PER_USD
+from xai_pipelines.report.lines import unset_or
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "max_context", "time_limit")
 BOTH = frozenset({"chat", "image"})
@@ -45,9 +46,8 @@ class MaxTokens(Assertion):
 
     def check(self, target: Target, ctx: EvalContext) -> Verdict:
         """Compare the per-output completion tokens."""
-        usage = target.line.get("usage") or {}
-        outputs = max(1, len(target.line.get("outputs") or ()))
-        tokens = int(usage.get("completion_tokens", 0) or 0) / outputs
+        outputs = max(1, len(unset_or(target.line.outputs, [])))
+        tokens = target.line.usage.completion_tokens / outputs
         shown = f"{tokens:g} completion tokens" + (" per output" if outputs > 1 else "")
         ok = tokens <= self.value
         return Verdict(ok, f"{shown} ({'<=' if ok else '>'} {self.value})")
@@ -66,7 +66,7 @@ class FinishReason(Assertion):
 
     def check(self, target: Target, ctx: EvalContext) -> Verdict:
         """Compare the output's finish reason."""
-        got = (target.output or {}).get("finish_reason")
+        got = None if target.output is None else target.output.finish_reason
         if got == self.value:
             return Verdict(True, f"finished with {got!r}")
         return Verdict(False, f"expected finish_reason {self.value!r}, got {got!r}")
@@ -86,7 +86,7 @@ class ImageCount(Assertion):
 
     def check(self, target: Target, ctx: EvalContext) -> Verdict:
         """Count the saved images."""
-        count = len(target.line.get("images") or ())
+        count = len(unset_or(target.line.images, []))
         if count == self.value:
             return Verdict(True, f"{count} images")
         return Verdict(False, f"expected {self.value} images, got {count}")
@@ -106,10 +106,10 @@ class LatencyBelow(Assertion):
 
     def check(self, target: Target, ctx: EvalContext) -> Verdict:
         """Compare ``latency_s``."""
-        latency = target.line.get("latency_s")
+        latency = target.line.latency_s
         if latency is None:
             return Verdict(False, "latency unknown")
-        ms = float(latency) * 1000
+        ms = latency * 1000
         ok = ms < self.value
         return Verdict(ok, f"{ms:.0f} ms ({'<' if ok else '>='} {self.value:g} ms)")
 
@@ -128,9 +128,9 @@ class CostBelow(Assertion):
 
     def check(self, target: Target, ctx: EvalContext) -> Verdict:
         """Compare ``cost_usd_ticks``."""
-        ticks = target.line.get("cost_usd_ticks")
+        ticks = target.line.cost_usd_ticks
         if ticks is None:
             return Verdict(False, "cost unknown (no cost in the response, no price for the model)")
-        usd = int(ticks) / TICKS_PER_USD
+        usd = ticks / TICKS_PER_USD
         ok = usd < self.value
         return Verdict(ok, f"${usd:.6f} ({'<' if ok else '>='} ${self.value:g})")

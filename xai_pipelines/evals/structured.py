@@ -189,7 +189,8 @@ class ToolCall(Assertion):
 
     def check(self, target: Target, ctx: EvalContext) -> Verdict:
         """Look for a matching call among the output's tool calls."""
-        calls = [c.get("function") or {} for c in (target.output or {}).get("tool_calls") or []]
+        made = [] if target.output is None else target.output.tool_calls
+        calls = [c.get("function") or {} for c in made]
         if not calls:
             return Verdict(False, f"no tool call (content {quote(target.text)})")
         named = [c for c in calls if self.function is None or c.get("name") == self.function]

@@ -13,9 +13,16 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from xai_pipelines.records import SCHEMA_VERSION, ErrorLine, RecordError, ResultLine, UnsetType
+from xai_pipelines.records import (
+    SCHEMA_VERSION,
+    ChatOutput,
+    ErrorLine,
+    RecordError,
+    ResultLine,
+    UnsetType,
+)
 
-__all__ = ["error_records", "result_records", "unset_or"]
+__all__ = ["as_output", "as_result_line", "error_records", "result_records", "unset_or"]
 
 _T = TypeVar("_T")
 
@@ -33,6 +40,29 @@ def _convert(value: Any, kind: type[Any], what: str) -> Any:
     return record
 
 
+def as_result_line(line: ResultLine | Mapping[str, Any]) -> ResultLine:
+    """``line`` as a :class:`ResultLine` (a record passes through, a dict is decoded).
+
+    Raises:
+        RecordError: A dict that is not a result line.
+    """
+    return line if isinstance(line, ResultLine) else _convert(line, ResultLine, "result line")
+
+
+def as_output(output: ChatOutput | Mapping[str, Any]) -> ChatOutput:
+    """``output`` as a :class:`ChatOutput` (a record passes through, a dict is decoded).
+
+    Raises:
+        RecordError: A dict that is not a chat output.
+    """
+    if isinstance(output, ChatOutput):
+        return output
+    try:
+        return msgspec.convert(output, ChatOutput)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid chat output: {exc}") from exc
+
+
 def result_records(lines: Iterable[ResultLine | Mapping[str, Any]]) -> Iterator[ResultLine]:
     """Each line as a :class:`ResultLine` (records pass through, dicts are decoded).
 
@@ -40,7 +70,7 @@ def result_records(lines: Iterable[ResultLine | Mapping[str, Any]]) -> Iterator[
         RecordError: A dict that is not a result line.
     """
     for line in lines:
-        yield line if isinstance(line, ResultLine) else _convert(line, ResultLine, "result line")
+        yield as_result_line(line)
 
 
 def error_records(lines: Iterable[ErrorLine | Mapping[str, Any]]) -> Iterator[ErrorLine]:

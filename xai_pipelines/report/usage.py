@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from xai_pipelines.records import ErrorLine, GraderUse, ResultLine, Scores, Usage, scores_of
 from xai_pipelines.report.cost import PriceTable, cache_savings, resolve_cost, ticks_to_usd
 from xai_pipelines.report.failures import JobFailure, final_failures, group_failures
-from xai_pipelines.report.lines import error_records, result_records
+from xai_pipelines.report.lines import error_records, result_records, unset_or
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
 #: Token kinds as named in ``usage.json`` (TOKEN_FIELDS without ``_tokens``).
@@ -84,7 +84,7 @@ def grader_share(scores: Scores | None) -> GraderShare | None:
     if not isinstance(grader, GraderUse) or not grader.calls:
         return None
     usage = grader.usage
-    hits = min(grader.calls, usage.cache_hits)
+    hits = min(grader.calls, unset_or(usage.cache_hits, 0))
     tokens = (0,) * len(TOKEN_FIELDS) if hits == grader.calls else _tokens(usage)
     return GraderShare(grader.calls - hits, hits, tokens, usage.cost_usd_ticks)
 
