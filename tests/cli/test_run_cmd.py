@@ -275,6 +275,7 @@ def test_second_ctrl_c_aborts_at_once_without_corrupting(
     assert all(e["id"].startswith("q-") for e in _lines(out / "errors.jsonl"))
 
 
+@pytest.mark.slow
 def test_example_eval_pipeline_runs_locally(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "XAI_API_KEY"}
     proc = subprocess.run(

@@ -122,6 +122,7 @@ class Served:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.slow
 def test_serve_subprocess_serves_and_exits_on_signal(tmp_path, sig):
     responses = tmp_path / "r.yaml"
     responses.write_text("- match: ping\n  content: pong\n")

@@ -118,6 +118,7 @@ def test_a_run_within_budget_completes(
     assert outcome.status == "completed" and outcome.stats["succeeded"] == 4
 
 
+@pytest.mark.slow
 def test_cli_exit_2_with_the_message(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     data = _data(0.000001)

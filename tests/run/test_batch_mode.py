@@ -257,6 +257,7 @@ def test_cli_refuses_a_multi_turn_batch_with_exit_2(pipeline_data: Data, tmp_pat
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_process_leaves_the_batch_running_and_a_rerun_collects_it(
     pipeline_data: Data, emulator_factory: Callable[..., Emulator], tmp_path: Path
 ) -> None:
