@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
@@ -18,6 +19,7 @@ XAI_RUN = [sys.executable, "-c", "from xai_pipelines.cli.app import main; main()
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_init_writes_a_starter_that_runs_at_once_with_local(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(tmp_path / "starter")])
     assert result.exit_code == 0, result.output
