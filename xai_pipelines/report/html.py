@@ -15,7 +15,8 @@ script filters and renders one page of cases at a time, with DOM text nodes
 only. A Content-Security-Policy allows that one script (by its hash) and no
 network at all.
 
-Lines are decoded JSON, so a JSON object is checked for as a ``dict``.
+Result and error lines are records (:mod:`xai_pipelines.records`); the plan's
+lines and the messages of a request are plain JSON, checked for as ``dict``.
 Everything is read in one streaming pass over the result lines (then the final
 error lines, then the plan for jobs that never finished), keeping per job only
 its compact record. Markup comes from autoescaping Jinja2 templates
@@ -653,5 +654,5 @@ def render_output_dir(
 ) -> str:
     """``report.html`` of an output directory, from its result, error and plan lines."""
     return render_html(
-        usage, manifest, out.iter_results(), errors=out.iter_errors(), plan=read_jsonl(out.plan)
+        usage, manifest, out.result_lines(), errors=out.error_lines(), plan=read_jsonl(out.plan)
     )

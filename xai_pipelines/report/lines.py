@@ -14,30 +14,18 @@ from typing import Any, TypeVar
 import msgspec
 
 from xai_pipelines.records import (
-    SCHEMA_VERSION,
     ChatOutput,
     ErrorLine,
     RecordError,
     ResultLine,
     UnsetType,
+    error_line_from,
+    result_line_from,
 )
 
 __all__ = ["as_output", "as_result_line", "error_records", "result_records", "unset_or"]
 
 _T = TypeVar("_T")
-
-
-def _convert(value: Any, kind: type[Any], what: str) -> Any:
-    try:
-        record = msgspec.convert(value, kind)
-    except msgspec.ValidationError as exc:
-        raise RecordError(f"not a valid {what}: {exc}") from exc
-    if record.schema_version > SCHEMA_VERSION:
-        raise RecordError(
-            f"{what} has schema_version {record.schema_version}; this version of "
-            f"xai-pipelines reads up to {SCHEMA_VERSION}"
-        )
-    return record
 
 
 def as_result_line(line: ResultLine | Mapping[str, Any]) -> ResultLine:
@@ -46,7 +34,7 @@ def as_result_line(line: ResultLine | Mapping[str, Any]) -> ResultLine:
     Raises:
         RecordError: A dict that is not a result line.
     """
-    return line if isinstance(line, ResultLine) else _convert(line, ResultLine, "result line")
+    return line if isinstance(line, ResultLine) else result_line_from(line)
 
 
 def as_output(output: ChatOutput | Mapping[str, Any]) -> ChatOutput:
@@ -80,7 +68,7 @@ def error_records(lines: Iterable[ErrorLine | Mapping[str, Any]]) -> Iterator[Er
         RecordError: A dict that is not an error line.
     """
     for line in lines:
-        yield line if isinstance(line, ErrorLine) else _convert(line, ErrorLine, "error line")
+        yield line if isinstance(line, ErrorLine) else error_line_from(line)
 
 
 def unset_or(value: _T | UnsetType, default: _T) -> _T:

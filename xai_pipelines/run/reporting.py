@@ -42,8 +42,8 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
         raise FileNotFoundError(f"{out.root} holds no results.jsonl (is it an xai-run output?)")
     manifest = out.read_manifest() if out.manifest.exists() else None
     prices = price_table_from_dict((manifest or {}).get("prices"))
-    usage = build_usage(out.iter_results(), out.iter_errors(), prices)
-    evals = build_evals(out.iter_results(), out.iter_errors())
+    usage = build_usage(out.result_lines(), out.error_lines(), prices)
+    evals = build_evals(out.result_lines(), out.error_lines())
     usage = {"generated_at": utc_now(), **usage, "evals": evals}
     atomic_write_json(out.usage, usage)
     atomic_write_text(out.summary, render_summary(usage, manifest))
