@@ -112,11 +112,25 @@ def _rows(driver: WebDriver) -> int:
 
 
 def _columns(driver: WebDriver) -> list[str]:
-    return [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#xr-cases thead th")]
+    return _texts(driver, "#xr-cases thead th")
 
 
 def _info(driver: WebDriver) -> str:
-    return driver.find_element(By.ID, "p-info").text
+    return str(driver.execute_script("return document.getElementById('p-info').textContent"))
+
+
+def _texts(driver: WebDriver, css: str) -> list[str]:
+    """Text of every element matching ``css``, read in the page (no element handle kept:
+    the cases table is re-rendered on every filter change, which would make one stale)."""
+    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)"
+    return [str(t) for t in driver.execute_script(script, css)]
+
+
+def _wait_texts(driver: WebDriver, css: str, check: Callable[[list[str]], bool]) -> list[str]:
+    WebDriverWait(driver, 10, poll_frequency=POLL_S).until(
+        lambda d: check(_texts(d, css)), f"{css} never matched"
+    )
+    return _texts(driver, css)
 
 
 def _png(color: tuple[int, int, int]) -> bytes:
@@ -310,16 +324,12 @@ def test_cases_filters_paging_and_columns(
     assert _info(browser) == "page 1 of 2 · cases 1–100 of 171 (341 jobs)"
     assert _rows(browser) == 100
     assert _columns(browser) == ["case", f"model: {A}", f"model: {B}"]  # side by side
-    first = browser.find_elements(By.CSS_SELECTOR, "#xr-cases tr.case-row")[0]
-    cells = first.find_elements(By.CSS_SELECTOR, "td.job")
-    assert [c.find_element(By.CSS_SELECTOR, "code.id").text for c in cells] == [
-        f"ask-0-{A}",
-        f"ask-0-{B}",
-    ]
-    assert (
-        "What is the capital of country 0?" in first.find_element(By.CSS_SELECTOR, "td.case").text
-    )
-    assert "country: country 0" in first.text and "✓ icontains: contain 'Capital 0'" in first.text
+    ids = _texts(browser, "#xr-cases tr.case-row:first-child td.job code.id")
+    assert ids == [f"ask-0-{A}", f"ask-0-{B}"]
+    (case,) = _texts(browser, "#xr-cases tr.case-row:first-child td.case")
+    assert "What is the capital of country 0?" in case
+    (first,) = _texts(browser, "#xr-cases tr.case-row:first-child")
+    assert "country: country 0" in first and "✓ icontains: contain 'Capital 0'" in first
 
     browser.find_element(By.ID, "p-next").click()
     _wait_info(browser, "page 2 of 2 · cases 101–171 of 171 (341 jobs)")
@@ -331,14 +341,14 @@ def test_cases_filters_paging_and_columns(
     browser.find_element(By.ID, "f-failing").click()  # 13 + 2 API failures of ask, 4 of sum
     _wait_info(browser, "page 1 of 1 · cases 1–19 of 19 (38 jobs)")
     assert _rows(browser) == 19
-    failing = browser.find_element(By.CSS_SELECTOR, "#xr-cases tr.case-row:nth-child(2)")
-    assert f"ask-7-{B}" in failing.text and f"UNAVAILABLE: {MESSAGE}" in failing.text
+    (failing,) = _texts(browser, "#xr-cases tr.case-row:nth-child(2)")
+    assert f"ask-7-{B}" in failing and f"UNAVAILABLE: {MESSAGE}" in failing
     browser.execute_script("document.getElementById('cases').scrollIntoView()")
     artifacts("report-cases-failing.png", browser.get_screenshot_as_png())
 
     Select(browser.find_element(By.ID, "f-task")).select_by_visible_text("sum")
     _wait_info(browser, "page 1 of 1 · cases 1–4 of 4 (8 jobs)")
-    assert "temperature: 1" in browser.find_element(By.CSS_SELECTOR, "#xr-cases tr.case-row").text
+    assert "temperature: 1" in _texts(browser, "#xr-cases tr.case-row")[0]
     browser.find_element(By.ID, "f-failing").click()
     _wait_info(browser, "page 1 of 1 · cases 1–40 of 40 (80 jobs)")
 
@@ -354,7 +364,7 @@ def test_cases_filters_paging_and_columns(
     browser.find_element(By.ID, "f-text").clear()
     browser.find_element(By.ID, "f-text").send_keys("nothing like this anywhere")
     _wait_info(browser, "page 1 of 1 · cases 0–0 of 0 (0 jobs)")
-    assert "No case matches the filters." in browser.find_element(By.ID, "xr-cases").text
+    assert "No case matches the filters." in _texts(browser, "#xr-cases")[0]
     browser.find_element(By.ID, "f-text").clear()
     browser.execute_script("document.getElementById('f-text').dispatchEvent(new Event('input'))")
     _wait_info(browser, "page 1 of 2 · cases 1–100 of 171 (341 jobs)")
@@ -367,7 +377,7 @@ def test_cases_filters_paging_and_columns(
     Select(browser.find_element(By.ID, "f-task")).select_by_visible_text("sum")
     _wait_info(browser, "page 1 of 1 · cases 1–40 of 40 (80 jobs)")
     assert _columns(browser) == ["case", "temperature: 0", "temperature: 1"]
-    assert f"model: {A}" in browser.find_element(By.CSS_SELECTOR, "#xr-cases td.case").text
+    assert f"model: {A}" in _texts(browser, "#xr-cases td.case")[0]
     assert browser.execute_script("return window.pwned === undefined")
     assert _console_errors(browser) == []
 
@@ -379,25 +389,21 @@ def test_links_to_a_case_images_and_cache_hits(
     browser.find_element(By.CSS_SELECTOR, f'#errors a[href="#job=ask-77-{B}"]').click()
     _wait_info(browser, "page 1 of 1 · cases 1–1 of 1 (1 jobs)")
     assert browser.find_element(By.ID, "f-text").get_attribute("value") == f"id:ask-77-{B}"
-    row = browser.find_element(By.CSS_SELECTOR, "#xr-cases tr.case-row")
-    assert (
-        "error" in str(row.find_element(By.CSS_SELECTOR, "td.job").get_attribute("class")).split()
-    )
-    assert f"UNAVAILABLE: {MESSAGE}" in row.text
+    (row,) = _texts(browser, "#xr-cases tr.case-row")
+    assert _texts(browser, "#xr-cases tr.case-row td.job.error") != []
+    assert f"UNAVAILABLE: {MESSAGE}" in row
 
     _search(browser, f"id:ask-5-{A}", [f"ask-5-{A}"])
-    assert "cached" in browser.find_element(By.CSS_SELECTOR, "#xr-cases .badge.cached").text
+    _wait_texts(browser, "#xr-cases .badge.cached", lambda t: any("cached" in x for x in t))
     _search(browser, f"id:ask-11-{A}", [f"ask-11-{A}"])
-    assert EVIL in browser.find_element(By.CSS_SELECTOR, "#xr-cases .answer").text
+    _wait_texts(browser, "#xr-cases .answer", lambda t: any(EVIL in x for x in t))
 
     browser.find_element(By.ID, "f-text").clear()
     Select(browser.find_element(By.ID, "f-task")).select_by_visible_text("draw")
     browser.execute_script("document.getElementById('f-text').dispatchEvent(new Event('input'))")
     _wait_info(browser, "page 1 of 1 · cases 1–1 of 1 (1 jobs)")
-    thumbs = browser.find_elements(By.CSS_SELECTOR, "#xr-cases .thumbs figure")
-    assert [f.find_element(By.TAG_NAME, "figcaption").text for f in thumbs] == [
-        "A minimalist flag of France."
-    ] * 2
+    captions = _wait_texts(browser, "#xr-cases .thumbs figure figcaption", lambda t: len(t) == 2)
+    assert captions == ["A minimalist flag of France."] * 2
     browser.execute_script("document.getElementById('cases').scrollIntoView()")
     WebDriverWait(browser, 10, poll_frequency=POLL_S).until(
         lambda d: d.execute_script(
