@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +206,54 @@ def _prices(client: Client, served: dict[str, str] | None = None) -> dict[str, M
     return with_catalog_prices(table)  # unreachable: the catalog's; else + long-context rates
 
 
+@dataclass(frozen=True)
+class RunnerShared:
+    """What every job runner of one run shares (chat, image and batch results alike).
+
+    Attributes:
+        settings: Deadlines and the grader model.
+        prices: Model name -> price (Models service, else the bundled catalog).
+        run_id: The run's id.
+        run_context: The OpenTelemetry context of the run's span (job spans are its children).
+        tracer: The run's tracer.
+        cache: The response cache as this run uses it, or ``None``.
+    """
+
+    settings: RunnerSettings
+    prices: Mapping[str, ModelPrice]
+    run_id: str
+    run_context: otel_context.Context
+    tracer: trace.Tracer
+    cache: JobCache | None
+
+    def kwargs(self, **replace: Any) -> dict[str, Any]:
+        """The runners' keyword arguments (``replace`` swaps some, e.g. a storing-only cache)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | replace
+
+
+@dataclass(frozen=True)
+class RunResources:
+    """The parts of one run, opened by ``PipelineRun._open`` and closed with the run.
+
+    Attributes:
+        client: The SDK client (the pipeline's timeout and retries, the attempt hooks).
+        sink: Writes result and error lines, counts them.
+        hooks: Attempt bookkeeping shared by the client's retries and the runners.
+        executor: Dispatches the online run's jobs.
+        manifest: ``manifest.json`` of this run.
+        span: The run's span.
+        shared: What the job runners share.
+    """
+
+    client: Client
+    sink: ResultSink
+    hooks: AttemptHooks
+    executor: Executor
+    manifest: ManifestWriter
+    span: trace.Span
+    shared: RunnerShared
+
+
 class PipelineRun:
     """Runs one spec into one output directory (see the module docstring).
 
@@ -285,61 +333,67 @@ class PipelineRun:
             RunInputError: No key and no ``--local``, directory busy, or spec changed.
             SpecError: A row of the plan breaks a template (before anything is sent).
         """
+        self._require_key()
+        self.out.create()
+        with ExitStack() as stack:
+            _lock(stack, self.out)
+            keys = (self.options.api_key, os.environ.get("XAI_API_KEY"))
+            stack.enter_context(run_log(self.out.root / RUN_LOG, keys))
+            log.info("run %s of %s into %s", self.run_id, self.spec.name, self.out.root)
+            self._store = self._open_cache(stack)
+            state, changes = self._resume()
+            self.stats.total = self._plan_once(state)
+            log.info("plan: %d jobs", self.stats.total)
+            status = self._execute(self._open(stack, state, changes), state)
+            log.info("run %s ended: %s", self.run_id, status)
+        snapshot = self.stats.snapshot() | final_counts(self.stats.snapshot(), self._usage)
+        return RunOutcome(
+            status, EXIT_CODES[status], self.run_id, self.out, snapshot, changes, self._usage
+        )
+
+    def _require_key(self) -> None:
         opts = self.options
         if not opts.local and not (opts.api_key or os.environ.get("XAI_API_KEY")):
             raise RunInputError(
                 "no API key: set XAI_API_KEY, or pass --local to run against the local emulator"
             )
-        self.out.create()
-        with ExitStack() as stack:
-            _lock(stack, self.out)
-            stack.enter_context(
-                run_log(self.out.root / RUN_LOG, (opts.api_key, os.environ.get("XAI_API_KEY")))
-            )
-            log.info("run %s of %s into %s", self.run_id, self.spec.name, self.out.root)
-            self._store = self._open_cache(stack)
-            try:
-                state = load_resume_state(self.out)
-            except ValueError as exc:  # damage before the last line is not a crash's doing
-                raise RunInputError(f"cannot resume into {self.out.root}: {exc}") from None
-            try:
-                changes = check_spec(
-                    state, self.spec.digest, self._resolved(), str(self.out.root), opts.force
-                )
-            except SpecChangedError as exc:
-                raise RunInputError(str(exc)) from None
-            if changes:
-                self._say(
-                    "The spec changed since the last run into this directory (--force):\n"
-                    + "\n".join(f"  {c}" for c in changes)
-                )
-            try:
-                recorded = (state.previous_manifest or {}).get("shard")
-                self.shard = resume_shard(opts.shard, recorded)
-                self.stats.total = self._write_plan()
-            except (ValueError, NotBatchableError) as exc:
-                raise RunInputError(str(exc)) from None
-            log.info("plan: %d jobs", self.stats.total)
-            status = self._execute(stack, state, changes)
-            log.info("run %s ended: %s", self.run_id, status)
-        usage = self._usage
-        snapshot = self.stats.snapshot() | final_counts(self.stats.snapshot(), usage)
-        return RunOutcome(
-            status, EXIT_CODES[status], self.run_id, self.out, snapshot, changes, usage
-        )
 
-    def _execute(self, stack: ExitStack, state: ResumeState, changes: list[str]) -> RunStatus:
+    def _resume(self) -> tuple[ResumeState, list[str]]:
+        """What earlier runs into the directory finished, and how the spec changed since."""
+        try:
+            state = load_resume_state(self.out)
+        except ValueError as exc:  # damage before the last line is not a crash's doing
+            raise RunInputError(f"cannot resume into {self.out.root}: {exc}") from None
+        try:
+            changes = check_spec(
+                state, self.spec.digest, self._resolved(), str(self.out.root), self.options.force
+            )
+        except SpecChangedError as exc:
+            raise RunInputError(str(exc)) from None
+        if changes:
+            self._say(
+                "The spec changed since the last run into this directory (--force):\n"
+                + "\n".join(f"  {c}" for c in changes)
+            )
+        return state, changes
+
+    def _plan_once(self, state: ResumeState) -> int:
+        """Pick the shard (a resumed run keeps its own) and write ``plan.jsonl``."""
+        try:
+            recorded = (state.previous_manifest or {}).get("shard")
+            self.shard = resume_shard(self.options.shard, recorded)
+            return self._write_plan()
+        except (ValueError, NotBatchableError) as exc:
+            raise RunInputError(str(exc)) from None
+
+    def _open(self, stack: ExitStack, state: ResumeState, changes: list[str]) -> RunResources:
+        """Open what the run's jobs share: files, executor, client, trace, prices, manifest."""
         opts, ex = self.options, self.spec.execution
-        api_key, endpoint = opts.api_key, opts.endpoint or DEFAULT_HOST
+        endpoint = opts.endpoint or DEFAULT_HOST
         results = stack.enter_context(self.out.open_results(opts.fsync_interval_s))
         errors = stack.enter_context(self.out.open_errors(opts.fsync_interval_s))
         sink = ResultSink(results, errors, self.stats, self.run_id)
-        executor_opts = ExecutorOptions(
-            concurrency=ex.concurrency,
-            on_error=ex.on_error,
-            budget_usd=ex.budget_usd,
-            grace_s=opts.grace_s,
-        )
+        executor_opts = ExecutorOptions(ex.concurrency, ex.on_error, ex.budget_usd, opts.grace_s)
         executor = Executor(
             self._dispatch, sink, executor_opts, stop=self.interrupts.stop, resume=state
         )
@@ -349,18 +403,48 @@ class PipelineRun:
             slow_down=opts.slow_down,
         )
         hooks = AttemptHooks(sink, limiter, executor.abort)
+        client = self._client(stack, endpoint, hooks)
+        tracer, span, ctx = self._trace(stack)
+        served: dict[str, str] = {}
+        prices = _prices(client, served)  # inside the run's span: part of the run
+        where = "local emulator" if opts.local else endpoint
+        manifest = self._manifest(state, changes, prices, where)
+        self._abort_actions = [
+            results.sync,
+            errors.sync,
+            lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
+        ]
+        shared = RunnerShared(
+            RunnerSettings(ex.timeout_s, ex.job_timeout_s, self.spec.evals.grader),
+            prices,
+            self.run_id,
+            ctx,
+            tracer,
+            self._job_cache(endpoint, served),
+        )
+        self._chat = ChatRunner(client, hooks, **shared.kwargs())
+        self._image = ImageRunner(client, hooks, self.out, **shared.kwargs())
+        return RunResources(client, sink, hooks, executor, manifest, span, shared)
+
+    def _client(self, stack: ExitStack, endpoint: str, hooks: AttemptHooks) -> Client:
+        """The run's client: the pipeline's timeout and retries, channels for its concurrency."""
+        ex, retries = self.spec.execution, self.spec.execution.retries
         client = Client(
-            api_key=api_key,
+            api_key=self.options.api_key,
             api_host=endpoint,
             timeout=ex.timeout_s,
             retry_policy=hooks.policy(
-                ex.retries.max_attempts, ex.retries.initial_backoff_s, ex.retries.max_backoff_s
+                retries.max_attempts, retries.initial_backoff_s, retries.max_backoff_s
             ),
-            channels=max(1, executor_opts.concurrency // 64 + 1),
-            tracer_provider=opts.tracer_provider,
+            channels=max(1, ex.concurrency // 64 + 1),
+            tracer_provider=self.options.tracer_provider,
         )
         stack.callback(client.close)
-        provider = opts.tracer_provider or trace.get_tracer_provider()
+        return client
+
+    def _trace(self, stack: ExitStack) -> tuple[trace.Tracer, trace.Span, otel_context.Context]:
+        """The run's span, current (and attached) until the stack closes."""
+        provider = self.options.tracer_provider or trace.get_tracer_provider()
         install_run_id_processor(provider)
         tracer = provider.get_tracer("xai_pipelines.run")
         span = stack.enter_context(
@@ -369,65 +453,42 @@ class PipelineRun:
             )
         )
         ctx = run_context(self.run_id, span)
-        token = otel_context.attach(ctx)  # the price lookup below is part of the run too
+        token = otel_context.attach(ctx)
         stack.callback(otel_context.detach, token)
-        served: dict[str, str] = {}
-        prices = _prices(client, served)
-        manifest = self._manifest(
-            state, changes, prices, "local emulator" if opts.local else endpoint
-        )
-        self._abort_actions = [
-            results.sync,
-            errors.sync,
-            lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
-        ]
-        common: dict[str, Any] = {
-            "settings": RunnerSettings(ex.timeout_s, ex.job_timeout_s, self.spec.evals.grader),
-            "prices": prices,
-            "run_id": self.run_id,
-            "run_context": ctx,
-            "tracer": tracer,
-            "cache": self._job_cache(endpoint, served),
-        }
-        self._chat = ChatRunner(client, hooks, **common)
-        self._image = ImageRunner(client, hooks, self.out, **common)
+        return tracer, span, ctx
+
+    def _execute(self, res: RunResources, state: ResumeState) -> RunStatus:
+        """Run the jobs of ``plan.jsonl``, then finish the manifest and write the reports."""
         self._started = time.monotonic()
         try:
-            if ex.mode == "batch":
+            if self.spec.execution.mode == "batch":
                 with self.interrupts:
-                    status = self._batch(client, sink, hooks, manifest, state, common)
+                    status = self._batch(res, state)
             else:
-                with self.interrupts, ProgressDisplay(self.stats, opts.progress):
-                    status = executor.run(self._planned())
+                with self.interrupts, ProgressDisplay(self.stats, self.options.progress):
+                    status = res.executor.run(self._planned())
         except Exception:
-            manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
+            res.manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
             raise
-        span.set_attribute("xai_pipelines.status", status)
-        manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
+        res.span.set_attribute("xai_pipelines.status", status)
+        res.manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
         self._usage = write_reports(self.out)  # the one source of the run's figures
-        manifest.update(counts=final_counts(self.stats.snapshot(), self._usage))
+        res.manifest.update(counts=final_counts(self.stats.snapshot(), self._usage))
         return status
 
-    def _batch(
-        self,
-        client: Client,
-        sink: ResultSink,
-        hooks: AttemptHooks,
-        manifest: ManifestWriter,
-        state: ResumeState,
-        common: dict[str, Any],
-    ) -> RunStatus:
-        opts = self.options
+    def _batch(self, res: RunResources, state: ResumeState) -> RunStatus:
+        opts, shared = self.options, res.shared
+        cache = shared.cache
         ctx = BatchContext(
-            client=client,
-            sink=sink,
+            client=res.client,
+            sink=res.sink,
             runner=BatchResultRunner(
-                client,
-                hooks,
+                res.client,
+                res.hooks,
                 self.out,
-                **{**common, "cache": common["cache"] and common["cache"].storing_only()},
+                **shared.kwargs(cache=cache and cache.storing_only()),
             ),
-            manifest=manifest,
+            manifest=res.manifest,
             resume=state,
             spec_digest=self.spec.digest,
             name=f"{self.spec.name} {self.run_id}",
@@ -440,16 +501,16 @@ class PipelineRun:
             grader=self.spec.evals.grader,
         )
         jobs, served = self._planned(), None
-        if common["cache"] is not None:  # hits are served here; only misses go to the batch
+        if cache is not None:  # hits are served here; only misses go to the batch
             hits: dict[str, CacheEntry] = {}
             misses: list[Job] = []
             served = Executor(
                 lambda job: self._serve(job, hits.pop(job.id)),
-                sink,
+                res.sink,
                 ExecutorOptions(concurrency=ctx.concurrency),
                 stop=self.interrupts.stop,
                 resume=state,
-            ).run(split_hits(jobs, common["cache"], hits, misses, state))
+            ).run(split_hits(jobs, cache, hits, misses, state))
             if served == "interrupted":
                 return served
             jobs = iter(misses)
