@@ -22,7 +22,6 @@ from xai_pipelines.run.cache import (
     ResponseCache,
     ServedModel,
     backend_id,
-    cache_settings,
     job_key_material,
 )
 from xai_pipelines.spec import Cache
@@ -104,7 +103,7 @@ def test_served_model_follows_aliases_redirects_and_the_live_listing() -> None:
     assert moved.resolve("grok-4.20-non-reasoning").name == "grok-4.20-1111-non-reasoning"
 
 
-def test_backend_id_and_settings(tmp_path: Path) -> None:
+def test_backend_id(tmp_path: Path) -> None:
     assert backend_id("api.x.ai:443") == "api.x.ai"
     assert backend_id("US-East-1.API.x.ai") == "us-east-1.api.x.ai"
     assert backend_id("[::1]:5000") == "[::1]"
@@ -113,11 +112,6 @@ def test_backend_id_and_settings(tmp_path: Path) -> None:
     rules.write_text("- {match: x, content: y}\n")
     digest = hashlib.sha256(rules.read_bytes()).hexdigest()
     assert backend_id("", local=True, responses=rules) == f"local:{digest}"
-    spec = Cache(tmp_path / "spec-dir", 60.0)
-    assert cache_settings(None, spec) is spec
-    assert cache_settings(tmp_path / "flag", spec) == Cache(tmp_path / "flag", 60.0)
-    assert cache_settings(tmp_path / "flag", None) == Cache(tmp_path / "flag", None)
-    assert cache_settings(tmp_path / "flag", spec, disabled=True) is None
 
 
 def test_ttl_ignores_old_entries_and_prune_deletes_them_with_their_images(tmp_path: Path) -> None:

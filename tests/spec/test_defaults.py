@@ -89,6 +89,10 @@ def test_flags_override_the_settings_but_not_the_digest(
     assert flagged.digest == spec.digest and flagged.resolved == spec.resolved
     assert spec.execution.concurrency == DEFAULTS["execution.concurrency"]  # not mutated
     assert with_flags(spec, RunFlags(no_cache=True)).execution.cache is None
+    plain = load_pipeline(write(CHAT, name="plain.yaml"))
+    assert with_flags(plain, RunFlags(cache_dir=tmp_path / "f")).execution.cache == Cache(
+        (tmp_path / "f").absolute(), None
+    )
 
 
 def test_the_run_layer_has_no_defaults_of_its_own() -> None:

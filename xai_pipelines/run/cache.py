@@ -80,7 +80,6 @@ from xai_pipelines.run.cache_store import (
     CacheError,
     ResponseCache,
 )
-from xai_pipelines.spec import Cache
 from xai_pipelines.spec.canonical import canonical_json
 from xai_pipelines.store import ResumeState
 
@@ -96,27 +95,9 @@ __all__ = [
     "ResponseCache",
     "ServedModel",
     "backend_id",
-    "cache_settings",
     "job_key_material",
     "split_hits",
 ]
-
-
-def cache_settings(
-    flag_dir: Path | None, spec: Cache | None, disabled: bool = False
-) -> Cache | None:
-    """The cache a run uses: ``--cache DIR`` overrides ``execution.cache.dir`` (its ttl stays).
-
-    Args:
-        flag_dir: ``--cache DIR`` (None: not given).
-        spec: ``spec.execution.cache``.
-        disabled: ``--no-cache``: no cache, whatever the pipeline says.
-    """
-    if disabled:
-        return None
-    if flag_dir is not None:
-        return Cache(flag_dir.absolute(), spec.ttl_s if spec is not None else None)
-    return spec
 
 
 def backend_id(endpoint: str, local: bool = False, responses: Path | str | None = None) -> str:
