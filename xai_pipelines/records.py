@@ -8,7 +8,9 @@ One msgspec Struct per file format, with one encoder and one decoder each:
 * :class:`Scores` - a result line's ``scores``, read with :func:`scores_of` (with
   :class:`AssertionOutcome`, :class:`GraderUse`, :class:`GraderUsage`);
 * :class:`Manifest` - ``manifest.json`` (with :class:`SpecInfo`, :class:`PlanInfo`,
-  :class:`BatchInfo`, :class:`MergedSource`, :class:`ShardsInfo`, :class:`HistoryEntry`).
+  :class:`BatchInfo`, :class:`MergedSource`, :class:`ShardsInfo`, :class:`HistoryEntry`);
+* :class:`UsageReport` - ``usage.json``, the report layer's count of a run (with
+  :class:`ReportTotals`, :class:`ModelUsage`, :class:`EvalsReport` and their parts).
 
 Every record carries ``schema_version``: :data:`SCHEMA_VERSION` for records
 built now, the version read for decoded ones (1 when the key is absent: files
@@ -41,35 +43,52 @@ __all__ = [
     "SCHEMA_VERSION",
     "UNSET",
     "AssertionOutcome",
+    "AssertionRate",
     "BatchInfo",
     "CacheProvenance",
     "ChatOutput",
+    "ErrorGroup",
     "ErrorLine",
+    "EvalFailure",
+    "EvalGrader",
+    "EvalGroup",
+    "EvalsReport",
+    "GraderReport",
+    "GraderTokens",
     "GraderUsage",
     "GraderUse",
     "HistoryEntry",
     "ImageRecord",
     "Manifest",
     "MergedSource",
+    "ModelUsage",
+    "Percentiles",
     "PlanInfo",
     "RecordError",
+    "ReportTotals",
     "ResultLine",
     "Scores",
     "ShardsInfo",
     "SpecInfo",
+    "TokenCounts",
     "Turn",
+    "TypeRate",
     "UnsetType",
     "Usage",
+    "UsageReport",
     "decode_error_line",
     "decode_manifest",
     "decode_result_line",
+    "decode_usage_report",
     "encode_line",
     "encode_manifest",
+    "encode_usage_report",
     "error_line_from",
     "manifest_from",
     "result_line_from",
     "scores_of",
     "to_plain",
+    "usage_report_from",
 ]
 
 #: Version of the record formats written today. Version 1: no ``schema_version`` key.
@@ -624,3 +643,231 @@ def to_plain(record: msgspec.Struct) -> dict[str, Any]:
     value = msgspec.to_builtins(record)
     assert isinstance(value, dict)
     return value
+
+
+class TokenCounts(_Record):
+    """Tokens by kind in ``usage.json`` (``total``: prompt + completion + reasoning)."""
+
+    prompt: int = 0
+    completion: int = 0
+    reasoning: int = 0
+    cached_prompt: int = 0
+    total: int = 0
+
+
+class Percentiles(_Record):
+    """Latency percentiles in seconds (None: no job had one; ``ttft_s`` has no p99)."""
+
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | UnsetType | None = UNSET
+
+
+class GraderReport(_Record):
+    """``totals.grader``: the grader's share of a run (included in the totals)."""
+
+    requests: int = 0
+    tokens: int = 0
+    tokens_by_kind: TokenCounts = msgspec.field(default_factory=TokenCounts)
+    cost_usd_ticks: int = 0
+    cost_usd: float = 0.0
+    calls_without_cost: int = 0
+    cache_hits: int = 0
+
+
+class ErrorGroup(_Record):
+    """One entry of ``totals.error_groups``: jobs that failed at the API for one cause."""
+
+    code: str = ""
+    message: str = ""
+    count: int = 0
+    example_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class ReportTotals(_Record):
+    """``usage.json``'s ``totals`` (rules: ``xai_pipelines.report.usage``)."""
+
+    jobs: int = 0
+    failed: int = 0
+    cache_hits: int = 0
+    requests: int = 0
+    retries: int = 0
+    images: int = 0
+    tokens: TokenCounts = msgspec.field(default_factory=TokenCounts)
+    cost_usd_ticks: int = 0
+    cost_usd: float = 0.0
+    jobs_without_cost: int = 0
+    grader: GraderReport = msgspec.field(default_factory=GraderReport)
+    cache_savings_usd_ticks: int = 0
+    cache_savings_usd: float = 0.0
+    jobs_with_unknown_cache_savings: int = 0
+    errors_by_code: dict[str, int] = msgspec.field(default_factory=dict)
+    error_groups: list[ErrorGroup] = msgspec.field(default_factory=list)
+
+
+class ModelUsage(_Record):
+    """One entry of ``usage.json``'s ``by_model``: the jobs' own calls of one model and kind."""
+
+    model: str = ""
+    kind: str = ""
+    jobs: int = 0
+    cache_hits: int = 0
+    failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    tokens: TokenCounts = msgspec.field(default_factory=TokenCounts)
+    images: int = 0
+    cost_usd: float = 0.0
+    cost_usd_ticks: int = 0
+    jobs_without_cost: int = 0
+    cache_savings_usd: float = 0.0
+    cache_savings_usd_ticks: int = 0
+    jobs_with_unknown_cache_savings: int = 0
+    latency_s: Percentiles = msgspec.field(default_factory=Percentiles)
+    ttft_s: Percentiles = msgspec.field(default_factory=Percentiles)
+    errors_by_code: dict[str, int] = msgspec.field(default_factory=dict)
+    retried_errors_by_code: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+class AssertionRate(_Record):
+    """``evals.assertions``: assertions checked and passed."""
+
+    total: int = 0
+    passed: int = 0
+    pass_rate: float | None = None
+
+
+class TypeRate(_Record):
+    """One entry of ``evals.by_type``: the pass rate of one assertion type."""
+
+    type: str = ""
+    total: int = 0
+    passed: int = 0
+    pass_rate: float | None = None
+
+
+class EvalGroup(_Record):
+    """One entry of ``evals.by_task``, ``by_model`` or ``by_cell`` (keyed by its names)."""
+
+    task: str | UnsetType = UNSET
+    model: str | UnsetType = UNSET
+    cell: str | UnsetType = UNSET
+    jobs: int = 0
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+    pass_rate: float | None = None
+    score: float | None = None
+    failing: list[str] = msgspec.field(default_factory=list)
+    failing_more: int = 0
+
+
+class EvalFailure(_Record):
+    """One entry of ``evals.failures``: a failed assertion of a failing job."""
+
+    id: str = ""
+    task: str = ""
+    model: str = ""
+    type: str = ""
+    output: int | None = None
+    reason: str = ""
+    name: str | UnsetType = UNSET
+
+
+class GraderTokens(_Record):
+    """``evals.grader.tokens``."""
+
+    prompt: int = 0
+    completion: int = 0
+    reasoning: int = 0
+
+
+class EvalGrader(_Record):
+    """``evals.grader``: the grader's calls (the same figures as ``totals.grader``)."""
+
+    calls: int = 0
+    tokens: GraderTokens = msgspec.field(default_factory=GraderTokens)
+    cost_usd_ticks: int = 0
+    cost_usd: float = 0.0
+    jobs_without_cost: int = 0
+
+
+class EvalsReport(_Record):
+    """``usage.json``'s ``evals``: pass rates from the lines' ``scores`` (``report.evals``)."""
+
+    jobs: int = 0
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+    pass_rate: float | None = None
+    score: float | None = None
+    assertions: AssertionRate = msgspec.field(default_factory=AssertionRate)
+    by_type: list[TypeRate] = msgspec.field(default_factory=list)
+    by_task: list[EvalGroup] = msgspec.field(default_factory=list)
+    by_model: list[EvalGroup] = msgspec.field(default_factory=list)
+    by_cell: list[EvalGroup] = msgspec.field(default_factory=list)
+    failures: list[EvalFailure] = msgspec.field(default_factory=list)
+    failures_more: int = 0
+    grader: EvalGrader = msgspec.field(default_factory=EvalGrader)
+
+
+class UsageReport(_Record):
+    """``usage.json``: the one count of a run (``xai_pipelines.report.usage``).
+
+    Written from this record; read back with :func:`decode_usage_report`. Files
+    written before it carried ``schema_version`` (version 1) still decode.
+    """
+
+    generated_at: str | None = None
+    totals: ReportTotals = msgspec.field(default_factory=ReportTotals)
+    by_model: list[ModelUsage] = msgspec.field(default_factory=list)
+    evals: EvalsReport = msgspec.field(default_factory=EvalsReport)
+    schema_version: int = SCHEMA_VERSION
+
+
+_usage_report_decoder = msgspec.json.Decoder(UsageReport)
+
+
+def usage_report_from(value: Any) -> UsageReport:
+    """A :class:`UsageReport` from its plain form (the report layer's document).
+
+    Raises:
+        RecordError: Not a usage report (unknown key, wrong type, newer version).
+    """
+    try:
+        report = msgspec.convert(value, UsageReport)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid usage report: {exc}") from exc
+    _check_version(report.schema_version, "usage report")
+    return report
+
+
+def decode_usage_report(data: bytes | str) -> UsageReport:
+    """``usage.json`` (any version up to :data:`SCHEMA_VERSION`; without the key: 1).
+
+    Raises:
+        RecordError: As for :func:`usage_report_from`.
+    """
+    try:
+        version = _version_decoder.decode(data).schema_version
+        _check_version(version, "usage report")
+        report = _usage_report_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise RecordError(f"not a valid usage report: {exc}") from exc
+    report.schema_version = version
+    return report
+
+
+def encode_usage_report(report: UsageReport) -> bytes:
+    """``usage.json`` as indented JSON, newline included, stamped with :data:`SCHEMA_VERSION`."""
+    if report.schema_version != SCHEMA_VERSION:
+        report = msgspec.structs.replace(report, schema_version=SCHEMA_VERSION)
+    return msgspec.json.format(_encoder.encode(report), indent=2) + b"\n"
+
+
+def _check_version(version: int, what: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            f"{what} has schema_version {version}; this version of xai-pipelines reads "
+            f"up to {SCHEMA_VERSION} (upgrade to read it)"
+        )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xai_pipelines.catalog import ModelCatalog, load_catalog
+from xai_pipelines.records import encode_usage_report, to_plain, usage_report_from
 from xai_pipelines.report import (
     ModelPrice,
     build_evals,
@@ -21,7 +22,7 @@ from xai_pipelines.report import (
 )
 from xai_pipelines.report.html import render_output_dir
 from xai_pipelines.report.junit import write_junit
-from xai_pipelines.store import OutputDir, atomic_write_json, atomic_write_text, utc_now
+from xai_pipelines.store import OutputDir, atomic_write_bytes, atomic_write_text, utc_now
 
 REPORT_HTML = "report.html"
 
@@ -44,8 +45,9 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     prices = price_table_from_dict((manifest or {}).get("prices"))
     usage = build_usage(out.result_lines(), out.error_lines(), prices)
     evals = build_evals(out.result_lines(), out.error_lines())
-    usage = {"generated_at": utc_now(), **usage, "evals": evals}
-    atomic_write_json(out.usage, usage)
+    report = usage_report_from({"generated_at": utc_now(), **usage, "evals": evals})
+    atomic_write_bytes(out.usage, encode_usage_report(report))
+    usage = to_plain(report)  # what a reader of usage.json sees, schema_version included
     atomic_write_text(out.summary, render_summary(usage, manifest))
     write_junit(out, manifest)
     atomic_write_text(out.root / REPORT_HTML, render_output_dir(out, usage, manifest))
