@@ -702,7 +702,7 @@ class ReportTotals(_Record):
     cache_savings_usd: float = 0.0
     jobs_with_unknown_cache_savings: int = 0
     errors_by_code: dict[str, int] = msgspec.field(default_factory=dict)
-    error_groups: list[ErrorGroup] = msgspec.field(default_factory=list)
+    error_groups: list[ErrorGroup] | UnsetType = UNSET  # UNSET: a usage.json from before them
 
 
 class ModelUsage(_Record):

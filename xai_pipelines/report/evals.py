@@ -16,10 +16,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from xai_pipelines.records import ErrorLine, ResultLine, Scores, scores_of
+from xai_pipelines.records import (
+    ErrorLine,
+    EvalGroup,
+    EvalsReport,
+    ResultLine,
+    Scores,
+    UsageReport,
+    scores_of,
+)
 from xai_pipelines.report.cost import ticks_to_usd
 from xai_pipelines.report.failures import final_failures
-from xai_pipelines.report.lines import result_records, unset_or
+from xai_pipelines.report.lines import (
+    as_evals_report,
+    as_usage_report,
+    result_records,
+    unset_or,
+)
 from xai_pipelines.report.usage import GraderTotals, grader_share
 
 #: Failing job ids listed per task, model or matrix cell.
@@ -59,10 +72,11 @@ def _failures(line: ResultLine, scores: Scores) -> list[dict[str, Any]]:
         reason = a.reason
         if len(reason) > MAX_REASON_CHARS:
             reason = reason[: MAX_REASON_CHARS - 1] + "…"
-        entry = {"id": line.id, "task": line.task, "model": line.model}
+        entry: dict[str, Any] = {"id": line.id, "task": line.task, "model": line.model}
         entry |= {"type": a.type, "output": a.output, "reason": reason}
-        if unset_or(a.name, ""):
-            entry["name"] = a.name
+        name = unset_or(a.name, "")
+        if name:
+            entry["name"] = name
         out.append(entry)
     return out
 
@@ -229,10 +243,9 @@ def _document(
     return doc
 
 
-def pass_rate(usage: Mapping[str, Any]) -> float | None:
+def pass_rate(usage: UsageReport | Mapping[str, Any]) -> float | None:
     """The run's job pass rate from a usage document (None: nothing was scored)."""
-    rate = (usage.get("evals") or {}).get("pass_rate")
-    return None if rate is None else float(rate)
+    return as_usage_report(usage).evals.pass_rate
 
 
 def md_cell(text: Any) -> str:
@@ -245,57 +258,64 @@ def _pct(rate: float | None) -> str:
     return "–" if rate is None else f"{rate * 100:.1f}%"
 
 
-def _ids(group: Mapping[str, Any]) -> str:
-    shown = group["failing"][:MD_FAILING_IDS]
-    more = group["failing_more"] + len(group["failing"]) - len(shown)
+def _ids(group: EvalGroup) -> str:
+    shown = group.failing[:MD_FAILING_IDS]
+    more = group.failing_more + len(group.failing) - len(shown)
     return ", ".join(f"`{md_cell(i)}`" for i in shown) + (f" (+{more} more)" if more else "")
 
 
-def evals_headline(evals: Mapping[str, Any], markdown: bool = False) -> str:
+def evals_headline(evals: EvalsReport | Mapping[str, Any], markdown: bool = False) -> str:
     """The pass rate in one line, jobs failed at the API named (they count as failed).
 
     ``39/43 jobs passed every assertion (90.7%) · 2 failed at the API (counted as
     failed) · 99/102 assertions (97.1%) · mean score 0.970``; with ``markdown`` the
     job pass rate is bold.
     """
-    a = evals["assertions"]
-    rate = f"{evals['passed']}/{evals['jobs']} jobs passed every assertion ({_pct(evals['pass_rate'])})"
+    e = as_evals_report(evals)
+    a = e.assertions
+    rate = f"{e.passed}/{e.jobs} jobs passed every assertion ({_pct(e.pass_rate)})"
     parts = [f"**{rate}**" if markdown else rate]
-    errored = evals.get("errored", 0)
-    if errored:
-        parts.append(f"{errored} failed at the API (counted as failed)")
-    parts.append(f"{a['passed']}/{a['total']} assertions ({_pct(a['pass_rate'])})")
-    parts.append(f"mean score {evals['score']:.3f}")
+    if e.errored:
+        parts.append(f"{e.errored} failed at the API (counted as failed)")
+    parts.append(f"{a.passed}/{a.total} assertions ({_pct(a.pass_rate)})")
+    parts.append(f"mean score {e.score or 0.0:.3f}")
     return " · ".join(parts)
 
 
-def render_evals_md(evals: Mapping[str, Any] | None) -> list[str]:
+def _group_name(title: str, g: EvalGroup) -> str:
+    if title == "matrix cell":
+        return f"{unset_or(g.task, '')}: {unset_or(g.cell, '')}"
+    return unset_or(g.task if title == "task" else g.model, "")
+
+
+def render_evals_md(evals: EvalsReport | Mapping[str, Any] | None) -> list[str]:
     """The ``### Evals`` section of ``summary.md`` (no lines when nothing was scored)."""
-    if not evals or not evals.get("jobs"):
+    e = as_evals_report(evals)
+    if not e.jobs:
         return []
-    lines = ["### Evals", "", evals_headline(evals, markdown=True), ""]
-    tables = [("task", evals["by_task"]), ("model", evals["by_model"])]
-    if evals["by_cell"]:
-        tables.append(("matrix cell", evals["by_cell"]))
+    lines = ["### Evals", "", evals_headline(e, markdown=True), ""]
+    tables = [("task", e.by_task), ("model", e.by_model)]
+    if e.by_cell:
+        tables.append(("matrix cell", e.by_cell))
     for title, rows in tables:
         lines += [
             f"| {title} | jobs | passed | pass rate | score | failing jobs |",
             "|---|---:|---:|---:|---:|---|",
         ]
         for g in rows:
-            name = f"{g['task']}: {g['cell']}" if title == "matrix cell" else g[title]
-            cells = [f"`{md_cell(name)}`", str(g["jobs"]), str(g["passed"]), _pct(g["pass_rate"])]
-            cells += [f"{g['score']:.3f}", _ids(g) or "–"]
+            cells = [f"`{md_cell(_group_name(title, g))}`", str(g.jobs), str(g.passed)]
+            cells += [_pct(g.pass_rate), f"{g.score or 0.0:.3f}", _ids(g) or "–"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    if evals["failures"]:
+    if e.failures:
         lines += ["Failed assertions:", ""]
-        for f in evals["failures"][:MD_FAILURES]:
-            label = f"{f['type']}" + (f" ({md_cell(f['name'])})" if f.get("name") else "")
-            output = f" output {f['output']}" if f.get("output") not in (None, 0) else ""
-            lines.append(f"- `{md_cell(f['id'])}`{output} · {label}: {md_cell(f['reason'])}")
-        hidden = len(evals["failures"][MD_FAILURES:])
-        if hidden or evals.get("failures_more"):
+        for f in e.failures[:MD_FAILURES]:
+            name = unset_or(f.name, "")
+            label = f.type + (f" ({md_cell(name)})" if name else "")
+            output = f" output {f.output}" if f.output not in (None, 0) else ""
+            lines.append(f"- `{md_cell(f.id)}`{output} · {label}: {md_cell(f.reason)}")
+        hidden = len(e.failures[MD_FAILURES:])
+        if hidden or e.failures_more:
             more = f"{hidden} more failed assertions" if hidden else "more"
             lines.append(f"- … {more} (usage.json, report.html, results.jsonl)")
         lines.append("")

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xai_pipelines.records import ErrorLine
+from xai_pipelines.records import ErrorGroup, ErrorLine
 from xai_pipelines.report.lines import error_records, unset_or
 
 #: Job ids kept as examples per group.
@@ -149,7 +149,6 @@ def group_failures(failures: Iterable[JobFailure]) -> list[dict[str, Any]]:
     return out
 
 
-def describe_group(group: Mapping[str, Any]) -> str:
+def describe_group(group: ErrorGroup) -> str:
     """One line for a group: ``CODE: message``, or the code alone when there is no message."""
-    message = str(group.get("message") or "")
-    return f"{group['code']}: {message}" if message else str(group["code"])
+    return f"{group.code}: {group.message}" if group.message else group.code

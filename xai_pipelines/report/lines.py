@@ -16,14 +16,25 @@ import msgspec
 from xai_pipelines.records import (
     ChatOutput,
     ErrorLine,
+    EvalsReport,
     RecordError,
     ResultLine,
     UnsetType,
+    UsageReport,
     error_line_from,
     result_line_from,
+    usage_report_from,
 )
 
-__all__ = ["as_output", "as_result_line", "error_records", "result_records", "unset_or"]
+__all__ = [
+    "as_evals_report",
+    "as_output",
+    "as_result_line",
+    "as_usage_report",
+    "error_records",
+    "result_records",
+    "unset_or",
+]
 
 _T = TypeVar("_T")
 
@@ -74,3 +85,26 @@ def error_records(lines: Iterable[ErrorLine | Mapping[str, Any]]) -> Iterator[Er
 def unset_or(value: _T | UnsetType, default: _T) -> _T:
     """``value``, or ``default`` when the key was absent from the line."""
     return default if isinstance(value, UnsetType) else value
+
+
+def as_usage_report(usage: UsageReport | Mapping[str, Any]) -> UsageReport:
+    """``usage`` as a :class:`UsageReport` (a record passes through, a dict is decoded).
+
+    Raises:
+        RecordError: A dict that is not a usage report.
+    """
+    return usage if isinstance(usage, UsageReport) else usage_report_from(usage)
+
+
+def as_evals_report(evals: EvalsReport | Mapping[str, Any] | None) -> EvalsReport:
+    """An ``evals`` section as an :class:`EvalsReport` (None: an empty one).
+
+    Raises:
+        RecordError: A dict that is not an evals section.
+    """
+    if isinstance(evals, EvalsReport):
+        return evals
+    try:
+        return msgspec.convert(evals or {}, EvalsReport)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid evals report: {exc}") from exc

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from xai_pipelines.records import ErrorGroup, ReportTotals, UnsetType, UsageReport
 from xai_pipelines.report.evals import md_cell, render_evals_md
 from xai_pipelines.report.failures import MAX_EXAMPLE_IDS
+from xai_pipelines.report.lines import as_usage_report, unset_or
 
 #: Error groups listed in ``summary.md`` (the rest are counted).
 MD_ERROR_GROUPS = 10
@@ -24,14 +26,18 @@ def _usd(value: float) -> str:
     return f"${value:.4f}" if value < 100 else f"${value:,.2f}"
 
 
-def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None = None) -> str:
+def render_summary(
+    usage: UsageReport | Mapping[str, Any], manifest: Mapping[str, Any] | None = None
+) -> str:
     """Render the usage document (and the manifest, when known) as Markdown.
 
     Args:
-        usage: Output of :func:`xai_pipelines.report.build_usage`.
+        usage: The usage report (output of :func:`xai_pipelines.report.build_usage`,
+            with its ``evals``; a plain document is decoded into a ``UsageReport``).
         manifest: ``manifest.json`` of the run, for its name, status and timing.
     """
-    totals = usage["totals"]
+    report = as_usage_report(usage)
+    totals = report.totals
     lines: list[str] = []
     name = ((manifest or {}).get("spec") or {}).get("name") or "pipeline run"
     lines.append(f"## xai-run: {name}")
@@ -42,10 +48,10 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
         took = f" in {elapsed:.1f} s" if isinstance(elapsed, int | float) else ""
         lines.append(f"**Status:** {status}{took} · run `{manifest.get('run_id', '?')}`")
         lines.append("")
-    cost = _usd(totals["cost_usd"])
-    if totals.get("jobs_without_cost"):
-        cost += f" (+{totals['jobs_without_cost']} jobs of unknown cost)"
-    tokens = totals["tokens"]
+    cost = _usd(totals.cost_usd)
+    if totals.jobs_without_cost:
+        cost += f" (+{totals.jobs_without_cost} jobs of unknown cost)"
+    tokens = totals.tokens
     lines += [
         "| jobs ok | failed | cache hits | requests | retries | prompt tok | completion tok | reasoning tok | cached tok | images | cost |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -53,103 +59,101 @@ def render_summary(usage: Mapping[str, Any], manifest: Mapping[str, Any] | None 
         + " | ".join(
             _num(v)
             for v in (
-                totals["jobs"],
-                totals["failed"],
-                totals.get("cache_hits", 0),
-                totals["requests"],
-                totals["retries"],
-                tokens["prompt"],
-                tokens["completion"],
-                tokens["reasoning"],
-                tokens["cached_prompt"],
-                totals["images"],
+                totals.jobs,
+                totals.failed,
+                totals.cache_hits,
+                totals.requests,
+                totals.retries,
+                tokens.prompt,
+                tokens.completion,
+                tokens.reasoning,
+                tokens.cached_prompt,
+                totals.images,
             )
         )
         + f" | {cost} |",
         "",
     ]
-    grader = totals.get("grader") or {}
-    if grader.get("requests"):
+    grader = totals.grader
+    if grader.requests:
         lines += [
-            f"**Grader** (llm_rubric, included in the totals above): {grader['requests']:,} "
-            f"requests, {grader['tokens']:,} tokens, {_usd(grader['cost_usd'])}.",
+            f"**Grader** (llm_rubric, included in the totals above): {grader.requests:,} "
+            f"requests, {grader.tokens:,} tokens, {_usd(grader.cost_usd)}.",
             "",
         ]
-    if totals.get("cache_hits"):
+    if totals.cache_hits:
         lines += [
-            f"**Response cache:** {totals['cache_hits']:,} jobs served from the cache "
+            f"**Response cache:** {totals.cache_hits:,} jobs served from the cache "
             "(no request, no cost).",
             "",
         ]
     lines += render_errors_md(totals)
-    if tokens["cached_prompt"]:
-        saved = f"{_usd(totals['cache_savings_usd'])} saved by the prompt cache"
-        if totals.get("jobs_with_unknown_cache_savings"):
-            saved += f" (+{totals['jobs_with_unknown_cache_savings']} jobs at unknown prices)"
+    if tokens.cached_prompt:
+        saved = f"{_usd(totals.cache_savings_usd)} saved by the prompt cache"
+        if totals.jobs_with_unknown_cache_savings:
+            saved += f" (+{totals.jobs_with_unknown_cache_savings} jobs at unknown prices)"
         lines += [
-            f"**Prompt cache:** {tokens['cached_prompt']:,} cached prompt tokens, {saved}.",
+            f"**Prompt cache:** {tokens.cached_prompt:,} cached prompt tokens, {saved}.",
             "",
         ]
-    if usage["by_model"]:
+    if report.by_model:
         lines += [
             "### By model",
             "",
             *(
                 ["The jobs' own calls; the grader's share is in the totals above.", ""]
-                if (totals.get("grader") or {}).get("requests")
+                if grader.requests
                 else []
             ),
             "| model | kind | jobs | failed | tokens | images | cost | p50 s | p90 s | p99 s | TTFT p50 s |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for g in usage["by_model"]:
-            lat, ttft = g["latency_s"], g["ttft_s"]
+        for g in report.by_model:
+            lat, ttft = g.latency_s, g.ttft_s
             cells = [
-                f"`{g['model']}`",
-                g["kind"],
-                _num(g["jobs"]),
-                _num(g["failed"]),
-                _num(g["tokens"]["total"]),
-                _num(g["images"]),
-                _usd(g["cost_usd"]),
-                _num(lat["p50"]),
-                _num(lat["p90"]),
-                _num(lat["p99"]),
-                _num(ttft["p50"]),
+                f"`{g.model}`",
+                g.kind,
+                _num(g.jobs),
+                _num(g.failed),
+                _num(g.tokens.total),
+                _num(g.images),
+                _usd(g.cost_usd),
+                _num(lat.p50),
+                _num(lat.p90),
+                _num(unset_or(lat.p99, None)),
+                _num(ttft.p50),
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += render_evals_md(usage.get("evals"))
+    lines += render_evals_md(report.evals)
     return "\n".join(lines)
 
 
-def render_errors_md(totals: Mapping[str, Any]) -> list[str]:
+def render_errors_md(totals: ReportTotals) -> list[str]:
     """``### Why jobs failed``: the error groups of ``usage.json`` as a table."""
-    groups = totals.get("error_groups")
-    if groups is None:  # a usage.json written before error groups
-        groups = [
-            {"code": c, "message": "", "count": n, "example_ids": []}
-            for c, n in (totals.get("errors_by_code") or {}).items()
-        ]
+    groups = totals.error_groups
+    if isinstance(groups, UnsetType):  # a usage.json written before error groups
+        groups = [ErrorGroup(code=c, count=n) for c, n in totals.errors_by_code.items()]
     if not groups:
         return []
     lines = [
         "### Why jobs failed",
         "",
-        f"{totals['failed']:,} jobs failed at the API, by error:",
+        f"{totals.failed:,} jobs failed at the API, by error:",
         "",
         "| error | jobs | for example |",
         "|---|---:|---|",
     ]
     for g in groups[:MD_ERROR_GROUPS]:
-        message = f": {md_cell(g['message'])}" if g.get("message") else ""
-        ids = ", ".join(f"`{md_cell(i)}`" for i in g["example_ids"][:MAX_EXAMPLE_IDS])
-        more = g["count"] - len(g["example_ids"][:MAX_EXAMPLE_IDS])
+        message = f": {md_cell(g.message)}" if g.message else ""
+        shown = g.example_ids[:MAX_EXAMPLE_IDS]
+        ids = ", ".join(f"`{md_cell(i)}`" for i in shown)
+        more = g.count - len(shown)
         ids += f" (+{more:,} more)" if ids and more > 0 else ""
-        lines.append(f"| `{md_cell(g['code'])}`{message} | {g['count']:,} | {ids or '–'} |")
+        lines.append(f"| `{md_cell(g.code)}`{message} | {g.count:,} | {ids or '–'} |")
     hidden = groups[MD_ERROR_GROUPS:]
     if hidden:
-        jobs = sum(int(g["count"]) for g in hidden)
+        jobs = sum(g.count for g in hidden)
         lines.append(f"| … {len(hidden)} more errors (usage.json) | {jobs:,} | |")
     lines.append("")
     return lines

@@ -17,9 +17,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from xai_pipelines.records import UsageReport
 from xai_pipelines.report import ticks_to_usd
 from xai_pipelines.report.evals import evals_headline
 from xai_pipelines.report.failures import describe_group
+from xai_pipelines.report.lines import as_usage_report, unset_or
 from xai_pipelines.run.stats import RunStats
 
 ProgressMode = Literal["auto", "rich", "plain", "quiet"]
@@ -133,7 +135,7 @@ def _usd(ticks: int) -> str:
 
 
 def summary_table(
-    usage: Mapping[str, Any], snapshot: Mapping[str, Any], status: str, out_dir: str
+    usage: UsageReport | Mapping[str, Any], snapshot: Mapping[str, Any], status: str, out_dir: str
 ) -> Table:
     """The end-of-run table: the figures of ``usage.json``, plus this run's timing.
 
@@ -142,27 +144,27 @@ def summary_table(
     what ``manifest.json``, ``summary.md`` and ``report.html`` show; ``snapshot``
     (the live counters) gives what only this run knows: skipped jobs, time, rate.
     """
-    t = usage["totals"]
-    grader = t.get("grader") or {}
+    t = as_usage_report(usage).totals
+    grader = t.grader
     table = Table(title=f"xai-run: {status}", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     rows = [
-        ("succeeded", f"{t['jobs']:,}"),
-        ("failed", f"{t['failed']:,}"),
+        ("succeeded", f"{t.jobs:,}"),
+        ("failed", f"{t.failed:,}"),
         ("skipped (already done)", f"{snapshot['skipped']:,}"),
     ]
-    if t.get("cache_hits"):
-        rows.append(("served from cache", f"{t['cache_hits']:,}"))
-    tokens, cost = f"{t['tokens']['total']:,}", _usd(int(t["cost_usd_ticks"]))
-    if grader.get("requests"):
-        tokens += f" (grader {int(grader['tokens']):,})"
-        cost += f" (grader {_usd(int(grader['cost_usd_ticks']))})"
+    if t.cache_hits:
+        rows.append(("served from cache", f"{t.cache_hits:,}"))
+    tokens, cost = f"{t.tokens.total:,}", _usd(t.cost_usd_ticks)
+    if grader.requests:
+        tokens += f" (grader {grader.tokens:,})"
+        cost += f" (grader {_usd(grader.cost_usd_ticks)})"
     rows += [
-        ("requests", f"{t['requests']:,}"),
-        ("retries", f"{t['retries']:,}"),
+        ("requests", f"{t.requests:,}"),
+        ("retries", f"{t.retries:,}"),
         ("tokens", tokens),
-        ("images", f"{t['images']:,}"),
+        ("images", f"{t.images:,}"),
         ("cost", cost),
         ("elapsed", _duration(snapshot["elapsed_s"])),
         ("rate", f"{snapshot['rate']:.1f} jobs/s"),
@@ -173,35 +175,35 @@ def summary_table(
     return table
 
 
-def why_failed_lines(usage: Mapping[str, Any]) -> list[str]:
+def why_failed_lines(usage: UsageReport | Mapping[str, Any]) -> list[str]:
     """Why jobs failed (error groups), the eval pass rate, and the first failed assertions."""
-    t = usage["totals"]
+    report = as_usage_report(usage)
+    t = report.totals
     lines: list[str] = []
-    groups = t.get("error_groups") or []
+    groups = unset_or(t.error_groups, [])
     if groups:
-        noun = "job" if t["failed"] == 1 else "jobs"
-        lines.append(f"Why {t['failed']:,} {noun} failed at the API (errors.jsonl):")
+        noun = "job" if t.failed == 1 else "jobs"
+        lines.append(f"Why {t.failed:,} {noun} failed at the API (errors.jsonl):")
         for g in groups[:TERMINAL_ERROR_GROUPS]:
-            ids = ", ".join(g["example_ids"][:3])
-            more = g["count"] - len(g["example_ids"][:3])
+            ids = ", ".join(g.example_ids[:3])
+            more = g.count - len(g.example_ids[:3])
             ids += f" and {more:,} more" if more > 0 else ""
-            lines.append(f"  {g['count']:>5,}  {describe_group(g)} (e.g. {ids})")
+            lines.append(f"  {g.count:>5,}  {describe_group(g)} (e.g. {ids})")
         if len(groups) > TERMINAL_ERROR_GROUPS:
             rest = groups[TERMINAL_ERROR_GROUPS:]
-            jobs = sum(int(g["count"]) for g in rest)
+            jobs = sum(g.count for g in rest)
             lines.append(f"  … {len(rest)} more errors ({jobs:,} jobs): summary.md, usage.json")
-    evals = usage.get("evals") or {}
-    if evals.get("jobs"):
+    evals = report.evals
+    if evals.jobs:
         lines.append(f"evals: {evals_headline(evals)} (summary.md, report.html)")
-        failures = evals.get("failures") or []
-        if failures:
-            a = evals["assertions"]
-            failed = int(a["total"]) - int(a["passed"])
+        if evals.failures:
+            failed = evals.assertions.total - evals.assertions.passed
             lines.append(f"Failed assertions ({failed:,}):")
-            for f in failures[:TERMINAL_FAILURES]:
-                label = str(f["type"]) + (f" ({f['name']})" if f.get("name") else "")
-                reason = " ".join(str(f["reason"]).split())
-                lines.append(f"  {f['id']} · {label}: {reason}")
+            for f in evals.failures[:TERMINAL_FAILURES]:
+                name = unset_or(f.name, "")
+                label = f.type + (f" ({name})" if name else "")
+                reason = " ".join(f.reason.split())
+                lines.append(f"  {f.id} · {label}: {reason}")
             if failed > TERMINAL_FAILURES:
                 lines.append(
                     f"  … and {failed - TERMINAL_FAILURES:,} more (summary.md, report.html)"
@@ -210,7 +212,7 @@ def why_failed_lines(usage: Mapping[str, Any]) -> list[str]:
 
 
 def run_summary(
-    usage: Mapping[str, Any], snapshot: Mapping[str, Any], status: str, out_dir: str
+    usage: UsageReport | Mapping[str, Any], snapshot: Mapping[str, Any], status: str, out_dir: str
 ) -> Group:
     """What the terminal shows when a run ends: the table, then why jobs failed."""
     return Group(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xai_pipelines.catalog import ModelCatalog, load_catalog
-from xai_pipelines.records import encode_usage_report, to_plain, usage_report_from
+from xai_pipelines.records import UsageReport, encode_usage_report, to_plain, usage_report_from
 from xai_pipelines.report import (
     ModelPrice,
     build_evals,
@@ -22,6 +22,7 @@ from xai_pipelines.report import (
 )
 from xai_pipelines.report.html import render_output_dir
 from xai_pipelines.report.junit import write_junit
+from xai_pipelines.report.lines import as_usage_report
 from xai_pipelines.store import OutputDir, atomic_write_bytes, atomic_write_text, utc_now
 
 REPORT_HTML = "report.html"
@@ -48,38 +49,43 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     report = usage_report_from({"generated_at": utc_now(), **usage, "evals": evals})
     atomic_write_bytes(out.usage, encode_usage_report(report))
     usage = to_plain(report)  # what a reader of usage.json sees, schema_version included
-    atomic_write_text(out.summary, render_summary(usage, manifest))
+    atomic_write_text(out.summary, render_summary(report, manifest))
     write_junit(out, manifest)
     atomic_write_text(out.root / REPORT_HTML, render_output_dir(out, usage, manifest))
     return usage
 
 
-def final_counts(snapshot: Mapping[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]:
+def final_counts(
+    snapshot: Mapping[str, Any], usage: UsageReport | Mapping[str, Any]
+) -> dict[str, Any]:
     """The manifest's ``counts`` at the end of a run.
 
     ``total``, ``done`` and ``skipped`` are this run's (jobs planned, finished now,
     finished by an earlier run); every other figure is the usage document's, so
     the manifest, the terminal and the reports agree.
     """
-    t = usage["totals"]
-    grader = t.get("grader") or {}
-    evals = usage.get("evals") or {}
+    report = as_usage_report(usage)
+    t = report.totals
     return {
         "total": snapshot["total"],
         "done": snapshot["done"],
         "skipped": snapshot["skipped"],
-        "succeeded": t["jobs"],
-        "failed": t["failed"],
-        "cache_hits": t.get("cache_hits", 0),
-        "requests": t["requests"],
-        "retries": t["retries"],
-        "tokens": t["tokens"]["total"],
-        "images": t["images"],
-        "cost_usd": t["cost_usd"],
-        "cost_usd_ticks": t["cost_usd_ticks"],
-        "grader": {k: grader.get(k, 0) for k in ("requests", "tokens", "cost_usd_ticks")},
-        "errors_by_code": dict(t["errors_by_code"]),
-        "pass_rate": evals.get("pass_rate"),
+        "succeeded": t.jobs,
+        "failed": t.failed,
+        "cache_hits": t.cache_hits,
+        "requests": t.requests,
+        "retries": t.retries,
+        "tokens": t.tokens.total,
+        "images": t.images,
+        "cost_usd": t.cost_usd,
+        "cost_usd_ticks": t.cost_usd_ticks,
+        "grader": {
+            "requests": t.grader.requests,
+            "tokens": t.grader.tokens,
+            "cost_usd_ticks": t.grader.cost_usd_ticks,
+        },
+        "errors_by_code": dict(t.errors_by_code),
+        "pass_rate": report.evals.pass_rate,
     }
 
 
