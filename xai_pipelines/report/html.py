@@ -36,10 +36,21 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from xai_pipelines.records import AssertionOutcome, ErrorLine, ImageRecord, ResultLine, scores_of
+from xai_pipelines.records import (
+    AssertionOutcome,
+    ErrorLine,
+    EvalsReport,
+    ImageRecord,
+    ReportTotals,
+    ResultLine,
+    UnsetType,
+    UsageReport,
+    scores_of,
+    to_plain,
+)
 from xai_pipelines.report import svg
 from xai_pipelines.report.cost import ticks_to_usd
-from xai_pipelines.report.lines import error_records, result_records, unset_or
+from xai_pipelines.report.lines import as_usage_report, error_records, result_records, unset_or
 from xai_pipelines.report.templates import csp_hash, environment, static_text
 from xai_pipelines.report.usage import percentile
 from xai_pipelines.store import OutputDir, read_jsonl
@@ -461,45 +472,39 @@ def text_limit(jobs: int) -> int:
     return max(MIN_TEXT, min(MAX_TEXT, TEXT_BUDGET // max(1, jobs)))
 
 
-def _cards(usage: Mapping[str, Any], cached_hits: int) -> list[tuple[str, str]]:
-    t = usage["totals"]
-    evals = usage.get("evals") or {}
+def _cards(report: UsageReport, cached_hits: int) -> list[tuple[str, str]]:
+    t = report.totals
+    evals = report.evals
     items = [
-        ("jobs ok", f"{t['jobs']:,}"),
-        ("failed", f"{t['failed']:,}"),
-        ("requests", f"{t['requests']:,}"),
-        ("retries", f"{t['retries']:,}"),
-        ("tokens", f"{t['tokens']['total']:,}"),
-        ("images", f"{t['images']:,}"),
-        ("cost", f"${t['cost_usd']:.4f}"),
+        ("jobs ok", f"{t.jobs:,}"),
+        ("failed", f"{t.failed:,}"),
+        ("requests", f"{t.requests:,}"),
+        ("retries", f"{t.retries:,}"),
+        ("tokens", f"{t.tokens.total:,}"),
+        ("images", f"{t.images:,}"),
+        ("cost", f"${t.cost_usd:.4f}"),
     ]
-    if t["tokens"].get("cached_prompt"):
-        items.append(("cached prompt tokens", f"{t['tokens']['cached_prompt']:,}"))
-        items.append(("saved by prompt cache", f"${t['cache_savings_usd']:.4f}"))
-    hits = t.get("cache_hits", cached_hits)
+    if t.tokens.cached_prompt:
+        items.append(("cached prompt tokens", f"{t.tokens.cached_prompt:,}"))
+        items.append(("saved by prompt cache", f"${t.cache_savings_usd:.4f}"))
+    hits = t.cache_hits or cached_hits  # a usage.json from before cache hits: the lines'
     if hits:
         items.append(("served from cache", f"{hits:,}"))
-    grader = t.get("grader")
-    if isinstance(grader, Mapping) and grader.get("requests"):
-        grader_usd = ticks_to_usd(int(grader.get("cost_usd_ticks") or 0))
-        items.append(("grader (in the cost)", f"${grader_usd:.4f}"))
-    if evals.get("jobs"):
-        items.append(
-            (
-                "eval pass rate",
-                "–" if evals.get("pass_rate") is None else f"{evals['pass_rate'] * 100:.1f}%",
-            )
-        )
+    if t.grader.requests:
+        items.append(("grader (in the cost)", f"${ticks_to_usd(t.grader.cost_usd_ticks):.4f}"))
+    if evals.jobs:
+        rate = "–" if evals.pass_rate is None else f"{evals.pass_rate * 100:.1f}%"
+        items.append(("eval pass rate", rate))
     return items
 
 
-def _model_chart(usage: Mapping[str, Any]) -> Markup:
+def _model_chart(report: UsageReport) -> Markup:
     bars = []
-    for g in usage["by_model"]:
-        lat = g["latency_s"]
-        for q in ("p50", "p90", "p99"):
-            if lat[q] is not None:
-                bars.append((f"{g['model']} {q}", float(lat[q]), f"{lat[q]:.3f} s"))
+    for g in report.by_model:
+        lat = g.latency_s
+        for q, value in (("p50", lat.p50), ("p90", lat.p90), ("p99", unset_or(lat.p99, None))):
+            if value is not None:
+                bars.append((f"{g.model} {q}", value, f"{value:.3f} s"))
     return svg.bars(bars, title="Latency percentiles per model (seconds)")
 
 
@@ -516,18 +521,20 @@ class _RateGroup:
     chart: Markup
 
 
-def _eval_groups(evals: Mapping[str, Any]) -> list[_RateGroup]:
-    groups = [("task", "task", evals["by_task"]), ("model", "model", evals["by_model"])]
-    if evals["by_cell"]:
-        groups.append(("matrix cell", "cell", evals["by_cell"]))
+def _eval_groups(evals: EvalsReport) -> list[_RateGroup]:
+    groups = [("task", evals.by_task), ("model", evals.by_model)]
+    if evals.by_cell:
+        groups.append(("matrix cell", evals.by_cell))
     out = []
-    for title, key, rows in groups:
-        named = [
-            dict(g, name=f"{g['task']}: {g['cell']}" if key == "cell" else str(g[key]))
-            for g in rows
-        ]
-        for g in named:
-            g["color"] = svg.rate_color(g["pass_rate"] or 0.0)
+    for title, rows in groups:
+        named: list[dict[str, Any]] = []
+        for g in rows:
+            if title == "matrix cell":
+                name = f"{unset_or(g.task, '')}: {unset_or(g.cell, '')}"
+            else:
+                name = unset_or(g.task if title == "task" else g.model, "")
+            rate = g.pass_rate or 0.0
+            named.append(to_plain(g) | {"name": name, "color": svg.rate_color(rate)})
         chart = svg.bars(
             [
                 (
@@ -545,43 +552,37 @@ def _eval_groups(evals: Mapping[str, Any]) -> list[_RateGroup]:
     return out
 
 
-def _grader(usage: Mapping[str, Any]) -> dict[str, Any] | None:
+def _grader(report: UsageReport) -> dict[str, Any] | None:
     """The grader's share: ``totals.grader`` (included in the totals) or the older ``evals.grader``."""
-    share = usage["totals"].get("grader")
-    if isinstance(share, Mapping) and share.get("requests"):
-        tokens = share.get("tokens") or 0
-        if isinstance(tokens, Mapping):
-            tokens = tokens.get("total", sum(v for v in tokens.values() if isinstance(v, int)))
-        cost = ticks_to_usd(int(share.get("cost_usd_ticks") or 0))
+    share = report.totals.grader
+    if share.requests:
         return {
-            "requests": share["requests"],
-            "tokens": tokens,
-            "cost_usd": cost,
+            "requests": share.requests,
+            "tokens": share.tokens,
+            "cost_usd": ticks_to_usd(share.cost_usd_ticks),
             "note": "included in the totals",
         }
-    old = (usage.get("evals") or {}).get("grader") or {}
-    if old.get("calls"):
-        tokens = sum(v for v in (old.get("tokens") or {}).values() if isinstance(v, int))
+    old = report.evals.grader
+    if old.calls:
+        tokens = old.tokens
         return {
-            "requests": old["calls"],
-            "tokens": tokens,
-            "cost_usd": old.get("cost_usd"),
+            "requests": old.calls,
+            "tokens": tokens.prompt + tokens.completion + tokens.reasoning,
+            "cost_usd": old.cost_usd,
             "note": "not in the totals",
         }
     return None
 
 
-def _error_groups(usage: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], dict[str, int]]:
+def _error_groups(totals: ReportTotals) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Error groups (code, message, count, example ids) when usage.json has them, else codes."""
-    totals = usage["totals"]
-    groups = totals.get("error_groups")
-    if isinstance(groups, list):
-        return [g for g in groups if isinstance(g, Mapping)], {}
-    return [], dict(totals.get("errors_by_code") or {})
+    if isinstance(totals.error_groups, UnsetType):  # a usage.json from before error groups
+        return [], dict(totals.errors_by_code)
+    return [to_plain(g) for g in totals.error_groups], {}
 
 
 def render_html(
-    usage: Mapping[str, Any],
+    usage: UsageReport | Mapping[str, Any],
     manifest: Mapping[str, Any] | None,
     results: Iterable[ResultLine | Mapping[str, Any]],
     *,
@@ -591,7 +592,7 @@ def render_html(
     """The whole ``report.html`` page.
 
     Args:
-        usage: The usage document (with its ``evals`` section).
+        usage: The usage report (with its ``evals`` section; a plain document is decoded).
         manifest: The run's manifest, when present (name, status, timing).
         results: The result lines (read once, lazily; records, plain dicts are decoded).
         errors: The error lines (read once, after the results): jobs whose final
@@ -599,8 +600,10 @@ def render_html(
         plan: The plan lines; read only when such jobs exist, for their task,
             row and prompt.
     """
-    totals = usage["totals"]
-    cases = _Cases(text_limit(int(totals.get("jobs") or 0) + int(totals.get("failed") or 0)))
+    report = as_usage_report(usage)
+    plain = to_plain(report)  # what the template reads, as usage.json holds it
+    totals = report.totals
+    cases = _Cases(text_limit(totals.jobs + totals.failed))
     for line in result_records(results):
         cases.add(line)
     cases.add_failures(errors, plan)
@@ -612,10 +615,10 @@ def render_html(
         took = f" in {elapsed:.1f} s" if isinstance(elapsed, int | float) else ""
         info.append(f"status {manifest.get('status', 'unknown')}{took}")
         info.append(f"run {manifest.get('run_id', '?')}")
-    info.append(f"generated {usage.get('generated_at', '')}")
-    evals = usage.get("evals") or {}
+    info.append(f"generated {report.generated_at or ''}")
+    evals = plain["evals"]
     script = static_text("report.js")
-    groups, codes = _error_groups(usage)
+    groups, codes = _error_groups(totals)
     gallery = [dict(img, job=job_id) for job_id, images in cases.images.items() for img in images]
     page = (
         environment()
@@ -623,14 +626,14 @@ def render_html(
         .render(
             name=name,
             info=" · ".join(info),
-            cards=_cards(usage, len(cases.cached_ids)),
-            by_model=usage["by_model"],
+            cards=_cards(report, len(cases.cached_ids)),
+            by_model=plain["by_model"],
             model_columns=MODEL_COLUMNS,
-            model_chart=_model_chart(usage),
+            model_chart=_model_chart(report),
             latency_chart=_latency_chart(cases.latest_latencies()),
             evals=evals,
-            eval_groups=_eval_groups(evals) if evals.get("jobs") else [],
-            grader=_grader(usage),
+            eval_groups=_eval_groups(report.evals) if report.evals.jobs else [],
+            grader=_grader(report),
             error_groups=groups,
             error_codes=codes,
             case_count=cases.count,
@@ -638,7 +641,7 @@ def render_html(
             jobs_json=cases.jobs_json(),
             text_limit=cases.limit,
             gallery=gallery,
-            gallery_more=max(0, int(totals.get("images") or 0) - len(gallery)),
+            gallery_more=max(0, totals.images - len(gallery)),
             css=static_text("report.css"),
             script=script,
             script_hash=csp_hash(str(script)),
@@ -650,7 +653,7 @@ def render_html(
 
 
 def render_output_dir(
-    out: OutputDir, usage: Mapping[str, Any], manifest: Mapping[str, Any] | None
+    out: OutputDir, usage: UsageReport | Mapping[str, Any], manifest: Mapping[str, Any] | None
 ) -> str:
     """``report.html`` of an output directory, from its result, error and plan lines."""
     return render_html(

@@ -51,7 +51,7 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     usage = to_plain(report)  # what a reader of usage.json sees, schema_version included
     atomic_write_text(out.summary, render_summary(report, manifest))
     write_junit(out, manifest)
-    atomic_write_text(out.root / REPORT_HTML, render_output_dir(out, usage, manifest))
+    atomic_write_text(out.root / REPORT_HTML, render_output_dir(out, report, manifest))
     return usage
 
 
