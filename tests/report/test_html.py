@@ -203,7 +203,7 @@ def test_run_text_is_escaped_everywhere() -> None:
         _image("img", ["images/img/0.png"]),
     ]
     lines[0]["model"] = f"grok-{EVIL}"
-    page = _render(lines, {"spec": {"name": EVIL}, "status": EVIL})
+    page = _render(lines, {"run_id": "r1", "spec": {"name": EVIL}, "status": EVIL})
     assert EVIL not in page and "</script>alert" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     parsed = _parse(page)

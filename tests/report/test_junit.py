@@ -300,7 +300,7 @@ def test_no_results_file_and_empty_run(tmp_path: Path) -> None:
     _write(
         out.errors, [{"id": "x", "model": "m", "final": True, "code": "CANCELLED", "message": ""}]
     )
-    counts = write_junit(out, {"spec": {"name": "p", "path": "p.yaml"}})
+    counts = write_junit(out, {"run_id": "r1", "spec": {"name": "p", "path": "p.yaml"}})
     root = _parse(tmp_path)
     assert counts.errors == 1 and root[0].attrib["file"] == "p.yaml"
     out.errors.unlink()

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Literal
 
-from xai_pipelines.records import ErrorLine, ResultLine, Scores, scores_of
+from xai_pipelines.records import ErrorLine, Manifest, ResultLine, Scores, scores_of
 from xai_pipelines.report.cost import ticks_to_usd
-from xai_pipelines.report.lines import error_records, result_records, unset_or
+from xai_pipelines.report.lines import as_manifest, error_records, result_records, unset_or
 from xai_pipelines.report.usage import percentile
 
 #: z of a two-sided 95% interval.
@@ -145,7 +145,7 @@ def build_run(
     errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
     plan: Iterable[Mapping[str, Any]] = (),
     usage: Mapping[str, Any] | None = None,
-    manifest: Mapping[str, Any] | None = None,
+    manifest: Manifest | Mapping[str, Any] | None = None,
 ) -> Run:
     """Read one run from its lines, usage document and manifest.
 
@@ -157,8 +157,8 @@ def build_run(
         usage: ``usage.json`` (cost); None: no cost.
         manifest: ``manifest.json``; None: no name or run id.
     """
-    spec = (manifest or {}).get("spec") or {}
-    run = Run(label, spec.get("name"), (manifest or {}).get("run_id"))
+    record = as_manifest(manifest)
+    run = Run(label, record.spec.name, record.run_id) if record else Run(label)
     latency: dict[str, tuple[str, float | None]] = {}
     for line in result_records(results):
         scores = scores_of(line)

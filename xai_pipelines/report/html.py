@@ -41,6 +41,7 @@ from xai_pipelines.records import (
     ErrorLine,
     EvalsReport,
     ImageRecord,
+    Manifest,
     ReportTotals,
     ResultLine,
     UnsetType,
@@ -50,7 +51,13 @@ from xai_pipelines.records import (
 )
 from xai_pipelines.report import svg
 from xai_pipelines.report.cost import ticks_to_usd
-from xai_pipelines.report.lines import as_usage_report, error_records, result_records, unset_or
+from xai_pipelines.report.lines import (
+    as_manifest,
+    as_usage_report,
+    error_records,
+    result_records,
+    unset_or,
+)
 from xai_pipelines.report.templates import csp_hash, environment, static_text
 from xai_pipelines.report.usage import percentile
 from xai_pipelines.store import OutputDir, read_jsonl
@@ -583,7 +590,7 @@ def _error_groups(totals: ReportTotals) -> tuple[list[dict[str, Any]], dict[str,
 
 def render_html(
     usage: UsageReport | Mapping[str, Any],
-    manifest: Mapping[str, Any] | None,
+    manifest: Manifest | Mapping[str, Any] | None,
     results: Iterable[ResultLine | Mapping[str, Any]],
     *,
     errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
@@ -607,14 +614,13 @@ def render_html(
     for line in result_records(results):
         cases.add(line)
     cases.add_failures(errors, plan)
-    spec = (manifest or {}).get("spec") or {}
-    name = spec.get("name") or "pipeline run"
+    run = as_manifest(manifest)
+    name = (run.spec.name if run else None) or "pipeline run"
     info = []
-    if manifest:
-        elapsed = manifest.get("elapsed_s")
-        took = f" in {elapsed:.1f} s" if isinstance(elapsed, int | float) else ""
-        info.append(f"status {manifest.get('status', 'unknown')}{took}")
-        info.append(f"run {manifest.get('run_id', '?')}")
+    if run:
+        took = "" if run.elapsed_s is None else f" in {run.elapsed_s:.1f} s"
+        info.append(f"status {run.status}{took}")
+        info.append(f"run {run.run_id}")
     info.append(f"generated {report.generated_at or ''}")
     evals = plain["evals"]
     script = static_text("report.js")
@@ -653,7 +659,9 @@ def render_html(
 
 
 def render_output_dir(
-    out: OutputDir, usage: UsageReport | Mapping[str, Any], manifest: Mapping[str, Any] | None
+    out: OutputDir,
+    usage: UsageReport | Mapping[str, Any],
+    manifest: Manifest | Mapping[str, Any] | None,
 ) -> str:
     """``report.html`` of an output directory, from its result, error and plan lines."""
     return render_html(

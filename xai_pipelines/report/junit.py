@@ -35,12 +35,13 @@ from typing import IO, Any, Literal, NamedTuple, Protocol, TypeVar
 
 from xai_pipelines.records import (
     AssertionOutcome,
+    Manifest,
     ResultLine,
     decode_error_line,
     decode_result_line,
     scores_of,
 )
-from xai_pipelines.report.lines import unset_or
+from xai_pipelines.report.lines import as_manifest, unset_or
 
 #: File name of the report in the output directory.
 JUNIT_XML = "junit.xml"
@@ -406,7 +407,9 @@ def _write_case(stream: IO[str], case: JobCase) -> None:
     )
 
 
-def write_junit(files: RunFiles, manifest: Mapping[str, Any] | None = None) -> JunitCounts:
+def write_junit(
+    files: RunFiles, manifest: Manifest | Mapping[str, Any] | None = None
+) -> JunitCounts:
     """(Re)write ``junit.xml`` in the output directory, atomically.
 
     The document is streamed into a temporary file beside it, fsynced and renamed
@@ -417,9 +420,9 @@ def write_junit(files: RunFiles, manifest: Mapping[str, Any] | None = None) -> J
         files: The output directory.
         manifest: ``manifest.json`` of the run: the pipeline's name and file.
     """
-    spec = (manifest or {}).get("spec") or {}
-    name = str(spec.get("name") or "xai-run")
-    path = spec.get("path")
+    run = as_manifest(manifest)
+    name = (run.spec.name if run else None) or "xai-run"
+    path = run.spec.path if run else None
     dest = files.root / JUNIT_XML
     tmp = dest.with_name(f".{JUNIT_XML}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:

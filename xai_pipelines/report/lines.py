@@ -17,17 +17,20 @@ from xai_pipelines.records import (
     ChatOutput,
     ErrorLine,
     EvalsReport,
+    Manifest,
     RecordError,
     ResultLine,
     UnsetType,
     UsageReport,
     error_line_from,
+    manifest_from,
     result_line_from,
     usage_report_from,
 )
 
 __all__ = [
     "as_evals_report",
+    "as_manifest",
     "as_output",
     "as_result_line",
     "as_usage_report",
@@ -108,3 +111,14 @@ def as_evals_report(evals: EvalsReport | Mapping[str, Any] | None) -> EvalsRepor
         return msgspec.convert(evals or {}, EvalsReport)
     except msgspec.ValidationError as exc:
         raise RecordError(f"not a valid evals report: {exc}") from exc
+
+
+def as_manifest(manifest: Manifest | Mapping[str, Any] | None) -> Manifest | None:
+    """``manifest`` as a :class:`Manifest` (a record passes through, a dict is decoded).
+
+    Raises:
+        RecordError: A dict that is not a manifest.
+    """
+    if manifest is None or isinstance(manifest, Manifest):
+        return manifest
+    return manifest_from(manifest)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xai_pipelines.records import ErrorGroup, ReportTotals, UnsetType, UsageReport
+from xai_pipelines.records import ErrorGroup, Manifest, ReportTotals, UnsetType, UsageReport
 from xai_pipelines.report.evals import md_cell, render_evals_md
 from xai_pipelines.report.failures import MAX_EXAMPLE_IDS
-from xai_pipelines.report.lines import as_usage_report, unset_or
+from xai_pipelines.report.lines import as_manifest, as_usage_report, unset_or
 
 #: Error groups listed in ``summary.md`` (the rest are counted).
 MD_ERROR_GROUPS = 10
@@ -27,7 +27,7 @@ def _usd(value: float) -> str:
 
 
 def render_summary(
-    usage: UsageReport | Mapping[str, Any], manifest: Mapping[str, Any] | None = None
+    usage: UsageReport | Mapping[str, Any], manifest: Manifest | Mapping[str, Any] | None = None
 ) -> str:
     """Render the usage document (and the manifest, when known) as Markdown.
 
@@ -39,14 +39,13 @@ def render_summary(
     report = as_usage_report(usage)
     totals = report.totals
     lines: list[str] = []
-    name = ((manifest or {}).get("spec") or {}).get("name") or "pipeline run"
+    run = as_manifest(manifest)
+    name = (run.spec.name if run else None) or "pipeline run"
     lines.append(f"## xai-run: {name}")
     lines.append("")
-    if manifest:
-        status = manifest.get("status", "unknown")
-        elapsed = manifest.get("elapsed_s")
-        took = f" in {elapsed:.1f} s" if isinstance(elapsed, int | float) else ""
-        lines.append(f"**Status:** {status}{took} · run `{manifest.get('run_id', '?')}`")
+    if run:
+        took = "" if run.elapsed_s is None else f" in {run.elapsed_s:.1f} s"
+        lines.append(f"**Status:** {run.status}{took} · run `{run.run_id}`")
         lines.append("")
     cost = _usd(totals.cost_usd)
     if totals.jobs_without_cost:

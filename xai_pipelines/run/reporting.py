@@ -22,7 +22,7 @@ from xai_pipelines.report import (
 )
 from xai_pipelines.report.html import render_output_dir
 from xai_pipelines.report.junit import write_junit
-from xai_pipelines.report.lines import as_usage_report
+from xai_pipelines.report.lines import as_usage_report, unset_or
 from xai_pipelines.store import OutputDir, atomic_write_bytes, atomic_write_text, utc_now
 
 REPORT_HTML = "report.html"
@@ -42,8 +42,8 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     """
     if not out.results.exists() and not out.errors.exists():
         raise FileNotFoundError(f"{out.root} holds no results.jsonl (is it an xai-run output?)")
-    manifest = out.read_manifest() if out.manifest.exists() else None
-    prices = price_table_from_dict((manifest or {}).get("prices"))
+    manifest = out.load_manifest()
+    prices = price_table_from_dict(unset_or(manifest.prices, None) if manifest else None)
     usage = build_usage(out.result_lines(), out.error_lines(), prices)
     evals = build_evals(out.result_lines(), out.error_lines())
     report = usage_report_from({"generated_at": utc_now(), **usage, "evals": evals})
