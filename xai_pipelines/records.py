@@ -2,8 +2,9 @@
 
 One msgspec Struct per file format, with one encoder and one decoder each:
 
-* :class:`ResultLine` - a line of ``results.jsonl`` (with :class:`Usage`,
-  :class:`ChatOutput`, :class:`Turn`, :class:`ImageRecord`, :class:`CacheProvenance`);
+* :class:`ResultLine` - a line of ``results.jsonl`` (with :class:`Usage`, the
+  kind's part :class:`ChatReply` (:class:`ChatOutput`, :class:`Turn`) or
+  :class:`ImageReply` (:class:`ImageRecord`), and :class:`CacheProvenance`);
 * :class:`ErrorLine` - a line of ``errors.jsonl``;
 * :class:`Scores` - a result line's ``scores``, read with :func:`scores_of` (with
   :class:`AssertionOutcome`, :class:`GraderUse`, :class:`GraderUsage`);
@@ -47,6 +48,7 @@ __all__ = [
     "BatchInfo",
     "CacheProvenance",
     "ChatOutput",
+    "ChatReply",
     "ErrorGroup",
     "ErrorLine",
     "EvalFailure",
@@ -59,6 +61,7 @@ __all__ = [
     "GraderUse",
     "HistoryEntry",
     "ImageRecord",
+    "ImageReply",
     "Manifest",
     "MergedSource",
     "ModelUsage",
