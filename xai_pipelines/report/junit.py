@@ -218,7 +218,7 @@ def _index(files: RunFiles) -> tuple[list[_Entry], dict[str, _ApiFailure]]:
         for _, job in _scan(files.plan, _plan_line):
             job_id = str(job.get("id"))
             if job_id in api:
-                placed[job_id] = (str(job.get("task")), int(job.get("index", 0)))
+                placed[job_id] = (job["task"], job["index"])  # plan lines: Job.to_dict()
     for job_id, failure in api.items():
         if failure.task is not None:
             task, index = failure.task, failure.position

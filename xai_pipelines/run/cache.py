@@ -169,7 +169,7 @@ def job_key_material(job: Job, served: ServedModel, backend: str) -> dict[str, A
         "request": job.request,
         "turns": list(turns),
         "model": {"requested": job.model, "served": served.name, "effort": served.effort},
-        "repeat": int(job.meta.get("repeat", 0) or 0),
+        "repeat": job.meta.get("repeat", 0),
         "seed": job.seed,
         "backend": backend,
     }

@@ -185,7 +185,7 @@ def _plan(sources: Sequence[OutputDir]) -> list[dict[str, Any]]:
     for source in sources:
         for line in _lines(read_jsonl(source.plan)):
             jobs.setdefault(str(line.get("id")), line)
-    return sorted(jobs.values(), key=lambda j: (int(j.get("index") or 0), str(j.get("id"))))
+    return sorted(jobs.values(), key=lambda j: (j["index"], j["id"]))  # plan lines: Job.to_dict()
 
 
 def _shards(manifests: Sequence[Manifest | None]) -> ShardsInfo | None:
