@@ -40,6 +40,8 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+_R = TypeVar("_R", bound=msgspec.Struct)
+
 __all__ = [
     "SCHEMA_VERSION",
     "UNSET",
@@ -79,6 +81,7 @@ __all__ = [
     "UnsetType",
     "Usage",
     "UsageReport",
+    "as_record",
     "decode_error_line",
     "decode_manifest",
     "decode_result_line",
@@ -419,6 +422,23 @@ class Scores(_Record):
     grader: GraderUse | UnsetType = UNSET
 
 
+def as_record(value: Any, kind: type[_R], what: str) -> _R:
+    """``value`` as a ``kind`` record: a record passes through, a plain form is converted.
+
+    For record parts without a version of their own (usage, outputs, scores, report
+    sections); whole lines and documents go through their ``*_from`` functions.
+
+    Raises:
+        RecordError: ``value`` is not a ``what`` (unknown key, wrong type).
+    """
+    if isinstance(value, kind):
+        return value
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"not a valid {what}: {exc}") from exc
+
+
 def scores_of(line: ResultLine) -> Scores | None:
     """The line's ``scores`` as a :class:`Scores` record (None: the job was not scored).
 
@@ -426,12 +446,9 @@ def scores_of(line: ResultLine) -> Scores | None:
         RecordError: ``scores`` is not a scores document.
     """
     scores: Any = line.scores
-    if scores is None or isinstance(scores, Scores):
-        return scores
-    try:
-        return msgspec.convert(scores, Scores)
-    except msgspec.ValidationError as exc:
-        raise RecordError(f"not valid scores of job {line.id!r}: {exc}") from exc
+    return (
+        None if scores is None else as_record(scores, Scores, f"scores document of job {line.id!r}")
+    )
 
 
 class SpecInfo(_Record):

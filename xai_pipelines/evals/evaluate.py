@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import msgspec
-
 from xai_pipelines.evals.base import (
     Assertion,
     EvalConfigError,
@@ -31,10 +29,10 @@ from xai_pipelines.evals.base import (
 from xai_pipelines.evals.grader import Grader
 from xai_pipelines.records import (
     ChatOutput,
-    RecordError,
     ResultLine,
     Scores,
     UnsetType,
+    as_record,
     to_plain,
 )
 from xai_pipelines.report.lines import as_result_line, unset_or
@@ -118,10 +116,7 @@ class Evaluator:
         """
         if scores is None:
             return 0
-        try:
-            typed = scores if isinstance(scores, Scores) else msgspec.convert(scores, Scores)
-        except msgspec.ValidationError as exc:
-            raise RecordError(f"not valid scores: {exc}") from exc
+        typed = as_record(scores, Scores, "scores document")
         if isinstance(typed.grader, UnsetType):
             return 0
         return typed.grader.usage.cost_usd_ticks or 0

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from xai_pipelines.catalog import TICKS_PER_USD, ModelPrice
-from xai_pipelines.records import RecordError, Usage
+from xai_pipelines.records import RecordError, Usage, as_record
 
 PriceTable = Mapping[str, ModelPrice]
 
@@ -36,12 +36,7 @@ def as_usage(usage: Usage | Mapping[str, Any]) -> Usage:
     Raises:
         RecordError: The dict is not a usage (unknown key, wrong type).
     """
-    if isinstance(usage, Usage):
-        return usage
-    try:
-        return msgspec.convert(usage, Usage)
-    except msgspec.ValidationError as exc:
-        raise RecordError(f"not a valid usage: {exc}") from exc
+    return as_record(usage, Usage, "usage")
 
 
 def ticks_to_usd(ticks: int | float) -> float:

@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-import msgspec
-
 from xai_pipelines.records import (
     ChatOutput,
     ErrorLine,
     EvalsReport,
     Manifest,
-    RecordError,
     ResultLine,
     UnsetType,
     UsageReport,
+    as_record,
     error_line_from,
     manifest_from,
     result_line_from,
@@ -57,12 +55,7 @@ def as_output(output: ChatOutput | Mapping[str, Any]) -> ChatOutput:
     Raises:
         RecordError: A dict that is not a chat output.
     """
-    if isinstance(output, ChatOutput):
-        return output
-    try:
-        return msgspec.convert(output, ChatOutput)
-    except msgspec.ValidationError as exc:
-        raise RecordError(f"not a valid chat output: {exc}") from exc
+    return as_record(output, ChatOutput, "chat output")
 
 
 def result_records(lines: Iterable[ResultLine | Mapping[str, Any]]) -> Iterator[ResultLine]:
@@ -105,12 +98,7 @@ def as_evals_report(evals: EvalsReport | Mapping[str, Any] | None) -> EvalsRepor
     Raises:
         RecordError: A dict that is not an evals section.
     """
-    if isinstance(evals, EvalsReport):
-        return evals
-    try:
-        return msgspec.convert(evals or {}, EvalsReport)
-    except msgspec.ValidationError as exc:
-        raise RecordError(f"not a valid evals report: {exc}") from exc
+    return as_record(evals or {}, EvalsReport, "evals report")
 
 
 def as_manifest(manifest: Manifest | Mapping[str, Any] | None) -> Manifest | None:
