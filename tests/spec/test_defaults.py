@@ -1,4 +1,4 @@
-"""Settings are defined once: the schema, the typed spec and the docs' table agree with spec/defaults.py."""
+"""Settings are defined once: the schema, the typed spec and the docs' table agree with xai_pipelines/defaults.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from xai_pipelines.defaults import DEFAULTS, SETTINGS, seconds, setting
 from xai_pipelines.spec import Cache, load_pipeline, pipeline_schema
-from xai_pipelines.spec.defaults import DEFAULTS, SETTINGS, seconds, setting
 from xai_pipelines.spec.flags import RunFlags, with_flags
 from xai_pipelines.spec.schema_build import DOCS, with_defaults_table
 
@@ -101,3 +101,15 @@ def test_the_run_layer_has_no_defaults_of_its_own() -> None:
 
     options, execution = ExecutorOptions(), Execution()
     assert options.concurrency == execution.concurrency and options.on_error == execution.on_error
+
+
+def test_the_client_retry_policy_defaults_are_the_pipelines() -> None:
+    from xai_pipelines.sdk.retry import RetryPolicy
+    from xai_pipelines.spec import Execution
+
+    policy, retries = RetryPolicy(), Execution().retries
+    assert (policy.max_attempts, policy.initial_backoff, policy.max_backoff) == (
+        retries.max_attempts,
+        retries.initial_backoff_s,
+        retries.max_backoff_s,
+    )

@@ -28,7 +28,7 @@ from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import XaiError
-from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_rate_limited
+from xai_pipelines.sdk.retry import RATE_LIMIT_BACKOFF_S, AttemptInfo, RetryPolicy, is_rate_limited
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,13 @@ class AttemptHooks:
     ) -> RetryPolicy:
         """The retry policy to give the client (its callbacks are these hooks).
 
-        The values are the pipeline's ``execution.retries`` (defaults in spec/defaults.py).
+        The values are the pipeline's ``execution.retries`` (defaults in xai_pipelines/defaults.py).
         """
         return RetryPolicy(
             max_attempts=max_attempts,
             initial_backoff=initial_backoff_s,
             max_backoff=max_backoff_s,
-            rate_limit_backoff=max(initial_backoff_s, min(2.0, max_backoff_s)),
+            rate_limit_backoff=max(initial_backoff_s, min(RATE_LIMIT_BACKOFF_S, max_backoff_s)),
             on_attempt=self.on_attempt,
             interrupt=self.abort,
         )

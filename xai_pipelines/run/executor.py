@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+from xai_pipelines.defaults import DEFAULTS
 from xai_pipelines.plan import Job
 from xai_pipelines.report import TICKS_PER_USD
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import AuthenticationError, PermissionDeniedError, XaiError
-from xai_pipelines.spec.defaults import DEFAULTS
 from xai_pipelines.store import ResumeState, RunStatus
 
 log = logging.getLogger(__name__)

@@ -42,9 +42,11 @@ from typing import TypeVar
 import grpc
 import tenacity
 
+from xai_pipelines.defaults import DEFAULTS, default_seconds
 from xai_pipelines.sdk.errors import CancelledError, RateLimitError, XaiError, error_for_status
 
 __all__ = [
+    "RATE_LIMIT_BACKOFF_S",
     "AttemptInfo",
     "RetryPolicy",
     "is_rate_limited",
@@ -52,6 +54,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: First delay after a rate-limit error (RESOURCE_EXHAUSTED), unless the policy says otherwise.
+RATE_LIMIT_BACKOFF_S = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +125,12 @@ class RetryPolicy:
         sleep: The sleep function when there is no ``interrupt`` (tests pass their own).
     """
 
-    max_attempts: int = 5
-    initial_backoff: float = 0.1
-    max_backoff: float = 10.0
+    max_attempts: int = DEFAULTS["execution.retries.max_attempts"]
+    initial_backoff: float = default_seconds("execution.retries.initial_backoff")
+    max_backoff: float = default_seconds("execution.retries.max_backoff")
     multiplier: float = 2.0
     jitter: float = 0.2
-    rate_limit_backoff: float = 2.0
+    rate_limit_backoff: float = RATE_LIMIT_BACKOFF_S
     on_attempt: Callable[[AttemptInfo], None] | None = None
     interrupt: threading.Event | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xai_pipelines.defaults import seconds, setting
 from xai_pipelines.spec.datasets import FORMATS_BY_SUFFIX, Dataset, Sample
-from xai_pipelines.spec.defaults import seconds, setting
 from xai_pipelines.spec.errors import PathT, Problem, SpecError
 from xai_pipelines.spec.files import FileProblem, PipelineFiles
 from xai_pipelines.spec.model import Cache, Evals, Execution, Output, RateLimit, Retries

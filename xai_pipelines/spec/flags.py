@@ -2,7 +2,7 @@
 
 ``--concurrency``, ``--fail-fast``, ``--fail-under``, ``--cache`` and
 ``--no-cache`` are sugar for the settings of the same meaning (see the table in
-:mod:`xai_pipelines.spec.defaults`). :func:`with_flags` applies them to the typed
+:mod:`xai_pipelines.defaults`). :func:`with_flags` applies them to the typed
 spec; the spec's digest and its resolved document stay those of the file and its
 ``--set`` overrides, so a flag never makes a resumed run's spec "changed".
 """

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xai_pipelines.defaults import DEFAULTS, default_seconds
 from xai_pipelines.spec.datasets import Dataset, Row
-from xai_pipelines.spec.defaults import DEFAULTS, default_seconds
 from xai_pipelines.spec.errors import PathT
 from xai_pipelines.spec.files import PipelineFiles
 from xai_pipelines.spec.templating import TemplateEngine, Tpl

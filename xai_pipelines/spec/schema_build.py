@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xai_pipelines.spec.defaults import markdown_table, schema_default
+from xai_pipelines.defaults import markdown_table, schema_default
 from xai_pipelines.spec.schema_params import ASSERTION, CHAT_PARAMS, IMAGE_PARAMS
 from xai_pipelines.spec.schema_parts import (
     CONTENT_PART,
