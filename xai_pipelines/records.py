@@ -9,7 +9,8 @@ One msgspec Struct per file format, with one encoder and one decoder each:
 * :class:`Scores` - a result line's ``scores``, read with :func:`scores_of` (with
   :class:`AssertionOutcome`, :class:`GraderUse`, :class:`GraderUsage`);
 * :class:`Manifest` - ``manifest.json`` (with :class:`SpecInfo`, :class:`PlanInfo`,
-  :class:`BatchInfo`, :class:`MergedSource`, :class:`ShardsInfo`, :class:`HistoryEntry`);
+  :class:`BatchInfo`, :class:`MergedSource`, :class:`ShardsInfo`, :class:`HistoryEntry`,
+  :class:`Progress`);
 * :class:`UsageReport` - ``usage.json``, the report layer's count of a run (with
   :class:`ReportTotals`, :class:`ModelUsage`, :class:`EvalsReport` and their parts).
 
@@ -51,6 +52,7 @@ __all__ = [
     "CacheProvenance",
     "ChatOutput",
     "ChatReply",
+    "CrashedRuns",
     "ErrorGroup",
     "ErrorLine",
     "EvalFailure",
@@ -69,6 +71,7 @@ __all__ = [
     "ModelUsage",
     "Percentiles",
     "PlanInfo",
+    "Progress",
     "RecordError",
     "ReportTotals",
     "ResultLine",
@@ -314,7 +317,9 @@ class ErrorLine(_Record):
     """A line of ``errors.jsonl``: a failed attempt (``final: false``) or job (``final: true``).
 
     ``index``, ``matrix`` and ``expects`` are on final lines only (what the reports
-    need of a job that has no result line).
+    need of a job that has no result line). ``request_id`` is the server's id of the
+    failed request (``x-request-id``), UNSET (left out) when the error carried none,
+    as in lines written before it.
     """
 
     id: str
@@ -326,6 +331,7 @@ class ErrorLine(_Record):
     final: bool = False
     code: str = ""
     message: str = ""
+    request_id: str | UnsetType = UNSET
     at: str | None = None
     run_id: str | None = None
     index: int | UnsetType = UNSET
@@ -465,6 +471,7 @@ class PlanInfo(_Record):
 
     jobs: int = 0
     already_done: int | UnsetType = UNSET
+    set_aside: int | UnsetType = UNSET
 
 
 class BatchInfo(_Record):
@@ -487,6 +494,8 @@ class HistoryEntry(_Record):
     started_at: str | None = None
     finished_at: str | None = None
     counts: dict[str, Any] | None = None
+    pid: int | UnsetType = UNSET
+    host: str | UnsetType = UNSET
 
 
 class MergedSource(_Record):
@@ -508,6 +517,18 @@ class ShardsInfo(_Record):
     missing: list[int] | UnsetType = UNSET
 
 
+class Progress(_Record):
+    """The manifest's ``progress``: a checkpoint rewritten every few seconds while a run runs.
+
+    After a crash it bounds what the run did that left no line: ``jobs_started``
+    minus the run's result and final error lines were in flight when it died.
+    """
+
+    jobs_started: int = 0
+    jobs_finished: int = 0
+    at: str | None = None
+
+
 class Manifest(_Record):
     """``manifest.json``: what ran, against which endpoint, with which spec, how it ended.
 
@@ -515,7 +536,10 @@ class Manifest(_Record):
     ``prices`` the price table by model (the catalog's ``to_dict`` shape). Keys a
     run writes only sometimes (``prices``, ``plan``, ``shard``, ``batch``,
     ``forced_changes``; ``merged_from``, ``shards``, ``forced_conflicts`` of a merge)
-    are UNSET when absent.
+    are UNSET when absent. ``pid`` and ``host`` name the process that writes the
+    run (a manifest left ``running`` by a process that is gone is a crashed run);
+    ``datasets`` maps each dataset file the spec reads to the sha256 of its content;
+    ``progress`` is the run's durable checkpoint (:class:`Progress`).
     """
 
     run_id: str
@@ -523,7 +547,11 @@ class Manifest(_Record):
     started_at: str | None = None
     finished_at: str | None = None
     elapsed_s: float | None = None
+    pid: int | UnsetType = UNSET
+    host: str | UnsetType = UNSET
     spec: SpecInfo = msgspec.field(default_factory=SpecInfo)
+    datasets: dict[str, str] | UnsetType = UNSET
+    progress: Progress | UnsetType = UNSET
     args: dict[str, Any] = msgspec.field(default_factory=dict)
     endpoint: str | None = None
     versions: dict[str, str] = msgspec.field(default_factory=dict)
@@ -704,6 +732,21 @@ class ErrorGroup(_Record):
     example_ids: list[str] = msgspec.field(default_factory=list)
 
 
+class CrashedRuns(_Record):
+    """``totals.crashed_runs``: runs into the directory that died without finishing.
+
+    Their finished jobs and failed attempts are counted like any run's (their
+    lines); the calls they had in flight left no line and are not counted:
+    ``jobs_in_flight`` is what their last progress checkpoint bounds (jobs started
+    that have no line), ``runs_without_checkpoint`` the crashed runs without one.
+    """
+
+    runs: int = 0
+    run_ids: list[str] = msgspec.field(default_factory=list)
+    jobs_in_flight: int = 0
+    runs_without_checkpoint: int = 0
+
+
 class ReportTotals(_Record):
     """``usage.json``'s ``totals`` (rules: ``xai_pipelines.report.usage``)."""
 
@@ -723,6 +766,7 @@ class ReportTotals(_Record):
     jobs_with_unknown_cache_savings: int = 0
     errors_by_code: dict[str, int] = msgspec.field(default_factory=dict)
     error_groups: list[ErrorGroup] | UnsetType = UNSET  # UNSET: a usage.json from before them
+    crashed_runs: CrashedRuns | UnsetType = UNSET  # UNSET: no run into the directory crashed
 
 
 class ModelUsage(_Record):
