@@ -79,3 +79,36 @@ def test_abort_fails_the_job_and_ends_a_backoff_at_once(hooks: AttemptHooks) -> 
     with pytest.raises(CancelledError):
         policy.call(flaky)
     assert calls == [1] and time.monotonic() - started < 5
+
+
+def test_each_thread_and_each_task_books_attempts_to_its_own_job(hooks: AttemptHooks) -> None:
+    """The scope lives in a context variable: concurrent jobs on threads or asyncio tasks never mix."""
+    import asyncio
+
+    seen: dict[str, str | None] = {}
+    both_in_scope = threading.Barrier(2)
+
+    def on_thread(job_id: str) -> None:
+        with hooks.scope(ChatJob(id=job_id, request=JOB.request), None):
+            both_in_scope.wait(timeout=5)
+            current = hooks.current
+            seen[job_id] = None if current is None else current.job.id
+
+    threads = [threading.Thread(target=on_thread, args=(f"t{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    async def on_task(job_id: str) -> None:
+        with hooks.scope(ChatJob(id=job_id, request=JOB.request), None):
+            await asyncio.sleep(0.01)  # the other task enters its scope meanwhile
+            current = hooks.current
+            seen[job_id] = None if current is None else current.job.id
+
+    async def both() -> None:
+        await asyncio.gather(on_task("a0"), on_task("a1"))
+
+    asyncio.run(both())
+    assert seen == {"t0": "t0", "t1": "t1", "a0": "a0", "a1": "a1"}
+    assert hooks.current is None

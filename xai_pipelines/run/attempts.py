@@ -9,9 +9,11 @@ error, refuses to back off past the job's deadline or after an abort, and takes 
 rate-limit token for the retry. The backoff itself ends early when the run aborts
 (the policy's ``interrupt`` is the executor's abort event).
 
-The job a worker runs is held in a thread-local (:meth:`AttemptHooks.scope`):
-the client and its policy are shared by all workers, and the grader calls the
-client on the job's thread too.
+The job being run is held in a context variable (:meth:`AttemptHooks.scope`):
+the client and its policy are shared by all workers, and the hook runs inside
+the call that failed, so it finds the job in the caller's context (a worker
+thread's, or an asyncio task's: each has its own). The grader calls the client
+within the job's scope too, so its retries are booked to the job.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from xai_pipelines.plan import Job
@@ -69,7 +72,7 @@ class AttemptHooks:
         self.sink = sink
         self.limiter = limiter
         self.abort = abort
-        self._local = threading.local()
+        self._current: ContextVar[JobScope | None] = ContextVar("job_scope", default=None)
 
     def policy(
         self, max_attempts: int, initial_backoff_s: float, max_backoff_s: float
@@ -89,18 +92,18 @@ class AttemptHooks:
 
     @property
     def current(self) -> JobScope | None:
-        """The job of the calling thread, if any."""
-        return getattr(self._local, "scope", None)
+        """The job of the calling context (worker thread or task), if any."""
+        return self._current.get()
 
     @contextmanager
     def scope(self, job: Job, timeout_s: float | None) -> Iterator[JobScope]:
-        """Make ``job`` the calling thread's current job."""
+        """Make ``job`` the current job of the calling context until the block ends."""
         scope = JobScope(job, None if timeout_s is None else time.monotonic() + timeout_s)
-        self._local.scope = scope
+        token = self._current.set(scope)
         try:
             yield scope
         finally:
-            self._local.scope = None
+            self._current.reset(token)
 
     def on_attempt(self, info: AttemptInfo) -> None:
         """Book a failed attempt; before a retry, check the deadline and take a token.
