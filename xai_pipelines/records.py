@@ -487,7 +487,13 @@ class BatchInfo(_Record):
 
 
 class HistoryEntry(_Record):
-    """An earlier run into the same directory, as kept in ``history``."""
+    """An earlier run into the same directory, as kept in ``history``.
+
+    A run left ``running`` by a process that died has ``status: "crashed"`` and,
+    when its manifest had a progress checkpoint, ``jobs_in_flight``: jobs it had
+    started (at its last checkpoint) that left no line, a lower bound of the calls
+    it made that no line counts.
+    """
 
     run_id: str | None = None
     status: str | None = None
@@ -496,6 +502,7 @@ class HistoryEntry(_Record):
     counts: dict[str, Any] | None = None
     pid: int | UnsetType = UNSET
     host: str | UnsetType = UNSET
+    jobs_in_flight: int | UnsetType = UNSET
 
 
 class MergedSource(_Record):
