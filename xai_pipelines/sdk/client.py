@@ -25,6 +25,7 @@ from xai_pipelines.sdk.chat import ChatClient
 from xai_pipelines.sdk.errors import MissingApiKeyError
 from xai_pipelines.sdk.files import FilesClient, FileUploads
 from xai_pipelines.sdk.image import ImageClient
+from xai_pipelines.sdk.keys import API_KEY_ENV, clean_api_key
 from xai_pipelines.sdk.models import ModelsClient
 from xai_pipelines.sdk.retry import RetryPolicy
 from xai_pipelines.sdk.tokenize import TokenizeClient
@@ -34,7 +35,6 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT_S", "Client"]
 DEFAULT_HOST = "api.x.ai:443"
 #: Default per-call deadline, the one the hosted API's official SDK uses (27 minutes).
 DEFAULT_TIMEOUT_S = 27 * 60.0
-API_KEY_ENV = "XAI_API_KEY"
 
 
 def is_loopback(host: str) -> bool:
@@ -67,6 +67,8 @@ class Client:
 
     Raises:
         MissingApiKeyError: When no key is given and ``XAI_API_KEY`` is unset.
+        InvalidApiKeyError: When the key (stripped of surrounding whitespace) holds a
+            character no header value may carry.
     """
 
     def __init__(
@@ -83,9 +85,10 @@ class Client:
         metadata: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
-        key = api_key or os.environ.get(API_KEY_ENV)
-        if not key:
+        raw = api_key or os.environ.get(API_KEY_ENV)
+        if not raw:
             raise MissingApiKeyError()
+        key = clean_api_key(raw, "api_key" if api_key else API_KEY_ENV)
         host = api_host if _has_port(api_host) else f"{api_host}:443"
         self.api_host = host
         self.insecure = is_loopback(host) if insecure is None else insecure

@@ -6,10 +6,12 @@ once, in :mod:`xai_pipelines.sdk._call` (``raise ... from exc``), so no
 
     XaiError                         code, message, request_id
     ├── MissingApiKeyError           no key given and XAI_API_KEY unset
+    ├── InvalidApiKeyError           the key holds a character no header may carry (also a ValueError)
     ├── AuthenticationError          UNAUTHENTICATED
     ├── PermissionDeniedError        PERMISSION_DENIED
     ├── InvalidRequestError          INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
     │   ├── RequestValidationError   refused by the client before sending (also a ValueError)
+    │   │   └── InvalidMetadataError gRPC refused a metadata value before sending (never retried)
     │   └── StructuredOutputError    ``parse()``: the answer is not valid for the schema
     ├── NotFoundError                NOT_FOUND
     ├── RateLimitError               RESOURCE_EXHAUSTED            (retried, longer backoff)
@@ -43,6 +45,8 @@ __all__ = [
     "EmptyResponseError",
     "ImageDownloadError",
     "InternalServerError",
+    "InvalidApiKeyError",
+    "InvalidMetadataError",
     "InvalidRequestError",
     "InvalidResponseError",
     "MissingApiKeyError",
@@ -99,6 +103,27 @@ class MissingApiKeyError(XaiError):
         )
 
 
+class InvalidApiKeyError(XaiError, ValueError):
+    """The API key holds a character an HTTP/2 header value may not carry.
+
+    Raised before any call (see :func:`xai_pipelines.sdk.keys.clean_api_key`), so a
+    pasted key with a stray character fails once with a clear message instead of
+    failing every call. The message names the position, never the key.
+
+    Attributes:
+        source: Where the key came from (``XAI_API_KEY`` or ``api_key``).
+        position: 1-based position of the first bad character in the value as given
+            (0 when the key is blank).
+    """
+
+    default_code = "INVALID_API_KEY"
+
+    def __init__(self, message: str, *, source: str, position: int) -> None:
+        super().__init__(message)
+        self.source = source
+        self.position = position
+
+
 class AuthenticationError(XaiError):
     """The API key was missing, malformed or refused (UNAUTHENTICATED)."""
 
@@ -119,6 +144,17 @@ class InvalidRequestError(XaiError):
 
 class RequestValidationError(InvalidRequestError, ValueError):
     """The client refused to build the request (bad parameter or message)."""
+
+
+class InvalidMetadataError(RequestValidationError):
+    """gRPC refused a metadata value of the call before sending it ("Invalid metadata").
+
+    gRPC reports this as INTERNAL, the code of a transient server failure, but the
+    call never left the client and every retry fails alike; the class keeps it
+    out of the retries.
+    """
+
+    default_code = "INVALID_METADATA"
 
 
 class StructuredOutputError(InvalidRequestError, ValueError):
@@ -241,6 +277,11 @@ _BY_STATUS: dict[grpc.StatusCode, type[XaiError]] = {
 }
 
 
+# The status details gRPC core gives a call whose metadata it refused to send (grpcio 1.85,
+# observed 2026-11-29 with a key ending in a newline): "Invalid metadata".
+_INVALID_METADATA = "Invalid metadata"
+
+
 def error_for_status(
     code: grpc.StatusCode, message: str, *, request_id: str | None = None
 ) -> XaiError:
@@ -254,5 +295,7 @@ def error_for_status(
     Returns:
         An instance of the matching :class:`XaiError` subclass.
     """
+    if code == grpc.StatusCode.INTERNAL and message.startswith(_INVALID_METADATA):
+        return InvalidMetadataError(message, request_id=request_id)
     cls = _BY_STATUS.get(code, APIError)
     return cls(message or code.name, code=code.name, request_id=request_id)
