@@ -129,7 +129,8 @@ def configure_logging(verbose: int = 0, log_level: str | None = None) -> None:
     )
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(not_emulator_chatter)
-    handler.addFilter(RedactingFilter((os.environ.get("XAI_API_KEY"),)))
+    raw_key = os.environ.get("XAI_API_KEY")
+    handler.addFilter(RedactingFilter((raw_key, raw_key and raw_key.strip())))
     package.addHandler(handler)
 
 

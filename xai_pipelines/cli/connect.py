@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from xai_pipelines.sdk import Client
-from xai_pipelines.sdk.client import API_KEY_ENV, DEFAULT_HOST
+from xai_pipelines.sdk.client import DEFAULT_HOST
+from xai_pipelines.sdk.keys import API_KEY_ENV, clean_api_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,9 @@ def open_api(
         local: Start the emulator in-process; it stops when the block ends.
         endpoint: ``host[:port]`` of the API (default ``api.x.ai:443``).
         emulator_config: The emulator's config (default config when ``None``).
+
+    Raises:
+        InvalidApiKeyError: ``XAI_API_KEY`` cannot be sent (checked before any call).
     """
     if local:
         from xai_pipelines.emulator import Emulator
@@ -64,7 +68,8 @@ def open_api(
             responses = getattr(emulator_config, "responses_file", None)
             yield Api(emu.address, emu.api_key, local=True, responses=responses)
         return
-    yield Api(endpoint or DEFAULT_HOST, os.environ.get(API_KEY_ENV))
+    raw = os.environ.get(API_KEY_ENV)
+    yield Api(endpoint or DEFAULT_HOST, clean_api_key(raw) if raw else None)
 
 
 def client(api: Api, **options: Any) -> Client:
@@ -88,6 +93,7 @@ def connect(
 
     Raises:
         MissingApiKeyError: No key (not local and ``XAI_API_KEY`` unset).
+        InvalidApiKeyError: ``XAI_API_KEY`` cannot be sent.
     """
     with (
         open_api(local=local, endpoint=endpoint, emulator_config=emulator_config) as api,

@@ -26,6 +26,7 @@ from xai_pipelines.sdk import Chat, Client, Response, configure_telemetry, syste
 from xai_pipelines.sdk.client import DEFAULT_HOST
 from xai_pipelines.sdk.errors import (
     AuthenticationError,
+    InvalidApiKeyError,
     MissingApiKeyError,
     PermissionDeniedError,
     XaiError,
@@ -63,7 +64,7 @@ def _open_client(local: bool, endpoint: str | None) -> Iterator[Client]:
         with ExitStack() as stack:
             try:
                 _, client = stack.enter_context(connect(local=local, endpoint=endpoint))
-            except MissingApiKeyError as exc:
+            except (MissingApiKeyError, InvalidApiKeyError) as exc:
                 raise _fail(exc.message, 2) from None
             yield client
     finally:

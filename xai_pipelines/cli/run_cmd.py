@@ -30,6 +30,7 @@ from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
 from xai_pipelines.run.signals import EXIT_INTERRUPTED
 from xai_pipelines.sdk import configure_telemetry
+from xai_pipelines.sdk.errors import InvalidApiKeyError
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
 from xai_pipelines.spec.flags import RunFlags, with_flags
 from xai_pipelines.store import OutputDir
@@ -276,6 +277,8 @@ def run(
             outcome = PipelineRun(spec, options).run()
     except (RunInputError, SpecError) as exc:
         raise _fail(str(exc)) from None
+    except InvalidApiKeyError as exc:
+        raise _fail(exc.message) from None
     except KeyboardInterrupt:  # before the run's own handler was installed: nothing sent yet
         _err().print("Interrupted before the run started.", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None

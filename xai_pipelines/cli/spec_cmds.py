@@ -144,7 +144,8 @@ class ApiSession:
         """What the model check trusts; connects and lists the live models on first call.
 
         Raises:
-            LiveCheckError: No key for ``--endpoint``, or the Models service failed.
+            LiveCheckError: No key for ``--endpoint``, a key that cannot be sent, or the
+                Models service failed.
         """
         if self._authority is not None:
             return self._authority
@@ -155,11 +156,16 @@ class ApiSession:
             return self._authority
         from xai_pipelines.cli.connect import client as connect_client
         from xai_pipelines.cli.connect import open_api
-        from xai_pipelines.sdk.errors import XaiError
+        from xai_pipelines.sdk.errors import InvalidApiKeyError, XaiError
 
-        api = self._stack.enter_context(
-            open_api(local=self.local, endpoint=self.endpoint, emulator_config=self.emulator_config)
-        )
+        try:
+            api = self._stack.enter_context(
+                open_api(
+                    local=self.local, endpoint=self.endpoint, emulator_config=self.emulator_config
+                )
+            )
+        except InvalidApiKeyError as exc:
+            raise LiveCheckError(exc.message) from None
         if not api.api_key:
             raise LiveCheckError(
                 f"--endpoint {self.endpoint} needs an API key: set XAI_API_KEY{self._or_offline}"
