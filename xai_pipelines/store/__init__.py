@@ -2,6 +2,8 @@
 
 from xai_pipelines.store.files import (
     JsonlAppender,
+    SpaceReserve,
+    WriteError,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -24,7 +26,9 @@ __all__ = [
     "OutputDir",
     "ResumeState",
     "RunStatus",
+    "SpaceReserve",
     "SpecChangedError",
+    "WriteError",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",

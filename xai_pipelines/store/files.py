@@ -3,11 +3,19 @@
 A reader of these files after a crash (SIGKILL, power loss) sees either the old
 or the new content of a replaced file, and a JSON-lines file whose only possible
 damage is a torn last line, which :func:`read_jsonl` detects and drops.
+
+A write that fails (disk full, read-only or immutable file, I/O error) leaves
+no partial content behind where it can be avoided: an append cut short is
+truncated back to the end of the last complete line, and a replacement's temp
+file is removed. The appender raises :class:`WriteError`, which names the file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +25,37 @@ from typing import Any, TypeVar
 from xai_pipelines.records import ErrorLine, ResultLine, encode_line
 
 _R = TypeVar("_R")
+
+log = logging.getLogger(__name__)
+
+
+class WriteError(OSError):
+    """A write to ``path`` failed; ``str()`` names the file and the OS error.
+
+    An ``OSError`` (same ``errno``), so callers that handle OS errors still do.
+
+    Attributes:
+        path: The file that could not be written.
+        error: The OS error the write raised.
+    """
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.path = path
+        self.error = error
+
+    def __str__(self) -> str:
+        reason = (
+            f"[Errno {self.error.errno}] {self.error.strerror}"
+            if self.error.errno is not None
+            else str(self.error)
+        )
+        return f"cannot write {self.path}: {reason}"
+
+    @property
+    def out_of_space(self) -> bool:
+        """The device (or the user's quota) is full: freeing space may let the write through."""
+        return self.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def fsync_dir(path: Path) -> None:
@@ -33,13 +72,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        # a full disk must not keep the half-written copy (nor its space)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     fsync_dir(path.parent)
 
 
@@ -162,6 +207,13 @@ class JsonlAppender:
     buffer; ``fsync`` runs at most every ``fsync_interval_s`` (and on close), which
     bounds what a power loss can take.
 
+    A write that fails raises :class:`WriteError`. If it had written part of the
+    line (a disk that filled up mid-line), the file is truncated back to where
+    the line began; when even that fails (the file turned immutable), the next
+    append retries the cut first and writes nothing until it succeeds, so a
+    torn line is never followed by another one. A failed background ``fsync``
+    is raised by the next append (once) and by :meth:`close`.
+
     Args:
         path: File to append to (created if missing; a torn tail is repaired first).
         fsync_interval_s: Longest time between a write and its fsync.
@@ -176,6 +228,8 @@ class JsonlAppender:
         self._sync_lock = threading.Lock()  # one fsync at a time; close waits for it
         self._dirty = False
         self._closed = False
+        self._good: int | None = None  # set: a failed write may have left bytes past here
+        self._sync_failure: WriteError | None = None
         self._stop = threading.Event()
         self._syncer = threading.Thread(
             target=self._sync_loop, name=f"fsync-{path.name}", daemon=True
@@ -195,44 +249,146 @@ class JsonlAppender:
 
         Raises:
             ValueError: The appender is closed.
+            WriteError: The line could not be written (nothing of it is left in the
+                file), or an earlier background fsync failed.
         """
         with self._lock:
             if self._closed:
                 raise ValueError(f"{self.path} is closed")
+            failure, self._sync_failure = self._sync_failure, None
+            if failure is not None:
+                raise failure
+            try:
+                if self._good is not None:
+                    self._cut()
+                start = os.fstat(self._fd).st_size
+            except OSError as exc:
+                raise WriteError(self.path, exc) from exc
             view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            try:
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as exc:
+                self._good = start
+                try:
+                    self._cut()
+                except OSError as cut_error:
+                    log.warning("%s: cannot cut a failed append back yet: %s", self.path, cut_error)
+                raise WriteError(self.path, exc) from exc
             self._dirty = True
+
+    def _cut(self) -> None:
+        """Truncate what a failed append left past the last complete line (lock held)."""
+        assert self._good is not None
+        if os.fstat(self._fd).st_size > self._good:
+            os.ftruncate(self._fd, self._good)
+        self._good = None
 
     def sync(self) -> None:
         """fsync now if anything was written since the last fsync.
 
         The fsync runs outside the append lock: appends go on while the disk flushes.
+
+        Raises:
+            WriteError: The fsync failed (the lines since the last one may be lost).
         """
         with self._sync_lock:
             with self._lock:
                 if self._closed or not self._dirty:
                     return
                 self._dirty = False
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise WriteError(self.path, exc) from exc
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self._interval):
-            self.sync()
+            try:
+                self.sync()
+            except WriteError as exc:  # the writers learn of it on their next append
+                log.error("%s", exc)
+                with self._lock:
+                    self._sync_failure = exc
 
     def close(self) -> None:
-        """fsync and close; further appends raise."""
+        """fsync and close; further appends raise.
+
+        Raises:
+            WriteError: The final fsync failed (the descriptor is closed all the same).
+        """
         self._stop.set()
         with self._sync_lock:
             with self._lock:
                 if self._closed:
                     return
                 self._closed = True
-            os.fsync(self._fd)
-            os.close(self._fd)
+                if self._good is not None:  # a torn tail left at the end: repair_tail's job
+                    with contextlib.suppress(OSError):
+                        self._cut()
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise WriteError(self.path, exc) from exc
+            finally:
+                os.close(self._fd)
 
     def __enter__(self) -> JsonlAppender:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Space a run holds back for its last writes (the final manifest and its temp copy).
+RESERVE_BYTES = 256 * 1024
+
+
+class SpaceReserve:
+    """A file that holds disk space back, so a run that fills the disk can still end cleanly.
+
+    The run creates it before its first job and releases it (deletes it) just
+    before its last writes: when the disk filled up, those writes (the
+    manifest marked ``failed``) find the reserved space free.
+
+    Args:
+        path: The reserve file (in the output directory).
+        size: Bytes to hold back.
+    """
+
+    def __init__(self, path: Path, size: int = RESERVE_BYTES) -> None:
+        self.path = path
+        self.size = size
+        self.held = False
+
+    def hold(self) -> bool:
+        """Allocate the space (not a sparse file: the blocks are taken now).
+
+        Returns:
+            False when the space could not be taken (the disk is already nearly full).
+        """
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, self.size)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("cannot hold %d bytes back in %s: %s", self.size, self.path.parent, exc)
+            self.release()
+            return False
+        self.held = True
+        return True
+
+    def release(self) -> None:
+        """Give the space back (delete the file); harmless when not held."""
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
+        self.held = False
+
+    def __enter__(self) -> SpaceReserve:
+        self.hold()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
