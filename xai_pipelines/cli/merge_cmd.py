@@ -1,7 +1,8 @@
 """``xai-run merge OUT DIR1 DIR2 ...``: join shard output directories into one.
 
 Exit codes: 0 merged, 2 refused (different specs, conflicting results, OUT
-exists, not an output directory); nothing is written when refused.
+exists, not an output directory, a source unreadable, OUT not writable);
+nothing is written when refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from xai_pipelines.cli.outdir import describe_os_error
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.store.merge import MergeError, merge_outputs
 
@@ -34,6 +36,9 @@ def merge(
         summary = merge_outputs(out, sources, force=force, render=write_reports)
     except MergeError as exc:
         err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # a source unreadable, or OUT's filesystem read-only or full
+        err.print(f"error: cannot merge into {out}: {describe_os_error(exc, out)}", markup=False)
         raise typer.Exit(2) from None
     if summary.conflicts:
         err.print(

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from xai_pipelines.cli.connect import open_api
+from xai_pipelines.cli.outdir import OutputPathError, describe_os_error, prepare_output_dir
 from xai_pipelines.cli.spec_cmds import ApiSession, LiveCheckError, print_advisories
 from xai_pipelines.plan import check_models
 from xai_pipelines.plan.filters import empty_where, only_matches_nothing
@@ -233,6 +234,10 @@ def run(
     emulator_config = _emulator_config(responses)
     _check_models(spec, local, endpoint, emulator_config)
     _check_filters(spec, only)
+    try:  # the last check: a refused run leaves no directory behind
+        prepare_output_dir(Path(out or spec.output.dir), "--out" if out else "output.dir")
+    except OutputPathError as exc:
+        raise _fail(str(exc)) from None
     progress: ProgressMode = "quiet" if quiet or json_out else "auto"
     args: dict[str, Any] = {
         "pipeline": str(pipeline),
@@ -324,6 +329,10 @@ def report(
         usage = write_reports(out)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:  # the reports cannot be written there (read-only, full, ...)
+        raise _fail(
+            f"cannot write the reports into {directory}: {describe_os_error(exc, directory)}"
+        ) from None
     sys.stdout.write(out.summary.read_text())
     totals = usage["totals"]
     _err().print(
