@@ -301,3 +301,19 @@ def test_build_run_reads_lines_last_wins_and_leaves_cache_hits_out_of_latency() 
     assert run.latencies == [2.0, 3.0] and run.latencies_by_model == {"m": [2.0, 3.0]}
     assert (run.cost_ticks, run.grader_ticks, run.cache_hits) == (7, 2, 1)
     assert (run.name, run.run_id) == ("p", "r1")
+
+
+def test_without_usage_json_the_cost_is_rebuilt_from_the_lines(
+    runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A directory whose usage.json is gone compares as if it were there (same cost table)."""
+    import shutil
+
+    base, new = runs
+    bare = tmp_path / "bare"
+    shutil.copytree(new, bare)
+    (bare / "usage.json").unlink()
+    with_usage = _compare(str(base), str(new)).stdout
+    rebuilt = _compare(str(base), str(bare)).stdout
+    assert rebuilt.replace(str(bare), str(new)) == with_usage
+    assert _row(rebuilt, "cost")[1] != "$0.0000"

@@ -9,16 +9,18 @@ directory, a damaged file), with a one-line message on stderr.
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from xai_pipelines.records import UsageReport, decode_usage_report
 from xai_pipelines.report import build_usage, price_table_from_dict
 from xai_pipelines.report.compare import Run, build_run, compare, render_markdown
+from xai_pipelines.report.lines import unset_or
 from xai_pipelines.store import OutputDir, atomic_write_text, read_jsonl
 
 
@@ -41,19 +43,19 @@ def load_run(label: str, directory: Path) -> Run:
             "(no results.jsonl nor errors.jsonl)"
         )
     try:
-        manifest = out.read_manifest()
-        usage: Any
+        manifest = out.load_manifest()
+        usage: UsageReport | Mapping[str, Any]
         if out.usage.exists():
-            usage = json.loads(out.usage.read_text())
+            usage = decode_usage_report(out.usage.read_bytes())
         else:
-            prices = price_table_from_dict((manifest or {}).get("prices"))
+            prices = price_table_from_dict(unset_or(manifest.prices, None) if manifest else None)
             usage = build_usage(out.iter_results(), out.iter_errors(), prices)
         return build_run(
             str(directory),
             out.iter_results(),
             out.iter_errors(),
             read_jsonl(out.plan),
-            usage if isinstance(usage, dict) else None,
+            usage,
             manifest,
         )
     except (OSError, ValueError) as exc:

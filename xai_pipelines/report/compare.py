@@ -32,9 +32,15 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Literal
 
-from xai_pipelines.records import ErrorLine, Manifest, ResultLine, Scores, scores_of
+from xai_pipelines.records import ErrorLine, Manifest, ResultLine, Scores, UsageReport, scores_of
 from xai_pipelines.report.cost import ticks_to_usd
-from xai_pipelines.report.lines import as_manifest, error_records, result_records, unset_or
+from xai_pipelines.report.lines import (
+    as_manifest,
+    as_usage_report,
+    error_records,
+    result_records,
+    unset_or,
+)
 from xai_pipelines.report.usage import percentile
 
 #: z of a two-sided 95% interval.
@@ -144,7 +150,7 @@ def build_run(
     results: Iterable[ResultLine | Mapping[str, Any]],
     errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
     plan: Iterable[Mapping[str, Any]] = (),
-    usage: Mapping[str, Any] | None = None,
+    usage: UsageReport | Mapping[str, Any] | None = None,
     manifest: Manifest | Mapping[str, Any] | None = None,
 ) -> Run:
     """Read one run from its lines, usage document and manifest.
@@ -154,7 +160,7 @@ def build_run(
         results: Lines of ``results.jsonl`` (records; plain dicts are decoded).
         errors: Lines of ``errors.jsonl`` (records; plain dicts are decoded).
         plan: Lines of ``plan.jsonl`` (read only when a job failed at the API).
-        usage: ``usage.json`` (cost); None: no cost.
+        usage: ``usage.json`` (cost; a plain document is decoded); None: no cost.
         manifest: ``manifest.json``; None: no name or run id.
     """
     record = as_manifest(manifest)
@@ -198,15 +204,17 @@ def build_run(
     run.latencies.sort()
     for values in run.latencies_by_model.values():
         values.sort()
-    totals = (usage or {}).get("totals") or {}
-    run.cost_ticks = totals.get("cost_usd_ticks", 0)
-    grader = totals.get("grader")
-    if isinstance(grader, Mapping) and grader.get("cost_usd_ticks") is not None:
-        run.grader_ticks = grader["cost_usd_ticks"]
-    run.cache_hits = totals.get("cache_hits", 0)
-    for entry in (usage or {}).get("by_model") or []:
-        model = entry["model"]
-        run.cost_by_model[model] = run.cost_by_model.get(model, 0) + entry["cost_usd_ticks"]
+    if usage is not None:
+        report = as_usage_report(usage)
+        run.cost_ticks = report.totals.cost_usd_ticks
+        grader = report.totals.grader
+        if grader.requests or grader.cost_usd_ticks:
+            run.grader_ticks = grader.cost_usd_ticks
+        run.cache_hits = report.totals.cache_hits
+        for entry in report.by_model:
+            run.cost_by_model[entry.model] = (
+                run.cost_by_model.get(entry.model, 0) + entry.cost_usd_ticks
+            )
     return run
 
 
