@@ -356,14 +356,15 @@ def test_spans_nest_and_carry_the_run_id_and_the_key_never_leaks(
         assert all(secret not in str(e.attributes) for e in s.events)
 
 
-def test_damaged_results_are_reported_not_resumed_over(
+def test_damaged_results_are_set_aside_and_resumed_over(
     make_spec: MakeSpec, emulator: Emulator, tmp_path: Path
 ) -> None:
+    # issue 10: a damaged line anywhere is set aside (bytes kept), not a refusal to resume
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.jsonl").write_text('{"id": "q-0"}\nnot json\n{"id": "q-1"}\n')
-    with pytest.raises(RunInputError, match=r"cannot resume.*results.jsonl:2: damaged JSON line"):
-        _run(make_spec(jobs=2), out, emulator)
+    assert _run(make_spec(jobs=2), out, emulator).status == "completed"
+    assert (out / "set-aside" / "results.jsonl.damaged").read_bytes() == b"not json\n"
 
 
 def test_no_key_and_no_local_is_an_input_error(

@@ -134,8 +134,7 @@ class BatchMode:
             return self._left_running(status)
         if not finished:
             return self._left_running("interrupted", timed_out=True)
-        batch = dict(self.ctx.manifest.data.get("batch") or {})
-        self.ctx.manifest.update(batch={**batch, "collected": True})
+        self.ctx.manifest.update_batch(collected=True)
         return status
 
     # --- submit ------------------------------------------------------------------------
@@ -187,16 +186,12 @@ class BatchMode:
         return set()
 
     def _record(self, created_at: Any, attached: bool) -> None:
-        data = self.ctx.manifest.data.get("batch") or {}
-        self.ctx.manifest.update(
-            batch={
-                **data,
-                "batch_id": self.batch_id,
-                "spec_digest": self.ctx.spec_digest,
-                "created_at": created_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "attached": attached,
-                "collected": False,
-            }
+        self.ctx.manifest.update_batch(
+            batch_id=self.batch_id,
+            spec_digest=self.ctx.spec_digest,
+            created_at=created_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            attached=attached,
+            collected=False,
         )
 
     def _submit(self, pending: Mapping[str, Job], held: set[str]) -> bool:
@@ -218,8 +213,7 @@ class BatchMode:
                 return False
             ctx.client.batch.add_requests(self.batch_id, page)
             added += len(page)
-        batch = dict(ctx.manifest.data.get("batch") or {})
-        ctx.manifest.update(batch={**batch, "requests": len(held) + added, "added": added})
+        ctx.manifest.update_batch(requests=len(held) + added, added=added)
         if added:
             ctx.notify(f"added {added} requests to batch {self.batch_id}")
         return True

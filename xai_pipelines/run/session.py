@@ -28,6 +28,7 @@ from opentelemetry import trace
 
 from xai_pipelines.plan import ChatJob, Job, iter_jobs, job_from_dict
 from xai_pipelines.plan.shard import Shard, resume_shard
+from xai_pipelines.records import PlanInfo, SpecInfo, UnsetType
 from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.attempts import AttemptHooks
 from xai_pipelines.run.batch_budget import BatchBudgetError
@@ -69,6 +70,8 @@ from xai_pipelines.store import (
     load_resume_state,
     read_jsonl,
 )
+from xai_pipelines.store.compact import compact, plan_ids
+from xai_pipelines.store.datasets import dataset_changes, dataset_digests
 
 EXIT_CODES: dict[str, int] = {
     "completed": 0,
@@ -280,6 +283,9 @@ class PipelineRun:
         self._abort_actions: list[Callable[[], None]] = []
         self._store: ResponseCache | None = None
         self.shard = options.shard  # a resumed run keeps the shard it recorded
+        self._datasets: dict[str, str] = {}
+        self._data_changes: list[str] = []
+        self._set_aside = 0
 
     def _resolved(self) -> dict[str, Any]:
         """The resolved spec itself (``to_dict`` wraps it with its path and digest)."""
@@ -361,9 +367,16 @@ class PipelineRun:
     def _resume(self) -> tuple[ResumeState, list[str]]:
         """What earlier runs into the directory finished, and how the spec changed since."""
         try:
-            state = load_resume_state(self.out)
-        except ValueError as exc:  # damage before the last line is not a crash's doing
+            state = load_resume_state(self.out)  # repairs what a crash or a full disk left
+            self._datasets = dataset_digests(self.spec)
+        except (ValueError, OSError) as exc:  # a newer format, an unreadable file
             raise RunInputError(f"cannot resume into {self.out.root}: {exc}") from None
+        old = None if state.manifest is None else state.manifest.datasets
+        self._data_changes = dataset_changes(None if isinstance(old, UnsetType) else old,
+                                             self._datasets)  # fmt: skip
+        for notice in [*state.notices(), *self._data_changes]:
+            log.warning("%s", notice)
+            self._say(notice)
         try:
             changes = check_spec(
                 state, self.spec.digest, self._resolved(), str(self.out.root), self.options.force
@@ -382,9 +395,23 @@ class PipelineRun:
         try:
             recorded = (state.previous_manifest or {}).get("shard")
             self.shard = resume_shard(self.options.shard, recorded)
-            return self._write_plan()
+            count = self._write_plan()
         except (ValueError, NotBatchableError) as exc:
             raise RunInputError(str(exc)) from None
+        whole = self.options.only is None and self.options.limit is None
+        if whole and (self._data_changes or self.options.force):
+            self._set_aside_stale(state)
+        return count
+
+    def _set_aside_stale(self, state: ResumeState) -> None:
+        """Move the lines of jobs no longer in the (whole) plan out of the reports' way."""
+        keep = plan_ids(self.out)
+        done = compact(self.out, keep)
+        self._set_aside = done.results_not_in_plan
+        for job in [j for j in state.finished if j not in keep]:
+            del state.finished[job]
+        if done.results_not_in_plan or done.errors_not_in_plan:
+            self._say(done.message(self.out.root))
 
     def _open(self, stack: ExitStack, state: ResumeState, changes: list[str]) -> RunResources:
         """Open what the run's jobs share: files, executor, client, trace, prices, manifest."""
@@ -465,16 +492,32 @@ class PipelineRun:
                 with self.interrupts:
                     status = self._batch(res, state)
             else:
-                with self.interrupts, ProgressDisplay(self.stats, self.options.progress):
+                with (
+                    self.interrupts,
+                    ProgressDisplay(self.stats, self.options.progress),
+                    res.manifest.checkpoints(self._progress),
+                ):
                     status = res.executor.run(self._planned())
         except Exception:
             res.manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
             raise
         res.span.set_attribute("xai_pipelines.status", status)
         res.manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
+        # A forced run leaves superseded lines: compact them away (not over lines a failed
+        # write still holds in memory).
+        if self.options.force and getattr(res.sink, "write_failure", None) is None:
+            compacted = compact(self.out)
+            if compacted.moved:
+                self._say(compacted.message(self.out.root))
         self._usage = write_reports(self.out)  # the one source of the run's figures
-        res.manifest.update(counts=final_counts(self.stats.snapshot(), self._usage))
+        res.manifest.set_counts(final_counts(self.stats.snapshot(), self._usage))
         return status
+
+    def _progress(self) -> tuple[int, int]:
+        """Jobs started and ended by this run so far (the manifest's checkpoint)."""
+        s = self.stats.snapshot()
+        ended = s["done"] + s["failed"] + s.get("unsaved", 0)
+        return ended + s["in_flight"], ended
 
     def _batch(self, res: RunResources, state: ResumeState) -> RunStatus:
         opts, shared = self.options, res.shared
@@ -553,23 +596,27 @@ class PipelineRun:
         manifest = ManifestWriter(
             self.out,
             self.run_id,
-            {
-                "name": self.spec.name,
-                "path": str(self.spec.path),
-                "digest": self.spec.digest,
-                "resolved": self._resolved(),
-            },
+            SpecInfo(
+                name=self.spec.name,
+                path=str(self.spec.path),
+                digest=self.spec.digest,
+                resolved=self._resolved(),
+            ),
             self.options.args,
             endpoint,
-            previous=state.previous_manifest,
+            previous=state.manifest,
+            crash=state.crash,
         )
-        manifest.data["prices"] = {k: v.to_dict() for k, v in prices.items()}
-        manifest.data["plan"] = {"jobs": self.stats.total, "already_done": len(state.finished)}
-        if self.shard is not None:
-            manifest.data["shard"] = str(self.shard)
-        if changes:
-            manifest.data["forced_changes"] = changes
-        manifest.write()
+        plan = PlanInfo(jobs=self.stats.total or 0, already_done=len(state.finished))
+        if self._set_aside:
+            plan.set_aside = self._set_aside
+        manifest.start(
+            prices={k: v.to_dict() for k, v in prices.items()},
+            plan=plan,
+            shard=None if self.shard is None else str(self.shard),
+            forced_changes=changes,
+            datasets=self._datasets,
+        )
         return manifest
 
     def _elapsed(self) -> float:

@@ -6,18 +6,39 @@ and :func:`redact_args` drops any CLI argument that looks like a secret.
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, Literal
 
-from xai_pipelines.records import HistoryEntry, Manifest, manifest_from, to_plain
+import msgspec
+
+from xai_pipelines.records import (
+    UNSET,
+    BatchInfo,
+    HistoryEntry,
+    Manifest,
+    PlanInfo,
+    Progress,
+    SpecInfo,
+    UnsetType,
+    as_record,
+    manifest_from,
+)
 from xai_pipelines.spec.secrets import is_secret_name
 from xai_pipelines.store.layout import OutputDir
 
 RunStatus = Literal["running", "completed", "failed", "interrupted", "budget_exhausted"]
+#: Seconds between two progress checkpoints of a running run.
+CHECKPOINT_S = 5.0
+#: The status the history gives a run whose manifest was left ``running`` by a dead process.
+CRASHED = "crashed"
 
 
 def utc_now() -> str:
@@ -57,41 +78,92 @@ def _redact_setting(value: Any) -> Any:
     return value
 
 
-def _entry(manifest: Manifest) -> HistoryEntry:
-    """What the history keeps of an earlier run."""
+def _entry(manifest: Manifest, crash: Crash | None = None) -> HistoryEntry:
+    """What the history keeps of an earlier run (``crash``: it was left ``running``)."""
     return HistoryEntry(
         run_id=manifest.run_id,
-        status=manifest.status,
+        status=manifest.status if crash is None else CRASHED,
         started_at=manifest.started_at,
         finished_at=manifest.finished_at,
         counts=manifest.counts,
+        pid=manifest.pid,
+        host=manifest.host,
+        jobs_in_flight=UNSET if crash is None or crash.in_flight is None else crash.in_flight,
     )
 
 
+@dataclass(frozen=True)
+class Crash:
+    """An earlier run found ``running`` with no process behind it.
+
+    Attributes:
+        manifest: Its manifest.
+        in_flight: Jobs it had started (at its last checkpoint) that left no line;
+            None when its manifest has no checkpoint (written before them).
+    """
+
+    manifest: Manifest
+    in_flight: int | None
+
+    def message(self) -> str:
+        """The notice a resuming run gives."""
+        m = self.manifest
+        who = "the previous run"
+        details = [
+            f"pid {m.pid}" if not isinstance(m.pid, UnsetType) else None,
+            f"on host {m.host}" if not isinstance(m.host, UnsetType) else None,
+            f"started {m.started_at}" if m.started_at else None,
+        ]
+        said = " ".join(d for d in details if d)
+        lost = ""
+        if self.in_flight:
+            lost = (
+                f"; at least {self.in_flight} of its jobs were in flight and are run again "
+                "(their calls are not counted in usage.json)"
+            )
+        return (
+            f"{who} ({said}) did not finish: it crashed or was killed; resuming{lost}"
+            if said
+            else f"{who} did not finish: it crashed or was killed; resuming{lost}"
+        )
+
+
+def this_host() -> str:
+    """The name of this machine, as recorded in the manifest (``host``)."""
+    return socket.gethostname()
+
+
 class ManifestWriter:
-    """Owns ``manifest.json`` during a run; every update is an atomic replace.
+    """Owns ``manifest.json`` during a run as a :class:`~xai_pipelines.records.Manifest`.
+
+    Every change goes through a method, and every write is an atomic replace of the
+    file with the record's encoding.
 
     Args:
         out: The output directory.
         run_id: Id of this run (also on every span and result line).
-        spec: ``{"name", "path", "digest", "resolved"}`` (resolved spec, secrets redacted).
+        spec: Which pipeline runs: a :class:`~xai_pipelines.records.SpecInfo`, or its
+            plain form ``{"name", "path", "digest", "resolved"}`` (secrets redacted).
         args: CLI arguments (redacted here).
         endpoint: API host the run talks to (``local emulator`` for ``--local``).
         previous: The manifest of an earlier run into the directory, kept as history
             (a plain manifest is decoded first).
+        crash: ``previous`` was left ``running`` by a process that is gone: its
+            history entry says ``crashed`` (and how many jobs it left in flight).
 
-    ``data`` is the manifest's plain form; every write checks it against
-    :class:`~xai_pipelines.records.Manifest` (a key no record defines is refused).
+    Raises:
+        RecordError: ``spec`` or ``previous`` is not a valid record.
     """
 
     def __init__(
         self,
         out: OutputDir,
         run_id: str,
-        spec: Mapping[str, Any],
+        spec: SpecInfo | Mapping[str, Any],
         args: Mapping[str, Any],
         endpoint: str,
         previous: Manifest | Mapping[str, Any] | None = None,
+        crash: Crash | None = None,
     ) -> None:
         self._out = out
         self._lock = threading.Lock()
@@ -100,37 +172,133 @@ class ManifestWriter:
             prior = manifest_from(previous)
         history: list[HistoryEntry] = []
         if prior is not None:
-            history = [*prior.history, _entry(prior)]
-        self.data: dict[str, Any] = {
-            "run_id": run_id,
-            "status": "running",
-            "started_at": utc_now(),
-            "finished_at": None,
-            "elapsed_s": None,
-            "spec": dict(spec),
-            "args": redact_args(args),
-            "endpoint": endpoint,
-            "versions": versions(),
-            "counts": {},
-            "history": [to_plain(h) for h in history[-20:]],
-        }
+            history = [*prior.history, _entry(prior, crash)]
+        self._manifest = Manifest(
+            run_id=run_id,
+            status="running",
+            started_at=utc_now(),
+            pid=os.getpid(),
+            host=this_host(),
+            spec=as_record(spec, SpecInfo, "manifest spec"),
+            args=redact_args(args),
+            endpoint=endpoint,
+            versions=versions(),
+            counts={},
+            history=history[-20:],
+        )
+
+    @property
+    def manifest(self) -> Manifest:
+        """A copy of the manifest as it stands (changes go through the methods)."""
+        with self._lock:
+            return msgspec.structs.replace(self._manifest)
+
+    @property
+    def batch(self) -> BatchInfo:
+        """The ``batch`` section so far (empty before batch mode records one)."""
+        with self._lock:
+            batch = self._manifest.batch
+            return BatchInfo() if isinstance(batch, UnsetType) else batch
+
+    def start(
+        self,
+        *,
+        prices: Mapping[str, Mapping[str, Any]] | None = None,
+        plan: PlanInfo | None = None,
+        shard: str | None = None,
+        forced_changes: list[str] | None = None,
+        datasets: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record what the run starts with (each key given; None leaves it out) and write."""
+        with self._lock:
+            m = self._manifest
+            if prices is not None:
+                m.prices = {name: dict(price) for name, price in prices.items()}
+            if plan is not None:
+                m.plan = plan
+            if shard is not None:
+                m.shard = shard
+            if forced_changes:
+                m.forced_changes = list(forced_changes)
+            if datasets is not None:
+                m.datasets = dict(datasets)
+            self._write()
 
     def write(self) -> None:
         """Write the current state."""
         with self._lock:
-            self._out.write_manifest(self.data)
+            self._write()
 
-    def update(self, **fields: Any) -> None:
-        """Set top-level fields and write."""
+    def _write(self) -> None:
+        self._out.write_manifest(self._manifest)
+
+    def update_batch(self, **fields: Any) -> BatchInfo:
+        """Set keys of the ``batch`` section (see :class:`~xai_pipelines.records.BatchInfo`), write.
+
+        Returns:
+            The section as written.
+
+        Raises:
+            TypeError: A key the section does not have.
+        """
         with self._lock:
-            self.data.update(fields)
-            self._out.write_manifest(self.data)
+            batch = self._manifest.batch
+            base = BatchInfo() if isinstance(batch, UnsetType) else batch
+            self._manifest.batch = msgspec.structs.replace(base, **fields)
+            self._write()
+            return self._manifest.batch
+
+    def set_counts(self, counts: Mapping[str, Any]) -> None:
+        """Replace ``counts`` (the usage report's figures, once written) and write."""
+        with self._lock:
+            self._manifest.counts = dict(counts)
+            self._write()
+
+    def checkpoint(self, jobs_started: int, jobs_finished: int) -> None:
+        """Record the run's progress (a durable mark of the calls a crash may leave uncounted)."""
+        with self._lock:
+            if self._manifest.status != "running":
+                return
+            self._manifest.progress = Progress(
+                jobs_started=jobs_started, jobs_finished=jobs_finished, at=utc_now()
+            )
+            self._write()
+
+    @contextmanager
+    def checkpoints(
+        self, progress: Callable[[], tuple[int, int]], interval_s: float = CHECKPOINT_S
+    ) -> Iterator[None]:
+        """Write :meth:`checkpoint` every ``interval_s`` while the block runs.
+
+        Args:
+            progress: Returns ``(jobs started, jobs finished)`` of this run so far.
+            interval_s: Seconds between checkpoints.
+        """
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                started, finished = progress()
+                try:
+                    self.checkpoint(started, finished)
+                except OSError:  # a failing disk is the writers' to report; a mark can wait
+                    continue
+
+        thread = threading.Thread(target=loop, name="manifest-checkpoint", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def finish(self, status: RunStatus, counts: Mapping[str, Any], elapsed_s: float) -> None:
         """Record how the run ended."""
-        self.update(
-            status=status,
-            counts=dict(counts),
-            finished_at=utc_now(),
-            elapsed_s=round(elapsed_s, 3),
-        )
+        with self._lock:
+            m = self._manifest
+            m.status = status
+            m.counts = dict(counts)
+            m.finished_at = utc_now()
+            m.elapsed_s = round(elapsed_s, 3)
+            m.progress = UNSET
+            self._write()

@@ -1,13 +1,19 @@
-"""What a previous run into the same directory finished, and whether its spec still holds."""
+"""What a previous run into the same directory finished, and whether its spec still holds.
+
+Loading it repairs what a crash or a full disk left (:mod:`xai_pipelines.store.repair`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from xai_pipelines.records import Manifest, to_plain
+from xai_pipelines.records import Manifest, UnsetType, to_plain
 from xai_pipelines.store.layout import OutputDir
+from xai_pipelines.store.manifest import Crash
+from xai_pipelines.store.repair import DamagedLine, remove_stale_temp_files, scan_lines
 
 
 class SpecChangedError(Exception):
@@ -31,15 +37,21 @@ class SpecChangedError(Exception):
 
 @dataclass
 class ResumeState:
-    """Finished jobs of earlier runs: id -> request digest.
+    """Finished jobs of earlier runs: id -> request digest, and what the resume repaired.
 
     Attributes:
         finished: Digest of the result line of each finished job id.
         manifest: The manifest found in the directory (None on a fresh one).
+        damaged: Lines of ``results.jsonl`` / ``errors.jsonl`` set aside as damaged.
+        removed_temp_files: Temp files of killed writers that were removed.
+        crash: The earlier run, when it was left ``running`` by a process that is gone.
     """
 
     finished: dict[str, str] = field(default_factory=dict)
     manifest: Manifest | None = None
+    damaged: list[DamagedLine] = field(default_factory=list)
+    removed_temp_files: list[Path] = field(default_factory=list)
+    crash: Crash | None = None
 
     @property
     def previous_manifest(self) -> dict[str, Any] | None:
@@ -50,16 +62,47 @@ class ResumeState:
         """True when ``job_id`` already finished with the same request digest."""
         return self.finished.get(job_id) == digest
 
+    def notices(self) -> list[str]:
+        """What the resume found and did, one warning each (crash, damaged lines, temp files)."""
+        out = [] if self.crash is None else [self.crash.message()]
+        out += [d.message() for d in self.damaged]
+        if self.removed_temp_files:
+            names = ", ".join(p.name for p in self.removed_temp_files[:5])
+            more = len(self.removed_temp_files) - 5
+            names += f" and {more} more" if more > 0 else ""
+            out.append(
+                f"removed {len(self.removed_temp_files)} temp files a killed run left: {names}"
+            )
+        return out
+
 
 def load_resume_state(out: OutputDir) -> ResumeState:
-    """Read which jobs are finished, from ``results.jsonl`` (torn tail ignored).
+    """Read which jobs are finished, repairing what a crash or a full disk left.
+
+    Damaged lines of ``results.jsonl`` and ``errors.jsonl`` are set aside (their
+    jobs run again), temp files of killed writers are removed, and a manifest left
+    ``running`` by a process that is gone is a :class:`~xai_pipelines.store.manifest.Crash`.
+    The caller holds the directory's lock (no live run writes into it).
 
     Raises:
-        ValueError: A damaged line before the last, or a line or manifest that is not a
-            record of its format (:class:`~xai_pipelines.records.RecordError`).
+        ValueError: A line or manifest of a newer format
+            (:class:`~xai_pipelines.store.repair.NewerFormatError`,
+            :class:`~xai_pipelines.records.RecordError`), or a manifest that is not one.
+        OSError: A file could not be read or repaired.
     """
-    finished = {line.id: line.digest for line in out.result_lines()}
-    return ResumeState(finished=finished, manifest=out.load_manifest())
+    manifest = out.load_manifest()
+    if not out.root.is_dir():
+        return ResumeState(manifest=manifest)
+    removed = remove_stale_temp_files(out)
+    scan = scan_lines(out)
+    crash = None
+    if manifest is not None and manifest.status == "running":
+        progress = manifest.progress
+        in_flight = None
+        if not isinstance(progress, UnsetType):
+            in_flight = max(0, progress.jobs_started - scan.lines_by_run[manifest.run_id])
+        crash = Crash(manifest, in_flight)
+    return ResumeState(scan.finished, manifest, scan.damaged, removed, crash)
 
 
 def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
