@@ -25,7 +25,61 @@ from xai_pipelines.sdk.redact import redact
 from xai_pipelines.sdk.retry import RetryPolicy
 
 
-class Caller:
+def convert_rpc_error(exc: grpc.RpcError, api_key: str) -> XaiError:
+    """The :class:`XaiError` for a failed call (sync or ``grpc.aio``), key scrubbed."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if hasattr(exc, "details") else None) or ""
+    details = redact(details, (api_key,))
+    request_id = None
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    for key, value in trailing or ():
+        if key.lower() in REQUEST_ID_KEYS:
+            request_id = value if isinstance(value, str) else value.decode()
+    return error_for_status(code, details, request_id=request_id)
+
+
+class CallTracing:
+    """The span half of a caller, shared by :class:`Caller` and ``sdk.aio``'s.
+
+    Args:
+        tracer: Tracer for the call spans.
+        server: ``host:port`` (span attribute).
+    """
+
+    def __init__(self, tracer: trace.Tracer, server: str) -> None:
+        self.tracer = tracer
+        self.server = server
+
+    @contextmanager
+    def traced(self, name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
+        """A CLIENT span around a unary call; a failure is recorded on it and re-raised."""
+        with self.tracer.start_as_current_span(
+            name,
+            kind=trace.SpanKind.CLIENT,
+            attributes=dict(attributes),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                telemetry.record_error(span, exc)
+                raise
+
+    def start_span(
+        self, name: str, attributes: Mapping[str, Any], parent: otel_context.Context
+    ) -> trace.Span:
+        """Start (not activate) a CLIENT span under ``parent``; the caller ends it."""
+        return self.tracer.start_span(
+            name, context=parent, kind=trace.SpanKind.CLIENT, attributes=dict(attributes)
+        )
+
+    def attributes(self, operation: str, model: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Request attributes for a span (see :func:`telemetry.request_attributes`)."""
+        return telemetry.request_attributes(operation, model, self.server, params)
+
+
+class Caller(CallTracing):
     """Sends requests over a channel pool with conversion, retries and tracing.
 
     Args:
@@ -44,10 +98,9 @@ class Caller:
         server: str,
         api_key: str,
     ) -> None:
+        super().__init__(tracer, server)
         self.pool = pool
         self.policy = policy
-        self.tracer = tracer
-        self.server = server
         self._api_key = api_key
 
     def unary(
@@ -140,40 +193,4 @@ class Caller:
             raise self._convert(exc) from exc
 
     def _convert(self, exc: grpc.RpcError) -> XaiError:
-        code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-        details = (exc.details() if hasattr(exc, "details") else None) or ""
-        details = redact(details, (self._api_key,))
-        request_id = None
-        trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-        for key, value in trailing or ():
-            if key.lower() in REQUEST_ID_KEYS:
-                request_id = value if isinstance(value, str) else value.decode()
-        return error_for_status(code, details, request_id=request_id)
-
-    @contextmanager
-    def traced(self, name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
-        """A CLIENT span around a unary call; a failure is recorded on it and re-raised."""
-        with self.tracer.start_as_current_span(
-            name,
-            kind=trace.SpanKind.CLIENT,
-            attributes=dict(attributes),
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield span
-            except BaseException as exc:
-                telemetry.record_error(span, exc)
-                raise
-
-    def start_span(
-        self, name: str, attributes: Mapping[str, Any], parent: otel_context.Context
-    ) -> trace.Span:
-        """Start (not activate) a CLIENT span under ``parent``; the caller ends it."""
-        return self.tracer.start_span(
-            name, context=parent, kind=trace.SpanKind.CLIENT, attributes=dict(attributes)
-        )
-
-    def attributes(self, operation: str, model: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Request attributes for a span (see :func:`telemetry.request_attributes`)."""
-        return telemetry.request_attributes(operation, model, self.server, params)
+        return convert_rpc_error(exc, self._api_key)

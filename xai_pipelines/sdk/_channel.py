@@ -13,7 +13,7 @@ import collections
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import grpc
 
@@ -22,6 +22,9 @@ from xai_pipelines import __version__
 USER_AGENT = f"xai-pipelines/{__version__}"
 CLIENT_VERSION_METADATA = ("xai-sdk-version", f"xai-pipelines-python/{__version__}")
 _MIB = 1 << 20
+#: Calls one channel carries before the pool opens another: HTTP/2 servers commonly allow
+#: about 100 concurrent streams per connection (gRPC's and the hosted API's front ends).
+CALLS_PER_CHANNEL = 64
 
 CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_send_message_length", 20 * _MIB),
@@ -66,9 +69,28 @@ class _Interceptor(
         return continuation(self._rewrite(client_call_details), request_iterator)
 
 
+def call_metadata(
+    api_key: str, metadata: Sequence[tuple[str, str]] = ()
+) -> tuple[tuple[str, str], ...]:
+    """The metadata every call carries after its own: the bearer key, the client version
+    and the client's extra metadata (sync channels add it by interceptor, async calls
+    directly)."""
+    return (("authorization", f"Bearer {api_key}"), CLIENT_VERSION_METADATA, *metadata)
+
+
+def call_timeout(explicit: float | None, default: float) -> float:
+    """The deadline of a call: its own, else the client's default."""
+    return default if explicit is None else explicit
+
+
+def channel_credentials() -> grpc.ChannelCredentials:
+    """TLS credentials with the system's root certificates (the API key goes in metadata)."""
+    return grpc.ssl_channel_credentials()
+
+
 def auth_interceptor(api_key: str, metadata: Sequence[tuple[str, str]] = ()) -> _Interceptor:
     """Adds ``authorization: Bearer <key>``, the client version and extra metadata."""
-    extra = (("authorization", f"Bearer {api_key}"), CLIENT_VERSION_METADATA, *metadata)
+    extra = call_metadata(api_key, metadata)
 
     def rewrite(details: Any) -> _CallDetails:
         return _CallDetails(
@@ -89,7 +111,7 @@ def deadline_interceptor(timeout: float) -> _Interceptor:
     def rewrite(details: Any) -> _CallDetails:
         return _CallDetails(
             details.method,
-            timeout if details.timeout is None else details.timeout,
+            call_timeout(details.timeout, timeout),
             details.metadata,
             details.credentials,
             details.wait_for_ready,
@@ -109,7 +131,7 @@ def open_channel(
 ) -> grpc.Channel:
     """Open one intercepted channel to ``target``."""
     if secure:
-        raw = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS)
+        raw = grpc.secure_channel(target, channel_credentials(), options=CHANNEL_OPTIONS)
     else:
         raw = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
     return grpc.intercept_channel(
@@ -117,10 +139,13 @@ def open_channel(
     )
 
 
-class PooledChannel:
-    """A channel plus its cached stubs and its count of calls in flight."""
+C = TypeVar("C")
 
-    def __init__(self, channel: grpc.Channel) -> None:
+
+class PooledChannel(Generic[C]):
+    """A channel (sync or ``grpc.aio``) plus its cached stubs and its count of calls in flight."""
+
+    def __init__(self, channel: C) -> None:
         self.channel = channel
         self.in_flight = 0
         self._stubs: dict[type, Any] = {}
@@ -133,8 +158,12 @@ class PooledChannel:
         return stub
 
 
-class ChannelPool:
-    """Channels to one target, leased to calls by load.
+class LeasePool(Generic[C]):
+    """Channels to one target, opened on demand and leased to calls by load.
+
+    A call leases the least-loaded channel; a new one is opened when every open one
+    already carries ``calls_per_channel`` calls, up to ``max_channels`` (past that the
+    least-loaded channel takes more). Shared by the sync pool and ``sdk.aio``'s.
 
     Args:
         factory: Opens a new channel.
@@ -142,15 +171,13 @@ class ChannelPool:
         calls_per_channel: Calls a channel carries before another one is opened.
     """
 
-    def __init__(
-        self, factory: Callable[[], grpc.Channel], max_channels: int, calls_per_channel: int
-    ) -> None:
+    def __init__(self, factory: Callable[[], C], max_channels: int, calls_per_channel: int) -> None:
         if max_channels < 1 or calls_per_channel < 1:
             raise ValueError("max_channels and calls_per_channel must be positive")
         self._factory = factory
         self._max = max_channels
         self._per_channel = calls_per_channel
-        self._channels: collections.deque[PooledChannel] = collections.deque()
+        self._channels: collections.deque[PooledChannel[C]] = collections.deque()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -160,7 +187,7 @@ class ChannelPool:
         return len(self._channels)
 
     @contextmanager
-    def lease(self) -> Iterator[PooledChannel]:
+    def lease(self) -> Iterator[PooledChannel[C]]:
         """Borrow a channel for the duration of one call."""
         chosen = self._acquire()
         try:
@@ -169,7 +196,7 @@ class ChannelPool:
             with self._lock:
                 chosen.in_flight -= 1
 
-    def _acquire(self) -> PooledChannel:
+    def _acquire(self) -> PooledChannel[C]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the client is closed")
@@ -180,10 +207,18 @@ class ChannelPool:
             best.in_flight += 1
             return best
 
-    def close(self) -> None:
-        """Close every channel; later leases fail."""
+    def _detach(self) -> list[C]:
+        """Mark the pool closed and hand over its channels (for the caller to close)."""
         with self._lock:
             self._closed = True
             channels, self._channels = list(self._channels), collections.deque()
-        for pooled in channels:
-            pooled.channel.close()
+        return [pooled.channel for pooled in channels]
+
+
+class ChannelPool(LeasePool[grpc.Channel]):
+    """Sync channels to one target, leased to calls by load (see :class:`LeasePool`)."""
+
+    def close(self) -> None:
+        """Close every channel; later leases fail."""
+        for channel in self._detach():
+            channel.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ from xai_pipelines.sdk.errors import (
     XaiError,
     error_for_status,
 )
-from xai_pipelines.sdk.image import ImageClient, ImageResponse
+from xai_pipelines.sdk.image import ImageClient, ImageData, ImageResponse
 from xai_pipelines.sdk.outputs import SERVER_SIDE_TOOL_TYPES, ToolCall
 from xai_pipelines.sdk.response import Response, check_reply
 
@@ -183,7 +183,7 @@ class BatchClient:
         self, batch_id: str, requests: Iterable[BatchItem | tuple[str, BatchItem]]
     ) -> None:
         """Add chat or image requests, optionally with your own ``batch_request_id``."""
-        items = [_batch_request(r) for r in requests]
+        items = [batch_request_proto(r) for r in requests]
         if items:
             self._call(
                 "AddBatchRequests",
@@ -207,8 +207,7 @@ class BatchClient:
         """One page of batches and the next page's token (None on the last page)."""
         request = batch_pb2.ListBatchesRequest(limit=limit, pagination_token=pagination_token)
         reply = self._call("ListBatches", request)
-        token = reply.pagination_token if reply.HasField("pagination_token") else None
-        return [BatchInfo.from_proto(b) for b in reply.batches], token or None
+        return [BatchInfo.from_proto(b) for b in reply.batches], page_token(reply)
 
     def iter_batches(self, page_size: int = 100) -> Iterator[BatchInfo]:
         """Every batch, page after page."""
@@ -227,8 +226,7 @@ class BatchClient:
             batch_id=batch_id, limit=limit, pagination_token=pagination_token
         )
         reply = self._call("ListBatchResults", request)
-        token = reply.pagination_token if reply.HasField("pagination_token") else None
-        return BatchResultsPage([self._result(r) for r in reply.results], token or None)
+        return BatchResultsPage([self._result(r) for r in reply.results], page_token(reply))
 
     def iter_results(self, batch_id: str, page_size: int = 100) -> Iterator[BatchResult]:
         """Every finished result, page after page."""
@@ -252,15 +250,11 @@ class BatchClient:
         Returns:
             The page and the next page's token (None on the last page).
         """
-        request = batch_pb2.ListBatchRequestMetadataRequest(
-            batch_id=batch_id,
-            limit=limit,
-            pagination_token=pagination_token,
-            status=[_state(s) for s in states],  # type: ignore[misc]
-        )
+        request = metadata_request(batch_id, limit, pagination_token, states)
         reply = self._call("ListBatchRequestMetadata", request)
-        token = reply.pagination_token if reply.HasField("pagination_token") else None
-        return [BatchRequestInfo.from_proto(m) for m in reply.batch_request_metadata], token or None
+        return [BatchRequestInfo.from_proto(m) for m in reply.batch_request_metadata], page_token(
+            reply
+        )
 
     def iter_request_metadata(
         self, batch_id: str, page_size: int = 100, states: Iterable[BatchRequestState] = ()
@@ -288,28 +282,54 @@ class BatchClient:
         return reply.request, result
 
     def _result(self, result: batch_pb2.BatchResult) -> BatchResult:
-        if result.WhichOneof("result") == "error":
-            code = _status_code(result.error.code)
-            error = error_for_status(code, result.error.message, request_id=result.batch_request_id)
+        return fold_batch_result(result, self._images.wrap)
+
+
+def page_token(reply: Any) -> str | None:
+    """The next page's token of a paged reply (None on the last page)."""
+    token = reply.pagination_token if reply.HasField("pagination_token") else None
+    return token or None
+
+
+def metadata_request(
+    batch_id: str, limit: int, pagination_token: str | None, states: Iterable[BatchRequestState]
+) -> batch_pb2.ListBatchRequestMetadataRequest:
+    """The ``ListBatchRequestMetadata`` request (only ``states``, when given)."""
+    return batch_pb2.ListBatchRequestMetadataRequest(
+        batch_id=batch_id,
+        limit=limit,
+        pagination_token=pagination_token,
+        status=[_state(s) for s in states],  # type: ignore[misc]
+    )
+
+
+def fold_batch_result(
+    result: batch_pb2.BatchResult,
+    wrap_images: Callable[[image_pb2.ImageResponse], Sequence[ImageData]],
+) -> BatchResult:
+    """Read one batch result: a chat Response, images (made by ``wrap_images``) or an error."""
+    if result.WhichOneof("result") == "error":
+        code = _status_code(result.error.code)
+        error = error_for_status(code, result.error.message, request_id=result.batch_request_id)
+        return BatchResult(result.batch_request_id, error=error)
+    data = result.response
+    if data.WhichOneof("response") == "image_response":
+        if not data.image_response.images:
+            error = EmptyResponseError(
+                "the server's batch result holds no image",
+                request_id=result.batch_request_id,
+            )
             return BatchResult(result.batch_request_id, error=error)
-        data = result.response
-        if data.WhichOneof("response") == "image_response":
-            if not data.image_response.images:
-                error = EmptyResponseError(
-                    "the server's batch result holds no image",
-                    request_id=result.batch_request_id,
-                )
-                return BatchResult(result.batch_request_id, error=error)
-            images = tuple(self._images.wrap(data.image_response))
-            return BatchResult(result.batch_request_id, images=images)
-        proto = data.completion_response
-        try:
-            check_reply(proto, what="batch result")
-        except EmptyResponseError as exc:
-            exc.request_id = result.batch_request_id
-            return BatchResult(result.batch_request_id, error=exc)
-        response = Response(proto, None if _agentic(proto) else 0)
-        return BatchResult(result.batch_request_id, response=response)
+        images = tuple(wrap_images(data.image_response))
+        return BatchResult(result.batch_request_id, images=images)  # type: ignore[arg-type]
+    proto = data.completion_response
+    try:
+        check_reply(proto, what="batch result")
+    except EmptyResponseError as exc:
+        exc.request_id = result.batch_request_id
+        return BatchResult(result.batch_request_id, error=exc)
+    response = Response(proto, None if _agentic(proto) else 0)
+    return BatchResult(result.batch_request_id, response=response)
 
 
 def _state(name: BatchRequestState) -> int:
@@ -327,7 +347,8 @@ def _status_code(number: int) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-def _batch_request(item: BatchItem | tuple[str, BatchItem]) -> batch_pb2.BatchRequest:
+def batch_request_proto(item: BatchItem | tuple[str, BatchItem]) -> batch_pb2.BatchRequest:
+    """One ``BatchRequest`` from a Chat or request proto, with its optional id."""
     request_id, payload = item if isinstance(item, tuple) else (None, item)
     out = batch_pb2.BatchRequest()
     if request_id is not None:

@@ -26,14 +26,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from xai_pipelines.proto import chat_pb2, chat_pb2_grpc, deferred_pb2
 from xai_pipelines.sdk import telemetry
-from xai_pipelines.sdk._call import Caller
+from xai_pipelines.sdk._call import Caller, CallTracing
 from xai_pipelines.sdk._chat_request import (
     CONVERSATION_ID_METADATA,
     apply_params,
@@ -83,7 +83,8 @@ class CompactResult:
         return chat_pb2.Message(role=chat_pb2.ROLE_USER, encrypted_content=self.encrypted_content)
 
 
-def _metadata(conversation_id: str | None) -> tuple[tuple[str, str], ...]:
+def chat_metadata(conversation_id: str | None) -> tuple[tuple[str, str], ...]:
+    """The per-call metadata of a chat: its ``x-grok-conv-id``, if any."""
     return ((CONVERSATION_ID_METADATA, conversation_id),) if conversation_id else ()
 
 
@@ -137,11 +138,7 @@ class ChatClient:
         attrs = self._caller.attributes("chat", "", {})
         with self._caller.traced("chat.get_stored_completion", attrs) as span:
             proto, attempts = self._caller.unary(_STUB, "GetStoredCompletion", request)
-            check_reply(proto, what="stored completion")
-            indices = sorted({o.index for o in proto.outputs})
-            responses = [Response(proto, i, attempts=attempts) for i in indices]
-            _record_responses(span, responses, attempts)
-            return responses
+            return fold_stored(span, proto, attempts)
 
     def delete_stored_completion(self, response_id: str) -> str:
         """Delete a stored completion; returns the deleted response id."""
@@ -166,30 +163,62 @@ class ChatClient:
         return _compact(self._caller, model, list(request.messages), conversation_id)
 
 
+def compact_request(model: str, messages: list[chat_pb2.Message]) -> chat_pb2.CompactContextRequest:
+    """The ``CompactContext`` request for a conversation."""
+    return chat_pb2.CompactContextRequest(model=model, input=messages)
+
+
+def compact_attributes(
+    tracing: CallTracing, model: str, conversation_id: str | None
+) -> dict[str, Any]:
+    """Span attributes of a ``chat.compact <model>`` call."""
+    attrs = tracing.attributes("chat", model, {})
+    if conversation_id:
+        attrs["gen_ai.conversation.id"] = conversation_id
+    return attrs
+
+
+def fold_compact(
+    span: trace.Span, proto: chat_pb2.CompactContextResponse, attempts: int
+) -> CompactResult:
+    """Read a ``CompactContext`` answer and record it on the call's span."""
+    result = CompactResult.from_proto(proto)
+    telemetry.set_attributes(
+        span,
+        {
+            "xai.attempts": attempts,
+            "xai.dropped_message_count": result.dropped_message_count,
+            **telemetry.usage_attributes(result.usage),
+        },
+    )
+    return result
+
+
 def _compact(
     caller: Caller, model: str, messages: list[chat_pb2.Message], conversation_id: str | None
 ) -> CompactResult:
-    request = chat_pb2.CompactContextRequest(model=model, input=messages)
-    attrs = caller.attributes("chat", model, {})
-    if conversation_id:
-        attrs["gen_ai.conversation.id"] = conversation_id
+    request = compact_request(model, messages)
+    attrs = compact_attributes(caller, model, conversation_id)
     with caller.traced(f"chat.compact {model}", attrs) as span:
         proto, attempts = caller.unary(
-            _STUB, "CompactContext", request, metadata=_metadata(conversation_id)
+            _STUB, "CompactContext", request, metadata=chat_metadata(conversation_id)
         )
-        result = CompactResult.from_proto(proto)
-        telemetry.set_attributes(
-            span,
-            {
-                "xai.attempts": attempts,
-                "xai.dropped_message_count": result.dropped_message_count,
-                **telemetry.usage_attributes(result.usage),
-            },
-        )
-        return result
+        return fold_compact(span, proto, attempts)
 
 
-def _record_responses(span: trace.Span, responses: list[Response], attempts: int) -> None:
+def fold_stored(
+    span: trace.Span, proto: chat_pb2.GetChatCompletionResponse, attempts: int
+) -> list[Response]:
+    """A stored completion as one Response per index, recorded on the call's span."""
+    check_reply(proto, what="stored completion")
+    indices = sorted({o.index for o in proto.outputs})
+    responses = [Response(proto, i, attempts=attempts) for i in indices]
+    record_responses(span, responses, attempts)
+    return responses
+
+
+def record_responses(span: trace.Span, responses: list[Response], attempts: int) -> None:
+    """Record the answers of a chat call on its span (model, ids, usage, contents)."""
     if not span.is_recording() or not responses:
         return
     first = responses[0]
@@ -218,24 +247,21 @@ def _output_json(response: Response) -> dict[str, Any]:
     return out
 
 
-class Chat:
-    """A conversation: the request being built plus the calls that send it.
+class ChatBase:
+    """What a conversation is without its calls: the request being built and its helpers.
 
-    Not thread-safe: one conversation belongs to one thread at a time.
+    Shared by :class:`Chat` and ``sdk.aio``'s ``AsyncChat``, which add the calls.
     """
 
     def __init__(
         self,
-        caller: Caller,
+        tracing: CallTracing,
         request: chat_pb2.GetCompletionsRequest,
-        *,
-        conversation_id: str | None = None,
-        uploads: FileUploads | None = None,
+        conversation_id: str | None,
     ) -> None:
-        self._caller = caller
+        self._tracing = tracing
         self._request = request
         self._conversation_id = check_conversation_id(conversation_id)
-        self._uploads = uploads
 
     @property
     def request(self) -> chat_pb2.GetCompletionsRequest:
@@ -246,12 +272,6 @@ class Chat:
         copy = chat_pb2.GetCompletionsRequest()
         copy.CopyFrom(self._request)
         return copy
-
-    def batch_request(self) -> chat_pb2.GetCompletionsRequest:
-        """The request as a server-side batch carries it: local files uploaded, ``n`` as built."""
-        if self._uploads is not None:
-            self._uploads.resolve(self._request)
-        return self.request
 
     @property
     def model(self) -> str:
@@ -268,7 +288,7 @@ class Chat:
         """The conversation so far."""
         return list(self._request.messages)
 
-    def append(self, message: Any) -> Chat:
+    def append(self, message: Any) -> Self:
         """Add a message, a Response's turns, or a :class:`CompactResult`.
 
         A Response is replayed as the official SDK replays it: text, reasoning and
@@ -285,6 +305,136 @@ class Chat:
         else:
             self._request.messages.extend(to_messages(message))
         return self
+
+    def _with_n(self, n: int) -> chat_pb2.GetCompletionsRequest:
+        """A copy of the request with ``n`` set (local files as they are now)."""
+        check_n(n)
+        request = self.request
+        request.n = n
+        return request
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return chat_metadata(self._conversation_id)
+
+    def _attributes(self, request: chat_pb2.GetCompletionsRequest) -> dict[str, Any]:
+        attrs = self._tracing.attributes("chat", request.model, request_params(request))
+        if self._conversation_id:
+            attrs["gen_ai.conversation.id"] = self._conversation_id
+        return attrs
+
+    def _input_content(self, span: trace.Span, request: chat_pb2.GetCompletionsRequest) -> None:
+        if span.is_recording() and telemetry.content_enabled():
+            messages = [message_to_json(m) for m in request.messages]
+            telemetry.set_content(span, "gen_ai.input.messages", messages)
+
+    def _start_stream_span(self, request: chat_pb2.GetCompletionsRequest) -> trace.Span:
+        # The span's parent is the context of the stream() call, not of the first next().
+        return self._tracing.start_span(
+            f"chat.stream {request.model}", self._attributes(request), otel_context.get_current()
+        )
+
+
+def check_n(n: Any) -> None:
+    """Refuse an ``n`` that is not a positive integer."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise RequestValidationError(f"n must be a positive integer, got {n!r}")
+
+
+def parse_format(request: chat_pb2.GetCompletionsRequest, schema: Any) -> None:
+    """Ask ``request`` for JSON matching ``schema`` (what ``parse`` sends)."""
+    apply_params(request, {"response_format": _schema_format(schema)})
+
+
+class StreamFold:
+    """Folds the chunks of a streamed chat call into live Responses.
+
+    Args:
+        indices: None for a single answer (every output), else the requested indices.
+    """
+
+    def __init__(self, indices: list[int] | None) -> None:
+        self._indices = indices
+        self._views: list[int | None] = [None] if indices is None else list(indices)
+        self._started = time.perf_counter()
+        self._acc = StreamAccumulator()
+        self._current = 0
+        self.responses: list[Response] = []
+
+    def add(
+        self, attempt: int, proto: chat_pb2.GetChatCompletionChunk
+    ) -> tuple[list[Response], Chunk]:
+        """Fold one chunk of attempt ``attempt``; a new attempt starts over."""
+        if attempt != self._current:  # first chunk of an attempt: start over
+            ttft = time.perf_counter() - self._started
+            self._acc, self._current = StreamAccumulator(), attempt
+            self.responses = [
+                Response(self._acc.proto, i, attempts=attempt, ttft_s=ttft) for i in self._views
+            ]
+        self._acc.add(proto)
+        return self.responses, Chunk(proto, None, attempt)
+
+    def finish(self, span: trace.Span) -> None:
+        """Check the folded reply and record it on the stream's span.
+
+        Raises:
+            EmptyResponseError: When the stream carried no output.
+        """
+        check_reply(self._acc.proto, self._indices or (), what="stream")
+        record_responses(span, self.responses, self.responses[0].attempts)
+
+
+def deferred_answer(
+    answer: chat_pb2.GetDeferredCompletionResponse,
+    deferred_id: str,
+    indices: list[int] | None,
+    attempts: int,
+) -> list[Response] | None:
+    """The Responses of a finished deferred completion; None while it is pending.
+
+    Raises:
+        DeferredError: When it ended otherwise (expired, failed).
+    """
+    if answer.status == deferred_pb2.DONE:
+        return _answers(answer.response, indices, attempts)
+    if answer.status != deferred_pb2.PENDING:
+        status = deferred_pb2.DeferredStatus.Name(answer.status)
+        raise DeferredError(
+            f"deferred completion {deferred_id} ended {status}", request_id=deferred_id
+        )
+    return None
+
+
+def deferred_timeout(deferred_id: str, timeout: float) -> DeferredTimeoutError:
+    """The error of a deferred completion still pending after ``timeout`` seconds."""
+    return DeferredTimeoutError(
+        f"deferred completion {deferred_id} still pending after {timeout:g}s",
+        deferred_id=deferred_id,
+    )
+
+
+class Chat(ChatBase):
+    """A conversation: the request being built plus the calls that send it.
+
+    Not thread-safe: one conversation belongs to one thread at a time.
+    """
+
+    def __init__(
+        self,
+        caller: Caller,
+        request: chat_pb2.GetCompletionsRequest,
+        *,
+        conversation_id: str | None = None,
+        uploads: FileUploads | None = None,
+    ) -> None:
+        super().__init__(caller, request, conversation_id)
+        self._caller = caller
+        self._uploads = uploads
+
+    def batch_request(self) -> chat_pb2.GetCompletionsRequest:
+        """The request as a server-side batch carries it: local files uploaded, ``n`` as built."""
+        if self._uploads is not None:
+            self._uploads.resolve(self._request)
+        return self.request
 
     def compact(self) -> CompactResult:
         """Fold the conversation into compact encrypted context and carry on from it.
@@ -360,27 +510,15 @@ class Chat:
             StructuredOutputError: If the answer does not match the schema.
         """
         request = self._outgoing(1)
-        apply_params(request, {"response_format": _schema_format(schema)})
+        parse_format(request, schema)
         return self._sample(request, None, timeout)[0].parse(schema)
 
     def _outgoing(self, n: int) -> chat_pb2.GetCompletionsRequest:
         """The request a call sends: local files uploaded, ``n`` set."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise RequestValidationError(f"n must be a positive integer, got {n!r}")
-        request = self.batch_request()
-        request.n = n
-        return request
-
-    def _attributes(self, request: chat_pb2.GetCompletionsRequest) -> dict[str, Any]:
-        attrs = self._caller.attributes("chat", request.model, request_params(request))
-        if self._conversation_id:
-            attrs["gen_ai.conversation.id"] = self._conversation_id
-        return attrs
-
-    def _input_content(self, span: trace.Span, request: chat_pb2.GetCompletionsRequest) -> None:
-        if span.is_recording() and telemetry.content_enabled():
-            messages = [message_to_json(m) for m in request.messages]
-            telemetry.set_content(span, "gen_ai.input.messages", messages)
+        check_n(n)  # a bad n fails before any upload
+        if self._uploads is not None:
+            self._uploads.resolve(self._request)
+        return self._with_n(n)
 
     def _sample(
         self,
@@ -391,14 +529,10 @@ class Chat:
         with self._caller.traced(f"chat.sample {request.model}", self._attributes(request)) as span:
             self._input_content(span, request)
             proto, attempts = self._caller.unary(
-                _STUB,
-                "GetCompletion",
-                request,
-                timeout=timeout,
-                metadata=_metadata(self._conversation_id),
+                _STUB, "GetCompletion", request, timeout=timeout, metadata=self._metadata()
             )
             responses = _answers(proto, indices, attempts)
-            _record_responses(span, responses, attempts)
+            record_responses(span, responses, attempts)
             return responses
 
     def _stream(
@@ -407,10 +541,7 @@ class Chat:
         indices: list[int] | None,
         timeout: float | None,
     ) -> Iterator[tuple[list[Response], Chunk]]:
-        # The span's parent is the context of this call, not of the first next().
-        span = self._caller.start_span(
-            f"chat.stream {request.model}", self._attributes(request), otel_context.get_current()
-        )
+        span = self._start_stream_span(request)
         self._input_content(span, request)
         return self._stream_items(span, request, indices, timeout)
 
@@ -421,28 +552,14 @@ class Chat:
         indices: list[int] | None,
         timeout: float | None,
     ) -> Iterator[tuple[list[Response], Chunk]]:
-        started = time.perf_counter()
-        acc, current, responses = StreamAccumulator(), 0, []
-        views: list[int | None] = [None] if indices is None else list(indices)
+        fold = StreamFold(indices)
         stream = self._caller.stream(
-            _STUB,
-            "GetCompletionChunk",
-            request,
-            timeout=timeout,
-            metadata=_metadata(self._conversation_id),
+            _STUB, "GetCompletionChunk", request, timeout=timeout, metadata=self._metadata()
         )
         try:
             for attempt, proto in stream:
-                if attempt != current:  # first chunk of an attempt: start over
-                    ttft = time.perf_counter() - started
-                    acc, current = StreamAccumulator(), attempt
-                    responses = [
-                        Response(acc.proto, i, attempts=attempt, ttft_s=ttft) for i in views
-                    ]
-                acc.add(proto)
-                yield responses, Chunk(proto, None, attempt)
-            check_reply(acc.proto, indices or (), what="stream")
-            _record_responses(span, responses, responses[0].attempts)
+                yield fold.add(attempt, proto)
+            fold.finish(span)
         except Exception as exc:
             telemetry.record_error(span, exc)
             raise
@@ -458,7 +575,7 @@ class Chat:
         interval: float,
         max_interval: float,
     ) -> list[Response]:
-        metadata = _metadata(self._conversation_id)
+        metadata = self._metadata()
         with self._caller.traced(f"chat.defer {request.model}", self._attributes(request)) as span:
             self._input_content(span, request)
             deadline = time.monotonic() + timeout
@@ -472,23 +589,13 @@ class Chat:
                 answer, _ = self._caller.unary(
                     _STUB, "GetDeferredCompletion", poll, metadata=metadata
                 )
-                if answer.status == deferred_pb2.DONE:
-                    responses = _answers(answer.response, indices, attempts)
-                    _record_responses(span, responses, attempts)
+                responses = deferred_answer(answer, started.request_id, indices, attempts)
+                if responses is not None:
+                    record_responses(span, responses, attempts)
                     return responses
-                if answer.status != deferred_pb2.PENDING:
-                    status = deferred_pb2.DeferredStatus.Name(answer.status)
-                    raise DeferredError(
-                        f"deferred completion {started.request_id} ended {status}",
-                        request_id=started.request_id,
-                    )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise DeferredTimeoutError(
-                        f"deferred completion {started.request_id} still pending after "
-                        f"{timeout:g}s",
-                        deferred_id=started.request_id,
-                    )
+                    raise deferred_timeout(started.request_id, timeout)
                 time.sleep(min(delay, remaining))
                 delay = min(delay * 2, max_interval)
 

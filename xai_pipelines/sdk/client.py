@@ -19,7 +19,7 @@ from opentelemetry import trace
 
 from xai_pipelines.sdk import telemetry
 from xai_pipelines.sdk._call import Caller
-from xai_pipelines.sdk._channel import ChannelPool, open_channel
+from xai_pipelines.sdk._channel import CALLS_PER_CHANNEL, ChannelPool, open_channel
 from xai_pipelines.sdk.batch import BatchClient
 from xai_pipelines.sdk.chat import ChatClient
 from xai_pipelines.sdk.errors import MissingApiKeyError
@@ -35,6 +35,8 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT_S", "Client"]
 DEFAULT_HOST = "api.x.ai:443"
 #: Default per-call deadline, the one the hosted API's official SDK uses (27 minutes).
 DEFAULT_TIMEOUT_S = 27 * 60.0
+#: Most channels (connections) a sync client opens.
+MAX_CHANNELS = 8
 
 
 def is_loopback(host: str) -> bool:
@@ -79,31 +81,24 @@ class Client:
         insecure: bool | None = None,
         timeout: float | None = None,
         channels: int | None = None,
-        calls_per_channel: int = 64,
+        calls_per_channel: int = CALLS_PER_CHANNEL,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         metadata: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
-        raw = api_key or os.environ.get(API_KEY_ENV)
-        if not raw:
-            raise MissingApiKeyError()
-        key = clean_api_key(raw, "api_key" if api_key else API_KEY_ENV)
-        host = api_host if _has_port(api_host) else f"{api_host}:443"
+        key = resolve_key(api_key)
+        host = resolve_host(api_host)
         self.api_host = host
         self.insecure = is_loopback(host) if insecure is None else insecure
         self.timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
-        if retry_policy is None:
-            retry_policy = (
-                RetryPolicy() if max_retries is None else RetryPolicy(max_attempts=max_retries + 1)
-            )
-        self.retry_policy = retry_policy
-        extra = list(metadata.items() if isinstance(metadata, Mapping) else metadata or ())
+        self.retry_policy = retry_policy = resolve_policy(max_retries, retry_policy)
+        extra = extra_metadata(metadata)
         self._pool = ChannelPool(
             lambda: open_channel(
                 host, secure=not self.insecure, api_key=key, timeout=self.timeout, metadata=extra
             ),
-            max_channels=8 if channels is None else channels,
+            max_channels=MAX_CHANNELS if channels is None else channels,
             calls_per_channel=calls_per_channel,
         )
         caller = Caller(self._pool, retry_policy, telemetry.get_tracer(tracer_provider), host, key)
@@ -135,6 +130,38 @@ class Client:
     def __repr__(self) -> str:
         mode = "plaintext" if self.insecure else "tls"
         return f"Client(api_host={self.api_host!r}, {mode})"
+
+
+def resolve_key(api_key: str | None) -> str:
+    """The key to send: ``api_key`` or ``XAI_API_KEY``, cleaned (shared by ``sdk.aio``).
+
+    Raises:
+        MissingApiKeyError: When neither is set.
+        InvalidApiKeyError: See :func:`~xai_pipelines.sdk.keys.clean_api_key`.
+    """
+    raw = api_key or os.environ.get(API_KEY_ENV)
+    if not raw:
+        raise MissingApiKeyError()
+    return clean_api_key(raw, "api_key" if api_key else API_KEY_ENV)
+
+
+def resolve_host(api_host: str) -> str:
+    """``api_host`` with its port (443 when it has none)."""
+    return api_host if _has_port(api_host) else f"{api_host}:443"
+
+
+def resolve_policy(max_retries: int | None, retry_policy: RetryPolicy | None) -> RetryPolicy:
+    """The client's retry policy: ``retry_policy``, else one allowing ``max_retries``."""
+    if retry_policy is not None:
+        return retry_policy
+    return RetryPolicy() if max_retries is None else RetryPolicy(max_attempts=max_retries + 1)
+
+
+def extra_metadata(
+    metadata: Sequence[tuple[str, str]] | Mapping[str, str] | None,
+) -> list[tuple[str, str]]:
+    """The client's extra metadata as pairs."""
+    return list(metadata.items() if isinstance(metadata, Mapping) else metadata or ())
 
 
 def _has_port(host: str) -> bool:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from opentelemetry import trace
+
 from xai_pipelines.proto import chat_pb2, files_pb2, files_pb2_grpc
 from xai_pipelines.sdk._call import Caller
 from xai_pipelines.sdk.errors import RequestValidationError
@@ -173,6 +175,79 @@ def default_filename(data: bytes) -> str:
     return f"upload-{hashlib.sha256(data).hexdigest()[:12]}{extension_for(data)}"
 
 
+def upload_chunks(
+    file: FileSource,
+    filename: str | None,
+    expires_after: int | dt.timedelta | None,
+    chunk_bytes: int,
+) -> tuple[Callable[[], Iterator[files_pb2.UploadFileChunk]], int]:
+    """The chunks of an upload (a fresh iterator per attempt) and the file's size.
+
+    Raises:
+        RequestValidationError: For a missing path, a non-positive expiry or chunk size.
+    """
+    expires = _seconds(expires_after, "expires_after")
+    if chunk_bytes < 1:
+        raise RequestValidationError("chunk_bytes must be positive")
+    if isinstance(file, bytes | bytearray):
+        data = bytes(file)
+        name = filename or default_filename(data)
+        return _bytes_chunks(data, name, expires, chunk_bytes), len(data)
+    if isinstance(file, str | os.PathLike):
+        path = Path(file)
+        if not path.is_file():
+            raise RequestValidationError(f"no such file to upload: {path}")
+        name, size = filename or path.name, path.stat().st_size
+        return _path_chunks(path, name, expires, chunk_bytes), size
+    raise RequestValidationError(f"upload() takes bytes or a path, not {type(file).__name__}")
+
+
+def fold_upload(span: trace.Span, proto: files_pb2.File, attempts: int) -> FileInfo:
+    """Read an upload's answer and record it on the call's span."""
+    span.set_attribute("xai.attempts", attempts)
+    span.set_attribute("xai.file.id", proto.id)
+    return FileInfo.from_proto(proto)
+
+
+def list_request(
+    limit: int | None,
+    order: Order | None,
+    sort_by: SortBy | None,
+    pagination_token: str | None,
+    filter: str | None,
+) -> files_pb2.ListFilesRequest:
+    """The ``ListFiles`` request (see :meth:`FilesClient.list`)."""
+    request = files_pb2.ListFilesRequest()
+    if limit is not None:
+        request.limit = limit
+    if order is not None:
+        request.order = _pick(_ORDERS, "order", order)
+    if sort_by is not None:
+        request.sort_by = _pick(_SORT_BY, "sort_by", sort_by)
+    if pagination_token:
+        request.pagination_token = pagination_token
+    if filter:
+        request.filter = filter
+    return request
+
+
+def files_page(reply: files_pb2.ListFilesResponse) -> FilesPage:
+    """Read a ``ListFiles`` answer."""
+    token = reply.pagination_token if reply.HasField("pagination_token") else None
+    return FilesPage([FileInfo.from_proto(f) for f in reply.data], token or None)
+
+
+def public_url(reply: files_pb2.CreatePublicUrlResponse) -> PublicUrl:
+    """Read a ``CreatePublicUrl`` answer."""
+    return PublicUrl(reply.public_url, _when(reply, "expires_at"))
+
+
+def revocation(reply: files_pb2.RevokePublicUrlResponse) -> PublicUrlRevocation:
+    """Read a ``RevokePublicUrl`` answer."""
+    url = reply.public_url if reply.HasField("public_url") else None
+    return PublicUrlRevocation(reply.file_id, reply.revoked, url)
+
+
 class FilesClient:
     """Uploads, lists, reads and deletes stored files (``client.files``)."""
 
@@ -203,29 +278,11 @@ class FilesClient:
         Raises:
             RequestValidationError: For a missing path, a non-positive expiry or chunk size.
         """
-        expires = _seconds(expires_after, "expires_after")
-        if chunk_bytes < 1:
-            raise RequestValidationError("chunk_bytes must be positive")
-        if isinstance(file, bytes | bytearray):
-            data = bytes(file)
-            name = filename or default_filename(data)
-            chunks, size = _bytes_chunks(data, name, expires, chunk_bytes), len(data)
-        elif isinstance(file, str | os.PathLike):
-            path = Path(file)
-            if not path.is_file():
-                raise RequestValidationError(f"no such file to upload: {path}")
-            name, size = filename or path.name, path.stat().st_size
-            chunks = _path_chunks(path, name, expires, chunk_bytes)
-        else:
-            raise RequestValidationError(
-                f"upload() takes bytes or a path, not {type(file).__name__}"
-            )
+        chunks, size = upload_chunks(file, filename, expires_after, chunk_bytes)
         attrs = {**self._caller.attributes("files", "", {}), "xai.file.size": size}
         with self._caller.traced("files.UploadFile", attrs) as span:
             proto, attempts = self._caller.client_stream(_STUB, "UploadFile", chunks)
-            span.set_attribute("xai.attempts", attempts)
-            span.set_attribute("xai.file.id", proto.id)
-            return FileInfo.from_proto(proto)
+            return fold_upload(span, proto, attempts)
 
     def list(
         self,
@@ -245,20 +302,8 @@ class FilesClient:
             pagination_token: The previous page's token.
             filter: A filter expression, e.g. ``size_bytes > 1048576``.
         """
-        request = files_pb2.ListFilesRequest()
-        if limit is not None:
-            request.limit = limit
-        if order is not None:
-            request.order = _pick(_ORDERS, "order", order)
-        if sort_by is not None:
-            request.sort_by = _pick(_SORT_BY, "sort_by", sort_by)
-        if pagination_token:
-            request.pagination_token = pagination_token
-        if filter:
-            request.filter = filter
-        reply = self._call("ListFiles", request)
-        token = reply.pagination_token if reply.HasField("pagination_token") else None
-        return FilesPage([FileInfo.from_proto(f) for f in reply.data], token or None)
+        request = list_request(limit, order, sort_by, pagination_token, filter)
+        return files_page(self._call("ListFiles", request))
 
     def iter_files(
         self,
@@ -323,20 +368,43 @@ class FilesClient:
         request = files_pb2.CreatePublicUrlRequest(
             file_id=file_id, expires_after=_seconds(expires_after, "expires_after")
         )
-        reply = self._call("CreatePublicUrl", request)
-        return PublicUrl(reply.public_url, _when(reply, "expires_at"))
+        return public_url(self._call("CreatePublicUrl", request))
 
     def revoke_public_url(self, file_id: str) -> PublicUrlRevocation:
         """Withdraw a file's public URL (``revoked`` is False when it had none)."""
-        reply = self._call("RevokePublicUrl", files_pb2.RevokePublicUrlRequest(file_id=file_id))
-        url = reply.public_url if reply.HasField("public_url") else None
-        return PublicUrlRevocation(reply.file_id, reply.revoked, url)
+        return revocation(
+            self._call("RevokePublicUrl", files_pb2.RevokePublicUrlRequest(file_id=file_id))
+        )
 
 
 def _pick(table: dict[str, Any], name: str, value: str) -> Any:
     if value not in table:
         raise RequestValidationError(f"{name} must be one of {', '.join(table)}; got {value!r}")
     return table[value]
+
+
+def upload_source(source: FileSource, filename: str | None) -> tuple[bytes | Path, str | None]:
+    """The content to upload once (bytes or a checked path) and its name.
+
+    Raises:
+        RequestValidationError: For a path that is not a readable file.
+    """
+    if isinstance(source, bytes | bytearray):
+        return bytes(source), filename
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.is_file():
+            raise RequestValidationError(f"no such file to upload: {path}")
+        return path, filename or path.name
+    raise RequestValidationError(f"file_id() takes bytes or a path, not {type(source).__name__}")
+
+
+def local_file_parts(request: chat_pb2.GetCompletionsRequest) -> Iterator[chat_pb2.FileContent]:
+    """The ``file()`` parts of ``request`` that still carry local data."""
+    for message in request.messages:
+        for part in message.content:
+            if part.HasField("file") and part.file.data and not part.file.file_id:
+                yield part.file
 
 
 class _Slot:
@@ -347,7 +415,8 @@ class _Slot:
         self.file_id: str | None = None
 
 
-def _digest(source: bytes | Path) -> str:
+def content_digest(source: bytes | Path) -> str:
+    """The sha256 hex digest that keys an upload (:class:`FileUploads`)."""
     if isinstance(source, bytes):
         return hashlib.sha256(source).hexdigest()
     digest = hashlib.sha256()
@@ -383,18 +452,8 @@ class FileUploads:
             RequestValidationError: For a path that is not a readable file.
             XaiError: When the upload fails.
         """
-        if isinstance(source, bytes | bytearray):
-            data: bytes | Path = bytes(source)
-        elif isinstance(source, str | os.PathLike):
-            data = Path(source)
-            if not data.is_file():
-                raise RequestValidationError(f"no such file to upload: {data}")
-            filename = filename or data.name
-        else:
-            raise RequestValidationError(
-                f"file_id() takes bytes or a path, not {type(source).__name__}"
-            )
-        digest = _digest(data)
+        data, filename = upload_source(source, filename)
+        digest = content_digest(data)
         with self._lock:
             slot = self._slots.setdefault(digest, _Slot())
         with slot.lock:
@@ -417,10 +476,7 @@ class FileUploads:
 
     def resolve(self, request: chat_pb2.GetCompletionsRequest) -> None:
         """Replace the local data of every ``file()`` part of ``request`` by its file id."""
-        for message in request.messages:
-            for part in message.content:
-                if part.HasField("file") and part.file.data and not part.file.file_id:
-                    name = part.file.filename or None
-                    part.file.CopyFrom(
-                        chat_pb2.FileContent(file_id=self.file_id(part.file.data, name))
-                    )
+        for part in local_file_parts(request):
+            part.CopyFrom(
+                chat_pb2.FileContent(file_id=self.file_id(part.data, part.filename or None))
+            )

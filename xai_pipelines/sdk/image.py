@@ -23,18 +23,19 @@ import datetime as dt
 import os
 import tempfile
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import requests
+from opentelemetry import trace
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from xai_pipelines.proto import image_pb2, image_pb2_grpc
 from xai_pipelines.sdk import telemetry
-from xai_pipelines.sdk._call import Caller
+from xai_pipelines.sdk._call import Caller, CallTracing
 from xai_pipelines.sdk._channel import USER_AGENT
 from xai_pipelines.sdk.errors import (
     EmptyResponseError,
@@ -212,6 +213,15 @@ def build_image_request(
     return request
 
 
+def single_image_request(
+    prompt: str, model: str, options: Mapping[str, Any]
+) -> image_pb2.GenerateImageRequest:
+    """The request of ``image.sample``: ``n=1`` (another ``n`` is refused)."""
+    if options.get("n") not in (None, 1):
+        raise RequestValidationError("image.sample makes one image; use sample_batch for n > 1")
+    return build_image_request(prompt, model, **{**options, "n": 1})
+
+
 @dataclass(frozen=True)
 class StoredImageFile:
     """Where ``storage_options`` stored a generated image (the Files service).
@@ -249,8 +259,113 @@ class StoredImageFile:
         )
 
 
-class ImageResponse:
-    """One generated image.
+class ImageData:
+    """What one generated image is without any download: shared by :class:`ImageResponse`
+    and ``sdk.aio``'s ``AsyncImageResponse``.
+
+    Attributes:
+        proto: The ``GeneratedImage``.
+        index: Position in the batch.
+        model: Model that generated it.
+        usage: Usage of the whole call (shared by a batch).
+        attempts: Tries the call took.
+    """
+
+    def __init__(
+        self,
+        proto: image_pb2.GeneratedImage,
+        *,
+        index: int,
+        model: str,
+        usage: Usage,
+        attempts: int,
+    ) -> None:
+        self.proto = proto
+        self.index = index
+        self.model = model
+        self.usage = usage
+        self.attempts = attempts
+        self._bytes: bytes | None = None
+
+    @property
+    def url(self) -> str | None:
+        """The image URL (``image_format="url"``), else None."""
+        return self.proto.url if self.proto.WhichOneof("image") == "url" else None
+
+    def _inline(self) -> bytes | None:
+        """The bytes when they came in the answer (None for a URL).
+
+        Raises:
+            InvalidResponseError: When the server sent neither data nor a URL (the
+                hosted API does this for an image withheld by moderation).
+        """
+        kind = self.proto.WhichOneof("image")
+        if kind is None:
+            raise InvalidResponseError(
+                f"image {self.index} came back without data or URL "
+                f"(respect_moderation={self.respect_moderation})"
+            )
+        if kind == "url":
+            return None
+        return base64.b64decode(self.proto.base64.partition("base64,")[2] or self.proto.base64)
+
+    @property
+    def file_output(self) -> StoredImageFile | None:
+        """Where ``storage_options`` stored the image, if it did."""
+        if not self.proto.HasField("file_output"):
+            return None
+        return StoredImageFile.from_proto(self.proto.file_output)
+
+    @property
+    def storage_error(self) -> str | None:
+        """Why storing the image failed, if it did."""
+        return self.proto.storage_error if self.proto.HasField("storage_error") else None
+
+    @property
+    def respect_moderation(self) -> bool:
+        """False when moderation replaced or blurred the image."""
+        return self.proto.respect_moderation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able record (without the image data)."""
+        stored = self.file_output
+        return {
+            "index": self.index,
+            "model": self.model,
+            "url": self.url,
+            "respect_moderation": self.respect_moderation,
+            "usage": self.usage.to_dict(),
+            "file_output": None if stored is None else {
+                "file_id": stored.file_id, "filename": stored.filename,
+                "public_url": stored.public_url},
+            "storage_error": self.storage_error,
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        kind = "url" if self.url else "base64"
+        return f"{type(self).__name__}(index={self.index}, model={self.model!r}, {kind})"
+
+
+def write_image(data: bytes, path: str | os.PathLike[str], index: int) -> Path:
+    """Write image bytes, choosing the extension from them (see :meth:`ImageResponse.save`)."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / str(index)
+    target = target.with_suffix(extension_for(data))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+class ImageResponse(ImageData):
+    """One generated image; a URL image is downloaded on first use of :attr:`image`.
 
     Attributes:
         proto: The ``GeneratedImage``.
@@ -270,18 +385,8 @@ class ImageResponse:
         attempts: int,
         downloader: _Downloader,
     ) -> None:
-        self.proto = proto
-        self.index = index
-        self.model = model
-        self.usage = usage
-        self.attempts = attempts
+        super().__init__(proto, index=index, model=model, usage=usage, attempts=attempts)
         self._downloader = downloader
-        self._bytes: bytes | None = None
-
-    @property
-    def url(self) -> str | None:
-        """The image URL (``image_format="url"``), else None."""
-        return self.proto.url if self.proto.WhichOneof("image") == "url" else None
 
     @property
     def base64(self) -> str:
@@ -300,39 +405,14 @@ class ImageResponse:
             ImageDownloadError: When the URL cannot be fetched.
         """
         if self._bytes is None:
-            kind = self.proto.WhichOneof("image")
-            if kind is None:
-                raise InvalidResponseError(
-                    f"image {self.index} came back without data or URL "
-                    f"(respect_moderation={self.respect_moderation})"
-                )
-            if self.url is not None:
-                self._bytes = self._downloader.get(self.url)
-            else:
-                self._bytes = base64.b64decode(self.base64)
+            inline = self._inline()
+            self._bytes = self._downloader.get(self.proto.url) if inline is None else inline
         return self._bytes
-
-    @property
-    def file_output(self) -> StoredImageFile | None:
-        """Where ``storage_options`` stored the image, if it did."""
-        if not self.proto.HasField("file_output"):
-            return None
-        return StoredImageFile.from_proto(self.proto.file_output)
-
-    @property
-    def storage_error(self) -> str | None:
-        """Why storing the image failed, if it did."""
-        return self.proto.storage_error if self.proto.HasField("storage_error") else None
 
     @property
     def mime_type(self) -> str | None:
         """MIME type recognised from the bytes."""
         return sniff_mime(self.image)
-
-    @property
-    def respect_moderation(self) -> bool:
-        """False when moderation replaced or blurred the image."""
-        return self.proto.respect_moderation
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image, choosing the extension from its bytes.
@@ -344,40 +424,7 @@ class ImageResponse:
         Returns:
             The path written (atomically: temp file, then rename).
         """
-        data = self.image
-        target = Path(path)
-        if target.is_dir():
-            target = target / str(self.index)
-        target = target.with_suffix(extension_for(data))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able record (without the image data)."""
-        stored = self.file_output
-        return {
-            "index": self.index,
-            "model": self.model,
-            "url": self.url,
-            "respect_moderation": self.respect_moderation,
-            "usage": self.usage.to_dict(),
-            "file_output": None if stored is None else {
-                "file_id": stored.file_id, "filename": stored.filename,
-                "public_url": stored.public_url},
-            "storage_error": self.storage_error,
-        }  # fmt: skip
-
-    def __repr__(self) -> str:
-        kind = "url" if self.url else "base64"
-        return f"ImageResponse(index={self.index}, model={self.model!r}, {kind})"
+        return write_image(self.image, path, self.index)
 
 
 class _Downloader:
@@ -422,9 +469,7 @@ class ImageClient:
         self, prompt: str, model: str = DEFAULT_IMAGE_MODEL, **options: Any
     ) -> ImageResponse:
         """Generate one image, sending ``n=1`` (options as in :func:`build_image_request`)."""
-        if options.get("n") not in (None, 1):
-            raise RequestValidationError("image.sample makes one image; use sample_batch for n > 1")
-        return self._generate(build_image_request(prompt, model, **{**options, "n": 1}))[0]
+        return self._generate(single_image_request(prompt, model, options))[0]
 
     def sample_batch(
         self, prompt: str, n: int, model: str = DEFAULT_IMAGE_MODEL, **options: Any
@@ -434,44 +479,71 @@ class ImageClient:
 
     def wrap(self, proto: image_pb2.ImageResponse, attempts: int = 1) -> list[ImageResponse]:
         """One :class:`ImageResponse` per image of an ``ImageResponse`` proto."""
-        usage = Usage.from_proto(proto.usage)
-        return [
-            ImageResponse(
-                img,
-                index=i,
-                model=proto.model,
-                usage=usage,
-                attempts=attempts,
-                downloader=self._downloader,
-            )
-            for i, img in enumerate(proto.images)
-        ]
+        return wrap_images(proto, attempts, self._response)
+
+    def _response(self, image: image_pb2.GeneratedImage, **fields: Any) -> ImageResponse:
+        return ImageResponse(image, downloader=self._downloader, **fields)
 
     def close(self) -> None:
         """Close the download session."""
         self._downloader.close()
 
     def _generate(self, request: image_pb2.GenerateImageRequest) -> list[ImageResponse]:
-        params = {"n": request.n} if request.HasField("n") else {}
-        attrs = self._caller.attributes("generate_content", request.model, params)
-        with self._caller.traced(f"image.sample {request.model}", attrs) as span:
-            telemetry.set_content(
-                span, "gen_ai.input.messages", [{"role": "user", "content": request.prompt}]
-            )
-            proto, attempts = self._caller.unary(image_pb2_grpc.ImageStub, "GenerateImage", request)
-            if not proto.images:
-                raise EmptyResponseError(
-                    f"the server's image reply (model {proto.model!r}) holds no image"
-                )
-            images = self.wrap(proto, attempts)
-            usage = Usage.from_proto(proto.usage)
-            telemetry.set_attributes(
-                span,
-                {
-                    "gen_ai.response.model": proto.model or None,
-                    "xai.attempts": attempts,
-                    "xai.image_count": len(images),
-                    **telemetry.usage_attributes(usage),
-                },
-            )
-            return images
+        name, attrs = image_call(self._caller, request)
+        with self._caller.traced(name, attrs) as span:
+            image_input_content(span, request)
+            proto, attempts = self._caller.unary(_STUB, "GenerateImage", request)
+            return fold_images(span, proto, attempts, self._response)
+
+
+_STUB = image_pb2_grpc.ImageStub
+R = TypeVar("R", bound=ImageData)
+
+
+def wrap_images(proto: image_pb2.ImageResponse, attempts: int, make: Callable[..., R]) -> list[R]:
+    """One response (made by ``make``) per image of an ``ImageResponse`` proto."""
+    usage = Usage.from_proto(proto.usage)
+    return [
+        make(img, index=i, model=proto.model, usage=usage, attempts=attempts)
+        for i, img in enumerate(proto.images)
+    ]
+
+
+def image_call(
+    tracing: CallTracing, request: image_pb2.GenerateImageRequest
+) -> tuple[str, dict[str, Any]]:
+    """The span name and attributes of an image call."""
+    params = {"n": request.n} if request.HasField("n") else {}
+    attrs = tracing.attributes("generate_content", request.model, params)
+    return f"image.sample {request.model}", attrs
+
+
+def image_input_content(span: trace.Span, request: image_pb2.GenerateImageRequest) -> None:
+    """Record the prompt on the call's span (unless contents are off)."""
+    telemetry.set_content(
+        span, "gen_ai.input.messages", [{"role": "user", "content": request.prompt}]
+    )
+
+
+def fold_images(
+    span: trace.Span, proto: image_pb2.ImageResponse, attempts: int, make: Callable[..., R]
+) -> list[R]:
+    """The responses of an image reply, recorded on the call's span.
+
+    Raises:
+        EmptyResponseError: When the reply holds no image.
+    """
+    if not proto.images:
+        raise EmptyResponseError(f"the server's image reply (model {proto.model!r}) holds no image")
+    images = wrap_images(proto, attempts, make)
+    usage = Usage.from_proto(proto.usage)
+    telemetry.set_attributes(
+        span,
+        {
+            "gen_ai.response.model": proto.model or None,
+            "xai.attempts": attempts,
+            "xai.image_count": len(images),
+            **telemetry.usage_attributes(usage),
+        },
+    )
+    return images

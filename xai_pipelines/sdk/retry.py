@@ -31,11 +31,12 @@ Example (the executor)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -59,6 +60,9 @@ T = TypeVar("T")
 RATE_LIMIT_BACKOFF_S = 2.0
 
 log = logging.getLogger(__name__)
+
+#: How often an async backoff looks at ``interrupt`` (a ``threading.Event`` cannot be awaited).
+INTERRUPT_POLL_S = 0.05
 
 
 def _as_error(exc: BaseException) -> BaseException:
@@ -123,6 +127,12 @@ class RetryPolicy:
         interrupt: When set during a backoff, the wait ends at once and the call raises
             :class:`~xai_pipelines.sdk.errors.CancelledError`.
         sleep: The sleep function when there is no ``interrupt`` (tests pass their own).
+        async_sleep: Its counterpart for the async calls (:meth:`acall`, :meth:`astream`).
+
+    The async calls make the same decisions, delays and reports as the sync ones; they
+    wait with ``asyncio.sleep``, looking at ``interrupt`` every
+    :data:`INTERRUPT_POLL_S` seconds. A cancelled task is not a failed attempt: its
+    ``asyncio.CancelledError`` is neither retried nor reported to ``on_attempt``.
     """
 
     max_attempts: int = DEFAULTS["execution.retries.max_attempts"]
@@ -134,6 +144,7 @@ class RetryPolicy:
     on_attempt: Callable[[AttemptInfo], None] | None = None
     interrupt: threading.Event | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    async_sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -203,9 +214,45 @@ class RetryPolicy:
                     # The consumer stopped reading: not a failed attempt; end quietly.
                     return
 
+    def async_retrying(self) -> tenacity.AsyncRetrying:
+        """The ``tenacity.AsyncRetrying`` carrying this policy (same decisions as :meth:`retrying`)."""
+        return tenacity.AsyncRetrying(
+            retry=self._retry,
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._tenacity_wait,
+            before_sleep=self._before_sleep,
+            sleep=self._async_wait,
+            reraise=True,
+        )
+
+    async def acall(self, fn: Callable[[int], Awaitable[T]]) -> T:
+        """Await ``fn(attempt)`` until it succeeds or fails for good (async :meth:`call`)."""
+        async for attempt in self.async_retrying():
+            with attempt:
+                return await fn(attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
+
+    async def astream(
+        self, open_stream: Callable[[int], AsyncIterator[T]]
+    ) -> AsyncGenerator[T, None]:
+        """Iterate ``open_stream(attempt)``, reopening it on retryable errors (async :meth:`stream`)."""
+        async for attempt in self.async_retrying():
+            with attempt:
+                stream = open_stream(attempt.retry_state.attempt_number)
+                try:
+                    async for item in stream:
+                        yield item
+                except GeneratorExit:
+                    # The consumer stopped reading: not a failed attempt; end quietly.
+                    return
+                finally:
+                    aclose = getattr(stream, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+
     def _retry(self, state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        if exc is None:
+        if exc is None or isinstance(exc, asyncio.CancelledError):
             return False
         if self.should_retry(exc, state.attempt_number):
             return True
@@ -234,6 +281,18 @@ class RetryPolicy:
             self.on_attempt(info)
         except BaseException as hook_error:
             raise hook_error from info.error
+
+    async def _async_wait(self, delay: float) -> None:
+        if self.interrupt is None:
+            await self.async_sleep(delay)
+            return
+        end = time.monotonic() + delay
+        while not self.interrupt.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, INTERRUPT_POLL_S))
+        raise CancelledError("aborted while waiting to retry")
 
     def _wait(self, delay: float) -> None:
         if self.interrupt is None:

@@ -19,6 +19,11 @@ class Token:
     token_bytes: bytes
 
 
+def tokens_of(reply: tokenize_pb2.TokenizeTextResponse) -> list[Token]:
+    """Read a ``TokenizeText`` answer."""
+    return [Token(t.token_id, t.string_token, t.token_bytes) for t in reply.tokens]
+
+
 class TokenizeClient:
     """Tokenizes text with a model's tokenizer; span ``tokenize.text <model>``."""
 
@@ -31,7 +36,7 @@ class TokenizeClient:
         attrs = self._caller.attributes("tokenize", model, {})
         with self._caller.traced(f"tokenize.text {model}", attrs):
             reply, _ = self._caller.unary(tokenize_pb2_grpc.TokenizeStub, "TokenizeText", request)
-        return [Token(t.token_id, t.string_token, t.token_bytes) for t in reply.tokens]
+        return tokens_of(reply)
 
     def count_tokens(self, text: str, model: str) -> int:
         """How many tokens ``text`` is for ``model``."""
