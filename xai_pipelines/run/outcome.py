@@ -34,10 +34,14 @@ class JobFailed(Exception):
         code: gRPC status name or a client-side error name.
         message: What went wrong (never contains the API key).
         attempts: Attempts made before giving up.
+        request_id: The server's id of the failed request (``x-request-id``), when known.
     """
 
-    def __init__(self, code: str, message: str, attempts: int = 0) -> None:
+    def __init__(
+        self, code: str, message: str, attempts: int = 0, request_id: str | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.attempts = attempts
+        self.request_id = request_id
