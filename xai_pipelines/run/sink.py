@@ -49,15 +49,19 @@ class ResultSink:
 
     def failed(self, job: Job, failure: JobFailed) -> None:
         """Record a job that failed for good."""
-        self._error(job, failure.code, failure.message, failure.attempts, final=True)
+        self._error(job, failure.code, failure.message, failure.attempts, True, failure.request_id)
         self.stats.job_failed(failure.code)
 
-    def attempt_failed(self, job: Job, code: str, message: str, attempt: int) -> None:
+    def attempt_failed(
+        self, job: Job, code: str, message: str, attempt: int, request_id: str | None = None
+    ) -> None:
         """Record a failed attempt that will be retried."""
-        self._error(job, code, message, attempt, final=False)
+        self._error(job, code, message, attempt, False, request_id)
         self.stats.retried()
 
-    def _error(self, job: Job, code: str, message: str, attempt: int, final: bool) -> None:
+    def _error(
+        self, job: Job, code: str, message: str, attempt: int, final: bool, request_id: str | None
+    ) -> None:
         line = ErrorLine(
             id=job.id,
             kind=job.kind,
@@ -71,6 +75,8 @@ class ResultSink:
             at=utc_now(),
             run_id=self.run_id,
         )
+        if request_id:  # the server's id of the failed request, for support
+            line.request_id = request_id
         if final:  # what the reports need of a job that has no result line
             line.index = job.index
             line.matrix = dict(job.meta.get("matrix") or {})
