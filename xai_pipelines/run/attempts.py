@@ -125,7 +125,8 @@ class AttemptHooks:
                 "job %s: attempt %d failed (%s: %s); retry in %.2fs",
                 scope.job.id, info.attempt, code, message, info.delay,
             )  # fmt: skip
-            self.sink.attempt_failed(scope.job, code, message, info.attempt)
+            request_id = exc.request_id if isinstance(exc, XaiError) else None
+            self.sink.attempt_failed(scope.job, code, message, info.attempt, request_id)
             self.limiter.reconcile(scope.estimate, 0)  # a failed attempt used (almost) no tokens
             remaining = scope.remaining()
             if remaining is not None and remaining < info.delay:

@@ -240,7 +240,9 @@ class JobRunner(ABC):
                     done = self.execute(job, scope)
                 except XaiError as exc:
                     span.set_attribute("error.type", exc.code)
-                    raise JobFailed(exc.code, exc.message, scope.failed_attempts + 1) from exc
+                    raise JobFailed(
+                        exc.code, exc.message, scope.failed_attempts + 1, exc.request_id
+                    ) from exc
                 except JobFailed as exc:
                     span.set_attribute("error.type", exc.code)
                     exc.attempts = exc.attempts or scope.failed_attempts + 1
