@@ -8,9 +8,11 @@ on stderr, no traceback), 130 interrupted.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +31,7 @@ from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.progress import ProgressMode, run_summary
 from xai_pipelines.run.reporting import write_reports
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
-from xai_pipelines.run.signals import EXIT_INTERRUPTED
+from xai_pipelines.run.signals import EXIT_INTERRUPTED, stop_raises
 from xai_pipelines.sdk import configure_telemetry
 from xai_pipelines.sdk.errors import InvalidApiKeyError
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
@@ -284,9 +286,6 @@ def run(
         raise _fail(str(exc)) from None
     except InvalidApiKeyError as exc:
         raise _fail(exc.message) from None
-    except KeyboardInterrupt:  # before the run's own handler was installed: nothing sent yet
-        _err().print("Interrupted before the run started.", markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         if provider is not None:
             provider.shutdown()  # flush the run's spans
@@ -345,7 +344,31 @@ def report(
         raise typer.Exit(1)
 
 
+INTERRUPTED = "Interrupted: nothing more is sent. Run the same command again to resume."
+
+
+def stops_on_signal(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with SIGINT and SIGTERM stopping it with 130 (no traceback) wherever it is.
+
+    Outside the jobs (loading, planning, connecting, reporting) a signal raises
+    ``KeyboardInterrupt`` even if SIGINT was ignored at start (see
+    :mod:`xai_pipelines.run.signals`); while the jobs run, the run's own handlers
+    stop it gracefully.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            with stop_raises():
+                command(*args, **kwargs)
+        except KeyboardInterrupt:
+            _err().print(INTERRUPTED, markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``report`` to the app."""
-    app.command("run")(run)
+    app.command("run")(stops_on_signal(run))
     app.command("report")(report)

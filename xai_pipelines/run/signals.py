@@ -6,6 +6,14 @@ runs the abort callback (sync the files, mark the manifest) and leaves the
 process with exit status 130. Every result line is written with a single
 ``write`` call and every manifest update is an atomic rename, so neither path
 can leave a half-written file behind.
+
+Before the jobs run (loading, planning, connecting), :func:`stop_raises` turns
+SIGINT and SIGTERM into ``KeyboardInterrupt``: nothing is in flight yet, so the
+command stops there with 130. A run handles SIGINT from start to end even when
+it was started with SIGINT ignored (as a non-interactive shell starts a
+background job): the run already did so once its jobs ran, and a stop lost
+while a long plan expands is lost until the paid calls begin. To keep a run
+from a terminal's Ctrl-C, start it in its own session (``setsid``).
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -79,3 +88,29 @@ class Interrupts:
 
     def __exit__(self, *exc: object) -> None:
         self.restore()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stop_raises() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` in the block, even if ignored at start.
+
+    For the part of a run before its jobs are dispatched (the run's own
+    :class:`Interrupts` take over while they run, and hand back to this). On
+    leaving, the handlers the process had before are put back. A no-op off the
+    main thread, where no handler can be installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():  # None: set outside Python, the default then
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
