@@ -50,6 +50,7 @@ __all__ = [
     "AssertionRate",
     "BatchInfo",
     "CacheProvenance",
+    "ConcurrencyHistory",
     "ChatOutput",
     "ChatReply",
     "CrashedRuns",
@@ -66,6 +67,7 @@ __all__ = [
     "HistoryEntry",
     "ImageRecord",
     "ImageReply",
+    "LimitChange",
     "Manifest",
     "MergedSource",
     "ModelUsage",
@@ -536,6 +538,47 @@ class Progress(_Record):
     at: str | None = None
 
 
+class LimitChange(_Record):
+    """One change of the run's adaptive concurrency limit (``run/adaptive.py``).
+
+    Attributes:
+        at_s: Seconds since the run started.
+        limit: Calls allowed in flight from then on.
+        reason: ``start``, ``cut`` (a rate-limit episode), ``grow`` (the last step of a
+            climb: consecutive steps are one entry) or ``pause`` (a retry-after hint).
+        pause_s: How long new calls were held back (``pause`` only).
+    """
+
+    at_s: float
+    limit: int
+    reason: str
+    pause_s: float | UnsetType = UNSET
+
+
+class ConcurrencyHistory(_Record):
+    """The manifest's (and ``usage.json``'s) ``concurrency``: the limit of calls in flight.
+
+    Attributes:
+        maximum: The configured concurrency (the limit's ceiling and start).
+        floor: The lowest the limit may go.
+        final: The limit when the run ended.
+        cuts: Rate-limit episodes (each cut the limit once).
+        rate_limited: Rate-limit errors seen (an episode holds one or many).
+        pauses: Retry-after hints that held new calls back.
+        changes: The changes, bounded: the first and the latest ones are kept.
+        dropped: Changes left out between them.
+    """
+
+    maximum: int
+    floor: int
+    final: int
+    cuts: int = 0
+    rate_limited: int = 0
+    pauses: int = 0
+    changes: list[LimitChange] = msgspec.field(default_factory=list)
+    dropped: int = 0
+
+
 class Manifest(_Record):
     """``manifest.json``: what ran, against which endpoint, with which spec, how it ended.
 
@@ -546,7 +589,8 @@ class Manifest(_Record):
     are UNSET when absent. ``pid`` and ``host`` name the process that writes the
     run (a manifest left ``running`` by a process that is gone is a crashed run);
     ``datasets`` maps each dataset file the spec reads to the sha256 of its content;
-    ``progress`` is the run's durable checkpoint (:class:`Progress`).
+    ``progress`` is the run's durable checkpoint (:class:`Progress`); ``concurrency``
+    the adaptive limit's history of the last online run (:class:`ConcurrencyHistory`).
     """
 
     run_id: str
@@ -572,6 +616,7 @@ class Manifest(_Record):
     merged_from: list[MergedSource] | UnsetType = UNSET
     shards: ShardsInfo | UnsetType = UNSET
     forced_conflicts: list[str] | UnsetType = UNSET
+    concurrency: ConcurrencyHistory | UnsetType = UNSET
     schema_version: int = SCHEMA_VERSION
 
 
@@ -893,6 +938,7 @@ class UsageReport(_Record):
     totals: ReportTotals = msgspec.field(default_factory=ReportTotals)
     by_model: list[ModelUsage] = msgspec.field(default_factory=list)
     evals: EvalsReport = msgspec.field(default_factory=EvalsReport)
+    concurrency: ConcurrencyHistory | UnsetType = UNSET  # UNSET: no online run recorded one
     schema_version: int = SCHEMA_VERSION
 
 
