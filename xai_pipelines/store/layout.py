@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,12 @@ from xai_pipelines.store.files import (
 )
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: The lock file a writer of the directory holds (``flock``).
+LOCK_FILE = ".lock"
+
+
+class DirectoryBusyError(Exception):
+    """Another process is writing to the output directory (it holds the lock)."""
 
 
 def safe_name(job_id: str) -> str:
@@ -176,6 +184,24 @@ class OutputDir:
             raise
         fsync_dir(path.parent)
         return path
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the directory's lock (``.lock``, the one ``xai-run run`` holds) for the block.
+
+        Raises:
+            DirectoryBusyError: Another process holds it.
+            OSError: The lock file cannot be opened.
+        """
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DirectoryBusyError(f"another xai-run is writing to {self.root}") from None
+            yield
+        finally:
+            os.close(fd)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the output directory, with forward slashes."""

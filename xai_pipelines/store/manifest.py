@@ -106,26 +106,29 @@ class Crash:
     in_flight: int | None
 
     def message(self) -> str:
-        """The notice a resuming run gives."""
+        """The notice a resuming run gives, e.g. ``the previous run (pid 4711 on host ci-3,
+        started 2026-11-29T05:00:00.000Z) did not finish: it crashed or was killed; resuming``.
+        """
         m = self.manifest
-        who = "the previous run"
-        details = [
-            f"pid {m.pid}" if not isinstance(m.pid, UnsetType) else None,
-            f"on host {m.host}" if not isinstance(m.host, UnsetType) else None,
-            f"started {m.started_at}" if m.started_at else None,
-        ]
-        said = " ".join(d for d in details if d)
+        who = " ".join(
+            part
+            for part in (
+                "" if isinstance(m.pid, UnsetType) else f"pid {m.pid}",
+                "" if isinstance(m.host, UnsetType) else f"on host {m.host}",
+            )
+            if part
+        )
+        said = ", ".join(
+            part for part in (who, f"started {m.started_at}" if m.started_at else "") if part
+        )
         lost = ""
         if self.in_flight:
             lost = (
-                f"; at least {self.in_flight} of its jobs were in flight and are run again "
+                f"; at least {self.in_flight} of its jobs were in flight and run again "
                 "(their calls are not counted in usage.json)"
             )
-        return (
-            f"{who} ({said}) did not finish: it crashed or was killed; resuming{lost}"
-            if said
-            else f"{who} did not finish: it crashed or was killed; resuming{lost}"
-        )
+        run = f"the previous run ({said})" if said else "the previous run"
+        return f"{run} did not finish: it crashed or was killed; resuming{lost}"
 
 
 def this_host() -> str:

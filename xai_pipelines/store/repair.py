@@ -7,7 +7,8 @@ after the torn bytes once space returns. :func:`scan_lines` reads both files
 once; every damaged line is *set aside*: its bytes are appended, unchanged, to
 ``set-aside/<file>.damaged`` and the file is rewritten atomically without it, so
 every valid line stays and the job of a damaged result line (having no valid
-result) runs again. Lines of a format newer than this version reads are not
+result) runs again. A whole record that follows torn bytes on the same line (the
+next append after a write the full disk cut short) is kept. Lines of a format newer than this version reads are not
 damage: they stop the resume (:class:`NewerFormatError`).
 
 Temp files of writers that were killed mid-write (``.<name>.<pid>.<thread>.tmp``
@@ -45,6 +46,7 @@ TEMP_PATTERNS = (
     re.compile(r"^\..+\.(\d+)\.part$"),  # OutputDir.save_image
 )
 
+_RECORD_START = b'{"id":'
 _ID_AT_START = re.compile(rb'^\s*\{\s*"id"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
@@ -106,20 +108,15 @@ def scan_lines(out: OutputDir) -> LineScan:
         OSError: A file could not be read or rewritten.
     """
     scan = LineScan()
-    damaged: list[DamagedLine] = []
-    for lineno, raw, error in _checked(out.results, _decode_result(scan)):
-        damaged.append(DamagedLine(out.results.name, lineno, _job_id(raw), error))
-    _set_aside(out, out.results, {d.line for d in damaged})
+    found = _checked(out.results, _decode_result(scan))
+    _set_aside(out, out.results, found)
     scan.damaged = [
         DamagedLine(d.file, d.line, d.job_id, d.reason, d.job_id not in scan.finished)
-        for d in damaged
+        for d, _ in found
     ]
-    damaged = [
-        DamagedLine(out.errors.name, lineno, _job_id(raw), error)
-        for lineno, raw, error in _checked(out.errors, _decode_error(scan))
-    ]
-    _set_aside(out, out.errors, {d.line for d in damaged})
-    scan.damaged += damaged
+    found = _checked(out.errors, _decode_error(scan))
+    _set_aside(out, out.errors, found)
+    scan.damaged += [d for d, _ in found]
     return scan
 
 
@@ -142,11 +139,15 @@ def _decode_error(scan: LineScan) -> Callable[[bytes], None]:
     return take
 
 
-def _checked(path: Path, take: Callable[[bytes], None]) -> Iterator[tuple[int, bytes, str]]:
-    """Feed each line of ``path`` to ``take``; yield ``(line, bytes, reason)`` of damaged ones.
+def _checked(path: Path, take: Callable[[bytes], None]) -> list[tuple[DamagedLine, int]]:
+    """Feed each line of ``path`` to ``take``; the damaged ones, with where a record resumes.
 
-    A last line without its newline is torn unless it is a whole valid record.
+    A write torn by a full disk is followed, once space returns, by the next whole
+    record on the same line: the record after the torn bytes is salvaged (fed to
+    ``take``, kept in the file) and only the bytes before it are set aside. The
+    offset is that of the salvaged record (0: nothing salvaged).
     """
+    found: list[tuple[DamagedLine, int]] = []
     for lineno, raw in _physical_lines(path):
         if not raw.strip():
             continue
@@ -154,7 +155,23 @@ def _checked(path: Path, take: Callable[[bytes], None]) -> Iterator[tuple[int, b
             take(raw)
         except RecordError as exc:
             _refuse_newer(path, lineno, raw)
-            yield lineno, raw, _reason(exc)
+            offset = _salvage(raw, take)
+            torn = raw[:offset] if offset else raw
+            found.append((DamagedLine(path.name, lineno, _job_id(torn), _reason(exc)), offset))
+    return found
+
+
+def _salvage(raw: bytes, take: Callable[[bytes], None]) -> int:
+    """Where a whole record starts after torn bytes on ``raw`` (0: none does)."""
+    start = raw.find(_RECORD_START, 1)
+    while start > 0:
+        try:
+            take(raw[start:])
+        except RecordError:
+            start = raw.find(_RECORD_START, start + 1)
+            continue
+        return start
+    return 0
 
 
 def _physical_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -204,16 +221,24 @@ def _job_id(raw: bytes) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _set_aside(out: OutputDir, path: Path, numbers: set[int]) -> None:
-    """Move lines ``numbers`` of ``path`` to ``set-aside/<name>.damaged``.
+def _set_aside(out: OutputDir, path: Path, found: list[tuple[DamagedLine, int]]) -> None:
+    """Move the damaged lines of ``path`` (their torn part) to ``set-aside/<name>.damaged``.
 
     A valid last record cut just before its newline is kept, the newline restored.
     Nothing is rewritten when the file needs no repair.
     """
-    if not numbers and not _needs_newline(path):
+    where = {d.line: offset for d, offset in found}
+    if not where and not _needs_newline(path):
         return
     aside = set_aside_path(out, path, "damaged")
-    rewrite_jsonl(path, lambda lineno, _raw: aside if lineno in numbers else None)
+
+    def route(lineno: int, _raw: bytes) -> Route:
+        if lineno not in where:
+            return None
+        offset = where[lineno]
+        return (aside, offset) if offset else aside
+
+    rewrite_jsonl(path, route)
 
 
 def set_aside_path(out: OutputDir, path: Path, why: str) -> Path:
@@ -229,7 +254,12 @@ def _needs_newline(path: Path) -> bool:
         return f.read(1) != b"\n"
 
 
-def rewrite_jsonl(path: Path, route: Callable[[int, bytes], Path | None]) -> int:
+#: Where :func:`rewrite_jsonl` sends a line: None keeps it, a path moves it there, and
+#: ``(path, offset)`` moves its bytes before ``offset`` there and keeps the rest.
+Route = Path | tuple[Path, int] | None
+
+
+def rewrite_jsonl(path: Path, route: Callable[[int, bytes], Route]) -> int:
     """Rewrite ``path`` atomically, moving the lines ``route`` sends elsewhere.
 
     Streams the file (constant memory). The lines moved are appended to their
@@ -239,11 +269,10 @@ def rewrite_jsonl(path: Path, route: Callable[[int, bytes], Path | None]) -> int
 
     Args:
         path: A JSON-lines file.
-        route: ``(1-based line number, raw bytes) -> None`` to keep the line, else
-            the file it is appended to.
+        route: ``(1-based line number, raw bytes) ->`` a :data:`Route`.
 
     Returns:
-        The number of lines moved.
+        The number of lines moved (wholly or in part).
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     moved = 0
@@ -258,6 +287,10 @@ def rewrite_jsonl(path: Path, route: Callable[[int, bytes], Path | None]) -> int
                 if target is None:
                     dst.write(line)
                     continue
+                if isinstance(target, tuple):
+                    target, offset = target
+                    dst.write(line[offset:])
+                    line = line[:offset] + b"\n"
                 moved += 1
                 if target not in fds:
                     target.parent.mkdir(parents=True, exist_ok=True)
