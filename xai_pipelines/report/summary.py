@@ -87,6 +87,7 @@ def render_summary(
             "",
         ]
     lines += render_errors_md(totals)
+    lines += render_crashes_md(totals)
     if tokens.cached_prompt:
         saved = f"{_usd(totals.cache_savings_usd)} saved by the prompt cache"
         if totals.jobs_with_unknown_cache_savings:
@@ -126,6 +127,26 @@ def render_summary(
         lines.append("")
     lines += render_evals_md(report.evals)
     return "\n".join(lines)
+
+
+def render_crashes_md(totals: ReportTotals) -> list[str]:
+    """A note on runs that crashed: their in-flight calls are not in the figures above."""
+    crashed = totals.crashed_runs
+    if isinstance(crashed, UnsetType) or not crashed.runs:
+        return []
+    runs = "1 earlier run" if crashed.runs == 1 else f"{crashed.runs:,} earlier runs"
+    ids = ", ".join(f"`{md_cell(i)}`" for i in crashed.run_ids[:MAX_EXAMPLE_IDS])
+    bound = ""
+    if crashed.jobs_in_flight:
+        bound = f" (at least {crashed.jobs_in_flight:,} jobs were in flight)"
+    unknown = ""
+    if crashed.runs_without_checkpoint:
+        unknown = f"; {crashed.runs_without_checkpoint:,} left no progress checkpoint"
+    return [
+        f"**Crashed runs:** {runs} ({ids}) crashed or were killed. What they finished is "
+        f"counted above; the calls they had in flight{bound} are not{unknown}.",
+        "",
+    ]
 
 
 def render_errors_md(totals: ReportTotals) -> list[str]:

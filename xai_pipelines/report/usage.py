@@ -15,7 +15,11 @@ manifest's counts, ``summary.md`` and ``report.html`` all read it. Its rules:
   included in ``requests``, ``tokens`` and ``cost`` of the totals and shown apart
   in ``totals.grader``; ``by_model`` holds the jobs' own calls;
 * ``failed`` jobs have a final error line and no result; ``error_groups`` says why
-  (:mod:`xai_pipelines.report.failures`).
+  (:mod:`xai_pipelines.report.failures`);
+* a run that crashed (killed, power loss) is counted by the lines it left, like any
+  run; the calls it had in flight left none and cannot be counted:
+  ``crashed_runs`` (:func:`crashed_runs`, from the manifest's history) says how many
+  runs crashed and how many jobs they had in flight at their last checkpoint.
 """
 
 from __future__ import annotations
@@ -26,10 +30,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from xai_pipelines.records import ErrorLine, GraderUse, ResultLine, Scores, Usage, scores_of
+from xai_pipelines.records import (
+    CrashedRuns,
+    ErrorLine,
+    GraderUse,
+    Manifest,
+    ResultLine,
+    Scores,
+    UnsetType,
+    Usage,
+    scores_of,
+)
 from xai_pipelines.report.cost import PriceTable, cache_savings, resolve_cost, ticks_to_usd
 from xai_pipelines.report.failures import JobFailure, final_failures, group_failures
 from xai_pipelines.report.lines import error_records, result_records, unset_or
+from xai_pipelines.store.manifest import CRASHED
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
 #: Token kinds as named in ``usage.json`` (TOKEN_FIELDS without ``_tokens``).
@@ -317,3 +332,25 @@ def _totals(
         "errors_by_code": dict(sorted(errors_by_code.items())),
         "error_groups": group_failures(failures),
     }
+
+
+def crashed_runs(manifest: Manifest | None) -> CrashedRuns | None:
+    """The runs into the directory that crashed, from the manifest's history (None: none did).
+
+    A crashed run's finished jobs and failed attempts are in the lines and counted;
+    what it had in flight is not: ``jobs_in_flight`` sums what the crashed runs'
+    last progress checkpoints bound (jobs started, no line), a lower bound of those
+    uncounted calls; ``runs_without_checkpoint`` are runs whose manifest had none.
+    """
+    if manifest is None:
+        return None
+    crashed = [h for h in manifest.history if h.status == CRASHED]
+    if not crashed:
+        return None
+    known = [h.jobs_in_flight for h in crashed if not isinstance(h.jobs_in_flight, UnsetType)]
+    return CrashedRuns(
+        runs=len(crashed),
+        run_ids=[h.run_id or "?" for h in crashed],
+        jobs_in_flight=sum(known),
+        runs_without_checkpoint=len(crashed) - len(known),
+    )

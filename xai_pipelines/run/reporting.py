@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from xai_pipelines.catalog import ModelCatalog, load_catalog
-from xai_pipelines.records import UsageReport, encode_usage_report, to_plain, usage_report_from
+from xai_pipelines.records import (
+    UNSET,
+    UsageReport,
+    encode_usage_report,
+    to_plain,
+    usage_report_from,
+)
 from xai_pipelines.report import (
     ModelPrice,
     build_evals,
@@ -23,6 +29,7 @@ from xai_pipelines.report import (
 from xai_pipelines.report.html import render_output_dir
 from xai_pipelines.report.junit import write_junit
 from xai_pipelines.report.lines import as_usage_report, unset_or
+from xai_pipelines.report.usage import crashed_runs
 from xai_pipelines.store import OutputDir, atomic_write_bytes, atomic_write_text, utc_now
 
 REPORT_HTML = "report.html"
@@ -47,6 +54,7 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     usage = build_usage(out.result_lines(), out.error_lines(), prices)
     evals = build_evals(out.result_lines(), out.error_lines())
     report = usage_report_from({"generated_at": utc_now(), **usage, "evals": evals})
+    report.totals.crashed_runs = crashed_runs(manifest) or UNSET
     atomic_write_bytes(out.usage, encode_usage_report(report))
     usage = to_plain(report)  # what a reader of usage.json sees, schema_version included
     atomic_write_text(out.summary, render_summary(report, manifest))
