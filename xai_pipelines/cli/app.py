@@ -174,6 +174,7 @@ def _root(
 COMMAND_MODULES = (
     "xai_pipelines.cli.run_cmd",
     "xai_pipelines.cli.merge_cmd",
+    "xai_pipelines.cli.compact_cmd",
     "xai_pipelines.cli.compare_cmd",
     "xai_pipelines.cli.spec_cmds",
     "xai_pipelines.cli.serve",
