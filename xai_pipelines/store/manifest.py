@@ -22,6 +22,7 @@ import msgspec
 from xai_pipelines.records import (
     UNSET,
     BatchInfo,
+    ConcurrencyHistory,
     HistoryEntry,
     Manifest,
     PlanInfo,
@@ -256,6 +257,12 @@ class ManifestWriter:
         with self._lock:
             self._manifest.counts = dict(counts)
             self._write()
+
+    def set_concurrency(self, history: ConcurrencyHistory) -> None:
+        """Record the adaptive concurrency limit's history (``run/adaptive.py``); written
+        with the next write (``finish``), before the reports copy it into ``usage.json``."""
+        with self._lock:
+            self._manifest.concurrency = history
 
     def checkpoint(self, jobs_started: int, jobs_finished: int) -> None:
         """Record the run's progress (a durable mark of the calls a crash may leave uncounted)."""
