@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,8 +106,59 @@ def test_broken_streams_are_announced_and_the_loop_goes_on(runner, emulator_fact
 
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(cut_stream_after=1)))
     result = run_chat(runner, emu, "Tell me a story\nexit\n", "--stream")
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # a call failed
     # every attempt is cut after one chunk: 4 restarts, then the turn fails and the loop goes on
     assert result.stderr.count("[connection lost; answer restarted]") == 4
     assert result.stderr.count("error: UNAVAILABLE: injected fault: stream cut") == 1
     assert emu.stats.streams_cut == 5
+
+
+def test_chat_goes_on_after_an_api_error_and_exits_1(emulator):
+    """A real process: the exit code a shell sees (was 0 after errors)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from xai_pipelines.cli.app import main; main()", "chat",
+         "--endpoint", emulator.address, "--model", "no-such-model"],
+        input="First\nSecond\n", env={**os.environ, "XAI_API_KEY": emulator.api_key},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("error: ") for e in errors)  # both prompts tried
+    assert "no-such-model" in errors[0] and "Traceback" not in proc.stderr
+
+
+def run_image(runner, out: Path, stdin: str, *args: str):
+    return runner.invoke(app, ["image", "--local", "--out", str(out), *args], input=stdin)
+
+
+def test_image_never_overwrites_an_earlier_session(runner, tmp_path: Path):
+    out = tmp_path / "imgs"
+    first = run_image(runner, out, "a red fox\na lighthouse\n", "--n", "2")
+    assert first.exit_code == 0, first.output
+    kept = {p: p.read_bytes() for p in out.iterdir()}
+    (out / "notes.txt").write_text("mine")  # not an image name: ignored, untouched
+    second = run_image(runner, out, "a blue whale\n", "--n", "2")
+    assert second.exit_code == 0, second.output
+    paths = [Path(line) for line in second.stdout.splitlines()]
+    assert [p.stem for p in paths] == ["003-1", "003-2"]
+    assert all(p.read_bytes() == data for p, data in kept.items())
+    assert len(list(out.iterdir())) == 4 + 2 + 1
+
+
+def test_image_exits_1_after_an_api_error_and_goes_on(runner, tmp_path: Path):
+    out = tmp_path / "imgs"
+    result = run_image(runner, out, "a fox\na heron\n", "--model", "no-such-image-model")
+    assert result.exit_code == 1
+    assert result.stderr.count("error: ") == 2 and "Traceback" not in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_image_out_under_a_file_is_exit_2_before_any_call(runner, tmp_path: Path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    result = run_image(runner, blocker / "imgs", "a fox\n")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --out {blocker / 'imgs'}: {blocker} is a file, so nothing can be made "
+        "under it; use another path\n"
+    )

@@ -6,13 +6,20 @@ token with ``--stream``, or all ``--n`` answers); ``image`` saves every image in
 ``--out`` and prints the paths. ``--local`` runs against an in-process emulator,
 so neither needs a key; otherwise the key comes from ``XAI_API_KEY``.
 
-Exit codes: 0 after ``exit``/end of input, 2 for bad options or a missing key,
-1 when the API refuses the key.
+Exit codes: 0 after ``exit``/end of input when every call succeeded; 1 when a
+call failed (the loop goes on to the next prompt and the code is set at the
+end), or at once when the API refuses the key; 2 for bad options, a missing or
+unsendable key, or an ``--out`` that cannot be written.
+
+``image`` never overwrites: a session numbers its prompts after the highest
+number already in ``--out`` (``003-1.png`` is prompt 3, image 1), so images of
+earlier sessions stay.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,6 +29,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from xai_pipelines.cli.connect import connect
+from xai_pipelines.cli.outdir import OutputPathError, describe_os_error, prepare_output_dir
 from xai_pipelines.sdk import Chat, Client, Response, configure_telemetry, system, user
 from xai_pipelines.sdk.client import DEFAULT_HOST
 from xai_pipelines.sdk.errors import (
@@ -92,6 +100,27 @@ def _fatal(exc: XaiError) -> bool:
     return isinstance(exc, AuthenticationError | PermissionDeniedError)
 
 
+def _failed(exc: XaiError) -> None:
+    """Report a failed call: fatal ones end the command at once (exit 1)."""
+    if _fatal(exc):
+        raise _fail(str(exc), 1)
+    typer.echo(f"error: {exc}", err=True)
+
+
+#: A saved image's name: prompt number, dash, image number (``012-3.png``).
+_IMAGE_NAME = re.compile(r"(\d+)-\d+(\.\w+)?")
+
+
+def next_prompt_number(out: Path) -> int:
+    """The first prompt number no image in ``out`` uses yet (1 in an empty directory)."""
+    used = [0]
+    for path in out.iterdir() if out.is_dir() else ():
+        match = _IMAGE_NAME.fullmatch(path.name)
+        if match:
+            used.append(int(match.group(1)))
+    return max(used) + 1
+
+
 def _answer(chat: Chat, stream: bool, n: int) -> Response:
     """Send the conversation and print the answer(s); returns the one kept in the history."""
     if n > 1:
@@ -129,6 +158,7 @@ def chat(
     endpoint: Endpoint = None,
 ) -> None:
     """Chat with a model: one prompt per line, 'exit' to quit; the history is kept."""
+    failures = 0
     with _open_client(local, endpoint) as client:
         history: list[Any] = [system(system_prompt)] if system_prompt else []
         for prompt in _prompts(sys.stdin, "you"):
@@ -137,11 +167,12 @@ def chat(
                 # A failed turn leaves the history as it was.
                 answer = _answer(client.chat.create(model, [*history, turn]), stream, n)
             except XaiError as exc:
-                if _fatal(exc):
-                    raise _fail(str(exc), 1) from None
-                typer.echo(f"error: {exc}", err=True)
+                _failed(exc)
+                failures += 1
                 continue
             history += [turn, answer]
+    if failures:
+        raise typer.Exit(1)
 
 
 def image(
@@ -156,19 +187,40 @@ def image(
     local: Local = False,
     endpoint: Endpoint = None,
 ) -> None:
-    """Generate images: one prompt per line, 'exit' to quit; prints the saved paths."""
+    """Generate images: one prompt per line, 'exit' to quit; prints the saved paths.
+
+    Images of earlier sessions in ``--out`` are kept: numbering goes on after them.
+    """
+    try:
+        prepare_output_dir(out, "--out")
+    except OutputPathError as exc:
+        raise _fail(str(exc), 2) from None
+    failures = 0
     with _open_client(local, endpoint) as client:
-        for number, prompt in enumerate(_prompts(sys.stdin, "prompt"), start=1):
+        for prompt in _prompts(sys.stdin, "prompt"):
             try:
                 images = client.image.sample_batch(
                     prompt, n=n, model=model, image_format=image_format.value
                 )
-                for img in images:
-                    typer.echo(str(img.save(out / f"{number:03d}-{img.index + 1}")))
             except XaiError as exc:
-                if _fatal(exc):
-                    raise _fail(str(exc), 1) from None
-                typer.echo(f"error: {exc}", err=True)
+                _failed(exc)
+                failures += 1
+                continue
+            number = next_prompt_number(out)  # read again: another session may share --out
+            for img in images:
+                try:
+                    path = img.save(out / f"{number:03d}-{img.index + 1}")
+                except XaiError as exc:  # a URL image that could not be downloaded
+                    _failed(exc)
+                    failures += 1
+                    continue
+                except OSError as exc:
+                    raise _fail(
+                        f"cannot save into {out}: {describe_os_error(exc, out)}", 1
+                    ) from None
+                typer.echo(str(path))
+    if failures:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
