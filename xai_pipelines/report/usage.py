@@ -19,7 +19,9 @@ manifest's counts, ``summary.md`` and ``report.html`` all read it. Its rules:
 * a run that crashed (killed, power loss) is counted by the lines it left, like any
   run; the calls it had in flight left none and cannot be counted:
   ``crashed_runs`` (:func:`crashed_runs`, from the manifest's history) says how many
-  runs crashed and how many jobs they had in flight at their last checkpoint.
+  runs crashed and how many jobs they had in flight at their last checkpoint;
+* ``concurrency`` is the manifest's history of the adaptive limit on calls in
+  flight (:func:`concurrency_history`), copied as the run recorded it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from xai_pipelines.records import (
+    ConcurrencyHistory,
     CrashedRuns,
     ErrorLine,
     GraderUse,
@@ -354,3 +357,10 @@ def crashed_runs(manifest: Manifest | None) -> CrashedRuns | None:
         jobs_in_flight=sum(known),
         runs_without_checkpoint=len(crashed) - len(known),
     )
+
+
+def concurrency_history(manifest: Manifest | None) -> ConcurrencyHistory | None:
+    """The adaptive concurrency limit's history of the last online run (None: none recorded)."""
+    if manifest is None or isinstance(manifest.concurrency, UnsetType):
+        return None
+    return manifest.concurrency
