@@ -29,7 +29,7 @@ from xai_pipelines.report import (
 from xai_pipelines.report.html import render_output_dir
 from xai_pipelines.report.junit import write_junit
 from xai_pipelines.report.lines import as_usage_report, unset_or
-from xai_pipelines.report.usage import crashed_runs
+from xai_pipelines.report.usage import concurrency_history, crashed_runs
 from xai_pipelines.store import OutputDir, atomic_write_bytes, atomic_write_text, utc_now
 
 REPORT_HTML = "report.html"
@@ -55,6 +55,7 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     evals = build_evals(out.result_lines(), out.error_lines())
     report = usage_report_from({"generated_at": utc_now(), **usage, "evals": evals})
     report.totals.crashed_runs = crashed_runs(manifest) or UNSET
+    report.concurrency = concurrency_history(manifest) or UNSET
     atomic_write_bytes(out.usage, encode_usage_report(report))
     usage = to_plain(report)  # what a reader of usage.json sees, schema_version included
     atomic_write_text(out.summary, render_summary(report, manifest))
