@@ -58,10 +58,20 @@ __all__ = [
     "UnavailableError",
     "XaiError",
     "error_for_status",
+    "retry_after_hint",
 ]
 
 # Trailing-metadata keys a server may use to name the request.
 REQUEST_ID_KEYS = ("x-request-id", "request-id", "xai-request-id", "x-xai-request-id")
+
+# Where a server may say how long to wait before retrying: a ``retry-after`` trailing
+# metadata value in seconds, or a google.rpc.RetryInfo detail of the status in
+# ``grpc-status-details-bin`` (the gRPC convention). The xAI docs do not say which the
+# hosted API sends, if any (https://docs.x.ai/developers/rate-limits: "Exceeding any
+# limit returns a 429", back off exponentially; read 2026-11-29), so both are read.
+RETRY_AFTER_KEY = "retry-after"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+_RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
 
 
 class XaiError(Exception):
@@ -280,6 +290,54 @@ _BY_STATUS: dict[grpc.StatusCode, type[XaiError]] = {
 # The status details gRPC core gives a call whose metadata it refused to send (grpcio 1.85,
 # observed 2026-11-29 with a key ending in a newline): "Invalid metadata".
 _INVALID_METADATA = "Invalid metadata"
+
+
+def retry_after_hint(error: BaseException) -> float | None:
+    """Seconds the server asked the client to wait before retrying, if it said.
+
+    Reads the trailing metadata of the gRPC error ``error`` was converted from (its
+    ``__cause__``; or of ``error`` itself when it is the gRPC error): ``retry-after``
+    (seconds) or a ``google.rpc.RetryInfo`` in ``grpc-status-details-bin``. The larger
+    wins when both are there; an unreadable value is ignored.
+    """
+    source = error if isinstance(error, grpc.RpcError) else error.__cause__
+    trailing = getattr(source, "trailing_metadata", None)
+    if source is None or trailing is None:
+        return None
+    hints: list[float] = []
+    for key, value in trailing() or ():
+        name = key.lower()
+        if name == RETRY_AFTER_KEY:
+            try:
+                seconds = float(value if isinstance(value, str) else value.decode())
+            except (UnicodeDecodeError, ValueError):
+                continue
+            if seconds >= 0:
+                hints.append(seconds)
+        elif name == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            hints.extend(_retry_info_delays(value))
+    return max(hints) if hints else None
+
+
+def _retry_info_delays(status_bytes: bytes) -> list[float]:
+    """The ``RetryInfo.retry_delay`` values (seconds) of a serialized google.rpc.Status."""
+    from google.protobuf.message import DecodeError
+    from google.rpc import error_details_pb2, status_pb2
+
+    status = status_pb2.Status()
+    try:
+        status.ParseFromString(status_bytes)
+        delays = []
+        for detail in status.details:
+            if detail.type_url == _RETRY_INFO_TYPE:
+                info = error_details_pb2.RetryInfo()
+                info.ParseFromString(detail.value)
+                delay = info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+                if delay >= 0:
+                    delays.append(delay)
+    except DecodeError:
+        return []
+    return delays
 
 
 def error_for_status(
