@@ -239,9 +239,7 @@ def test_a_manifest_left_running_is_a_crashed_run_and_its_in_flight_jobs_are_rep
 
 
 @pytest.mark.slow
-def test_a_sigkilled_run_is_resumed_as_a_crashed_run(
-    tmp_path: Path, emulator_factory: Any
-) -> None:
+def test_a_sigkilled_run_is_resumed_as_a_crashed_run(tmp_path: Path, emulator_factory: Any) -> None:
     from xai_pipelines.emulator import EmulatorConfig, FaultConfig
 
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(latency_s=0.05)))

@@ -29,7 +29,7 @@ def file_sha256(path: Path) -> str:
 
 
 def dataset_digests(spec: PipelineSpec) -> dict[str, str]:
-    """Each dataset file of ``spec`` (named as written in the pipeline) -> sha256 of its content.
+    """Each dataset file of ``spec`` (relative to the pipeline's directory) -> sha256 of its content.
 
     Inline datasets have no file and are part of the spec's own digest.
 
@@ -38,9 +38,20 @@ def dataset_digests(spec: PipelineSpec) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     for dataset in spec.datasets.values():
-        if dataset.path is not None and dataset.display not in out:
-            out[dataset.display] = file_sha256(dataset.path)
+        if dataset.path is None:
+            continue
+        name = _name(dataset.path, spec.path.parent)
+        if name not in out:
+            out[name] = file_sha256(dataset.path)
     return dict(sorted(out.items()))
+
+
+def _name(path: Path, base: Path) -> str:
+    """``path`` relative to the pipeline's directory when under it (the same on every machine)."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def dataset_changes(old: Mapping[str, str] | None, new: Mapping[str, str]) -> list[str]:
