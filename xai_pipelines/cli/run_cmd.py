@@ -2,8 +2,9 @@
 
 Exit codes: 0 every job succeeded, 1 some failed (or the budget stopped the
 run, or the eval pass rate is below ``--fail-under``, else the pipeline's
-``evals.fail_under``), 2 invalid input (message
-on stderr, no traceback), 130 interrupted.
+``evals.fail_under``, or a write into the output directory failed: one message
+on stderr naming the file and the OS error, the manifest ``failed``), 2 invalid
+input (message on stderr, no traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.report import pass_rate
 from xai_pipelines.report.github import publish as publish_github
 from xai_pipelines.run.batch_mode import BatchSettings
+from xai_pipelines.run.executor import WorkerError
 from xai_pipelines.run.progress import ProgressMode, run_summary
 from xai_pipelines.run.reporting import write_reports
-from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
+from xai_pipelines.run.session import OutputWriteError, PipelineRun, RunInputError, RunOptions
 from xai_pipelines.run.signals import EXIT_INTERRUPTED, stop_raises
 from xai_pipelines.sdk import configure_telemetry
 from xai_pipelines.sdk.errors import InvalidApiKeyError
 from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
 from xai_pipelines.spec.flags import RunFlags, with_flags
-from xai_pipelines.store import OutputDir
+from xai_pipelines.store import OutputDir, WriteError
 
 
 def _err() -> Console:
@@ -284,6 +286,11 @@ def run(
             outcome = PipelineRun(spec, options).run()
     except (RunInputError, SpecError) as exc:
         raise _fail(str(exc)) from None
+    except (OutputWriteError, WorkerError, OSError) as exc:  # the run could not finish: exit 1
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.filename:
+            exc = WriteError(Path(exc.filename), exc)
+        _err().print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
     except InvalidApiKeyError as exc:
         raise _fail(exc.message) from None
     finally:

@@ -5,6 +5,16 @@ most ``concurrency`` jobs exist beyond those already finished: memory does not
 grow with the size of the plan. Dispatch stops on Ctrl-C, on the first failure
 with ``fail_fast``, or when the spent budget reaches ``budget_usd``; jobs already
 in flight are allowed to finish (within ``grace_s`` after Ctrl-C).
+
+A failed write into the output directory (see :mod:`xai_pipelines.run.sink`)
+stops dispatch at once and sets ``abort``: no further call is made (a job
+waiting for a rate-limit token or a retry gives up, unrecorded, and is run again
+by a resumed run), while calls already sent finish and their results are kept.
+
+Nothing a worker raises is lost in the thread pool: a runner's bug fails its
+job (traceback in ``run.log``); an error anywhere else in a worker (the sink,
+the bookkeeping) stops the run and :meth:`Executor.run` raises
+:class:`WorkerError` once the jobs in flight are done.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from xai_pipelines.report import TICKS_PER_USD
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import AuthenticationError, PermissionDeniedError, XaiError
-from xai_pipelines.store import ResumeState, RunStatus
+from xai_pipelines.store import ResumeState, RunStatus, WriteError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,21 @@ FATAL_ERRORS: tuple[type[XaiError], ...] = (AuthenticationError, PermissionDenie
 def is_fatal(failure: BaseException) -> bool:
     """Whether ``failure`` (or the client error it was raised from) refuses the key."""
     return isinstance(failure, FATAL_ERRORS) or isinstance(failure.__cause__, FATAL_ERRORS)
+
+
+class WorkerError(RuntimeError):
+    """A worker thread raised outside the job's own work (a bug); its traceback is logged.
+
+    Attributes:
+        job_id: The job the worker was running.
+    """
+
+    def __init__(self, job_id: str, error: BaseException) -> None:
+        super().__init__(
+            f"internal error while recording job {job_id}: {type(error).__name__}: {error} "
+            "(the traceback is in run.log)"
+        )
+        self.job_id = job_id
 
 
 #: Runs one job; raises :class:`JobFailed` when it fails for good.
@@ -98,13 +123,27 @@ class Executor:
         self._budget_ticks = (
             None if options.budget_usd is None else round(options.budget_usd * TICKS_PER_USD)
         )
+        self._write_failed = threading.Event()
+        self._crash: WorkerError | None = None
+        sink.on_write_failure(self._on_write_failure)
+
+    def _on_write_failure(self, failure: WriteError) -> None:
+        """A write failed: no new job, and no further call from the jobs in flight."""
+        self.reason = "failed"
+        self._write_failed.set()
+        self._halt.set()
+        self.abort.set()
 
     def run(self, jobs: Iterable[Job]) -> RunStatus:
         """Run every job of ``jobs`` not already finished.
 
         Returns:
-            ``completed`` (all succeeded), ``failed`` (some failed), ``interrupted``
-            (Ctrl-C) or ``budget_exhausted``.
+            ``completed`` (all succeeded), ``failed`` (some failed, or a write failed:
+            see ``sink.write_failure``), ``interrupted`` (Ctrl-C) or ``budget_exhausted``.
+
+        Raises:
+            WorkerError: A worker raised outside its job's work (after the jobs in
+                flight finished).
         """
         stats = self.sink.stats
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="job")
@@ -119,7 +158,10 @@ class Executor:
                 pool.submit(self._work, job)
             self._drain()
         finally:
-            pool.shutdown(wait=not self.abort.is_set(), cancel_futures=True)
+            wait = not self.abort.is_set() or self._write_failed.is_set()
+            pool.shutdown(wait=wait, cancel_futures=True)
+        if self._crash is not None:
+            raise self._crash
         if self.stop.is_set():
             return "interrupted"
         if self.reason is not None:
@@ -160,8 +202,29 @@ class Executor:
 
     def _work(self, job: Job) -> None:
         try:
+            self._record(job)
+        except BaseException as exc:  # never lost in the pool: the run raises it at the end
+            log.exception("job %s: the worker raised %s; the run stops", job.id, type(exc).__name__)
+            if self._crash is None:
+                self._crash = WorkerError(job.id, exc)
+                self._crash.__cause__ = exc
+            self.reason = "failed"
+            self._halt.set()
+        finally:
+            self._slots.release()
+            with self._idle:
+                self._idle.notify_all()
+
+    def _record(self, job: Job) -> None:
+        """Run ``job`` and hand what it produced to the sink."""
+        try:
             result = self.run_job(job)
         except JobFailed as failure:
+            if self._write_failed.is_set() and failure.code == "CANCELLED":
+                # stopped before its call by the failed write: not a failure; resume runs it
+                log.debug("job %s not run: a write failed", job.id)
+                self.sink.stats.job_abandoned()
+                return
             log.debug("job %s failed: %s (%d attempts)", job.id, failure, failure.attempts)
             self.sink.failed(job, failure)
             fatal = is_fatal(failure)
@@ -170,6 +233,10 @@ class Executor:
                     log.warning("the API refused the key (%s); dispatch stops", failure)
                 self.reason = "failed"
                 self._halt.set()
+        except WriteError as exc:  # a file of the job (an image) could not be written
+            log.debug("job %s: %s", job.id, exc)
+            self.sink.write_failed(exc)
+            self.sink.failed(job, JobFailed("WRITE_FAILED", str(exc)))
         except Exception as exc:  # a bug in a runner must not kill the run silently
             log.exception("job %s: the runner raised %s", job.id, type(exc).__name__)
             self.sink.failed(job, JobFailed("CLIENT_ERROR", f"{type(exc).__name__}: {exc}"))
@@ -178,7 +245,3 @@ class Executor:
             if self._budget_ticks is not None and self.sink.stats.cost_ticks >= self._budget_ticks:
                 self.reason = "budget_exhausted"
                 self._halt.set()
-        finally:
-            self._slots.release()
-            with self._idle:
-                self._idle.notify_all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -11,12 +13,45 @@ from xai_pipelines.records import ImageRecord, ImageReply
 from xai_pipelines.run.attachments import resolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.jobrun import Executed, JobRunner, call_usage, plain, replayed_usage
+from xai_pipelines.run.outcome import DeferredWrite
 from xai_pipelines.sdk import Client, ImageResponse
 from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
-from xai_pipelines.store import OutputDir
+from xai_pipelines.store import OutputDir, WriteError
 
 if TYPE_CHECKING:
     from xai_pipelines.run.cache import CacheEntry
+
+
+def save_or_defer(out: OutputDir, job_id: str, index: int, data: bytes, done: Executed) -> Path:
+    """Save image ``index`` of ``job_id`` atomically, or keep its bytes in ``done.deferred``.
+
+    A failed write (disk full, read-only directory) must not lose an image the
+    API made and billed: its bytes stay in memory, the sink writes them before
+    the job's line (see :mod:`xai_pipelines.run.sink`). Once one image of the job
+    failed, the others are kept without trying.
+
+    Returns:
+        The image's path (written, or to be written).
+    """
+    ext = extension_for(data).lstrip(".")
+    path = out.image_path(job_id, index, ext)
+    save = partial(_save, out, job_id, index, ext, data, path)
+    if not done.deferred:
+        try:
+            save()
+            return path
+        except WriteError as exc:
+            done.deferred.append(DeferredWrite(path, save, exc))
+            return path
+    done.deferred.append(DeferredWrite(path, save, done.deferred[0].error))
+    return path
+
+
+def _save(out: OutputDir, job_id: str, index: int, ext: str, data: bytes, path: Path) -> None:
+    try:
+        out.save_image(job_id, index, ext, data)
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
 
 
 class ImageRunner(JobRunner):
@@ -61,7 +96,7 @@ class ImageRunner(JobRunner):
                 {k: v for k, v in stored.items() if k != "sha256"}, ImageRecord
             )
             data = entry.blobs[stored["sha256"]]
-            path = self.out.save_image(job.id, record.index, extension_for(data).lstrip("."), data)
+            path = save_or_defer(self.out, job.id, record.index, data, done)
             record.path = self.out.relative(path)
             reply.images.append(record)
             done.files[record.index] = path
@@ -74,12 +109,14 @@ def saved_images(
     """Save each image of one call atomically; the image part of its result line.
 
     Shared by online runs and batch mode, so both write the same lines and files.
+    An image that cannot be written is kept in ``deferred`` (see :func:`save_or_defer`).
     """
     records = []
     files = {}
+    done = Executed()
     for img in images:
         data = img.image
-        path = out.save_image(job_id, img.index, extension_for(data).lstrip("."), data)
+        path = save_or_defer(out, job_id, img.index, data, done)
         files[img.index] = path
         records.append(
             ImageRecord(
@@ -99,4 +136,5 @@ def saved_images(
         calls=1,
         attempts=images[0].attempts if images else 1,
         files=files,
+        deferred=done.deferred,
     )

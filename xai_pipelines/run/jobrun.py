@@ -34,7 +34,7 @@ from xai_pipelines.records import (
 )
 from xai_pipelines.report import PriceTable, resolve_cost
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
-from xai_pipelines.run.outcome import JobFailed, JobResult
+from xai_pipelines.run.outcome import DeferredWrite, JobFailed, JobResult
 from xai_pipelines.run.telemetry import RUN_ID_ATTR
 from xai_pipelines.sdk import Client
 from xai_pipelines.sdk import Usage as CallUsage
@@ -89,6 +89,8 @@ class Executed:
         attempts: Attempts those calls took, retries included.
         ttft_s: Time to first token of the (last) streamed call.
         files: Saved image files by image index (the response cache stores their bytes).
+        deferred: Image files that could not be written yet (kept in memory; see
+            :mod:`xai_pipelines.run.sink`).
     """
 
     reply: ChatReply | ImageReply | None = None
@@ -97,6 +99,7 @@ class Executed:
     attempts: int = 1
     ttft_s: float | None = None
     files: dict[int, Path] = field(default_factory=dict)
+    deferred: list[DeferredWrite] = field(default_factory=list)
 
     def add_usage(self, usage: Usage) -> None:
         """Add one call's usage to the job's (the cost stays None once any call lacked it)."""
@@ -284,7 +287,7 @@ class JobRunner(ABC):
             line.scores = self.evaluator.score(to_plain(line))
             graded = self.evaluator.grader_cost_ticks(line.scores)
             spent = cost + graded if cost is not None else graded or None  # budget counts grading
-            result = JobResult(line, usage.tokens, usage.image_count, spent)
+            result = JobResult(line, usage.tokens, usage.image_count, spent, deferred=done.deferred)
             if entry is None and self.cache is not None and key is not None:
                 cache, stored, files = self.cache, done.reply, done.files
                 result.recorded = lambda: cache.store_job(key, line, stored, files)

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from xai_pipelines.records import ResultLine
+from xai_pipelines.store import WriteError
+
+
+@dataclass
+class DeferredWrite:
+    """A file a job produced that could not be written yet (its bytes are held here).
+
+    Attributes:
+        path: Where the file goes.
+        write: Writes it (raises :class:`WriteError` when it still cannot).
+        error: Why the first attempt failed.
+    """
+
+    path: Path
+    write: Callable[[], object]
+    error: WriteError
 
 
 @dataclass
@@ -18,6 +35,8 @@ class JobResult:
         images: Images produced.
         cost_ticks: Cost in USD ticks, when known.
         recorded: Called once the line is written (the response cache stores the job then).
+        deferred: Files of the job not written yet (a full disk): the sink writes them
+            before the line, or keeps both until they can be.
     """
 
     line: ResultLine
@@ -25,6 +44,7 @@ class JobResult:
     images: int = 0
     cost_ticks: int | None = None
     recorded: Callable[[], None] | None = None
+    deferred: list[DeferredWrite] = field(default_factory=list)
 
 
 class JobFailed(Exception):

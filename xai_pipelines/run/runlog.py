@@ -9,10 +9,15 @@ level when one is set (``xai-run --log-level``). A resumed run appends to the fi
 The API key never reaches the file: a :class:`~xai_pipelines.sdk.redact.RedactingFilter`
 on the handler removes the given secrets and anything bearer-shaped from every
 record, traceback included.
+
+The log is best effort: when its file cannot be written (a full disk), records
+are dropped quietly instead of printing logging's own traceback on stderr; the
+run reports failed writes of its results itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,6 +35,23 @@ RUN_LOG = "run.log"
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 
 log = logging.getLogger(__name__)
+
+
+class _RunLogHandler(logging.FileHandler):
+    """A file handler that goes quiet when its file cannot be written."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Drop the record (the disk is full or the file unwritable): no stderr traceback."""
+
+    def flush(self) -> None:
+        """Flush, ignoring a failed write (see the module docstring)."""
+        with contextlib.suppress(OSError):
+            super().flush()
+
+    def close(self) -> None:
+        """Close, ignoring a failed last write."""
+        with contextlib.suppress(OSError):
+            super().close()
 
 
 def not_emulator_chatter(record: logging.LogRecord) -> bool:
@@ -56,7 +78,7 @@ def run_log(path: Path, secrets: Iterable[str | None] = ()) -> Iterator[logging.
     """
     package = logging.getLogger(PACKAGE_LOGGER)
     level = package.level or logging.DEBUG
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler = _RunLogHandler(path, mode="a", encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(not_emulator_chatter)

@@ -6,6 +6,12 @@ sent before the whole plan is known to be valid); connect to the API the caller
 opened (``cli/connect.py`` starts the ``--local`` emulator); run the jobs
 ``plan.jsonl`` lists, read lazily, through the executor; write the manifest,
 ``usage.json`` and ``summary.md``.
+
+A write into the output directory that fails (disk full, read-only, I/O error)
+stops the run (see :mod:`xai_pipelines.run.sink`): it ends with
+:class:`OutputWriteError`, one message naming the file and the OS error, and
+the manifest marked ``failed``. Disk space held back from the start
+(:class:`~xai_pipelines.store.SpaceReserve`) is released for those last writes.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from xai_pipelines.store import (
     OutputDir,
     ResumeState,
     RunStatus,
+    SpaceReserve,
     SpecChangedError,
     check_spec,
     load_resume_state,
@@ -86,6 +93,18 @@ log = logging.getLogger(__name__)
 
 class RunInputError(Exception):
     """The run cannot start because of its input (exit status 2)."""
+
+
+class OutputWriteError(Exception):
+    """The run stopped because a write into its output directory failed (exit status 1).
+
+    ``str()`` is the one message for the user: the file, the OS error, what was
+    not saved, and what to do.
+    """
+
+
+#: Holds disk space back for the run's last writes (removed when the run ends).
+SPACE_RESERVE = ".space-reserve"
 
 
 @dataclass
@@ -419,6 +438,7 @@ class PipelineRun:
         endpoint = opts.endpoint or DEFAULT_HOST
         results = stack.enter_context(self.out.open_results(opts.fsync_interval_s))
         errors = stack.enter_context(self.out.open_errors(opts.fsync_interval_s))
+        self._reserve = stack.enter_context(SpaceReserve(self.out.root / SPACE_RESERVE))
         sink = ResultSink(results, errors, self.stats, self.run_id)
         executor_opts = ExecutorOptions(ex.concurrency, ex.on_error, ex.budget_usd, opts.grace_s)
         executor = Executor(
@@ -499,8 +519,12 @@ class PipelineRun:
                 ):
                     status = res.executor.run(self._planned())
         except Exception:
+            self._reserve.release()
             res.manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
             raise
+        if res.sink.write_failure is not None:
+            raise self._write_failed(res)
+        self._reserve.release()  # its space is for the last writes below
         res.span.set_attribute("xai_pipelines.status", status)
         res.manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
         # A forced run leaves superseded lines: compact them away (not over lines a failed
@@ -518,6 +542,19 @@ class PipelineRun:
         s = self.stats.snapshot()
         ended = s["done"] + s["failed"] + s.get("unsaved", 0)
         return ended + s["in_flight"], ended
+
+    def _write_failed(self, res: RunResources) -> OutputWriteError:
+        """End a run whose write failed: kept lines tried again, the manifest ``failed``."""
+        unsaved = res.sink.flush()
+        self._reserve.release()
+        res.span.set_attribute("xai_pipelines.status", "failed")
+        try:
+            res.manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
+        except OSError as exc:
+            log.warning("cannot mark %s failed: %s", self.out.manifest, exc)
+        message = res.sink.failure_message() or "a write failed"
+        log.info("run %s stopped (%d results not saved): %s", self.run_id, unsaved, message)
+        return OutputWriteError(message)
 
     def _batch(self, res: RunResources, state: ResumeState) -> RunStatus:
         opts, shared = self.options, res.shared

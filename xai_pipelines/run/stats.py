@@ -18,12 +18,15 @@ class RunStats:
     Attributes:
         total: Jobs in the plan (None when unknown).
         skipped: Jobs already finished by an earlier run into the directory.
+        unsaved: Jobs that finished but whose result line is only in memory (a write
+            failed); counted in ``done`` once written.
     """
 
     total: int | None = None
     skipped: int = 0
     done: int = 0
     failed: int = 0
+    unsaved: int = 0
     in_flight: int = 0
     retries: int = 0
     tokens: int = 0
@@ -47,6 +50,21 @@ class RunStats:
             self.images += images
             self.cost_ticks += cost_ticks or 0
 
+    def job_unsaved(self, tokens: int, images: int, cost_ticks: int | None) -> None:
+        """A job succeeded but its line could not be written yet (its spend still counts)."""
+        with self._lock:
+            self.in_flight -= 1
+            self.unsaved += 1
+            self.tokens += tokens
+            self.images += images
+            self.cost_ticks += cost_ticks or 0
+
+    def unsaved_written(self) -> None:
+        """The line of an unsaved job was written after all."""
+        with self._lock:
+            self.unsaved -= 1
+            self.done += 1
+
     def job_abandoned(self) -> None:
         """A job ended without a result (the run was aborted under it)."""
         with self._lock:
@@ -68,7 +86,7 @@ class RunStats:
         """A consistent copy of the counters, plus rate and ETA."""
         with self._lock:
             elapsed = max(time.monotonic() - self.started, 1e-9)
-            finished = self.done + self.failed
+            finished = self.done + self.failed + self.unsaved
             rate = finished / elapsed
             remaining = None
             if self.total is not None:
@@ -78,6 +96,7 @@ class RunStats:
                 "skipped": self.skipped,
                 "done": self.done,
                 "failed": self.failed,
+                "unsaved": self.unsaved,
                 "in_flight": self.in_flight,
                 "retries": self.retries,
                 "tokens": self.tokens,
