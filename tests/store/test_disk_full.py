@@ -79,9 +79,10 @@ def test_a_replacement_that_does_not_fit_keeps_the_old_file_and_leaves_no_temp()
         target = fs / "manifest.json"
         atomic_write_bytes(target, b'{"status": "running"}\n')
         fill(fs)
-        with pytest.raises(OSError) as caught:
+        with pytest.raises(WriteError) as caught:
             atomic_write_bytes(target, b"y" * 100_000)
-        assert caught.value.errno == errno.ENOSPC
+        assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+        assert str(caught.value) == f"cannot write {target}: [Errno 28] No space left on device"
         assert target.read_bytes() == b'{"status": "running"}\n'
         assert sorted(p.name for p in fs.iterdir()) == ["filler", "manifest.json"]
 

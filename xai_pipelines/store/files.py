@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 class WriteError(OSError):
     """A write to ``path`` failed; ``str()`` names the file and the OS error.
 
-    An ``OSError`` (same ``errno``), so callers that handle OS errors still do.
+    An ``OSError`` (same ``errno`` and ``strerror``, ``filename`` the file meant,
+    not a temp copy), so callers that handle OS errors still do.
 
     Attributes:
         path: The file that could not be written.
@@ -40,7 +41,7 @@ class WriteError(OSError):
     """
 
     def __init__(self, path: Path, error: OSError) -> None:
-        super().__init__(error.errno, error.strerror)
+        super().__init__(error.errno, error.strerror, str(path))
         self.path = path
         self.error = error
 
@@ -68,10 +69,14 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: write a temp file, fsync it, rename it over ``path``."""
+    """Replace ``path`` with ``data``: write a temp file, fsync it, rename it over ``path``.
+
+    Raises:
+        WriteError: The write failed (``path`` is left as it was, no temp file behind).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             view = memoryview(data)
             while view:
@@ -80,10 +85,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         # a full disk must not keep the half-written copy (nor its space)
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise WriteError(path, exc) from exc
         raise
     fsync_dir(path.parent)
 
