@@ -1,4 +1,4 @@
-"""The run layer's on_attempt hook: error lines, rate-limit slow-down, deadline, abort."""
+"""The run layer's on_attempt hook: error lines, rate-limit cut, deadline, abort."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from xai_pipelines.plan import ChatJob
+from xai_pipelines.run.adaptive import AdaptiveConcurrency
 from xai_pipelines.run.attempts import AttemptHooks
 from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.ratelimit import RateLimiter
@@ -28,7 +29,10 @@ def hooks(tmp_path: Path) -> Iterator[AttemptHooks]:
     out.create()
     with out.open_results() as results, out.open_errors() as errors:
         yield AttemptHooks(
-            ResultSink(results, errors, RunStats(), "run-1"), RateLimiter(), threading.Event()
+            ResultSink(results, errors, RunStats(), "run-1"),
+            RateLimiter(),
+            threading.Event(),
+            AdaptiveConcurrency(8),
         )
 
 
@@ -45,13 +49,17 @@ def test_a_retried_attempt_is_booked_and_a_final_one_left_to_the_executor(
     assert scope.failed_attempts == 1
     hooks.sink.errors.sync()
     assert _errors(tmp_path) == [("UNAVAILABLE", 1, False)]
-    assert not hooks.limiter.slowed
+    assert hooks.adaptive is not None and hooks.adaptive.cuts == 0
 
 
-def test_a_rate_limit_error_slows_dispatch(hooks: AttemptHooks) -> None:
-    with hooks.scope(JOB, None):
+def test_a_rate_limit_error_cuts_the_calls_in_flight(hooks: AttemptHooks) -> None:
+    assert hooks.adaptive is not None
+    with hooks.scope(JOB, None) as scope:
+        hooks.acquire(0)
+        assert hooks.adaptive.in_flight == 1 and scope.place_since is not None
         hooks.on_attempt(AttemptInfo(1, RateLimitError("slow down"), 0.01, will_retry=True))
-    assert hooks.limiter.slowed
+        assert hooks.adaptive.in_flight == 0  # waits for its retry without a place
+    assert hooks.adaptive.cuts == 1 and hooks.adaptive.limit < 8
 
 
 def test_a_backoff_past_the_job_deadline_fails_the_job(hooks: AttemptHooks) -> None:

@@ -1,4 +1,7 @@
-"""Token buckets and the rate limiter, on a fake clock (deterministic, no sleeping)."""
+"""Token buckets and the rate limiter, on a fake clock (deterministic, no sleeping).
+
+The limits are smoothed per second as the hosted API applies them (RPM / 60 per second).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import threading
 
 import pytest
 
-from xai_pipelines.run.ratelimit import RateLimiter, SlowDown, TokenBucket
+from xai_pipelines.run.ratelimit import BURST_S, RateLimiter, TokenBucket, per_second_bucket
 
 
 class FakeClock:
@@ -65,26 +68,30 @@ def test_oversized_estimate_waits_for_a_full_bucket_not_forever() -> None:
     assert clock.now - 100.0 < 2
 
 
-def test_resource_exhausted_slows_dispatch_for_a_window() -> None:
+def test_a_full_bucket_bursts_one_second_of_rate_never_a_minute() -> None:
     clock = FakeClock()
-    sd = SlowDown(factor=0.5, window_s=5.0, cooldown_s=1.0, min_rate_per_s=1.0)
-    limiter = RateLimiter(requests_per_minute=1200, slow_down=sd, clock=clock, sleep=clock.sleep)
-    for _ in range(100):
-        limiter.acquire()
-    limiter.note_rate_limited()
-    assert limiter.slowed
+    limiter = RateLimiter(requests_per_minute=6000, clock=clock, sleep=clock.sleep)  # 100/s
+    assert limiter.requests is not None and limiter.requests.capacity == 100 * BURST_S
+    clock.now += 3600  # idle for an hour: the bucket holds one second's worth, no more
     t0, sent = clock.now, 0
-    while clock.now - t0 < 4:
+    while clock.now == t0:
         limiter.acquire()
         sent += 1
-    assert 30 <= sent <= 45  # ~10/s instead of 20/s
-    clock.now += 5
-    assert not limiter.slowed
-    t0, sent = clock.now, 0
-    while clock.now - t0 < 2:
-        limiter.acquire()
-        sent += 1
-    assert sent >= 38
+    assert sent == 101  # the burst (100), then the first call that had to wait
+    for second in range(5):  # then 100 per second, in every second
+        start, sent = clock.now, 0
+        while clock.now - start < 1.0:
+            limiter.acquire()
+            sent += 1
+        assert 99 <= sent <= 101, second
+
+
+def test_per_second_bucket_rule() -> None:
+    assert per_second_bucket(None) is None and per_second_bucket(0) is None
+    tokens = per_second_bucket(600_000)
+    assert tokens is not None and (tokens.rate, tokens.capacity) == (10_000, 10_000)
+    slow = per_second_bucket(30)  # half a request per second: a burst of at least one
+    assert slow is not None and (slow.rate, slow.capacity) == (0.5, 1.0)
 
 
 def test_unlimited_limiter_is_free_and_stop_interrupts_waits() -> None:

@@ -17,7 +17,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
-from xai_pipelines.run.ratelimit import SlowDown
 from xai_pipelines.run.session import PipelineRun, RunInputError, RunOptions
 from xai_pipelines.spec import PipelineSpec
 from xai_pipelines.spec.flags import RunFlags, with_flags
@@ -80,7 +79,7 @@ def test_faults_every_job_completes_exactly_once_and_retries_are_counted(
     toggler = threading.Thread(target=cut_some_streams)
     toggler.start()
     try:
-        outcome = _run(spec, out, emu, slow_down=SlowDown(window_s=0.2, cooldown_s=0.1))
+        outcome = _run(spec, out, emu)
     finally:
         done.set()
         toggler.join()

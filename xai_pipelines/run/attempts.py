@@ -4,10 +4,17 @@ The client retries every call (unary or stream) with the one shared
 :class:`RetryPolicy`; the executor builds that policy with :meth:`AttemptHooks.policy`,
 whose ``on_attempt`` hook runs on the worker thread that makes the call, after each
 failed attempt and before the backoff. For an attempt that will be retried it
-records the failure in ``errors.jsonl``, cuts the dispatch rate on a rate-limit
-error, refuses to back off past the job's deadline or after an abort, and takes a
-rate-limit token for the retry. The backoff itself ends early when the run aborts
-(the policy's ``interrupt`` is the executor's abort event).
+records the failure in ``errors.jsonl``, gives the call's place back to the
+adaptive concurrency limit (:mod:`xai_pipelines.run.adaptive`), which a rate-limit
+error may cut and a server's retry-after hint pauses, and refuses to back off past
+the job's deadline or after an abort. The policy's backoff is :meth:`AttemptHooks.backoff`:
+it waits the policy's delay (at least the server's retry-after hint), ending at once
+when the run aborts, then takes a place and a rate-limit token for the retry. So a
+job waiting to retry holds no place, and a retry is sent only when one is free.
+
+Every call takes its place in :meth:`AttemptHooks.acquire` (the first attempt) or
+the backoff (a retry); a job keeps it between its calls (turns, grader) and gives
+it back when an attempt fails or the job's scope ends.
 
 The job being run is held in a context variable (:meth:`AttemptHooks.scope`):
 the client and its policy are shared by all workers, and the hook runs inside
@@ -18,6 +25,7 @@ within the job's scope too, so its retries are booked to the job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -27,13 +35,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from xai_pipelines.plan import Job
+from xai_pipelines.run.adaptive import AdaptiveConcurrency
 from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.sink import ResultSink
-from xai_pipelines.sdk.errors import XaiError
+from xai_pipelines.sdk.errors import CancelledError, XaiError, retry_after_hint
 from xai_pipelines.sdk.retry import RATE_LIMIT_BACKOFF_S, AttemptInfo, RetryPolicy, is_rate_limited
 
 log = logging.getLogger(__name__)
+
+#: How often an async backoff looks at the abort event.
+ABORT_POLL_S = 0.05
 
 
 @dataclass
@@ -45,7 +57,13 @@ class JobScope:
         deadline: ``time.monotonic()`` value by which the job must end (None: no limit).
         estimate: Token estimate of the call in progress (taken from the token bucket).
         failed_attempts: Attempts that failed and were retried, across all calls of the job.
-        queued_s: Time spent waiting for the rate limiter (not part of the job's latency).
+        queued_s: Time spent waiting for the rate limiter and a place (not part of the
+            job's latency).
+        place_since: When the job took its place among the calls in flight (adaptive
+            limit's clock; None: it holds none).
+        dispatched_at: When the call in progress took its place or, for a job holding
+            one already, was sent (adaptive limit's clock).
+        extra_wait_s: Time the next backoff adds to the policy's delay (a retry-after hint).
     """
 
     job: Job
@@ -53,6 +71,9 @@ class JobScope:
     estimate: int = 0
     failed_attempts: int = 0
     queued_s: float = 0.0
+    place_since: float | None = None
+    dispatched_at: float | None = None
+    extra_wait_s: float = 0.0
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -66,12 +87,20 @@ class AttemptHooks:
         sink: Receives one error line per failed attempt.
         limiter: Rate limiter shared by all workers.
         abort: Set when in-flight jobs must give up (grace period over).
+        adaptive: The limit on calls in flight (None: no limit but the executor's).
     """
 
-    def __init__(self, sink: ResultSink, limiter: RateLimiter, abort: threading.Event) -> None:
+    def __init__(
+        self,
+        sink: ResultSink,
+        limiter: RateLimiter,
+        abort: threading.Event,
+        adaptive: AdaptiveConcurrency | None = None,
+    ) -> None:
         self.sink = sink
         self.limiter = limiter
         self.abort = abort
+        self.adaptive = adaptive
         self._current: ContextVar[JobScope | None] = ContextVar("job_scope", default=None)
 
     def policy(
@@ -80,6 +109,8 @@ class AttemptHooks:
         """The retry policy to give the client (its callbacks are these hooks).
 
         The values are the pipeline's ``execution.retries`` (defaults in xai_pipelines/defaults.py).
+        Its waits are :meth:`backoff` and :meth:`abackoff` (which end at once when the
+        run aborts, as the policy's ``interrupt`` would).
         """
         return RetryPolicy(
             max_attempts=max_attempts,
@@ -87,7 +118,8 @@ class AttemptHooks:
             max_backoff=max_backoff_s,
             rate_limit_backoff=max(initial_backoff_s, min(RATE_LIMIT_BACKOFF_S, max_backoff_s)),
             on_attempt=self.on_attempt,
-            interrupt=self.abort,
+            sleep=self.backoff,
+            async_sleep=self.abackoff,
         )
 
     @property
@@ -102,8 +134,21 @@ class AttemptHooks:
         token = self._current.set(scope)
         try:
             yield scope
+        except BaseException:
+            self._give_back(scope, succeeded=False)
+            raise
+        else:
+            self._give_back(scope, succeeded=True)
         finally:
             self._current.reset(token)
+
+    def _give_back(self, scope: JobScope | None, *, succeeded: bool) -> None:
+        """Return the job's place (if it holds one) to the adaptive limit."""
+        if self.adaptive is None or scope is None or scope.place_since is None:
+            return
+        held = self.adaptive.now() - scope.place_since
+        scope.place_since = None
+        self.adaptive.release(held if succeeded else None)
 
     def on_attempt(self, info: AttemptInfo) -> None:
         """Book a failed attempt; before a retry, check the deadline and take a token.
@@ -111,13 +156,21 @@ class AttemptHooks:
         Raises:
             JobFailed: The job's deadline would pass during the backoff, or the run aborted.
         """
+        scope = self.current
+        self._give_back(scope, succeeded=False)
         if not info.will_retry:
             return  # the final failure is the job's, recorded by the executor
         exc = info.error
-        scope = self.current
-        if is_rate_limited(exc):
-            self.limiter.note_rate_limited()
+        hint = retry_after_hint(exc)
+        if self.adaptive is not None:
+            if is_rate_limited(exc):
+                dispatched = scope.dispatched_at if scope is not None else None
+                self.adaptive.note_rate_limited(dispatched, hint)
+            elif hint is not None:
+                self.adaptive.pause(hint)
+        wait = info.delay if hint is None else max(info.delay, hint)
         if scope is not None:
+            scope.extra_wait_s = wait - info.delay
             scope.failed_attempts += 1
             code = exc.code if isinstance(exc, XaiError) else type(exc).__name__
             message = exc.message if isinstance(exc, XaiError) else str(exc)
@@ -129,18 +182,57 @@ class AttemptHooks:
             self.sink.attempt_failed(scope.job, code, message, info.attempt, request_id)
             self.limiter.reconcile(scope.estimate, 0)  # a failed attempt used (almost) no tokens
             remaining = scope.remaining()
-            if remaining is not None and remaining < info.delay:
+            if remaining is not None and remaining < wait:
                 raise JobFailed("DEADLINE_EXCEEDED", "job deadline reached while retrying")
         if self.abort.is_set():
             raise JobFailed("CANCELLED", "run aborted")
+
+    def backoff(self, delay: float) -> None:
+        """The policy's wait before a retry: ``delay`` (plus what a retry-after hint adds),
+        then a place and a rate-limit token for the retry.
+
+        Raises:
+            CancelledError: The run aborted during the wait.
+            JobFailed: The run aborted while waiting for the place or the token.
+        """
+        scope = self.current
+        extra = 0.0
+        if scope is not None:
+            extra, scope.extra_wait_s = scope.extra_wait_s, 0.0
+        if self.abort.wait(delay + extra):
+            raise CancelledError("aborted while waiting to retry")
         self.acquire(scope.estimate if scope is not None else 0)
 
+    async def abackoff(self, delay: float) -> None:
+        """:meth:`backoff` for the async calls (the place and token are awaited on a thread)."""
+        scope = self.current
+        extra = 0.0
+        if scope is not None:
+            extra, scope.extra_wait_s = scope.extra_wait_s, 0.0
+        end = time.monotonic() + delay + extra
+        while (left := end - time.monotonic()) > 0:
+            if self.abort.is_set():
+                break
+            await asyncio.sleep(min(left, ABORT_POLL_S))
+        if self.abort.is_set():
+            raise CancelledError("aborted while waiting to retry")
+        await asyncio.to_thread(self.acquire, scope.estimate if scope is not None else 0)
+
     def acquire(self, estimate: int) -> None:
-        """Take a request (and ``estimate`` tokens) from the rate limiter."""
+        """Take a place among the calls in flight (unless the job holds one), then a request
+        (and ``estimate`` tokens) from the rate limiter."""
         scope = self.current
         started = time.perf_counter()
+        adaptive = self.adaptive
+        if adaptive is not None and scope is not None and scope.place_since is None:
+            if not adaptive.acquire(stop=self.abort):
+                raise JobFailed("CANCELLED", "run aborted")
+            scope.place_since = adaptive.now()
         if not self.limiter.acquire(estimate, stop=self.abort):
+            self._give_back(scope, succeeded=False)
             raise JobFailed("CANCELLED", "run aborted")
         if scope is not None:
             scope.estimate = estimate
             scope.queued_s += time.perf_counter() - started
+            if adaptive is not None:
+                scope.dispatched_at = adaptive.now()

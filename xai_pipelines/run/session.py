@@ -36,6 +36,7 @@ from xai_pipelines.plan import ChatJob, Job, iter_jobs, job_from_dict
 from xai_pipelines.plan.shard import Shard, resume_shard
 from xai_pipelines.records import PlanInfo, SpecInfo, UnsetType
 from xai_pipelines.report import ModelPrice
+from xai_pipelines.run.adaptive import AdaptiveConcurrency, AdaptiveSettings
 from xai_pipelines.run.attempts import AttemptHooks
 from xai_pipelines.run.batch_budget import BatchBudgetError
 from xai_pipelines.run.batch_jobs import BatchResultRunner, NotBatchableError, check_batchable
@@ -55,7 +56,7 @@ from xai_pipelines.run.image_job import ImageRunner
 from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.run.outcome import JobResult
 from xai_pipelines.run.progress import ProgressDisplay, ProgressMode
-from xai_pipelines.run.ratelimit import RateLimiter, SlowDown
+from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.reporting import final_counts, with_catalog_prices, write_reports
 from xai_pipelines.run.runlog import RUN_LOG, run_log
 from xai_pipelines.run.signals import EXIT_INTERRUPTED, Interrupts
@@ -123,7 +124,7 @@ class RunOptions:
         progress: Progress display mode.
         args: CLI arguments, recorded (redacted) in the manifest.
         grace_s: How long in-flight jobs may finish after Ctrl-C.
-        slow_down: Reaction to ``RESOURCE_EXHAUSTED``.
+        adaptive: Constants of the adaptive concurrency limit (default: run/adaptive.py's).
         fsync_interval_s: Longest time between a result line and its fsync.
         responses: The ``--local`` emulator's scripted answers (part of the cache keys).
         notify: Receives messages for the user (spec changes under ``--force``, Ctrl-C).
@@ -145,7 +146,7 @@ class RunOptions:
     progress: ProgressMode = "auto"
     args: Mapping[str, Any] = field(default_factory=dict)
     grace_s: float = GRACE_S
-    slow_down: SlowDown | None = None
+    adaptive: AdaptiveSettings | None = None
     fsync_interval_s: float = 0.5
     responses: Path | None = None
     notify: Callable[[str], None] | None = None
@@ -444,12 +445,9 @@ class PipelineRun:
         executor = Executor(
             self._dispatch, sink, executor_opts, stop=self.interrupts.stop, resume=state
         )
-        limiter = RateLimiter(
-            ex.rate_limit.requests_per_minute,
-            ex.rate_limit.tokens_per_minute,
-            slow_down=opts.slow_down,
-        )
-        hooks = AttemptHooks(sink, limiter, executor.abort)
+        limiter = RateLimiter(ex.rate_limit.requests_per_minute, ex.rate_limit.tokens_per_minute)
+        adaptive = AdaptiveConcurrency(ex.concurrency, opts.adaptive)
+        hooks = AttemptHooks(sink, limiter, executor.abort, adaptive)
         client = self._client(stack, endpoint, hooks)
         tracer, span, ctx = self._trace(stack)
         served: dict[str, str] = {}
@@ -526,6 +524,8 @@ class PipelineRun:
             raise self._write_failed(res)
         self._reserve.release()  # its space is for the last writes below
         res.span.set_attribute("xai_pipelines.status", status)
+        if res.hooks.adaptive is not None and self.spec.execution.mode != "batch":
+            res.manifest.set_concurrency(res.hooks.adaptive.history())
         res.manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
         # A forced run leaves superseded lines: compact them away (not over lines a failed
         # write still holds in memory).
