@@ -27,6 +27,7 @@ from xai_pipelines.cli.app import app
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 from xai_pipelines.plan import ChatJob, Job
 from xai_pipelines.records import ResultLine
+from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.executor import Executor, ExecutorOptions, WorkerError
 from xai_pipelines.run.outcome import JobResult
 from xai_pipelines.run.runlog import RUN_LOG, run_log
@@ -344,3 +345,39 @@ def test_an_error_in_a_worker_outside_the_job_reaches_the_run_and_run_log_has_it
     assert "the worker raised RuntimeError; the run stops" in log
     assert "Traceback (most recent call last)" in log
     assert "RuntimeError: the cache broke" in log
+
+
+def test_a_batch_whose_results_cannot_be_written_is_collected_by_the_rerun_not_paid_again(
+    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], pipeline_data: Data
+) -> None:
+    emu = emulator_factory()
+    data = pipeline_data(jobs=12, execution={"mode": "batch"})
+    data["defaults"]["model"] = "grok-4.20-non-reasoning"
+    spec = make_spec(data=data)
+    fast = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05)
+    with tmpfs("4m") as fs:
+        out = fs / "out"
+        filled: list[Path] = []
+
+        def notify(message: str) -> None:  # the disk fills once the batch holds every request
+            if message.startswith("added"):
+                filled.append(fill(fs))
+
+        options = RunOptions(
+            out_dir=out, api_key=emu.api_key, endpoint=emu.address, progress="quiet",
+            batch=fast, notify=notify,
+        )  # fmt: skip
+        with pytest.raises(OutputWriteError, match=r"\[Errno 28\] No space left on device"):
+            PipelineRun(spec, options).run()
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["status"] == "failed"
+        assert manifest["batch"].get("collected") is not True
+        assert emu.stats.calls["CreateBatch"] == 1
+        added = emu.stats.calls["AddBatchRequests"]
+
+        filled[0].unlink()
+        options.notify = None
+        assert PipelineRun(spec, options).run().status == "completed"
+        assert emu.stats.calls["CreateBatch"] == 1  # re-attached: nothing paid twice
+        assert emu.stats.calls["AddBatchRequests"] == added
+        assert sorted(_ids_on_disk(out)) == sorted(f"q-{i}" for i in range(12))

@@ -130,6 +130,8 @@ class BatchMode:
         if finished is None:
             return self._left_running("interrupted")
         status = self._collect(pending)
+        if self.ctx.sink.write_failure is not None:
+            return "failed"  # not all collected: a rerun re-attaches instead of paying again
         if status == "interrupted":
             return self._left_running(status)
         if not finished:
