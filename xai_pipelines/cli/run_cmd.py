@@ -227,10 +227,10 @@ def run(
     try:
         overrides = dict(parse_assignment(s) for s in set_ or [])
         spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
-    except SpecError as exc:
+        spec = with_flags(spec, RunFlags(concurrency, fail_fast, fail_under, cache, no_cache))
+    except SpecError as exc:  # the flags are checked against the spec's own limits
         _err().print(exc.report(), markup=False)
         raise typer.Exit(2) from None
-    spec = with_flags(spec, RunFlags(concurrency, fail_fast, fail_under, cache, no_cache))
     try:
         chosen = None if shard is None else parse_shard(shard)
     except ValueError as exc:
