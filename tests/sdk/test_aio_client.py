@@ -327,21 +327,38 @@ def test_keys_errors_and_spans(emulator_factory, spans, monkeypatch):
                 async for _ in chat.stream():
                     pass
             assert client.open_channels == 1
-        async with AsyncClient(api_key=SECRET, api_host=emu.address) as wrong:
+        async with AsyncClient(
+            api_key=SECRET, api_host=emu.address, tracer_provider=provider
+        ) as wrong:
             with pytest.raises(AuthenticationError) as info:
                 await wrong.models.list_language_models()
             assert SECRET not in str(info.value) and info.value.__cause__ is not None
+            with pytest.raises(AuthenticationError):
+                async for _ in wrong.chat.create("grok-4.3", [user("x")]).stream():
+                    pass
         with pytest.raises(RuntimeError, match="closed"):
             await client.tokenize.count_tokens("x", "grok-4.3")
 
     asyncio.run(body())
-    finished = {s.name: s for s in exporter.get_finished_spans()}
+    finished = {
+        s.name: s for s in exporter.get_finished_spans() if s.status.status_code.name != "ERROR"
+    }
     job = finished["job"]
     for name in ("chat.sample grok-4.3", "chat.stream grok-4.3"):
         span = finished[name]
         assert span.parent is not None and span.parent.span_id == job.context.span_id
         assert span.attributes["xai.attempts"] == 1 and span.attributes["gen_ai.request.seed"] == 1
     assert finished["chat.stream grok-4.3"].attributes["xai.ttft_s"] >= 0
+    failed = [s for s in exporter.get_finished_spans() if s.status.status_code.name == "ERROR"]
+    errors = sorted((s.name, s.attributes["error.type"]) for s in failed)
+    assert errors == [
+        ("chat.stream grok-4.3", "UNAUTHENTICATED"),
+        ("models.ListLanguageModels", "UNAUTHENTICATED"),
+        ("tokenize.text grok-4.3", "RuntimeError"),  # a call on the closed client
+    ]
+    for span in failed:
+        text = repr(span.attributes) + repr([e.attributes for e in span.events])
+        assert SECRET not in text
 
 
 # Every public call of the async client and the test(s) above that exercise it.
