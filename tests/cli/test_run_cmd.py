@@ -208,7 +208,9 @@ def test_sigkill_at_several_points_then_resume_matches_an_uninterrupted_run(
     assert _comparable(results) == _comparable(_lines(reference / "results.jsonl"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["plan"]["already_done"] == seen
-    assert [h["status"] for h in manifest["history"]] == ["running"] * 3
+    # each killed run is a crashed run in the history (issue 10), and the resume said so
+    assert [h["status"] for h in manifest["history"]] == ["crashed"] * 3
+    assert "did not finish: it crashed or was killed; resuming" in stderr.decode()
 
 
 def _lines_tolerant(path: Path) -> list[dict[str, Any]]:
