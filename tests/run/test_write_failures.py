@@ -29,7 +29,7 @@ from xai_pipelines.plan import ChatJob, Job
 from xai_pipelines.records import ResultLine
 from xai_pipelines.run.batch_mode import BatchSettings
 from xai_pipelines.run.executor import Executor, ExecutorOptions, WorkerError
-from xai_pipelines.run.outcome import JobResult
+from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.runlog import RUN_LOG, run_log
 from xai_pipelines.run.session import (
     SPACE_RESERVE,
@@ -243,8 +243,12 @@ def test_an_immutable_results_file_mid_run_stops_the_run_loudly(
         _rerun_completes(spec, out, emu, before)
 
 
+@pytest.mark.parametrize("space_returns", [False, True], ids=["stays-full", "space-returns"])
 def test_images_that_do_not_fit_stop_the_run_and_no_line_names_a_missing_file(
-    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], pipeline_data: Data
+    make_spec: MakeSpec,
+    emulator_factory: Callable[..., Emulator],
+    pipeline_data: Data,
+    space_returns: bool,
 ) -> None:
     emu = emulator_factory(EmulatorConfig(faults=LATENCY))
     data = pipeline_data(jobs=1, execution={"concurrency": CONCURRENCY})
@@ -261,12 +265,16 @@ def test_images_that_do_not_fit_stop_the_run_and_no_line_names_a_missing_file(
     spec = make_spec(data=data)
     with tmpfs("4m") as fs:
         out = fs / "out"
-        _when_lines(out / "results.jsonl", 10, lambda: fill(fs))
+        filled: list[Path] = []
+        _when_lines(out / "results.jsonl", 10, lambda: filled.append(fill(fs)))
         run = WatchedRun(spec, _options(out, emu), emu, "image")
+        if space_returns:  # the kept image bytes and lines are written at the end
+            run.on_failure = lambda: filled[0].unlink()
         with pytest.raises(OutputWriteError) as caught:
             run.run()
         message = str(caught.value)
         assert "[Errno 28] No space left on device" in message
+        assert (_lost(message) == 0) == space_returns, message
         lines = [json.loads(raw) for raw in (out / "results.jsonl").read_bytes().splitlines()]
         calls = emu.stats.calls["GenerateImage"] + emu.stats.calls.get("GetCompletion", 0)
         assert run.started_after == 0 and calls == run.gate_passes  # (and the one chat job)
@@ -304,6 +312,38 @@ def test_the_cli_prints_one_line_and_exits_1_without_a_traceback(
         assert "[Errno 28] No space left on device" in lines[0]
         assert lines[0].endswith("free space and rerun to resume")
         assert _status(out) == "failed"
+
+
+def test_error_lines_that_cannot_be_written_stop_dispatch_and_are_written_once_they_can(
+    tmp_path: Path,
+) -> None:
+    started: list[str] = []
+
+    def run_job(job: Job) -> JobResult:
+        started.append(job.id)
+        time.sleep(0.01)
+        raise JobFailed("INVALID_ARGUMENT", "refused", attempts=1)
+
+    with ext4(8) as fs:
+        out = OutputDir(fs / "out")
+        out.create()
+        with out.open_results() as results, out.open_errors() as errors:
+            set_immutable(out.errors)
+            sink = ResultSink(results, errors, RunStats(), "run-1")
+            executor = Executor(run_job, sink, ExecutorOptions(concurrency=2))
+            assert executor.run(_job(i) for i in range(40)) == "failed"
+            assert sink.write_failure is not None and sink.write_failure.path == out.errors
+            assert len(started) <= 3  # the failing one, one in flight, one racing the latch
+            kept = sink.unsaved_errors
+            assert kept == len(started) and sink.unsaved_results == 0
+            assert sink.failure_message() == (
+                f"cannot write {out.errors}: [Errno 1] Operation not permitted; every finished "
+                f"result was saved; {kept} error line{'s' if kept != 1 else ''} could not be "
+                f"saved; make {out.errors} writable and rerun to resume"
+            )
+            set_immutable(out.errors, on=False)
+            assert sink.flush() == 0 and sink.unsaved_errors == 0
+        assert sorted(line.id for line in out.error_lines()) == sorted(started)
 
 
 def _job(i: int) -> Job:
