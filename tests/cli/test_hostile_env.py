@@ -185,3 +185,17 @@ def test_merge_into_a_read_only_filesystem(finished_run_read_only: Path, tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert (elsewhere / "results.jsonl").read_text().count("\n") == 2
     shutil.rmtree(elsewhere)
+
+
+@pytest.mark.parametrize("case", ["long-name", "under-a-file"])
+def test_init_into_a_path_that_cannot_be_made(tmp_path: Path, case: str) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    target = tmp_path / ("m" * 300) if case == "long-name" else blocker / "starter"
+    line = _one_error_line(_invoke("init", target))
+    reason = (
+        f"the name '{'m' * 40}... (300 characters)' is longer than this filesystem allows"
+        if case == "long-name"
+        else f"{blocker} is a file, so nothing can be made under it"
+    )
+    assert line.startswith(f"error: cannot write the starter files into {target}: {reason}")

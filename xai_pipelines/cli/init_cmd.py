@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from xai_pipelines.cli.outdir import describe_os_error
+
 PIPELINE = """\
 # A starter eval written by `xai-run init`. Edit it freely.
 #
@@ -131,18 +133,19 @@ def init(
 ) -> None:
     """Write a commented starter pipeline, a dataset and scripted answers that run with --local."""
     files = starter_files(directory)
-    existing = [path for path in files if path.exists()]
-    if existing:
-        listing = ", ".join(str(p) for p in existing)
-        typer.echo(f"error: not overwriting existing file(s): {listing}", err=True)
-        raise typer.Exit(2)
     try:
+        existing = [path for path in files if path.exists()]
+        if existing:
+            listing = ", ".join(str(p) for p in existing)
+            typer.echo(f"error: not overwriting existing file(s): {listing}", err=True)
+            raise typer.Exit(2)
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("x", encoding="utf-8") as handle:  # "x": never overwrite
                 handle.write(text)
-    except OSError as exc:
-        typer.echo(f"error: cannot write the starter files: {exc}", err=True)
+    except OSError as exc:  # exists() too raises, for a name longer than the filesystem allows
+        reason = describe_os_error(exc, directory)
+        typer.echo(f"error: cannot write the starter files into {directory}: {reason}", err=True)
         raise typer.Exit(2) from None
     shown = directory.as_posix()
     typer.echo(
