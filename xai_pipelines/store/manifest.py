@@ -276,13 +276,17 @@ class ManifestWriter:
 
     @contextmanager
     def checkpoints(
-        self, progress: Callable[[], tuple[int, int]], interval_s: float = CHECKPOINT_S
+        self,
+        progress: Callable[[], tuple[int, int]],
+        interval_s: float = CHECKPOINT_S,
+        on_error: Callable[[OSError], None] | None = None,
     ) -> Iterator[None]:
         """Write :meth:`checkpoint` every ``interval_s`` while the block runs.
 
         Args:
             progress: Returns ``(jobs started, jobs finished)`` of this run so far.
             interval_s: Seconds between checkpoints.
+            on_error: Called with a checkpoint's failed write (the run stops on it).
         """
         stop = threading.Event()
 
@@ -291,8 +295,9 @@ class ManifestWriter:
                 started, finished = progress()
                 try:
                     self.checkpoint(started, finished)
-                except OSError:  # a failing disk is the writers' to report; a mark can wait
-                    continue
+                except OSError as exc:  # a mark can wait; the run decides whether to go on
+                    if on_error is not None:
+                        on_error(exc)
 
         thread = threading.Thread(target=loop, name="manifest-checkpoint", daemon=True)
         thread.start()
