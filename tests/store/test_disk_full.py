@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from tests.small_fs import ext4, fill, set_immutable, tmpfs
 from xai_pipelines.store import (
     JsonlAppender,
+    ManifestWriter,
     OutputDir,
     SpaceReserve,
     WriteError,
@@ -112,3 +114,22 @@ def test_the_space_reserve_holds_real_blocks_and_gives_them_back() -> None:
         fill(fs)
         assert not SpaceReserve(fs / ".space-reserve", 256 * 1024).hold()
         assert not (fs / ".space-reserve").exists()  # a reserve that could not be taken is gone
+
+
+def test_a_manifest_checkpoint_that_cannot_be_written_is_reported_to_the_run() -> None:
+    with tmpfs("128k") as fs:
+        out = OutputDir(fs / "out")
+        out.create()
+        manifest = ManifestWriter(out, "run-1", {"digest": "d1"}, {}, "local")
+        manifest.write()
+        fill(fs)
+        failures: list[OSError] = []
+        with manifest.checkpoints(lambda: (1, 0), interval_s=0.01, on_error=failures.append):
+            deadline = time.monotonic() + 5
+            while not failures and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert failures, "the failed checkpoint was not reported"
+        failure = failures[0]
+        assert isinstance(failure, WriteError) and failure.path == out.manifest
+        assert failure.errno == errno.ENOSPC
+        assert json.loads(out.manifest.read_text())["status"] == "running"  # old one intact

@@ -513,7 +513,7 @@ class PipelineRun:
                 with (
                     self.interrupts,
                     ProgressDisplay(self.stats, self.options.progress),
-                    res.manifest.checkpoints(self._progress),
+                    res.manifest.checkpoints(self._progress, on_error=res.sink.write_failed),
                 ):
                     status = res.executor.run(self._planned())
         except Exception:

@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 
@@ -126,8 +127,14 @@ class ResultSink:
         self._error(job, code, message, attempt, False, request_id)
         self.stats.retried()
 
-    def write_failed(self, failure: WriteError) -> None:
-        """Latch a failed write; the first one is logged and announced to the listeners."""
+    def write_failed(self, failure: OSError) -> None:
+        """Latch a failed write; the first one is logged and announced to the listeners.
+
+        Also for writes outside the sink (the manifest's checkpoints): an ``OSError``
+        that is not a :class:`WriteError` is named by its ``filename``.
+        """
+        if not isinstance(failure, WriteError):
+            failure = WriteError(Path(str(failure.filename or "the output directory")), failure)
         with self._lock:
             if self.write_failure is not None:
                 return
