@@ -178,3 +178,17 @@ def test_compact_reads_a_version_1_directory(tmp_path: Path) -> None:
     assert results.read_bytes() == b"".join(lines[1:])  # version-1 lines kept as they were
     assert (out / "set-aside" / "results.jsonl.superseded").read_bytes() == lines[0]
     assert json.loads((out / "usage.json").read_text())["totals"]["jobs"] == len(set(ids))
+
+
+def test_a_partial_run_over_changed_data_sets_nothing_aside_and_says_so(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    out = tmp_path / "out"
+    assert _run(_spec(tmp_path, [0, 1, 2]), out, emulator).status == "completed"
+    said: list[str] = []
+    assert _run(_spec(tmp_path, [0, 1]), out, emulator, said, limit=2).status == "completed"
+    assert any(s.startswith("dataset rows.jsonl changed: sha256 ") for s in said)
+    assert any("stay in the reports until a run of the whole plan" in s for s in said)
+    assert "row-2" in _ids(out / "results.jsonl") and not (out / "set-aside").exists()
+    assert _run(_spec(tmp_path, [0, 1]), out, emulator, said).status == "completed"
+    assert "row-2" not in _ids(out / "results.jsonl")

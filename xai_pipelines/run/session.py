@@ -418,14 +418,22 @@ class PipelineRun:
             count = self._write_plan()
         except (ValueError, NotBatchableError) as exc:
             raise RunInputError(str(exc)) from None
-        whole = self.options.only is None and self.options.limit is None
-        if whole and (self._data_changes or self.options.force):
+        if self.options.only is None and self.options.limit is None:
             self._set_aside_stale(state)
+        elif self._data_changes:
+            self._say(
+                "--only/--limit runs part of the plan: lines of jobs the changed data dropped "
+                "stay in the reports until a run of the whole plan sets them aside"
+            )
         return count
 
     def _set_aside_stale(self, state: ResumeState) -> None:
         """Move the lines of jobs no longer in the (whole) plan out of the reports' way."""
+        if not state.finished and not state.errored:
+            return
         keep = plan_ids(self.out)
+        if all(j in keep for j in state.finished) and all(j in keep for j in state.errored):
+            return
         done = compact(self.out, keep)
         self._set_aside = done.results_not_in_plan
         for job in [j for j in state.finished if j not in keep]:

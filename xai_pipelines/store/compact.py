@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from xai_pipelines.store.files import read_jsonl
+from xai_pipelines.store.files import iter_lines
 from xai_pipelines.store.layout import OutputDir
 from xai_pipelines.store.repair import DamagedLine, rewrite_jsonl, scan_lines, set_aside_path
 
@@ -78,8 +78,8 @@ class CompactReport:
 
 
 def plan_ids(out: OutputDir) -> set[str]:
-    """The job ids ``plan.jsonl`` lists (empty when there is none)."""
-    return {str(line["id"]) for line in read_jsonl(out.plan)}
+    """The job ids ``plan.jsonl`` lists (empty when there is none; a torn last line skipped)."""
+    return {_job_id(raw) for _, raw in iter_lines(out.plan)}
 
 
 def compact(out: OutputDir, keep_ids: set[str] | None = None) -> CompactReport:

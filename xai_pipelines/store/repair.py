@@ -92,11 +92,13 @@ class LineScan:
     Attributes:
         finished: Job id -> digest of its last valid result line.
         lines_by_run: Run id -> result lines and final error lines it wrote (jobs it ended).
+        errored: Ids of the jobs that have error lines.
         damaged: The lines set aside, in file order.
     """
 
     finished: dict[str, str] = field(default_factory=dict)
     lines_by_run: Counter[str] = field(default_factory=Counter)
+    errored: set[str] = field(default_factory=set)
     damaged: list[DamagedLine] = field(default_factory=list)
 
 
@@ -133,6 +135,7 @@ def _decode_result(scan: LineScan) -> Callable[[bytes], None]:
 def _decode_error(scan: LineScan) -> Callable[[bytes], None]:
     def take(raw: bytes) -> None:
         line = decode_error_line(raw)
+        scan.errored.add(line.id)
         if line.final and line.run_id:
             scan.lines_by_run[line.run_id] += 1
 

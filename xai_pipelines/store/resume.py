@@ -45,6 +45,7 @@ class ResumeState:
         damaged: Lines of ``results.jsonl`` / ``errors.jsonl`` set aside as damaged.
         removed_temp_files: Temp files of killed writers that were removed.
         crash: The earlier run, when it was left ``running`` by a process that is gone.
+        errored: Ids of the jobs that have error lines.
     """
 
     finished: dict[str, str] = field(default_factory=dict)
@@ -52,6 +53,7 @@ class ResumeState:
     damaged: list[DamagedLine] = field(default_factory=list)
     removed_temp_files: list[Path] = field(default_factory=list)
     crash: Crash | None = None
+    errored: set[str] = field(default_factory=set)
 
     @property
     def previous_manifest(self) -> dict[str, Any] | None:
@@ -102,7 +104,7 @@ def load_resume_state(out: OutputDir) -> ResumeState:
         if not isinstance(progress, UnsetType):
             in_flight = max(0, progress.jobs_started - scan.lines_by_run[manifest.run_id])
         crash = Crash(manifest, in_flight)
-    return ResumeState(scan.finished, manifest, scan.damaged, removed, crash)
+    return ResumeState(scan.finished, manifest, scan.damaged, removed, crash, scan.errored)
 
 
 def spec_changes(old: Any, new: Any, path: str = "") -> list[str]:
