@@ -11,13 +11,32 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from array import array
 
 _ID_RE = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,200}$")
+#: Characters an id may not hold besides '/' and '\\': C0 and C1 controls, and the
+#: invisible format characters (Unicode category Cf: bidi embeddings, overrides
+#: and isolates U+202A-U+202E and U+2066-U+2069, zero-width spaces and joiners,
+#: the BOM...), which make an id look like another one or reorder the text
+#: around it in a terminal or a report; also line and paragraph separators.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _hidden(ch: str) -> bool:
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
 
 
 def id_problem(job_id: str) -> str | None:
     """Why ``job_id`` cannot be used (it names files and directories), or ``None``."""
+    bad = None if job_id.isascii() else next((ch for ch in job_id if _hidden(ch)), None)
+    if bad is not None:
+        name = unicodedata.name(bad, "control character")
+        return (
+            f"invalid job id {job_id!r}: it holds U+{ord(bad):04X} ({name}), an invisible "
+            "or control character (expected visible characters only; the `slug` filter "
+            "helps: {{ row.x | slug }})"
+        )
     if job_id in (".", "..") or job_id != job_id.strip() or not _ID_RE.match(job_id):
         return (
             f"invalid job id {job_id!r} (expected 1-200 characters, no '/', '\\', control "
