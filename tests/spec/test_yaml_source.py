@@ -57,7 +57,7 @@ def test_anchors_aliases_and_merge_keys():
         ("? [a, b]\n: 1\n", "mapping keys must be plain strings", (1, 3)),
         ("a: &x [*x]\n", "nesting deeper than 64 levels", (1, 4)),
         ("a:\n\t- b\n", "tab character", (2, 1)),
-        ("a: [" * 3000, "nested too deeply", (1, 1)),
+        ("a: [" * 3000, "nesting deeper than 64 levels", (1, 4 * 4 * 64 + 4)),  # refused unparsed
     ],
 )
 def test_refusals_are_located(text, fragment, mark):

@@ -21,10 +21,12 @@ from xai_pipelines.spec.model import Cache, Evals, Execution, Output, RateLimit,
 from xai_pipelines.spec.normalize import Normalizer
 from xai_pipelines.spec.render import file_resolver
 from xai_pipelines.spec.schema import subschema
+from xai_pipelines.spec.secrets import ALWAYS_SECRET_ENV
 from xai_pipelines.spec.templating import (
     BUILTIN_NAMES,
     EnvVars,
     TemplateEngine,
+    is_template,
     mark_templates,
     tree_templates,
 )
@@ -66,7 +68,7 @@ class Builder:
         bad = [
             p
             for t in tree_templates(tree)
-            for p in self.engine.check_syntax(t.text, t.path, set(context))
+            for p in self.engine.check_syntax(t.text, t.path, context.keys())
         ]
         if bad:
             self.problems.extend(bad)
@@ -79,9 +81,13 @@ class Builder:
             self.problems.extend(exc.problems)
             return value
 
+    def env_vars(self) -> EnvVars:
+        """The ``env`` every template sees (secret entries listed, their values left out)."""
+        return EnvVars(self.env, self.engine.secret_env)
+
     def base_context(self) -> dict[str, Any]:
         """Names every template sees: vars, ``name``, ``env``."""
-        return {**self.vars, "name": self.data["name"], "env": EnvVars(self.env)}
+        return {**self.vars, "name": self.data["name"], "env": self.env_vars()}
 
     def render_static(self, value: Any, path: PathT) -> Any:
         """Render a value fixed for the whole pipeline (file paths, filters); ``None`` on problems."""
@@ -92,25 +98,45 @@ class Builder:
     # -- top-level sections -------------------------------------------------
 
     def build_env(self) -> None:
-        """Read the allowed environment variables."""
+        """Read the allowed environment variables; a secret one's value is never kept."""
         spec = self.data.get("env", [])
         entries = {name: None for name in spec} if isinstance(spec, list) else dict(spec)
-        for name, default in entries.items():
+        secret = set(ALWAYS_SECRET_ENV)
+        for name, entry in entries.items():
+            default = entry
+            if isinstance(entry, Mapping):  # {default: ..., secret: true}
+                default = entry.get("default")
+                if entry.get("secret"):
+                    secret.add(name)
+            if name in secret:
+                continue
             value = os.environ.get(name, default)
             if value is None:
                 at = ("env", spec.index(name)) if isinstance(spec, list) else ("env", name)
                 self.problem(at, f"environment variable '{name}' is not set (and has no default)")
             else:
                 self.env[name] = value
+        self.engine.secret_env = frozenset(secret)
 
     def build_vars(self, name: str) -> None:
-        """Render vars in order; each may use the ones before it."""
+        """Render vars in order; each may use the ones before it.
+
+        One context grows as vars are rendered (linear in their number); a var
+        named like a builtin is refused, so it never hides ``name`` or ``env``.
+        """
+        context: dict[str, Any] = {"name": name, "env": self.env_vars()}
         for key, value in self.data.get("vars", {}).items():
             if key in BUILTIN_NAMES:
                 self.problem(("vars", key), f"'{key}' is a reserved template name", key=True)
                 continue
-            context = {**self.vars, "name": name, "env": EnvVars(self.env)}
-            self.vars[key] = self._render_here(value, ("vars", key), context)
+            plain = (
+                value is None
+                or isinstance(value, bool | int | float)
+                or (isinstance(value, str) and not is_template(value))
+            )
+            rendered = value if plain else self._render_here(value, ("vars", key), context)
+            self.vars[key] = rendered
+            context[key] = rendered
 
     def build_datasets(self) -> None:
         """Resolve dataset files and options."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xai_pipelines.spec.errors import Problem, SpecError
+from xai_pipelines.spec.limits import MAX_DEPTH
 from xai_pipelines.spec.yaml_source import decode, parse_yaml
 
 Format = Literal["jsonl", "csv", "json", "yaml", "lines"]
@@ -172,7 +173,34 @@ def _object(value: Any, display: str, line: int) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         kind = "a list" if isinstance(value, list) else type(value).__name__
         raise _bad(display, line, 1, f"expected each row to be an object, got {kind}")
+    if _too_deep(value):
+        raise _bad(display, line, 1, _DEEP)
     return value
+
+
+_DEEP = f"row nested deeper than {MAX_DEPTH} levels of lists and objects"
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether a decoded row nests lists and objects deeper than :data:`MAX_DEPTH`."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                if depth >= MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _decode_problem(exc: Exception) -> str:
+    """The message for what the JSON decoder raised besides a syntax error."""
+    if isinstance(exc, RecursionError):
+        return _DEEP
+    if "digits" in str(exc):
+        return "number out of range (at most 4,300 digits; quote it to use it as text)"
+    return f"cannot decode: {exc}"
 
 
 def _read_jsonl(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], int]]:
@@ -188,8 +216,9 @@ def _read_jsonl(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], i
                 except json.JSONDecodeError as exc:
                     col = min(exc.pos, len(line.rstrip("\r\n"))) + 1
                     raise _bad(display, line_no, col, f"invalid JSON: {exc.msg}") from None
-                if type(value) is not dict:
-                    _object(value, display, line_no)
+                except (ValueError, RecursionError) as exc:
+                    raise _bad(display, line_no, 1, _decode_problem(exc)) from None
+                _object(value, display, line_no)
                 yield value, line_no
         except UnicodeDecodeError:
             raise _bad(display, line_no + 1, 1, "not UTF-8 text") from None
@@ -275,6 +304,8 @@ def _read_json(path: Path, display: str) -> Iterator[tuple[Mapping[str, Any], in
                     except json.JSONDecodeError as exc:
                         if eof or not more():
                             raise _bad(display, *here(), f"invalid JSON: {exc.msg}") from None
+                    except (ValueError, RecursionError) as exc:
+                        raise _bad(display, *here(), _decode_problem(exc)) from None
                 row_line = here()[0]
                 pos = end
                 yield _object(value, display, row_line), row_line

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from xai_pipelines.spec.errors import Problem, SpecError
+from xai_pipelines.spec.limits import MAX_CONCURRENCY
 from xai_pipelines.spec.model import Cache, PipelineSpec
 
 
@@ -36,7 +38,24 @@ class RunFlags:
 
 
 def with_flags(spec: PipelineSpec, flags: RunFlags) -> PipelineSpec:
-    """``spec`` with the settings the flags override (the same object when none is given)."""
+    """``spec`` with the settings the flags override (the same object when none is given).
+
+    Raises:
+        SpecError: ``--concurrency`` outside what ``execution.concurrency`` accepts.
+    """
+    if flags.concurrency is not None and not 1 <= flags.concurrency <= MAX_CONCURRENCY:
+        raise SpecError(
+            [
+                Problem(
+                    "--concurrency",
+                    1,
+                    1,
+                    "execution.concurrency",
+                    f"out of range (expected 1 to {MAX_CONCURRENCY:,} jobs in flight, "
+                    f"got {flags.concurrency:,})",
+                )
+            ]
+        )
     ex, evals = spec.execution, spec.evals
     cache = ex.cache
     if flags.no_cache:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xai_pipelines.defaults import SETTINGS, seconds, setting
 from xai_pipelines.spec.build import Builder
 from xai_pipelines.spec.canonical import digest
 from xai_pipelines.spec.errors import Problem, SpecError
 from xai_pipelines.spec.files import PipelineFiles
+from xai_pipelines.spec.limits import MAX_DURATION_S
 from xai_pipelines.spec.model import PipelineSpec
 from xai_pipelines.spec.overrides import apply_overrides
 from xai_pipelines.spec.render import probe
 from xai_pipelines.spec.schema import schema_problems, type_name
 from xai_pipelines.spec.secrets import is_secret_name
 from xai_pipelines.spec.tasks import TaskBuilder
-from xai_pipelines.spec.templating import EnvVars
 from xai_pipelines.spec.yaml_source import Positions, decode, parse_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -88,6 +90,7 @@ def load_pipeline_data(
     data = copy.deepcopy(data)
     apply_overrides(data, overrides or {}, positions)
     problems = schema_problems(data, positions)
+    problems += _duration_problems(data, positions) if not problems else []
     if problems:
         raise SpecError(problems)
     return _build(data, positions, path, allow_outside)
@@ -121,7 +124,7 @@ def _build(
         description=data.get("description", ""),
         digest=digest(resolved),
         vars=b.vars,
-        env=EnvVars(b.env),
+        env=b.env_vars(),
         datasets=b.datasets,
         tasks=tuple(tasks),
         execution=execution,
@@ -131,6 +134,30 @@ def _build(
         resolved=resolved,
         evals=evals,
     )
+
+
+def _duration_problems(data: dict[str, Any], positions: Positions) -> list[Problem]:
+    """Durations written with a unit (``"9999999h"``) above :data:`MAX_DURATION_S`.
+
+    The schema bounds a duration given in seconds; one with a unit is bounded here.
+    """
+    out = []
+    for item in SETTINGS:
+        value = setting(data, item.key)
+        if isinstance(value, str) and _DURATION_KEY_RE.match(value):
+            length = seconds(value)
+            if length is not None and length > MAX_DURATION_S:
+                out.append(
+                    positions.problem(
+                        tuple(item.key.split(".")),
+                        f"out of range (expected a duration up to {MAX_DURATION_S:,} s, "
+                        f"one year; got {value!r})",
+                    )
+                )
+    return out
+
+
+_DURATION_KEY_RE = re.compile(r"^[0-9.]+(ms|s|m|h)$")
 
 
 def _redact(value: Any) -> Any:

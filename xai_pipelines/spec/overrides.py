@@ -13,16 +13,23 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     """Split ``key=value``; the value is read as YAML (``8`` is a number, ``[a, b]`` a list).
 
     Raises:
-        SpecError: No ``=`` or an empty key.
+        SpecError: No ``=`` or an empty key; a number with too many digits, or a
+            value nested too deeply.
     """
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise SpecError([Problem(f"--set {text}", 1, 1, "(root)", "expected KEY=VALUE")])
     try:
         value, _ = parse_yaml(raw, f"--set {key}")
-    except SpecError:
+    except SpecError as exc:
+        if any(p.message.startswith(_REFUSED) for p in exc.problems):
+            raise  # valid YAML, but a number or a nesting no pipeline may hold
         value = raw  # not valid YAML: take the text as it is
     return key.strip(), value
+
+
+#: Problems of a ``--set`` value that are not "this is not YAML" (which means: take the text).
+_REFUSED = ("number ", "nesting deeper")
 
 
 def override_path(key: str) -> PathT:

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from xai_pipelines.spec.errors import PathT, Problem, did_you_mean
+from xai_pipelines.spec.schema_parts import DURATION_PATTERN
 from xai_pipelines.spec.yaml_source import Positions
 
 _JSON_TYPES = {
@@ -86,7 +87,7 @@ def _expected_types(schema: dict[str, Any]) -> list[str]:
 
 
 _PATTERNS = {
-    r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$": "a duration such as 500ms, 30s, 2m, 1h (or seconds as a number)",
+    DURATION_PATTERN: "a duration such as 500ms, 30s, 2m, 1h (or seconds as a number)",
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "a date YYYY-MM-DD",
     r"^[A-Za-z0-9][A-Za-z0-9._-]*$": "a name of letters, digits, '.', '_', '-'",
 }

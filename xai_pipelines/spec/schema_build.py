@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from xai_pipelines.defaults import markdown_table, schema_default
+from xai_pipelines.spec.limits import MAX_CONCURRENCY, MAX_INT32, limits_table
 from xai_pipelines.spec.schema_params import ASSERTION, CHAT_PARAMS, IMAGE_PARAMS
 from xai_pipelines.spec.schema_parts import (
     CONTENT_PART,
@@ -27,6 +28,7 @@ from xai_pipelines.spec.schema_parts import (
     TOOL_CALL,
     TOOL_CHOICE,
     Schema,
+    count,
     obj,
     one_key_of,
     p,
@@ -132,11 +134,16 @@ DATASET = obj(
             "Keep a seeded random sample of this many rows (after the filter).",
             {
                 "oneOf": [
-                    {"type": "integer", "minimum": 1},
+                    count(1),
                     obj(
                         {
-                            "size": p("Size", "Rows to keep.", {"type": "integer", "minimum": 1}),
-                            "seed": p("Seed", "Sampling seed.", {"type": "integer"}, default=0),
+                            "size": p("Size", "Rows to keep.", count(1)),
+                            "seed": p(
+                                "Seed",
+                                "Sampling seed.",
+                                {"type": "integer", "minimum": -MAX_INT32, "maximum": MAX_INT32},
+                                default=0,
+                            ),
                         },
                         ("size",),
                     ),
@@ -146,7 +153,7 @@ DATASET = obj(
         "limit": p(
             "Limit",
             "Keep at most this many rows (after filter and sample).",
-            {"type": "integer", "minimum": 0},
+            count(),
         ),
         "description": p("Description", "What the data is.", {"type": "string"}),
     },
@@ -160,7 +167,7 @@ EXECUTION = obj(
         "concurrency": p(
             "Concurrency",
             "Jobs in flight at once.",
-            {"type": "integer", "minimum": 1, "maximum": 4096},
+            {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
             **schema_default("execution.concurrency"),
         ),
         "rate_limit": p(
@@ -171,12 +178,12 @@ EXECUTION = obj(
                     "requests_per_minute": p(
                         "Requests/min",
                         "Requests per minute.",
-                        {"type": "number", "exclusiveMinimum": 0},
+                        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_INT32},
                     ),
                     "tokens_per_minute": p(
                         "Tokens/min",
                         "Estimated tokens per minute.",
-                        {"type": "number", "exclusiveMinimum": 0},
+                        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_INT32},
                     ),
                 }
             ),
@@ -287,7 +294,9 @@ ROOT: Schema = {
             "description": p("Description", "What the pipeline does.", {"type": "string"}),
             "env": p(
                 "Environment",
-                "Environment variables templates may read as `env.NAME`: a list of names (required), or names with defaults.",
+                "Environment variables templates may read as `env.NAME`: a list of names (required), "
+                "or names with defaults, or `{secret: true}` for one no template may read "
+                "(XAI_API_KEY always is).",
                 {
                     "oneOf": [
                         {
@@ -298,11 +307,29 @@ ROOT: Schema = {
                         {
                             "type": "object",
                             "propertyNames": {"pattern": IDENT},
-                            "additionalProperties": {"type": ["string", "null"]},
+                            "additionalProperties": {
+                                "oneOf": [
+                                    {"type": ["string", "null"]},
+                                    obj(
+                                        {
+                                            "default": p(
+                                                "Default",
+                                                "Used when the variable is not set.",
+                                                {"type": ["string", "null"]},
+                                            ),
+                                            "secret": p(
+                                                "Secret",
+                                                "No template may read it (validation error).",
+                                                {"type": "boolean"},
+                                            ),
+                                        }
+                                    ),
+                                ]
+                            },
                         },
                     ]
                 },
-                examples=[["USER"], {"REGION": "eu"}],
+                examples=[["USER"], {"REGION": "eu", "MCP_TOKEN": {"secret": True}}],
             ),
             "vars": p(
                 "Variables",
@@ -412,7 +439,6 @@ ROOT: Schema = {
 
 REPO_COPY = Path(__file__).resolve().parents[2] / "schemas" / "pipeline.schema.json"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "pipelines.md"
-DEFAULTS_BEGIN, DEFAULTS_END = "<!-- defaults:begin -->\n", "<!-- defaults:end -->"
 PACKAGED_COPY = Path(__file__).resolve().parents[1] / "schemas" / "pipeline.schema.json"
 
 
@@ -421,13 +447,19 @@ def render() -> str:
     return json.dumps(ROOT, indent=2, ensure_ascii=False) + "\n"
 
 
-def with_defaults_table(doc: str) -> str:
-    """``doc`` (docs/pipelines.md) with the table between its ``defaults`` markers regenerated."""
-    head, begin, rest = doc.partition(DEFAULTS_BEGIN)
-    _, end, tail = rest.partition(DEFAULTS_END)
+def _with_table(doc: str, marker: str, table: str) -> str:
+    begin_marker, end_marker = f"<!-- {marker}:begin -->\n", f"<!-- {marker}:end -->"
+    head, begin, rest = doc.partition(begin_marker)
+    _, end, tail = rest.partition(end_marker)
     if not begin or not end:
-        raise ValueError(f"{DOCS} lacks the {DEFAULTS_BEGIN.strip()} ... {DEFAULTS_END} markers")
-    return head + begin + markdown_table() + end + tail
+        raise ValueError(f"{DOCS} lacks the {begin_marker.strip()} ... {end_marker} markers")
+    return head + begin + table + end + tail
+
+
+def with_defaults_table(doc: str) -> str:
+    """``doc`` (docs/pipelines.md) with its generated tables regenerated: the defaults
+    (between the ``defaults`` markers) and the limits (between the ``limits`` markers)."""
+    return _with_table(_with_table(doc, "defaults", markdown_table()), "limits", limits_table())
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from xai_pipelines.spec.schema_parts import (
     ASPECT_RATIOS,
     FILE_OR_SCHEMA,
     Schema,
+    count,
     obj,
     one_key_of,
     p,
@@ -50,13 +51,13 @@ CHAT_PARAMS: dict[str, Schema] = {
     "max_tokens": p(
         "Max tokens",
         "Maximum completion tokens per output.",
-        {"type": "integer", "minimum": 1},
+        count(1),
         examples=[256],
     ),
     "seed": p(
         "Seed",
         "Pipeline seed; each repeat gets a distinct seed derived from it (see docs).",
-        {"type": "integer", "minimum": 0, "maximum": 2147483647},
+        count(),
         examples=[7],
     ),
     "stop": p(
@@ -129,9 +130,7 @@ CHAT_PARAMS: dict[str, Schema] = {
         {"type": "boolean"},
         default=False,
     ),
-    "max_turns": p(
-        "Max turns", "Server-side agent turns limit.", {"type": "integer", "minimum": 1}
-    ),
+    "max_turns": p("Max turns", "Server-side agent turns limit.", count(1)),
     "user": p("User id", "End-user identifier sent to the API.", {"type": "string"}),
     "safety_identifier": p(
         "Safety identifier", "A stable, hashed end-user id for abuse detection.", {"type": "string"}
@@ -226,16 +225,12 @@ ASSERTIONS: dict[str, Schema] = {
         "The output is JSON valid against this schema (inline or file).",
         FILE_OR_SCHEMA,
     ),
-    "max_tokens": p(
-        "Max tokens", "Completion tokens at most this.", {"type": "integer", "minimum": 0}
-    ),
-    "image_count": p(
-        "Image count", "Number of images returned.", {"type": "integer", "minimum": 0}
-    ),
+    "max_tokens": p("Max tokens", "Completion tokens at most this.", count()),
+    "image_count": p("Image count", "Number of images returned.", count()),
     "max_length": p(
         "Max length",
         "The output is at most this many characters.",
-        {"type": "integer", "minimum": 0},
+        count(),
     ),
     "finish_reason": p(
         "Finish reason",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xai_pipelines.spec.limits import MAX_DURATION_S, MAX_INT32
+
 SCHEMA_ID = "https://github.com/xai-pipelines/xai-pipelines/schemas/pipeline.schema.json"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Schema = dict[str, Any]
@@ -35,12 +37,22 @@ def one_key_of(keys: list[str]) -> list[Schema]:
     return [{"required": [k]} for k in keys]
 
 
+#: A duration: seconds, or a number with a unit. At most :data:`MAX_DURATION_S`
+#: (the schema bounds the number; the loader checks the string's value).
+DURATION_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,9})?(ms|s|m|h)$"
 DURATION = {
     "oneOf": [
-        {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"},
+        {"type": "number", "minimum": 0, "maximum": MAX_DURATION_S},
+        {"type": "string", "pattern": DURATION_PATTERN},
     ]
 }
+
+
+def count(minimum: int = 0) -> Schema:
+    """An integer count from ``minimum`` to :data:`MAX_INT32`."""
+    return {"type": "integer", "minimum": minimum, "maximum": MAX_INT32}
+
+
 FILE_OR_SCHEMA = {"type": ["object", "string"]}
 DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 ASPECT_RATIOS = ["1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2", "auto"]
@@ -276,7 +288,7 @@ COLLECTIONS_TOOL = obj(
     {
         "type": p("Type", "Tool type.", {"const": "collections_search"}),
         "collection_ids": strings("Collections", "Collections to search.", minItems=1),
-        "limit": p("Limit", "Maximum chunks returned.", {"type": "integer", "minimum": 1}),
+        "limit": p("Limit", "Maximum chunks returned.", count(1)),
         "instructions": p("Instructions", "Search instructions.", {"type": "string"}),
     },
     ("type", "collection_ids"),
@@ -302,7 +314,7 @@ MCP_TOOL = obj(
 ATTACHMENT_TOOL = obj(
     {
         "type": p("Type", "Tool type.", {"const": "attachment_search"}),
-        "limit": p("Limit", "Maximum chunks returned.", {"type": "integer", "minimum": 1}),
+        "limit": p("Limit", "Maximum chunks returned.", count(1)),
     },
     ("type",),
 )
@@ -350,12 +362,8 @@ SOURCE_TYPES = {
     "x": {
         "included_x_handles": strings("Included handles", "Only posts by these handles."),
         "excluded_x_handles": strings("Excluded handles", "Never posts by these handles."),
-        "post_favorite_count": p(
-            "Min favorites", "Minimum favorites of a post.", {"type": "integer", "minimum": 0}
-        ),
-        "post_view_count": p(
-            "Min views", "Minimum views of a post.", {"type": "integer", "minimum": 0}
-        ),
+        "post_favorite_count": p("Min favorites", "Minimum favorites of a post.", count()),
+        "post_view_count": p("Min views", "Minimum views of a post.", count()),
     },
     "rss": {"links": strings("Links", "RSS feed URLs.", minItems=1)},
 }

@@ -23,11 +23,11 @@ import yaml
 from yaml import composer, nodes, parser, reader, resolver, scanner
 
 from xai_pipelines.spec.errors import PathT, Problem, ProblemList, SpecError, format_path
+from xai_pipelines.spec.limits import MAX_DEPTH, MAX_INT_DIGITS
 
 Mark = tuple[int, int]
 
 MAX_VALUES = 200_000
-MAX_DEPTH = 64
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -135,9 +135,7 @@ class _Converter:
                 self._mark(node),
             )
         if depth > MAX_DEPTH:
-            raise _Budget(
-                f"nesting deeper than {MAX_DEPTH} levels (recursive alias?)", self._mark(node)
-            )
+            raise _Budget(_DEEP, self._mark(node))
         self.positions.values.setdefault(path, self._mark(node))
         if isinstance(node, nodes.ScalarNode):
             return self._scalar(node, path)
@@ -199,7 +197,7 @@ class _Converter:
         return result
 
     def _overflow(self, node: nodes.Node, path: PathT, text: str) -> None:
-        self._problem(node, path, f"number {text!r} is out of range")
+        self._problem(node, path, f"number {_short(text)} is out of range")
 
     def _scalar(self, node: nodes.ScalarNode, path: PathT) -> Any:
         text, tag = node.value, node.tag
@@ -209,6 +207,9 @@ class _Converter:
             return None
         if tag == _BOOL and text.lower() in ("true", "false"):
             return text.lower() == "true"
+        if tag in (_INT, _FLOAT) and _too_many_digits(text):
+            self._problem(node, path, number_problem(text))
+            return None
         if tag == _INT and _INT_RE.match(text):
             return int(text, 0) if text[:2] in ("0x", "0o") else int(text)
         if tag == _FLOAT and (_FLOAT_RE.match(text) or _INT_RE.match(text)):
@@ -222,6 +223,49 @@ class _Converter:
             return None
         self._problem(node, path, f"unsupported YAML tag {tag!r} (only plain values are allowed)")
         return None
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"'{text[:20]}...' ({len(text)} characters)"
+
+
+def _too_many_digits(text: str) -> bool:
+    """Whether a number's integer part has more digits than any setting or row may hold."""
+    if len(text) <= MAX_INT_DIGITS:
+        return False
+    mantissa = re.split(r"[eE]", text, maxsplit=1)[0]
+    return len(mantissa.split(".", 1)[0].lstrip("+-")) > MAX_INT_DIGITS
+
+
+def number_problem(text: str) -> str:
+    """The message for a number with too many digits (YAML, a dataset row or ``--set``)."""
+    return (
+        f"number {_short(text)} is out of range (at most {MAX_INT_DIGITS} digits; "
+        "quote it to use it as text)"
+    )
+
+
+_DEEP = (
+    f"nesting deeper than {MAX_DEPTH} levels of lists and mappings "
+    "(a recursive alias, or data too deep for a pipeline)"
+)
+_BRACKETS = re.compile(r"[\[\]{}]")
+#: Open brackets in a row that no document of :data:`MAX_DEPTH` levels reaches, even
+#: counting brackets inside strings; PyYAML's scanner slows down quadratically with
+#: flow nesting, so deeper text is refused before it is parsed.
+_MAX_OPEN = 4 * MAX_DEPTH
+
+
+def _flow_too_deep(text: str) -> Mark | None:
+    """Where ``text`` opens more than :data:`_MAX_OPEN` brackets without closing them, if it does."""
+    if text.count("[") + text.count("{") <= _MAX_OPEN:
+        return None
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > _MAX_OPEN:
+            return _reader_mark(text, match.start())
+    return None
 
 
 def _reader_mark(text: str, index: int) -> Mark:
@@ -273,6 +317,9 @@ def parse_yaml(text: str, file: str, *, max_values: int = MAX_VALUES) -> tuple[A
     Raises:
         SpecError: Syntax errors, duplicate keys, unsupported tags, alias bombs.
     """
+    too_deep = _flow_too_deep(text)
+    if too_deep is not None:
+        raise SpecError([Problem(file, *too_deep, "(root)", _DEEP)])
     loader: _Composer | None = None
     try:
         loader = _Composer(text)
