@@ -42,8 +42,10 @@ class _Kept:
     result: JobResult | None = None
 
     def write(self) -> None:
-        """Write the job's image files still in memory, then the line (the line comes last:
-        a result line on disk means its files are too)."""
+        """Write the job's image files still in memory, then the line.
+
+        The line comes last: a result line on disk means its files are too.
+        """
         if self.result is not None:
             while self.result.deferred:
                 self.result.deferred[0].write()
