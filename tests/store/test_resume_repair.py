@@ -281,3 +281,28 @@ def test_a_sigkilled_run_is_resumed_as_a_crashed_run(tmp_path: Path, emulator_fa
     assert sorted(set(_ids(out / "results.jsonl"))) == sorted(f"q-{i}" for i in range(200))
     history = decode_manifest((out / "manifest.json").read_bytes()).history
     assert history[-1].status == "crashed" and history[-1].pid == proc.pid
+
+
+def test_merge_refuses_a_damaged_source_until_compact_sets_the_line_aside(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from xai_pipelines.cli.app import app
+    from xai_pipelines.run.reporting import write_reports
+    from xai_pipelines.store.merge import MergeError, merge_outputs
+
+    source = tmp_path / "v1"
+    shutil.copytree(Path(__file__).parent / "data" / "v1", source)
+    results = source / "results.jsonl"
+    lines = [x for x in _lines(results) if json.loads(x)["kind"] == "chat"]  # no image files
+    results.write_bytes(lines[0] + lines[1][:30] + b"\n" + b"".join(lines[2:]))
+    with pytest.raises(MergeError, match=r"results.jsonl:2: .*xai-run compact DIR sets damaged"):
+        merge_outputs(tmp_path / "m1", [source], render=write_reports)
+    done = CliRunner().invoke(app, ["compact", str(source)])
+    assert done.exit_code == 0, done.output
+    assert "warning: results.jsonl:2: damaged line set aside" in done.output
+    summary = merge_outputs(tmp_path / "m2", [source], render=write_reports)
+    assert summary.jobs == len({json.loads(x)["id"] for x in lines}) - 1  # the damaged job

@@ -100,7 +100,8 @@ def _lines(lines: Iterator[_L]) -> Iterable[_L]:
     try:
         yield from lines
     except ValueError as exc:  # a damaged line, or not a record of its file's format
-        raise MergeError(str(exc)) from None
+        hint = "" if "upgrade" in str(exc) else " (xai-run compact DIR sets damaged lines aside)"
+        raise MergeError(f"{exc}{hint}") from None
 
 
 def _results(
