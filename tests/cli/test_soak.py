@@ -134,7 +134,8 @@ def _run_soak(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "completed"
     history = manifest.get("history", [])
-    assert [h["run_id"] for h in history] == killed_runs
+    kept = [h["run_id"] for h in history]  # the manifest keeps the latest runs only
+    assert kept == killed_runs[-len(kept) :] and len(kept) >= min(len(killed_runs), 20)
     assert {h["status"] for h in history} <= {"running", "crashed"}  # none finished
 
 
