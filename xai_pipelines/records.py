@@ -50,9 +50,9 @@ __all__ = [
     "AssertionRate",
     "BatchInfo",
     "CacheProvenance",
-    "ConcurrencyHistory",
     "ChatOutput",
     "ChatReply",
+    "ConcurrencyHistory",
     "CrashedRuns",
     "ErrorGroup",
     "ErrorLine",
@@ -156,6 +156,11 @@ class Usage(_Record):
             images=images,
             cost_usd_ticks=cost,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``images`` left out when unset)."""
+        value: dict[str, Any] = msgspec.to_builtins(self)
+        return value
 
     @property
     def tokens(self) -> int:

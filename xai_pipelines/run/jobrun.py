@@ -37,7 +37,6 @@ from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.outcome import DeferredWrite, JobFailed, JobResult
 from xai_pipelines.run.telemetry import RUN_ID_ATTR
 from xai_pipelines.sdk import Client
-from xai_pipelines.sdk import Usage as CallUsage
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.store import utc_now
 
@@ -54,17 +53,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def call_usage(usage: CallUsage, images: int | UnsetType = UNSET) -> Usage:
-    """The record of one call's usage (``images``: for image calls, the images it returned)."""
-    return Usage(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        cached_prompt_tokens=usage.cached_prompt_tokens,
-        total_tokens=usage.total_tokens,
-        images=images,
-        cost_usd_ticks=usage.cost_usd_ticks,
-    )
+def call_usage(usage: Usage, images: int | UnsetType = UNSET) -> Usage:
+    """One call's usage as the result line holds it (``images``: what an image call returned)."""
+    return usage if images is UNSET else msgspec.structs.replace(usage, images=images)
 
 
 @contextmanager

@@ -44,7 +44,14 @@ from xai_pipelines.sdk._chat_request import (
 from xai_pipelines.sdk.errors import DeferredError, DeferredTimeoutError, RequestValidationError
 from xai_pipelines.sdk.files import FileUploads
 from xai_pipelines.sdk.messages import message_to_json, to_messages
-from xai_pipelines.sdk.response import Chunk, Response, StreamAccumulator, Usage, check_reply
+from xai_pipelines.sdk.response import (
+    Chunk,
+    Response,
+    StreamAccumulator,
+    Usage,
+    check_reply,
+    usage_from_proto,
+)
 
 __all__ = ["Chat", "ChatClient", "CompactResult"]
 
@@ -75,7 +82,7 @@ class CompactResult:
             proto.id,
             proto.encrypted_content,
             proto.dropped_message_count,
-            Usage.from_proto(proto.usage),
+            usage_from_proto(proto.usage),
         )
 
     def message(self) -> chat_pb2.Message:

@@ -45,7 +45,7 @@ from xai_pipelines.sdk.errors import (
 )
 from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
 from xai_pipelines.sdk.messages import image_detail, image_url_content
-from xai_pipelines.sdk.response import Usage
+from xai_pipelines.sdk.response import Usage, usage_from_proto
 
 __all__ = [
     "AspectRatio",
@@ -502,7 +502,7 @@ R = TypeVar("R", bound=ImageData)
 
 def wrap_images(proto: image_pb2.ImageResponse, attempts: int, make: Callable[..., R]) -> list[R]:
     """One response (made by ``make``) per image of an ``ImageResponse`` proto."""
-    usage = Usage.from_proto(proto.usage)
+    usage = usage_from_proto(proto.usage)
     return [
         make(img, index=i, model=proto.model, usage=usage, attempts=attempts)
         for i, img in enumerate(proto.images)
@@ -536,7 +536,7 @@ def fold_images(
     if not proto.images:
         raise EmptyResponseError(f"the server's image reply (model {proto.model!r}) holds no image")
     images = wrap_images(proto, attempts, make)
-    usage = Usage.from_proto(proto.usage)
+    usage = usage_from_proto(proto.usage)
     telemetry.set_attributes(
         span,
         {

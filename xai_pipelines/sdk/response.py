@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from google.protobuf import json_format
 
 from xai_pipelines.catalog import TICKS_PER_USD
 from xai_pipelines.proto import chat_pb2, sample_pb2, usage_pb2
+from xai_pipelines.records import Usage
 from xai_pipelines.sdk.errors import EmptyResponseError
 from xai_pipelines.sdk.outputs import (
     ImageOutput,
@@ -63,41 +63,20 @@ FINISH_REASONS: dict[int, str | None] = {
 _SERVICE_TIERS = {usage_pb2.SERVICE_TIER_PRIORITY: "priority"}
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Token counts and cost of one call.
+def usage_from_proto(usage: usage_pb2.SamplingUsage) -> Usage:
+    """The :class:`~xai_pipelines.records.Usage` of one call, read from its ``SamplingUsage``.
 
-    Attributes:
-        prompt_tokens: Prompt tokens (text and image, cached included).
-        completion_tokens: Generated answer tokens.
-        reasoning_tokens: Tokens spent reasoning (billed as completion tokens).
-        cached_prompt_tokens: Prompt tokens served from the cache.
-        total_tokens: Total the server reports.
-        cost_usd_ticks: Cost in ticks (1 USD = 10^10 ticks) when the server reports it.
+    The client returns the same record the output directory stores, so a call's
+    usage is summed and written without a conversion.
     """
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_prompt_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd_ticks: int | None = None
-
-    @classmethod
-    def from_proto(cls, usage: usage_pb2.SamplingUsage) -> Usage:
-        """Read a ``SamplingUsage``."""
-        return cls(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cached_prompt_tokens=usage.cached_prompt_text_tokens,
-            total_tokens=usage.total_tokens,
-            cost_usd_ticks=usage.cost_in_usd_ticks if usage.HasField("cost_in_usd_ticks") else None,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return asdict(self)
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cached_prompt_tokens=usage.cached_prompt_text_tokens,
+        total_tokens=usage.total_tokens,
+        cost_usd_ticks=usage.cost_in_usd_ticks if usage.HasField("cost_in_usd_ticks") else None,
+    )
 
 
 def _timestamp(message: Any, name: str) -> dt.datetime | None:
@@ -278,7 +257,7 @@ class Response:
     @property
     def usage(self) -> Usage:
         """Usage of the whole call (shared by the responses of one batch)."""
-        return Usage.from_proto(self.proto.usage)
+        return usage_from_proto(self.proto.usage)
 
     @property
     def server_side_tool_usage(self) -> dict[str, int]:
@@ -436,7 +415,7 @@ class Chunk:
     @property
     def usage(self) -> Usage | None:
         """Usage, when this chunk carries it."""
-        return Usage.from_proto(self.proto.usage) if self.proto.HasField("usage") else None
+        return usage_from_proto(self.proto.usage) if self.proto.HasField("usage") else None
 
     def __repr__(self) -> str:
         return f"Chunk(index={self.index}, content={self.content!r}, attempt={self.attempt})"

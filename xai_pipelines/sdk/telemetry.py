@@ -153,7 +153,7 @@ def request_attributes(
 
 
 def usage_attributes(usage: Any) -> dict[str, Any]:
-    """Token-usage attributes from a :class:`~xai_pipelines.sdk.response.Usage`."""
+    """Token-usage attributes from a :class:`~xai_pipelines.records.Usage`."""
     attrs = {
         "gen_ai.usage.input_tokens": usage.prompt_tokens,
         "gen_ai.usage.output_tokens": usage.completion_tokens,
