@@ -107,22 +107,22 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
         self.worker = worker
         self._keys = KeyPolicy(None)
 
-    def _key(self, context: grpc.ServicerContext) -> str:
+    def _key(self, context: grpc.aio.ServicerContext) -> str:
         key, _ = self._keys.check(context.invocation_metadata())
         return key or ""
 
-    def CreateBatch(
-        self, request: batch_pb2.CreateBatchRequest, context: grpc.ServicerContext
+    async def CreateBatch(
+        self, request: batch_pb2.CreateBatchRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.Batch:
         def work() -> batch_pb2.Batch:
             if request.input_file_id:
                 raise invalid("input_file_id is not supported by the emulator (no Files API)")
             return self.state.create(request.name, self._key(context))
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def AddBatchRequests(
-        self, request: batch_pb2.AddBatchRequestsRequest, context: grpc.ServicerContext
+    async def AddBatchRequests(
+        self, request: batch_pb2.AddBatchRequestsRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
         def work() -> empty_pb2.Empty:
             if not request.batch_requests:
@@ -131,51 +131,51 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
             self.worker.submit(request.batch_id, self.state.add(request.batch_id, items))
             return empty_pb2.Empty()
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def GetBatch(
-        self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
+    async def GetBatch(
+        self, request: batch_pb2.GetBatchRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.Batch:
-        return answer(context, lambda: self.state.get(request.batch_id))
+        return await answer(context, lambda: self.state.get(request.batch_id))
 
-    def ListBatches(
-        self, request: batch_pb2.ListBatchesRequest, context: grpc.ServicerContext
+    async def ListBatches(
+        self, request: batch_pb2.ListBatchesRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.ListBatchesResponse:
-        return answer(
+        return await answer(
             context,
             lambda: self.state.list_batches(
                 self._key(context), request.limit, request.pagination_token
             ),
         )
 
-    def CancelBatch(
-        self, request: batch_pb2.CancelBatchRequest, context: grpc.ServicerContext
+    async def CancelBatch(
+        self, request: batch_pb2.CancelBatchRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.Batch:
-        return answer(context, lambda: self.state.cancel(request.batch_id))
+        return await answer(context, lambda: self.state.cancel(request.batch_id))
 
-    def ListBatchRequestMetadata(
-        self, request: batch_pb2.ListBatchRequestMetadataRequest, context: grpc.ServicerContext
+    async def ListBatchRequestMetadata(
+        self, request: batch_pb2.ListBatchRequestMetadataRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.ListBatchRequestMetadataResponse:
-        return answer(
+        return await answer(
             context,
             lambda: self.state.list_metadata(
                 request.batch_id, request.limit, request.pagination_token, list(request.status)
             ),
         )
 
-    def ListBatchResults(
-        self, request: batch_pb2.ListBatchResultsRequest, context: grpc.ServicerContext
+    async def ListBatchResults(
+        self, request: batch_pb2.ListBatchResultsRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.ListBatchResultsResponse:
-        return answer(
+        return await answer(
             context,
             lambda: self.state.list_results(
                 request.batch_id, request.limit, request.pagination_token
             ),
         )
 
-    def GetBatchRequestResult(
-        self, request: batch_pb2.GetBatchRequestResultRequest, context: grpc.ServicerContext
+    async def GetBatchRequestResult(
+        self, request: batch_pb2.GetBatchRequestResultRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.GetBatchRequestResultResponse:
-        return answer(
+        return await answer(
             context, lambda: self.state.request_result(request.batch_id, request.batch_request_id)
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -26,28 +26,31 @@ class ChatService(chat_pb2_grpc.ChatServicer):
     def __init__(self, engine: ChatEngine) -> None:
         self.engine = engine
 
-    def GetCompletion(
-        self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
+    async def GetCompletion(
+        self, request: chat_pb2.GetCompletionsRequest, context: grpc.aio.ServicerContext
     ) -> chat_pb2.GetChatCompletionResponse:
-        return answer(context, lambda: self.engine.complete(request, call_context(context)))
+        return await answer(context, lambda: self.engine.complete(request, call_context(context)))
 
-    def GetCompletionChunk(
-        self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
-    ) -> Iterator[chat_pb2.GetChatCompletionChunk]:
-        response = answer(context, lambda: self.engine.complete(request, call_context(context)))
-        yield from iter_chunks(response)
+    async def GetCompletionChunk(
+        self, request: chat_pb2.GetCompletionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[chat_pb2.GetChatCompletionChunk]:
+        response = await answer(
+            context, lambda: self.engine.complete(request, call_context(context))
+        )
+        for chunk in iter_chunks(response):
+            yield chunk
 
-    def StartDeferredCompletion(
-        self, request: chat_pb2.GetCompletionsRequest, context: grpc.ServicerContext
+    async def StartDeferredCompletion(
+        self, request: chat_pb2.GetCompletionsRequest, context: grpc.aio.ServicerContext
     ) -> deferred_pb2.StartDeferredResponse:
         def work() -> deferred_pb2.StartDeferredResponse:
             response = self.engine.complete(request, call_context(context))
             return deferred_pb2.StartDeferredResponse(request_id=self.engine.store.defer(response))
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def GetDeferredCompletion(
-        self, request: deferred_pb2.GetDeferredRequest, context: grpc.ServicerContext
+    async def GetDeferredCompletion(
+        self, request: deferred_pb2.GetDeferredRequest, context: grpc.aio.ServicerContext
     ) -> chat_pb2.GetDeferredCompletionResponse:
         def work() -> chat_pb2.GetDeferredCompletionResponse:
             status, response = self.engine.store.fetch(request.request_id)
@@ -56,26 +59,26 @@ class ChatService(chat_pb2_grpc.ChatServicer):
                 result.response.CopyFrom(response)
             return result
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def GetStoredCompletion(
-        self, request: chat_pb2.GetStoredCompletionRequest, context: grpc.ServicerContext
+    async def GetStoredCompletion(
+        self, request: chat_pb2.GetStoredCompletionRequest, context: grpc.aio.ServicerContext
     ) -> chat_pb2.GetChatCompletionResponse:
-        return answer(context, lambda: self.engine.store.get(request.response_id).response)
+        return await answer(context, lambda: self.engine.store.get(request.response_id).response)
 
-    def DeleteStoredCompletion(
-        self, request: chat_pb2.DeleteStoredCompletionRequest, context: grpc.ServicerContext
+    async def DeleteStoredCompletion(
+        self, request: chat_pb2.DeleteStoredCompletionRequest, context: grpc.aio.ServicerContext
     ) -> chat_pb2.DeleteStoredCompletionResponse:
         def work() -> chat_pb2.DeleteStoredCompletionResponse:
             self.engine.store.delete(request.response_id)
             return chat_pb2.DeleteStoredCompletionResponse(response_id=request.response_id)
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def CompactContext(
-        self, request: chat_pb2.CompactContextRequest, context: grpc.ServicerContext
+    async def CompactContext(
+        self, request: chat_pb2.CompactContextRequest, context: grpc.aio.ServicerContext
     ) -> chat_pb2.CompactContextResponse:
-        return answer(context, lambda: self._compact(request))
+        return await answer(context, lambda: self._compact(request))
 
     def _compact(self, request: chat_pb2.CompactContextRequest) -> chat_pb2.CompactContextResponse:
         model = resolve_language_model(self.engine.catalog, request.model)

@@ -78,8 +78,9 @@ class EmulatorConfig:
         deferred_retention_s: How long a finished deferred completion can be fetched
             before it is EXPIRED.
         batch_request_delay_s: Processing time per batch request (background worker).
-        max_workers: Threads serving gRPC calls.
-        max_concurrent_rpcs: Calls beyond this are refused with RESOURCE_EXHAUSTED.
+        max_concurrent_rpcs: Calls in progress at once; calls beyond it are refused with
+            RESOURCE_EXHAUSTED. Calls are served on one event loop, not a thread each, so
+            this bounds memory only (a waiting call holds about 20 KB: 400 MB at the limit).
         max_streams_per_connection: HTTP/2 streams one connection may have open at once
             (the hosted API allows about 100); further calls queue in the client. None: no limit.
         files_quota_bytes: Most file content the Files service holds at once (uploads and
@@ -96,8 +97,7 @@ class EmulatorConfig:
     deferred_pending_s: float = 0.2
     deferred_retention_s: float = 600.0
     batch_request_delay_s: float = 0.0
-    max_workers: int = 320
-    max_concurrent_rpcs: int = 1024
+    max_concurrent_rpcs: int = 20_000
     max_streams_per_connection: int | None = None
     files_quota_bytes: int = 512 * 1024 * 1024
 
@@ -113,5 +113,5 @@ class EmulatorConfig:
             raise ValueError("max_streams_per_connection must be at least 1")
         if self.files_quota_bytes < 0:
             raise ValueError("files_quota_bytes must not be negative")
-        if self.max_workers < 1 or self.max_concurrent_rpcs < 1:
-            raise ValueError("max_workers and max_concurrent_rpcs must be positive")
+        if self.max_concurrent_rpcs < 1:
+            raise ValueError("max_concurrent_rpcs must be positive")

@@ -34,10 +34,11 @@ def not_found(message: str) -> EmulatorError:
     return EmulatorError(grpc.StatusCode.NOT_FOUND, message)
 
 
-def answer(context: grpc.ServicerContext, work: Callable[[], T]) -> T:
-    """Run ``work``; an :class:`EmulatorError` becomes the call's status."""
+async def answer(context: grpc.aio.ServicerContext, work: Callable[[], T]) -> T:
+    """Run ``work`` (synchronous: generation is quick CPU work); an :class:`EmulatorError`
+    becomes the call's status."""
     try:
         return work()
     except EmulatorError as exc:
-        context.abort(exc.code, exc.message)
+        await context.abort(exc.code, exc.message)
         raise  # unreachable: abort raises

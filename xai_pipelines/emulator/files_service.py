@@ -20,7 +20,8 @@ Behaviour (sources and dates in ``files_store``; read 2026-11-29):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from functools import partial
 
 import grpc
 
@@ -103,43 +104,25 @@ class FilesService(files_pb2_grpc.FilesServicer):
         self.store = store
         self.urls = urls
 
-    def UploadFile(
-        self, request_iterator: Iterator[files_pb2.UploadFileChunk], context: grpc.ServicerContext
+    async def UploadFile(
+        self,
+        request_iterator: AsyncIterator[files_pb2.UploadFileChunk],
+        context: grpc.aio.ServicerContext,
     ) -> files_pb2.File:
+        upload = _Upload()
+        async for chunk in request_iterator:
+            await answer(context, partial(upload.add, chunk))
+
         def work() -> files_pb2.File:
-            init: files_pb2.UploadFileInit | None = None
-            parts: list[bytes] = []
-            size = 0
-            for i, chunk in enumerate(request_iterator):
-                kind = chunk.WhichOneof("chunk")
-                if kind == "init":
-                    if i != 0:
-                        raise invalid(f"chunk {i} carries init; only the first chunk may")
-                    init = chunk.init
-                elif i == 0:
-                    raise invalid("the first chunk must carry init (the file name and options)")
-                elif kind == "data":
-                    size += len(chunk.data)
-                    if size > MAX_FILE_BYTES:
-                        raise invalid(
-                            f"the file exceeds the maximum file size of "
-                            f"{MAX_FILE_BYTES // 1_000_000} MB"
-                        )
-                    parts.append(chunk.data)
-            if init is None:
-                raise invalid("the upload carried no chunks: send init first, then data")
-            if not init.name:
-                raise invalid("init.name must be set")
+            init, data = upload.finish()
             expires = init.expires_after if init.HasField("expires_after") else None
-            record = self.store.put(
-                call_context(context).key_id, init.name, b"".join(parts), expires
-            )
+            record = self.store.put(call_context(context).key_id, init.name, data, expires)
             return file_proto(record, self.urls)
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def ListFiles(
-        self, request: files_pb2.ListFilesRequest, context: grpc.ServicerContext
+    async def ListFiles(
+        self, request: files_pb2.ListFilesRequest, context: grpc.aio.ServicerContext
     ) -> files_pb2.ListFilesResponse:
         def work() -> files_pb2.ListFilesResponse:
             if request.limit < 0:
@@ -167,31 +150,31 @@ class FilesService(files_pb2_grpc.FilesServicer):
                 out.pagination_token = str(end)
             return out
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def RetrieveFile(
-        self, request: files_pb2.RetrieveFileRequest, context: grpc.ServicerContext
+    async def RetrieveFile(
+        self, request: files_pb2.RetrieveFileRequest, context: grpc.aio.ServicerContext
     ) -> files_pb2.File:
-        return answer(
+        return await answer(
             context,
             lambda: file_proto(
                 self.store.get(call_context(context).key_id, request.file_id), self.urls
             ),
         )
 
-    def DeleteFile(
-        self, request: files_pb2.DeleteFileRequest, context: grpc.ServicerContext
+    async def DeleteFile(
+        self, request: files_pb2.DeleteFileRequest, context: grpc.aio.ServicerContext
     ) -> files_pb2.DeleteFileResponse:
         def work() -> files_pb2.DeleteFileResponse:
             record = self.store.delete(call_context(context).key_id, request.file_id)
             return files_pb2.DeleteFileResponse(id=record.file_id, deleted=True)
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def RetrieveFileContent(
-        self, request: files_pb2.RetrieveFileContentRequest, context: grpc.ServicerContext
-    ) -> Iterator[files_pb2.FileContentChunk]:
-        record = answer(
+    async def RetrieveFileContent(
+        self, request: files_pb2.RetrieveFileContentRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[files_pb2.FileContentChunk]:
+        record = await answer(
             context, lambda: self.store.get(call_context(context).key_id, request.file_id)
         )
         data = record.data
@@ -200,8 +183,8 @@ class FilesService(files_pb2_grpc.FilesServicer):
         for start in range(0, len(data), DOWNLOAD_CHUNK_BYTES):
             yield files_pb2.FileContentChunk(data=data[start : start + DOWNLOAD_CHUNK_BYTES])
 
-    def CreatePublicUrl(
-        self, request: files_pb2.CreatePublicUrlRequest, context: grpc.ServicerContext
+    async def CreatePublicUrl(
+        self, request: files_pb2.CreatePublicUrlRequest, context: grpc.aio.ServicerContext
     ) -> files_pb2.CreatePublicUrlResponse:
         def work() -> files_pb2.CreatePublicUrlResponse:
             expires = request.expires_after if request.HasField("expires_after") else None
@@ -211,10 +194,10 @@ class FilesService(files_pb2_grpc.FilesServicer):
                 out.expires_at.FromNanoseconds(int(record.public_expires_at * 1e9))
             return out
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def RevokePublicUrl(
-        self, request: files_pb2.RevokePublicUrlRequest, context: grpc.ServicerContext
+    async def RevokePublicUrl(
+        self, request: files_pb2.RevokePublicUrlRequest, context: grpc.aio.ServicerContext
     ) -> files_pb2.RevokePublicUrlResponse:
         def work() -> files_pb2.RevokePublicUrlResponse:
             key = call_context(context).key_id
@@ -228,7 +211,51 @@ class FilesService(files_pb2_grpc.FilesServicer):
                 out.public_url = url
             return out
 
-        return answer(context, work)
+        return await answer(context, work)
+
+
+class _Upload:
+    """The chunks of one UploadFile call, checked as they arrive."""
+
+    def __init__(self) -> None:
+        self.init: files_pb2.UploadFileInit | None = None
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.count = 0
+
+    def add(self, chunk: files_pb2.UploadFileChunk) -> None:
+        """Take the next chunk.
+
+        Raises:
+            EmulatorError: On a misplaced ``init`` or a file over the size limit.
+        """
+        i, self.count = self.count, self.count + 1
+        kind = chunk.WhichOneof("chunk")
+        if kind == "init":
+            if i != 0:
+                raise invalid(f"chunk {i} carries init; only the first chunk may")
+            self.init = chunk.init
+        elif i == 0:
+            raise invalid("the first chunk must carry init (the file name and options)")
+        elif kind == "data":
+            self.size += len(chunk.data)
+            if self.size > MAX_FILE_BYTES:
+                raise invalid(
+                    f"the file exceeds the maximum file size of {MAX_FILE_BYTES // 1_000_000} MB"
+                )
+            self.parts.append(chunk.data)
+
+    def finish(self) -> tuple[files_pb2.UploadFileInit, bytes]:
+        """The upload's ``init`` and content.
+
+        Raises:
+            EmulatorError: When no chunk came or ``init.name`` is empty.
+        """
+        if self.init is None:
+            raise invalid("the upload carried no chunks: send init first, then data")
+        if not self.init.name:
+            raise invalid("init.name must be set")
+        return self.init, b"".join(self.parts)
 
 
 def _offset(token: str) -> int:

@@ -171,7 +171,9 @@ class FileImageService(ImageService):
         super().__init__(engine)
         self.file_engine = engine
 
-    def GenerateImage(
-        self, request: image_pb2.GenerateImageRequest, context: grpc.ServicerContext
+    async def GenerateImage(
+        self, request: image_pb2.GenerateImageRequest, context: grpc.aio.ServicerContext
     ) -> image_pb2.ImageResponse:
-        return answer(context, lambda: self.file_engine.generate(request, call_context(context)))
+        return await answer(
+            context, lambda: self.file_engine.generate(request, call_context(context))
+        )

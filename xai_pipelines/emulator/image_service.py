@@ -15,7 +15,7 @@ class ImageService(image_pb2_grpc.ImageServicer):
     def __init__(self, engine: ImageEngine) -> None:
         self.engine = engine
 
-    def GenerateImage(
-        self, request: image_pb2.GenerateImageRequest, context: grpc.ServicerContext
+    async def GenerateImage(
+        self, request: image_pb2.GenerateImageRequest, context: grpc.aio.ServicerContext
     ) -> image_pb2.ImageResponse:
-        return answer(context, lambda: self.engine.generate(request))
+        return await answer(context, lambda: self.engine.generate(request))

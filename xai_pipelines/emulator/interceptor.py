@@ -8,17 +8,20 @@ first token, per-token delays and a cut after k chunks (UNAVAILABLE). Tokens of
 answered calls feed the TPM window. Client-streaming calls (Files.UploadFile)
 are counted and authenticated like the others.
 
-Injected waits end early when the call ends (client cancel or deadline) or the
-server stops, so a slow fault never pins a worker thread.
+The server is a ``grpc.aio`` server: an injected wait is an asyncio timer, not
+a sleeping thread, so thousands of delayed calls cost no thread each. A wait
+ends early when the call ends (the client cancels or its deadline passes: gRPC
+cancels the handler's task) or the server stops (:class:`Waits`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +33,6 @@ from xai_pipelines.emulator.ratelimit import RateLimiter
 from xai_pipelines.emulator.stats import StatsRecorder
 from xai_pipelines.emulator.tokenizer import count_tokens
 
-_WAIT_SLICE_S = 0.05
 REQUEST_ID_HEADER = "x-request-id"
 #: One INFO line per finished call (method, status, milliseconds); never the key.
 call_log = logging.getLogger("xai_pipelines.emulator.calls")
@@ -52,18 +54,55 @@ def _used_tokens(message: Any) -> int:
 class _Call:
     key: str
     faults: CallFaults | None
-    ended: threading.Event
 
 
-class EmulatorInterceptor(grpc.ServerInterceptor):
-    """Wraps every handler of the emulator's server.
+def _resolve(done: asyncio.Future[bool], stopped: bool) -> None:
+    if not done.done():
+        done.set_result(stopped)
+
+
+class Waits:
+    """The injected waits in progress on the server's event loop.
+
+    Used on the loop only. :meth:`stop` ends every wait at once, so a stopping
+    server answers delayed calls at once instead of holding them to the end of
+    their latency.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Future[bool]] = set()
+        self._stopped = False
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds``; True when the wait ended because the server is stopping."""
+        if self._stopped:
+            return True
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, done, False)
+        self._pending.add(done)
+        try:
+            return await done
+        finally:
+            timer.cancel()
+            self._pending.discard(done)
+
+    def stop(self) -> None:
+        """End every wait, now and later."""
+        self._stopped = True
+        for done in self._pending:
+            _resolve(done, True)
+
+
+class EmulatorInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler of the emulator's server (handlers are ``async``).
 
     Args:
         keys: Accepted keys.
         faults: Fault decisions.
         limiter: Per-key rate windows.
         stats: Counters.
-        stopping: Set at shutdown; ends injected waits.
+        waits: The server's injected waits (ended at shutdown).
     """
 
     def __init__(
@@ -72,20 +111,20 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         faults: FaultInjector,
         limiter: RateLimiter,
         stats: StatsRecorder,
-        stopping: threading.Event,
+        waits: Waits,
     ) -> None:
         self.keys = keys
         self.faults = faults
         self.limiter = limiter
         self.stats = stats
-        self.stopping = stopping
+        self.waits = waits
 
-    def intercept_service(
+    async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = continuation(details)
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
         if handler is None:
             return None
         method: str = details.method  # type: ignore[attr-defined]
@@ -94,9 +133,9 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                call = self._admit(method, metadata, faulted, context)
-                response = inner(request, context)
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                call = await self._admit(method, metadata, faulted, context)
+                response = await inner(request, context)
                 if call.faults is not None:
                     self.limiter.record_tokens(call.key, _used_tokens(response))
                 return response
@@ -107,13 +146,16 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
 
-            def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                call = self._admit(method, metadata, faulted, context)
-                chunks = inner_stream(request, context)
-                if call.faults is None:
-                    yield from chunks
-                    return
-                yield from self._faulty_stream(chunks, call, context)
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                call = await self._admit(method, metadata, faulted, context)
+                async with aclosing(inner_stream(request, context)) as chunks:
+                    if call.faults is None:
+                        async for chunk in chunks:
+                            yield chunk
+                        return
+                    async with aclosing(self._faulty_stream(chunks, call, context)) as faulty:
+                        async for chunk in faulty:
+                            yield chunk
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, handler.request_deserializer, handler.response_serializer
@@ -121,9 +163,11 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         if handler.stream_unary is not None:  # client streaming (Files.UploadFile)
             inner_upload = handler.stream_unary
 
-            def upload(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                self._admit(method, metadata, faulted, context)
-                return inner_upload(requests, context)
+            async def upload(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+            ) -> Any:
+                await self._admit(method, metadata, faulted, context)
+                return await inner_upload(requests, context)
 
             return grpc.stream_unary_rpc_method_handler(
                 upload, handler.request_deserializer, handler.response_serializer
@@ -131,85 +175,82 @@ class EmulatorInterceptor(grpc.ServerInterceptor):
         if handler.stream_stream is not None:
             inner_bidi = handler.stream_stream
 
-            def bidi(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-                self._admit(method, metadata, faulted, context)
-                yield from inner_bidi(requests, context)
+            async def bidi(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                await self._admit(method, metadata, faulted, context)
+                async with aclosing(inner_bidi(requests, context)) as replies:
+                    async for reply in replies:
+                        yield reply
 
             return grpc.stream_stream_rpc_method_handler(
                 bidi, handler.request_deserializer, handler.response_serializer
             )
         return handler
 
-    def _pause(self, call: _Call, seconds: float, context: grpc.ServicerContext) -> None:
-        remaining = seconds
-        while remaining > 0 and not call.ended.is_set() and not self.stopping.is_set():
-            step = min(remaining, _WAIT_SLICE_S)
-            call.ended.wait(step)
-            remaining -= step
-        if remaining > 0 and self.stopping.is_set():
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the emulator is shutting down")
+    async def _pause(self, seconds: float, context: grpc.aio.ServicerContext) -> None:
+        if seconds > 0 and await self.waits.sleep(seconds):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the emulator is shutting down")
 
-    def _track(self, context: grpc.ServicerContext, method: str) -> threading.Event:
-        ended = threading.Event()
+    def _track(self, context: grpc.aio.ServicerContext, method: str) -> None:
         started = time.perf_counter()
         self.stats.enter()
 
-        def finished() -> None:
-            ended.set()
+        def finished(_: object) -> None:
             self.stats.leave()
             if call_log.isEnabledFor(logging.INFO):
-                code = context.code() or grpc.StatusCode.OK  # type: ignore[attr-defined]
+                code = context.code() or grpc.StatusCode.OK
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 call_log.info("%s %s %.1f ms", method, code.name, elapsed_ms)
 
-        if not context.add_callback(finished):
-            finished()
-        return ended
+        context.add_done_callback(finished)
 
-    def _admit(
-        self, method: str, metadata: Any, faulted: bool, context: grpc.ServicerContext
+    async def _admit(
+        self, method: str, metadata: Any, faulted: bool, context: grpc.aio.ServicerContext
     ) -> _Call:
         self.stats.call(method.rsplit("/", 1)[-1])
         # Like the hosted API: every answer, error or not, names its request.
         context.set_trailing_metadata(((REQUEST_ID_HEADER, f"req_{uuid.uuid4().hex}"),))
-        ended = self._track(context, method)
+        self._track(context, method)
         key, reason = self.keys.check(metadata)
         if key is None:
             self.stats.bump("unauthenticated")
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
         assert key is not None
         if not faulted:
-            return _Call(key, None, ended)
-        call = _Call(key, self.faults.draw(), ended)
+            return _Call(key, None)
+        call = _Call(key, self.faults.draw())
         assert call.faults is not None
-        self._pause(call, call.faults.delay_s, context)
+        await self._pause(call.faults.delay_s, context)
         error = call.faults.error
         if error is not None:
             self.stats.error(error.name)
-            context.abort(error, f"injected fault: {error.name.lower()}")
+            await context.abort(error, f"injected fault: {error.name.lower()}")
         config = call.faults.config
         refusal = self.limiter.admit(key, config.requests_per_minute, config.tokens_per_minute)
         if refusal is not None:
             self.stats.bump("rate_limited")
             self.stats.error(grpc.StatusCode.RESOURCE_EXHAUSTED.name)
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
         return call
 
-    def _faulty_stream(
-        self, chunks: Iterator[Any], call: _Call, context: grpc.ServicerContext
-    ) -> Iterator[Any]:
+    async def _faulty_stream(
+        self, chunks: AsyncIterator[Any], call: _Call, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[Any, None]:
         assert call.faults is not None
         config = call.faults.config
-        for i, chunk in enumerate(chunks):
+        i = 0
+        async for chunk in chunks:
             if config.cut_stream_after is not None and i >= config.cut_stream_after:
                 self.stats.bump("streams_cut")
                 self.stats.error(grpc.StatusCode.UNAVAILABLE.name)
-                context.abort(
+                await context.abort(
                     grpc.StatusCode.UNAVAILABLE, f"injected fault: stream cut after {i} chunks"
                 )
             if i == 0:  # the first chunk's wait is the time to first token
-                self._pause(call, config.time_to_first_token_s, context)
+                await self._pause(config.time_to_first_token_s, context)
             else:
-                self._pause(call, config.per_token_delay_s * _chunk_tokens(chunk), context)
+                await self._pause(config.per_token_delay_s * _chunk_tokens(chunk), context)
             self.limiter.record_tokens(call.key, _used_tokens(chunk))
+            i += 1
             yield chunk

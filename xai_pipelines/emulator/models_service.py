@@ -78,8 +78,8 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def ListLanguageModels(
-        self, request: empty_pb2.Empty, context: grpc.ServicerContext
+    async def ListLanguageModels(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
     ) -> models_pb2.ListLanguageModelsResponse:
         return models_pb2.ListLanguageModelsResponse(
             models=[
@@ -88,8 +88,8 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
             ]
         )
 
-    def ListImageGenerationModels(
-        self, request: empty_pb2.Empty, context: grpc.ServicerContext
+    async def ListImageGenerationModels(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
     ) -> models_pb2.ListImageGenerationModelsResponse:
         return models_pb2.ListImageGenerationModelsResponse(
             models=[
@@ -98,36 +98,36 @@ class ModelsService(models_pb2_grpc.ModelsServicer):
             ]
         )
 
-    def ListEmbeddingModels(
-        self, request: empty_pb2.Empty, context: grpc.ServicerContext
+    async def ListEmbeddingModels(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
     ) -> models_pb2.ListEmbeddingModelsResponse:
         return models_pb2.ListEmbeddingModelsResponse()
 
-    def GetLanguageModel(
-        self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
+    async def GetLanguageModel(
+        self, request: models_pb2.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> models_pb2.LanguageModel:
         def work() -> models_pb2.LanguageModel:
             model = resolve_language_model(self.catalog, request.name)
             return language_model_proto(model, self.catalog.served_aliases(model.name))
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def GetImageGenerationModel(
-        self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
+    async def GetImageGenerationModel(
+        self, request: models_pb2.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> models_pb2.ImageGenerationModel:
         def work() -> models_pb2.ImageGenerationModel:
             model = resolve_image_model(self.catalog, request.name)
             return image_model_proto(model, self.catalog.served_aliases(model.name))
 
-        return answer(context, work)
+        return await answer(context, work)
 
-    def GetEmbeddingModel(
-        self, request: models_pb2.GetModelRequest, context: grpc.ServicerContext
+    async def GetEmbeddingModel(
+        self, request: models_pb2.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> models_pb2.EmbeddingModel:
         def work() -> models_pb2.EmbeddingModel:
             raise model_not_found(request.name)
 
-        return answer(context, work)
+        return await answer(context, work)
 
 
 class TokenizeService(tokenize_pb2_grpc.TokenizeServicer):
@@ -136,8 +136,8 @@ class TokenizeService(tokenize_pb2_grpc.TokenizeServicer):
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def TokenizeText(
-        self, request: tokenize_pb2.TokenizeTextRequest, context: grpc.ServicerContext
+    async def TokenizeText(
+        self, request: tokenize_pb2.TokenizeTextRequest, context: grpc.aio.ServicerContext
     ) -> tokenize_pb2.TokenizeTextResponse:
         def work() -> tokenize_pb2.TokenizeTextResponse:
             model = resolve_language_model(self.catalog, request.model)
@@ -149,4 +149,4 @@ class TokenizeService(tokenize_pb2_grpc.TokenizeServicer):
             ]
             return tokenize_pb2.TokenizeTextResponse(tokens=tokens, model=model.name)
 
-        return answer(context, work)
+        return await answer(context, work)
