@@ -209,3 +209,16 @@ def test_concurrency_flag_over_the_spec_limit(tmp_path: Path) -> None:
         "--concurrency:1:1: execution.concurrency: out of range "
         "(expected 1 to 4,096 jobs in flight, got 1,000,000)\n"
     )
+
+
+def test_dataset_path_with_a_300_character_name(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    data = yaml.safe_load(pipeline.read_text())
+    data["datasets"] = {"rows": {"path": "d" * 300 + ".jsonl"}}
+    pipeline.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = _invoke("run", pipeline, "--local", "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"{pipeline}:") and "datasets.rows.path: file 'ddd" in line
+    assert line.endswith("cannot be read: File name too long")
+    assert not (tmp_path / "o").exists()

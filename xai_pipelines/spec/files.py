@@ -73,9 +73,12 @@ class PipelineFiles:
                 f"path '{raw}' leaves the pipeline's directory; pass --allow-outside "
                 f"to allow it (pipeline directory: {self.base_dir})"
             )
-        if must_exist and not path.is_file():
-            what = "is a directory, not a file" if path.is_dir() else "does not exist"
-            raise FileProblem(f"file '{raw}' {what} (looked for {path})")
+        try:
+            if must_exist and not path.is_file():
+                what = "is a directory, not a file" if path.is_dir() else "does not exist"
+                raise FileProblem(f"file '{raw}' {what} (looked for {path})")
+        except OSError as exc:  # is_file() raises for a name longer than the filesystem allows
+            raise FileProblem(f"file '{raw}' cannot be read: {exc.strerror or exc}") from None
         return path
 
     def read_json_schema(self, raw: str) -> dict[str, Any]:
