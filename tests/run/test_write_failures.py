@@ -95,6 +95,27 @@ class WatchedRun(PipelineRun):
         self.on_failure()
 
 
+class Filler:
+    """Fills the file system once (from the watcher thread); ``free`` gives the space back.
+
+    ``free`` may run on a worker at the first failed write, which can come while
+    ``fill`` is still writing: it waits for the filler to be complete.
+    """
+
+    def __init__(self, fs: Path) -> None:
+        self.fs = fs
+        self.path: Path | None = None
+        self.done = threading.Event()
+
+    def fill(self) -> None:
+        self.path = fill(self.fs)
+        self.done.set()
+
+    def free(self) -> None:
+        assert self.done.wait(10) and self.path is not None
+        self.path.unlink()
+
+
 def _options(out: Path, emu: Emulator) -> RunOptions:
     return RunOptions(out_dir=out, api_key=emu.api_key, endpoint=emu.address, progress="quiet")
 
@@ -177,8 +198,8 @@ def test_a_disk_that_fills_up_mid_run_stops_the_calls_and_reports_what_was_not_s
     spec = _chats(make_spec, pipeline_data)
     with tmpfs("4m") as fs:
         out = fs / "out"
-        filled: list[Path] = []
-        _when_lines(out / "results.jsonl", 10, lambda: filled.append(fill(fs)))
+        filler = Filler(fs)
+        _when_lines(out / "results.jsonl", 10, filler.fill)
         run = WatchedRun(spec, _options(out, emu), emu, "chat")
         with pytest.raises(OutputWriteError) as caught:
             run.run()
@@ -191,7 +212,7 @@ def test_a_disk_that_fills_up_mid_run_stops_the_calls_and_reports_what_was_not_s
         assert 1 <= _lost(message) <= CONCURRENCY  # only what was in flight
         before = _check_failed_run(run, out, message, emu)
 
-        filled[0].unlink()  # space comes back
+        filler.free()  # space comes back
         _rerun_completes(spec, out, emu, before)
 
 
@@ -202,10 +223,10 @@ def test_a_disk_full_for_a_moment_keeps_the_finished_results_and_writes_them_at_
     spec = _chats(make_spec, pipeline_data)
     with tmpfs("4m") as fs:
         out = fs / "out"
-        filled: list[Path] = []
-        _when_lines(out / "results.jsonl", 10, lambda: filled.append(fill(fs)))
+        filler = Filler(fs)
+        _when_lines(out / "results.jsonl", 10, filler.fill)
         run = WatchedRun(spec, _options(out, emu), emu, "chat")
-        run.on_failure = lambda: filled[0].unlink()  # the space returns at once
+        run.on_failure = filler.free  # the space returns at once
         with pytest.raises(OutputWriteError) as caught:
             run.run()
         message = str(caught.value)
@@ -265,11 +286,11 @@ def test_images_that_do_not_fit_stop_the_run_and_no_line_names_a_missing_file(
     spec = make_spec(data=data)
     with tmpfs("4m") as fs:
         out = fs / "out"
-        filled: list[Path] = []
-        _when_lines(out / "results.jsonl", 10, lambda: filled.append(fill(fs)))
+        filler = Filler(fs)
+        _when_lines(out / "results.jsonl", 10, filler.fill)
         run = WatchedRun(spec, _options(out, emu), emu, "image")
         if space_returns:  # the kept image bytes and lines are written at the end
-            run.on_failure = lambda: filled[0].unlink()
+            run.on_failure = filler.free
         with pytest.raises(OutputWriteError) as caught:
             run.run()
         message = str(caught.value)
