@@ -24,12 +24,12 @@ XAI_RUN = [sys.executable, "-c", "from xai_pipelines.cli.app import main; main()
 
 
 def _big_pipeline(tmp_path: Path) -> Path:
-    """200,000 jobs: seconds of plan expansion before the first call."""
+    """100,000 jobs (the most one task may make): seconds of plan expansion before any call."""
     data = {
         "version": 1,
         "name": "big-plan",
         "defaults": {"model": "grok-4.20-non-reasoning", "max_tokens": 8},
-        "matrix": {"temperature": [round(i * 0.05, 2) for i in range(20)]},
+        "matrix": {"temperature": [round(i * 0.1, 1) for i in range(10)]},
         "chats": [
             {
                 "name": "q",
@@ -94,7 +94,7 @@ def test_a_signal_during_plan_expansion_stops_with_130(
     assert proc.returncode == 130, stderr.decode()
     assert stderr.decode() == INTERRUPTED + "\n" and stdout == b""
     lines = plan.read_text().splitlines()
-    assert 0 < len(lines) < 200_000  # stopped mid-expansion
+    assert 0 < len(lines) < 100_000  # stopped mid-expansion
     assert all(json.loads(line)["id"].startswith("q-") for line in lines)  # whole lines only
     assert not (out / "manifest.json").exists()  # no run was recorded, nothing was sent
     assert not (out / "results.jsonl").exists()
