@@ -26,6 +26,8 @@ from xai_pipelines.run.adaptive import (
     GROW_FRACTION,
     MAX_RETRY_AFTER_S,
     MIN_CUT_INTERVAL_S,
+    OVERLOAD_CUT_INTERVAL_S,
+    PROBE_FRACTION,
     AdaptiveConcurrency,
     AdaptiveSettings,
 )
@@ -88,22 +90,63 @@ def test_minimum_time_between_cuts() -> None:
     assert limiter.note_rate_limited(clock.now)
 
 
-def test_the_cut_aims_at_the_admitted_concurrency_within_bounds() -> None:
+def test_the_cut_aims_at_the_admitted_concurrency_when_most_calls_are_refused() -> None:
     clock = FakeClock()
-    settings = AdaptiveSettings()
-    limiter = AdaptiveConcurrency(200, settings, clock=clock)
+    window = AdaptiveSettings().admitted_window_s
+    limiter = AdaptiveConcurrency(200, clock=clock)
     _fill(limiter)
-    for _ in range(40):  # 40 successes in the window, each held 0.5 s: 10 admitted in flight
-        clock.now += settings.admitted_window_s / 40
-        limiter.release(0.5)
-    assert limiter.note_rate_limited(clock.now)
-    assert limiter.limit == 200 * DEEPEST_CUT  # 10 is deeper than one episode may cut
+    first_cut = clock.now
+    assert limiter.note_rate_limited(first_cut)  # early in the run: the factor
+    assert limiter.limit == int(200 * CUT_FACTOR)
+
+    def window_of(held_s: float, refusals: int) -> None:
+        """40 successes in the window, each held ``held_s``, and ``refusals`` refused calls."""
+        for i in range(40):
+            clock.now += window / 40
+            limiter.release(held_s)
+            if i < refusals:
+                limiter.note_rate_limited(first_cut - 1)  # sent before a cut: no new cut
+
     clock.now += MIN_CUT_INTERVAL_S
-    for _ in range(40):  # now 45 admitted: between the deepest cut and CUT_FACTOR
-        clock.now += settings.admitted_window_s / 40
-        limiter.release(2.25)
+    window_of(0.5, refusals=2)  # 5% refused: a few refusals fewer calls would not avoid
     assert limiter.note_rate_limited(clock.now)
-    assert limiter.limit == 45
+    assert limiter.limit == int(200 * CUT_FACTOR**2)
+    clock.now += MIN_CUT_INTERVAL_S
+    window_of(0.5, refusals=40)  # half refused: 40 per 2 s held 0.5 s each, 10 admitted
+    assert limiter.note_rate_limited(clock.now)
+    assert limiter.limit == int(200 * CUT_FACTOR**2 * DEEPEST_CUT)  # one episode's deepest
+    clock.now += MIN_CUT_INTERVAL_S
+    window_of(0.5, refusals=40)
+    assert limiter.note_rate_limited(clock.now)
+    assert limiter.limit == 10
+
+
+def test_well_over_a_limit_cuts_come_sooner_and_regrowth_stops_at_the_admitted_level() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveConcurrency(100, clock=clock)
+    _fill(limiter)
+    for i in range(20):  # 20 of 40 calls refused, early in the run (no whole window yet)
+        clock.now += 0.01
+        limiter.release(0.1)
+        limiter.note_rate_limited(clock.now - 0.001 if i else clock.now - 1)
+    # the first refusal cut by the factor; the next ones, well over a limit, cut to the
+    # calls in flight times the share admitted as soon as calls sent after it were refused
+    assert [c.reason for c in limiter.history().changes] == ["start", "cut", "cut"]
+    assert limiter.limit == 45  # the 90 places in use (95 taken) * 0.5 admitted
+    clock.now += OVERLOAD_CUT_INTERVAL_S - 0.2  # the last cut was 0.15 s into the loop
+    limiter.note_rate_limited(clock.now)
+    assert limiter.cuts == 2  # overload cuts are OVERLOAD_CUT_INTERVAL_S apart
+    clock.now += 0.1
+    assert limiter.note_rate_limited(clock.now) and limiter.cuts == 3
+    level = limiter.limit
+    limits = []
+    for _ in range(20):  # regrowth: fast up to the admitted level measured, then a probe
+        for _ in range(limiter.in_flight):
+            limiter.release()
+        _fill(limiter)
+        clock.now += 1.0
+        limits.append(limiter.limit)
+    assert max(limits) <= level * (1 + PROBE_FRACTION) ** 20 + 1
 
 
 def test_growth_is_gradual_only_when_the_limit_is_reached_and_capped() -> None:

@@ -10,14 +10,21 @@ and the pipeline's ``execution.concurrency``, and adapts it:
   once. Errors of calls sent before that cut, and every error within
   :data:`MIN_CUT_INTERVAL_S` of it, belong to the same episode and do not cut again:
   the calls already in flight when the API started refusing are answered after
-  the cut was made and say nothing about the new limit. The cut goes down to the
-  concurrency the API was admitting just before (successful calls per second times
-  the time each held its place, Little's law, over :data:`ADMITTED_WINDOW_S`), but
-  at least to ``limit * CUT_FACTOR`` and at most to ``limit * DEEPEST_CUT``.
+  the cut was made and say nothing about the new limit. The cut is to
+  ``limit * CUT_FACTOR``. When the API refused more than ``1 - CUT_FACTOR`` of the
+  calls over the last :data:`ADMITTED_WINDOW_S`, the run is well over a limit (not
+  meeting a few refusals that fewer calls would not avoid): the cut then goes down
+  to the concurrency the API was admitting (successful calls per second times the
+  time each held its place, Little's law, over that window; before a whole window
+  has passed, the calls in flight times the share admitted), never below
+  ``limit * DEEPEST_CUT`` in one episode; such cuts are :data:`OVERLOAD_CUT_INTERVAL_S`
+  apart, and one may follow a gentler cut as soon as calls sent after it are refused.
 * **grow back gradually.** Each :data:`GROW_INTERVAL_S` without a cut in which the
   limit was reached (a call had to wait for a place), the limit grows by
-  :data:`GROW_FRACTION` of itself (at least :data:`GROW_MIN_STEP`), up to the
-  configured concurrency. The limit is a real number; the places are its integer part.
+  :data:`GROW_FRACTION` of itself (at least :data:`GROW_MIN_STEP`) up to a ceiling (after
+  an overload cut the measured admitted level, else halfway back to the level that
+  was refused), then by :data:`PROBE_FRACTION` beyond, up to the configured
+  concurrency. The limit is a real number; the places are its integer part.
 * **retry-after.** A server hint (``retry-after`` trailing metadata or a
   ``google.rpc.RetryInfo`` detail, read by
   :func:`xai_pipelines.sdk.errors.retry_after_hint`) pauses every new call until it
@@ -68,6 +75,10 @@ DEEPEST_CUT = 0.25
 #: before the next one; short enough that the sawtooth around a limit stays close
 #: to it (inspect_ai waits 15 s, but cuts by a fixed fraction).
 MIN_CUT_INTERVAL_S = 5.0
+#: Minimum time between two cuts when the run is well over a limit (more than
+#: ``1 - CUT_FACTOR`` of the calls refused): one measurement window, so that each cut
+#: is measured on calls sent after the one before.
+OVERLOAD_CUT_INTERVAL_S = 2.0
 #: Length of a growth round.
 GROW_INTERVAL_S = 1.0
 #: Growth per clean round, as a fraction of the limit (inspect_ai's 5%): back from a
@@ -75,12 +86,25 @@ GROW_INTERVAL_S = 1.0
 GROW_FRACTION = 0.05
 #: Smallest growth step, so that a small limit grows one place in at most 2 rounds.
 GROW_MIN_STEP = 0.5
+#: Growth per round above the ceiling, near where the API refused calls: a
+#: slow probe (a place per 10 rounds at 10 places), so that the limit lingers just
+#: under the level that was refused instead of overshooting it every cycle, and
+#: still finds a limit the API raised.
+PROBE_FRACTION = 0.01
 #: The limit never goes below this many calls in flight: a run always progresses.
 FLOOR = 1
 #: Window of successful calls from which the admitted concurrency is measured.
 ADMITTED_WINDOW_S = 2.0
-#: Fewer successful calls than this in the window: no measurement, the cut is ``CUT_FACTOR``.
+#: Fewer successful calls than this in the window (or a run younger than the window): no
+#: measurement, the cut is ``CUT_FACTOR``.
 MIN_SAMPLES = 10
+#: First backoff of a call the API refused RESOURCE_EXHAUSTED, in a run (the client's own
+#: default, ``sdk.retry.RATE_LIMIT_BACKOFF_S``, is for callers without this limit): one
+#: window of the hosted API's per-second limit, after which the window that refused the
+#: call has passed. It can be this short because the retry must also take a place, so
+#: the limit, not the backoff, keeps the run's pressure on the API down; a longer one
+#: mostly delays the run's end (its unluckiest job waits the sum of its backoffs).
+RATE_LIMIT_BACKOFF_S = 1.0
 #: Longest pause a retry-after hint may impose (a larger hint is capped, not obeyed):
 #: beyond a minute the job's own deadline and backoff are the better judges.
 MAX_RETRY_AFTER_S = 60.0
@@ -99,9 +123,11 @@ class AdaptiveSettings:
         cut_factor: Shallowest cut.
         deepest_cut: Deepest cut in one episode.
         min_cut_interval_s: Minimum time between cuts.
+        overload_cut_interval_s: Minimum time between cuts well over a limit.
         grow_interval_s: Length of a growth round.
         grow_fraction: Growth per clean round.
         grow_min_step: Smallest growth step.
+        probe_fraction: Growth per round above the last cut's limit.
         floor: Lowest limit.
         admitted_window_s: Window of the admitted-concurrency measurement.
         min_samples: Successful calls needed for that measurement.
@@ -112,9 +138,11 @@ class AdaptiveSettings:
     cut_factor: float = CUT_FACTOR
     deepest_cut: float = DEEPEST_CUT
     min_cut_interval_s: float = MIN_CUT_INTERVAL_S
+    overload_cut_interval_s: float = OVERLOAD_CUT_INTERVAL_S
     grow_interval_s: float = GROW_INTERVAL_S
     grow_fraction: float = GROW_FRACTION
     grow_min_step: float = GROW_MIN_STEP
+    probe_fraction: float = PROBE_FRACTION
     floor: int = FLOOR
     admitted_window_s: float = ADMITTED_WINDOW_S
     min_samples: int = MIN_SAMPLES
@@ -154,13 +182,16 @@ class AdaptiveConcurrency:
         now = clock()
         self._started = now
         self._limit = float(maximum)
+        self._ceiling = float(maximum)  # fast growth up to here, probing beyond
         self._in_flight = 0
         self._last_cut = -math.inf
+        self._last_overload_cut = -math.inf
         self._round_start = now
         self._saturated = False
         self._pause_until = -math.inf
         self._done: deque[tuple[float, float]] = deque()  # (ended at, held for) of successes
         self._held_sum = 0.0
+        self._refused: deque[float] = deque()  # times of rate-limit errors in the window
         self._head: list[LimitChange] = []
         self._tail: deque[LimitChange] = deque(maxlen=s.history_cap - s.history_cap // 2)
         self._dropped = 0
@@ -259,20 +290,34 @@ class AdaptiveConcurrency:
         with self._cond:
             now = self._clock()
             self.rate_limited += 1
+            self._refused.append(now)
             if retry_after_s is not None:
                 self._pause(now, retry_after_s)
             if dispatched_at is not None and dispatched_at < self._last_cut:
                 return False
-            if now - self._last_cut < s.min_cut_interval_s:
+            self._forget(now)
+            calls = len(self._refused) + len(self._done)
+            refused = len(self._refused) / calls
+            overloaded = calls >= s.min_samples and refused > 1 - s.cut_factor
+            if overloaded:
+                if now - self._last_overload_cut < s.overload_cut_interval_s:
+                    return False
+            elif now - self._last_cut < s.min_cut_interval_s:
                 return False
             before = self._places()
-            self._forget(now)
             target = self._limit * s.cut_factor
-            admitted = self._admitted()
-            if admitted is not None:
-                target = min(target, admitted)
+            if overloaded:
+                admitted = self._admitted(now)
+                in_use = min(self._limit, self._in_flight + 1)  # the refused call's place is back
+                target = in_use * (1 - refused) if admitted is None else admitted
+            refused_at = self._limit
             self._limit = max(float(self.floor), self._limit * s.deepest_cut, target)
+            # Regrow fast up to the level the API admitted (an overload cut measured it),
+            # or halfway back to where it refused; probe slowly beyond.
+            self._ceiling = self._limit if overloaded else (self._limit + refused_at) / 2
             self._last_cut = now
+            if overloaded:
+                self._last_overload_cut = now
             self._round_start = now
             self._saturated = False
             self.cuts += 1
@@ -296,16 +341,23 @@ class AdaptiveConcurrency:
             self.pauses += 1
             self._record(now, "pause", round(pause, 3))
 
-    def _admitted(self) -> float | None:
-        """Concurrency the API admitted over the window (None: too few calls to tell)."""
-        if len(self._done) < self.settings.min_samples:
+    def _admitted(self, now: float) -> float | None:
+        """Concurrency the API admitted over the window (None: too few calls to tell).
+
+        Before the run has lasted a whole window the measure would count only the
+        calls that ended, not those still running, and read low: there is none then.
+        """
+        s = self.settings
+        if now - self._started < s.admitted_window_s or len(self._done) < s.min_samples:
             return None
-        return self._held_sum / self.settings.admitted_window_s
+        return self._held_sum / s.admitted_window_s
 
     def _forget(self, now: float) -> None:
         horizon = now - self.settings.admitted_window_s
         while self._done and self._done[0][0] < horizon:
             self._held_sum -= self._done.popleft()[1]
+        while self._refused and self._refused[0] < horizon:
+            self._refused.popleft()
 
     def _grow(self, now: float) -> None:
         s = self.settings
@@ -318,7 +370,11 @@ class AdaptiveConcurrency:
             return
         self._saturated = False
         before = self._places()
-        step = max(s.grow_min_step, self._limit * s.grow_fraction)
+        if self._limit < self._ceiling:
+            step = max(s.grow_min_step, self._limit * s.grow_fraction)
+            step = min(step, self._ceiling - self._limit)
+        else:
+            step = self._limit * s.probe_fraction
         self._limit = min(float(self.maximum), self._limit + step)
         if self._places() != before:
             self._record(now, "grow")

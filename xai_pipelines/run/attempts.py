@@ -35,12 +35,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from xai_pipelines.plan import Job
-from xai_pipelines.run.adaptive import AdaptiveConcurrency
+from xai_pipelines.run.adaptive import RATE_LIMIT_BACKOFF_S, AdaptiveConcurrency
 from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import CancelledError, XaiError, retry_after_hint
-from xai_pipelines.sdk.retry import RATE_LIMIT_BACKOFF_S, AttemptInfo, RetryPolicy, is_rate_limited
+from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_rate_limited
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,9 @@ class AttemptHooks:
 
         The values are the pipeline's ``execution.retries`` (defaults in xai_pipelines/defaults.py).
         Its waits are :meth:`backoff` and :meth:`abackoff` (which end at once when the
-        run aborts, as the policy's ``interrupt`` would).
+        run aborts, as the policy's ``interrupt`` would); a rate-limited call's first
+        backoff is the run's (``run.adaptive.RATE_LIMIT_BACKOFF_S``), within the pipeline's
+        bounds.
         """
         return RetryPolicy(
             max_attempts=max_attempts,
