@@ -6,7 +6,7 @@ once, in :mod:`xai_pipelines.sdk._call` (``raise ... from exc``), so no
 
     XaiError                         code, message, request_id
     ├── MissingApiKeyError           no key given and XAI_API_KEY unset
-    ├── InvalidApiKeyError           the key holds a character no header may carry (also a ValueError)
+    ├── InvalidApiKeyError           the key is blank or not visible ASCII (also a ValueError)
     ├── AuthenticationError          UNAUTHENTICATED
     ├── PermissionDeniedError        PERMISSION_DENIED
     ├── InvalidRequestError          INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
@@ -114,7 +114,7 @@ class MissingApiKeyError(XaiError):
 
 
 class InvalidApiKeyError(XaiError, ValueError):
-    """The API key holds a character an HTTP/2 header value may not carry.
+    """The API key is blank or holds a character other than visible ASCII.
 
     Raised before any call (see :func:`xai_pipelines.sdk.keys.clean_api_key`), so a
     pasted key with a stray character fails once with a clear message instead of

@@ -1,10 +1,11 @@
 """The API key as it may be sent: stripped and checked before any call.
 
-The key travels as the ``authorization: Bearer <key>`` header. A header value may
-hold visible ASCII only (RFC 9110 field values; gRPC's ASCII metadata values,
-https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md, read 2026-11-29).
-gRPC refuses any other value on every call, as ``INTERNAL: Invalid metadata``
-(observed with grpcio 1.85 on 2026-11-29), which says nothing about the key. A
+The key travels as the ``authorization: Bearer <key>`` header. gRPC's ASCII
+metadata values are printable ASCII and space (``ASCII-Value → 1*( %x20-%x7E )``,
+https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md, read 2026-11-29);
+grpcio refuses any other value on every call, as ``INTERNAL: Invalid metadata``
+(observed with grpcio 1.85 on 2026-11-29), which says nothing about the key. A key
+holds no spaces either, so the check allows visible ASCII (``!`` to ``~``) only. A
 key copied with a trailing newline, or through an editor that turned a dash into
 a typographic one, is the usual cause. :func:`clean_api_key` is the one check:
 the sync :class:`~xai_pipelines.sdk.Client`, the async client and the CLI use it.
