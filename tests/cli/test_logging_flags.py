@@ -109,3 +109,24 @@ def test_logging_flags_may_follow_the_command() -> None:
     )
     assert flags == ["-vv", "--log-level", "INFO"]
     assert rest == ["run", "p.yaml", "--out", "o", "--", "-v"]
+
+
+@pytest.mark.parametrize(("verbose", "traceback_shown"), [(0, False), (1, False), (3, True)])
+def test_a_logged_traceback_stays_in_run_log_unless_debug(
+    verbose: int, traceback_shown: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker bug is one stderr line pointing to run.log; -vvv shows its traceback too."""
+    from xai_pipelines.cli.app import configure_logging
+
+    configure_logging(verbose=verbose)  # -v, -vvv
+    try:
+        raise RuntimeError("boom in a worker")
+    except RuntimeError:
+        logging.getLogger(f"{PACKAGE_LOGGER}.run.executor").exception("job q-1: the runner raised")
+    finally:
+        configure_logging()  # back to the default handler
+    err = capsys.readouterr().err
+    assert "ERROR xai_pipelines.run.executor: job q-1: the runner raised" in err
+    assert ("Traceback (most recent call last)" in err) is traceback_shown
+    assert ("RuntimeError: boom in a worker" in err) is traceback_shown
+    assert ("(traceback in run.log)" in err) is not traceback_shown

@@ -105,6 +105,26 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
+class _BriefFormatter(logging.Formatter):
+    """One line per record on stderr: a traceback goes to ``run.log`` only.
+
+    At ``DEBUG`` (``-vvv`` or ``--log-level debug``) tracebacks are shown too.
+    The record itself is not changed: ``run.log``'s handler formats it in full.
+    """
+
+    def __init__(self, fmt: str, show_tracebacks: bool) -> None:
+        super().__init__(fmt)
+        self.show_tracebacks = show_tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.show_tracebacks or not (record.exc_info or record.exc_text or record.stack_info):
+            return super().format(record)
+        brief = logging.makeLogRecord(
+            {**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None}
+        )
+        return super().format(brief) + " (traceback in run.log)"
+
+
 def _check_level(value: str | None) -> str | None:
     if value is not None and value.upper() not in LOG_LEVELS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -124,10 +144,15 @@ def configure_logging(verbose: int = 0, log_level: str | None = None) -> None:
         package.removeHandler(old)
     package.setLevel(logging.NOTSET if log_level is None else log_level)
     handler = _StderrHandler()
-    handler.setLevel(
-        log_level if log_level is not None else max(logging.DEBUG, STDERR_LEVEL - 10 * verbose)
+    level = log_level if log_level is not None else max(logging.DEBUG, STDERR_LEVEL - 10 * verbose)
+    handler.setLevel(level)
+    handler.setFormatter(
+        _BriefFormatter(
+            "%(levelname)s %(name)s: %(message)s",
+            show_tracebacks=(level if isinstance(level, int) else logging.getLevelName(level))
+            <= logging.DEBUG,
+        )
     )
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(not_emulator_chatter)
     raw_key = os.environ.get("XAI_API_KEY")
     handler.addFilter(RedactingFilter((raw_key, raw_key and raw_key.strip())))
