@@ -1,7 +1,13 @@
-"""Helpers for spec tests: write a pipeline (and its files) into a temporary directory."""
+"""Helpers for spec tests: write a pipeline (and its files) into a temporary directory.
+
+Option: ``--fuzz-cases N`` (when pytest starts in or below ``tests/spec``) or
+``XAI_FUZZ_CASES=N`` anywhere sets how many mutated pipelines the validate fuzz
+(``test_fuzz_validate.py``) tries; the default is a fast CI size.
+"""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -31,3 +37,26 @@ def write(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _write
+
+
+FUZZ_ENV = "XAI_FUZZ_CASES"
+FUZZ_DEFAULT_CASES = 200
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-cases",
+        type=int,
+        default=None,
+        help=f"mutated pipelines the validate fuzz tries (default {FUZZ_DEFAULT_CASES}; "
+        f"also: {FUZZ_ENV}=N)",
+    )
+
+
+@pytest.fixture
+def fuzz_cases(request: pytest.FixtureRequest) -> int:
+    """How many fuzz cases to run: ``--fuzz-cases``, else ``XAI_FUZZ_CASES``, else the CI size."""
+    flag = request.config.getoption("--fuzz-cases", default=None)
+    if flag is not None:
+        return int(flag)
+    return int(os.environ.get(FUZZ_ENV) or FUZZ_DEFAULT_CASES)

@@ -124,6 +124,22 @@ def test_the_budget_counts_every_loop_of_a_render_together(write):
     assert "loop iterations" in _refused(write(_chat(fine * 3))).problems[0].message
 
 
+def test_the_templates_of_one_job_share_the_output_limit(write):
+    half = MAX_TEMPLATE_OUTPUT // 2 + 1
+    text = "chats:\n  - model: grok-4.3\n    messages:\n"
+    text += f"      - user: \"{{{{ 'x' * {half} }}}}\"\n" * 3
+    problems = _refused(write(text)).problems
+    assert problems[0].path == "chats[0].messages[1].user"  # the first one is fine
+    assert "templates rendered together" in problems[0].message
+
+
+def test_chained_vars_cannot_double_past_the_limit(write):
+    chain = "".join(f"  v{i}: '{{{{ v{i - 1} }}}}{{{{ v{i - 1} }}}}'\n" for i in range(1, 40))
+    path = write(_chat("{{ v39 | length }}", "vars:\n  v0: \"{{ 'x' * 100000 }}\"\n" + chain))
+    problems = _refused(path).problems
+    assert problems[0].path == "vars.v6" and "templates rendered together" in problems[0].message
+
+
 def test_a_render_has_a_wall_clock_limit(monkeypatch):
     monkeypatch.setattr(templating, "MAX_TEMPLATE_SECONDS", -1.0)
     engine = TemplateEngine(Positions("p.yaml"))
@@ -245,6 +261,20 @@ def test_set_refuses_a_huge_number_and_keeps_plain_text(write):
     assert problems[0].file == "--set execution.concurrency"
 
 
+def test_a_matrix_cannot_expand_a_row_into_too_many_jobs(write):
+    values = "[" + ", ".join(str(i / 1000) for i in range(1000)) + "]"
+    extra = f"matrix:\n  temperature: {values}\n  top_p: {values}\n"
+    (problem,) = _refused(write(_chat("hi", extra))).problems
+    assert problem.path == "matrix"
+    assert "make 1,000,000 jobs of each row (at most 100,000" in problem.message
+    temps = "[" + ", ".join(str(i / 10) for i in range(11)) + "]"
+    path = write(_chat("hi", "", f"    repeat: 10000\n    matrix: {{temperature: {temps}}}\n"))
+    (problem,) = _refused(path).problems
+    assert problem.path == "chats[0].matrix" and "make 110,000 jobs" in problem.message
+    path = write(_chat("hi", "", "    repeat: 10000\n    matrix: {temperature: [0, 1]}\n"))
+    assert load_pipeline(path).tasks[0].repeat == 10000  # 20,000 per row: fine
+
+
 # -- deep data ---------------------------------------------------------------
 
 
@@ -355,3 +385,33 @@ def test_limits_are_what_the_docs_say():
     concurrency = subschema("$defs", "execution", "properties", "concurrency")
     assert concurrency["maximum"] == MAX_CONCURRENCY
     assert MAX_TEMPLATE_OUTPUT >= 8_000_000  # a 2M-token prompt fits
+
+
+def test_closing_brackets_in_strings_do_not_hide_deep_yaml(write):
+    extra = "vars:\n  s: '" + "}]" * 5000 + "'\n  x: " + "[" * 3000 + "]" * 3000 + "\n"
+    (problem,) = _refused(write(_chat("hi", extra))).problems
+    assert f"nesting deeper than {MAX_DEPTH} levels" in problem.message and problem.line == 5
+
+
+@pytest.mark.parametrize(
+    ("more", "path"),
+    [("    repeat: 2.0\n", "chats[0].repeat"), ("    max_tokens: 8.0\n", "chats[0].max_tokens")],
+)
+def test_integer_settings_refuse_floats(write, more, path):
+    # JSON Schema counts 2.0 as an integer; range(), islice() and the API's fields do not.
+    (problem,) = _refused(write(_chat("hi", "", more))).problems
+    assert (problem.path, problem.message) == (path, f"expected an integer, got {more.split()[-1]}")
+
+
+def test_a_file_name_with_a_nul_character_is_a_located_problem(write):
+    path = write(_chat("hi", 'datasets:\n  d: {path: "a\\0b.jsonl"}\n', "    for_each: d\n"))
+    (problem,) = _refused(path).problems
+    assert problem.path == "datasets.d.path" and "contains a NUL character" in problem.message
+
+
+def test_problems_quote_control_characters_as_escapes(write):
+    extra = 'datasets:\n  d: {path: "no\\n\\u202e\\e[31mpe.jsonl"}\n'
+    (problem,) = _refused(write(_chat("hi", extra, "    for_each: d\n"))).problems
+    assert "does not exist" in problem.message
+    assert "\n" not in str(problem) and "\x1b" not in str(problem) and "\u202e" not in str(problem)
+    assert "no\\n\\u202e\\x1b[31mpe.jsonl" in problem.message

@@ -8,6 +8,7 @@ per problem, sorted by position.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,33 @@ class Problem:
         return f"{self.file}:{self.line}:{self.column}: {self.path}: {self.message}"
 
 
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _escape(text: str) -> str:
+    """``text`` with control and invisible format characters written as escapes.
+
+    A problem quotes what the user wrote; a newline must not split its line, and an
+    escape sequence or a bidi override must not act on the terminal that shows it.
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _INVISIBLE:
+            out.append(repr(ch)[1:-1] if ch in "\n\r\t" or ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _one_line(problem: Problem) -> Problem:
+    file, path, message = _escape(problem.file), _escape(problem.path), _escape(problem.message)
+    if (file, path, message) == (problem.file, problem.path, problem.message):
+        return problem
+    return Problem(file, problem.line, problem.column, path, message)
+
+
 class SpecError(Exception):
     """A pipeline (or a file it names) is invalid.
 
@@ -61,7 +89,7 @@ class SpecError(Exception):
     """
 
     def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(sorted(set(problems)))
+        self.problems: tuple[Problem, ...] = tuple(sorted({_one_line(p) for p in problems}))
         if not self.problems:
             raise ValueError("SpecError needs at least one problem")
         super().__init__(self.report())

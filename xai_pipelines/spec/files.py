@@ -67,7 +67,12 @@ class PipelineFiles:
         """
         if not raw.strip():
             raise FileProblem("empty path")
-        path = (self.base_dir / raw).resolve()
+        if "\x00" in raw:
+            raise FileProblem(f"path {raw!r} contains a NUL character (no file name can)")
+        try:
+            path = (self.base_dir / raw).resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop; a name the OS refuses
+            raise FileProblem(f"path {raw!r} cannot be resolved: {exc}") from None
         if not self.allow_outside and not path.is_relative_to(self.base_dir):
             raise FileProblem(
                 f"path '{raw}' leaves the pipeline's directory; pass --allow-outside "
@@ -92,6 +97,8 @@ class PipelineFiles:
                 data = json.loads(text)
         except (OSError, ValueError, SpecError) as exc:
             raise FileProblem(f"cannot read schema '{raw}': {exc}") from None
+        except RecursionError:
+            raise FileProblem(f"cannot read schema '{raw}': nested too deeply") from None
         if not isinstance(data, dict):
             raise FileProblem(f"schema '{raw}' must be a JSON object, got {type(data).__name__}")
         try:

@@ -27,12 +27,17 @@ MAX_DURATION_S = 365 * 24 * 3600
 #: counts, seeds, rates): the API's integers are 32-bit.
 MAX_INT32 = 2**31 - 1
 
+#: Most jobs one row expands into (matrix cells times ``repeat``): a few lines of
+#: matrix must not make a plan that takes days to walk.
+MAX_JOBS_PER_ROW = 100_000
+
 #: Template budget, per render of one templated string. Loop iterations, calls,
 #: filters and operators each count one step (``range(n)`` counts ``n``).
 MAX_TEMPLATE_STEPS = 250_000
 
-#: Most characters one render may produce, and the largest string or list one
-#: template operation or filter may build (8M characters: a 2M-token context).
+#: Most characters one render may produce, and all renders of one job together (or
+#: of the pipeline's vars and paths), and the largest string or list one template
+#: operation or filter may build (8M characters: a 2M-token context).
 MAX_TEMPLATE_OUTPUT = 8_000_000
 
 #: Wall-clock seconds one render may take.
@@ -45,6 +50,7 @@ def limits_table() -> str:
         ("Jobs in flight (`execution.concurrency`, `--concurrency`)", f"{MAX_CONCURRENCY:,}"),
         ("Nesting of lists and mappings (pipeline, dataset rows, `--set`)", f"{MAX_DEPTH}"),
         ("Digits of an integer", f"{MAX_INT_DIGITS}"),
+        ("Jobs of one row (matrix cells times `repeat`)", f"{MAX_JOBS_PER_ROW:,}"),
         ("A duration setting", f"{MAX_DURATION_S:,} s (one year)"),
         ("Other integer settings (tokens, rows, seeds, rates)", f"{MAX_INT32:,}"),
         (
@@ -52,7 +58,8 @@ def limits_table() -> str:
             f"{MAX_TEMPLATE_STEPS:,}",
         ),
         (
-            "Template output per render, and any string or list a template builds",
+            "Template output per render, per job (all its templates), for the vars and "
+            "paths together, and any string or list a template builds",
             f"{MAX_TEMPLATE_OUTPUT:,} characters",
         ),
         ("Template time per render", f"{MAX_TEMPLATE_SECONDS:g} s"),

@@ -101,14 +101,15 @@ def _build(
 ) -> PipelineSpec:
     files = PipelineFiles(path.parent if str(path.parent) else Path("."), allow_outside)
     b = Builder(data, positions, files)
-    b.build_env()
-    b.build_vars(data["name"])
-    b.build_datasets()
-    base = b.base_context()
-    tasks = TaskBuilder(b).build_all()
-    execution = b.build_execution()
-    evals = b.build_evals()
-    output = b.build_output(base)
+    with b.engine.job():  # what vars and paths render counts toward one output limit
+        b.build_env()
+        b.build_vars(data["name"])
+        b.build_datasets()
+        base = b.base_context()
+        tasks = TaskBuilder(b).build_all()
+        execution = b.build_execution()
+        evals = b.build_evals()
+        output = b.build_output(base)
     if not b.problems and not b.normalizer.problems:
         for task in tasks:
             try:

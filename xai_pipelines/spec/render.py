@@ -73,6 +73,7 @@ class CompiledTask:
     _turns: Renderer
     _expect: Renderer
     _id: Renderer | None
+    _engine: TemplateEngine
 
     def cells(self) -> Iterator[dict[str, Any]]:
         """Matrix cells in expansion order (generated, never stored: a matrix can be large)."""
@@ -96,6 +97,10 @@ class CompiledTask:
 
     def render(self, ctx: Mapping[str, Any], cell: Mapping[str, Any]) -> Rendered:
         """Render the request (matrix parameters applied), turns, expectations and id."""
+        with self._engine.job():
+            return self._render(ctx, cell)
+
+    def _render(self, ctx: Mapping[str, Any], cell: Mapping[str, Any]) -> Rendered:
         request = dict(self._request(ctx))
         for key, value in cell.items():
             if key not in self.task.matrix_vars:
@@ -124,6 +129,7 @@ def _compile(
         _turns=engine.compile_tree(list(task.turns), resolve),
         _expect=engine.compile_tree(list(task.expect), resolve),
         _id=None if task.id_template is None else engine.compile_tree(task.id_template, resolve),
+        _engine=engine,
     )
 
 

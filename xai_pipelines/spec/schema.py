@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from xai_pipelines.spec.errors import PathT, Problem, did_you_mean
@@ -39,9 +39,21 @@ def pipeline_schema() -> dict[str, Any]:
     return schema
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 2020-12 with "integer" meaning an int: JSON Schema also counts ``2.0``, which
+#: would reach ``range()``, ``islice()`` and the API's integer fields as a float.
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(pipeline_schema())
+def _validator() -> Any:
+    return _Validator(pipeline_schema())
 
 
 def subschema(*pointer: str) -> dict[str, Any]:
@@ -226,6 +238,6 @@ def value_problems(
     value: Any, schema: dict[str, Any], path: PathT, positions: Positions
 ) -> list[Problem]:
     """Validate one value (e.g. a matrix entry) against a sub-schema of the pipeline schema."""
-    validator = Draft202012Validator({**schema, "$defs": pipeline_schema()["$defs"]})
+    validator = _Validator({**schema, "$defs": pipeline_schema()["$defs"]})
     reporter = _Reporter(positions)
     return [p for e in validator.iter_errors(value) for p in reporter.explain(e, path)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from xai_pipelines.spec.build import CHAT_PARAMS, IMAGE_PARAMS, Builder
 from xai_pipelines.spec.datasets import Dataset
 from xai_pipelines.spec.errors import PathT, did_you_mean
 from xai_pipelines.spec.files import FileProblem
+from xai_pipelines.spec.limits import MAX_JOBS_PER_ROW
 from xai_pipelines.spec.model import Task
 from xai_pipelines.spec.schema import subschema, value_problems
 from xai_pipelines.spec.templating import BUILTIN_NAMES, Tpl, mark_templates, tree_templates
@@ -68,6 +70,13 @@ class TaskBuilder:
         mode = params.pop("mode", "sample")
         dataset = self._dataset(raw, at)
         matrix, matrix_at, matrix_vars = self._matrix(kind, raw, at)
+        per_row = math.prod(len(v) for v in matrix.values()) * raw.get("repeat", 1)
+        if per_row > MAX_JOBS_PER_ROW:
+            self.b.problem(
+                (*at, "matrix") if "matrix" in raw else ("matrix",) if matrix else (*at, "repeat"),
+                f"the matrix and repeat make {per_row:,} jobs of each row (at most "
+                f"{MAX_JOBS_PER_ROW:,}; split the pipeline, or use a dataset)",
+            )
         if "model" not in params and "model" not in matrix:
             self.b.problem(at, f"no model (set model here, in {section} or in the matrix)")
         if kind == "image":

@@ -13,6 +13,7 @@ then only evaluates the templated leaves.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import re
@@ -327,6 +328,27 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self._local.budget = budget
         return budget
 
+    @contextlib.contextmanager
+    def job(self) -> Iterator[None]:
+        """Count the output of every render inside toward one job's total."""
+        outer = getattr(self._local, "job", None)
+        self._local.job = 0
+        try:
+            yield
+        finally:
+            self._local.job = outer
+
+    def job_output(self, size: int) -> None:
+        total: int | None = getattr(self._local, "job", None)
+        if total is None:
+            return
+        self._local.job = total + size
+        if total + size > MAX_TEMPLATE_OUTPUT:
+            raise TemplateBudgetError(
+                f"templates rendered together (one job's, or the vars and paths of the "
+                f"pipeline) produce more than {MAX_TEMPLATE_OUTPUT:,} characters"
+            )
+
     @property
     def budget(self) -> _Budget:
         budget: _Budget | None = getattr(self._local, "budget", None)
@@ -536,6 +558,10 @@ class TemplateEngine:
             self._cache[tpl.text] = compiled
         return compiled
 
+    def job(self) -> contextlib.AbstractContextManager[None]:
+        """Within it, every template rendered counts toward one job's output limit."""
+        return self.env.job()
+
     def render(self, tpl: Tpl, context: Context, where: str = "") -> str:
         """Render one template; problems name its position (and ``where``, e.g. a dataset row)."""
         template = self.template(tpl)
@@ -546,6 +572,7 @@ class TemplateEngine:
             out = "".join(template.root_render_func(template.new_context(layered, shared=True)))
             if len(out) > MAX_TEMPLATE_OUTPUT:
                 raise _too_big("output")
+            self.env.job_output(len(out))
             return out
         except TemplateBudgetError as exc:
             message = f"template over its budget: {exc} (limits: see 'Limits' in docs/pipelines.md)"
@@ -583,6 +610,9 @@ class TemplateEngine:
             return lambda ctx: [f(ctx) for f in funcs]
         return _const(value)
 
+
+#: Largest result the fast path returns by itself (larger ones are rendered by Jinja).
+_FAST_MAX = 1 << 16
 
 _SIMPLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
 
@@ -643,7 +673,10 @@ class _FastRenderer:
                     return self.slow(ctx)
                 value = value[key]
             out.append(str(value))
-        return "".join(out)
+        text = "".join(out)
+        # A large result goes through Jinja, which accounts for it (and reports it, if too
+        # large): chained vars ("{{ a }}{{ a }}") could otherwise double without a check.
+        return text if len(text) < _FAST_MAX else self.slow(ctx)
 
 
 class _Const:

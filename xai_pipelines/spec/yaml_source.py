@@ -262,7 +262,8 @@ def _flow_too_deep(text: str) -> Mark | None:
         return None
     depth = 0
     for match in _BRACKETS.finditer(text):
-        depth += 1 if match.group() in "[{" else -1
+        # (never below zero: closing brackets in earlier strings must not hide a deep run)
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
         if depth > _MAX_OPEN:
             return _reader_mark(text, match.start())
     return None
