@@ -415,3 +415,10 @@ def test_problems_quote_control_characters_as_escapes(write):
     assert "does not exist" in problem.message
     assert "\n" not in str(problem) and "\x1b" not in str(problem) and "\u202e" not in str(problem)
     assert "no\\n\\u202e\\x1b[31mpe.jsonl" in problem.message
+
+
+def test_an_empty_where_list_is_reported_not_a_crash(write):
+    extra = "datasets:\n  d:\n    rows: [{g: a}]\n    where: {g: []}\n"
+    (problem,) = _refused(write(_chat("hi", extra, "    for_each: d\n"))).problems
+    assert problem.path == "datasets.d.where"
+    assert 'filter where {"g": []} matches none of the 1 rows' in problem.message

@@ -32,7 +32,7 @@ def empty_where(spec: PipelineSpec) -> list[Problem]:
         total = dataset.where_keeps_nothing()
         if total is None:
             continue
-        shown = json.dumps({k: list(v) if len(v) > 1 else v[0] for k, v in dataset.where.items()})
+        shown = json.dumps({k: v[0] if len(v) == 1 else list(v) for k, v in dataset.where.items()})
         runs = ", ".join(f"'{t}'" for t in tasks)
         out.append(
             spec.engine.positions.problem(
