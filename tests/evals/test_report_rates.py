@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from xai_pipelines.evals import aggregate
+from xai_pipelines.records import to_plain
 from xai_pipelines.report import build_evals
 from xai_pipelines.report.evals import MAX_FAILING_IDS, MAX_FAILURES, render_evals_md
+
+
+def evals_doc(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """usage.json's evals section of these lines, as a reader of the file sees it."""
+    return to_plain(build_evals(*args, **kwargs))
 
 
 def _line(
@@ -50,7 +56,7 @@ def test_rates_per_task_model_and_cell() -> None:
         _line("b1", True, task="b", model="x", index=2, cell={"model": "x"}),
         {"id": "plain", "task": "c", "model": "x", "scores": None},  # no expect: not counted
     ]
-    evals = build_evals(lines)
+    evals = evals_doc(lines)
     assert (evals["jobs"], evals["passed"], evals["failed"], evals["pass_rate"]) == (
         3,
         2,
@@ -77,23 +83,23 @@ def test_rates_per_task_model_and_cell() -> None:
 
 
 def test_nothing_scored() -> None:
-    evals = build_evals([{"id": "a", "scores": None}])
+    evals = evals_doc([{"id": "a", "scores": None}])
     assert evals["jobs"] == 0 and evals["pass_rate"] is None
     assert render_evals_md(evals) == []
 
 
 def test_the_last_line_of_a_job_wins() -> None:
-    evals = build_evals([_line("a", False), _line("a", True), _line("b", True), _line("b", False)])
+    evals = evals_doc([_line("a", False), _line("a", True), _line("b", True), _line("b", False)])
     assert (evals["jobs"], evals["passed"]) == (2, 1)
     assert [f["id"] for f in evals["failures"]] == ["b"]
     assert evals["by_task"][0]["failing"] == ["b"]
     # a job re-run without expectations is no longer scored
-    assert build_evals([_line("a", False), {"id": "a", "scores": None}])["jobs"] == 0
+    assert evals_doc([_line("a", False), {"id": "a", "scores": None}])["jobs"] == 0
 
 
 def test_lists_are_bounded() -> None:
     lines = [_line(f"j{i:03d}", False, index=i, reason="x" * 1000) for i in range(120)]
-    evals = build_evals(lines)
+    evals = evals_doc(lines)
     group = evals["by_task"][0]
     assert (
         len(group["failing"]) == MAX_FAILING_IDS and group["failing_more"] == 120 - MAX_FAILING_IDS
@@ -116,14 +122,14 @@ def test_grader_totals() -> None:
         _line("a", True, grader={"calls": 2, "usage": usage}),
         _line("b", True, grader={"calls": 1, "usage": {**usage, "cost_usd_ticks": None}}),
     ]
-    grader = build_evals(lines)["grader"]
+    grader = evals_doc(lines)["grader"]
     assert grader["calls"] == 3 and grader["cost_usd_ticks"] == 7000
     assert grader["tokens"] == {"prompt": 200, "completion": 40, "reasoning": 10}
     assert grader["jobs_without_cost"] == 1
 
 
 def test_markdown_cells_cannot_break_the_table_or_inject_html() -> None:
-    evals = build_evals([_line("a|b", False, task="t|x", reason="<script>alert(1)</script> | `x`")])
+    evals = evals_doc([_line("a|b", False, task="t|x", reason="<script>alert(1)</script> | `x`")])
     text = "\n".join(render_evals_md(evals))
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert "`t\\|x`" in text and "`a\\|b`" in text
@@ -155,7 +161,7 @@ def test_jobs_that_failed_at_the_api_count_as_failed_in_the_pass_rate() -> None:
         {**_failed_at_api("later-ok", index=1), "id": "ok1"},  # failed once, then succeeded
         {**_failed_at_api("gone", index=5), "final": False},
     ]
-    evals = build_evals(lines, errors)
+    evals = evals_doc(lines, errors)
     assert (evals["jobs"], evals["passed"], evals["failed"], evals["errored"]) == (4, 3, 1, 1)
     assert evals["pass_rate"] == 0.75 and evals["score"] == 0.75
     assert evals["assertions"] == {"total": 6, "passed": 6, "pass_rate": 1.0}  # none were checked
@@ -169,4 +175,4 @@ def test_jobs_that_failed_at_the_api_count_as_failed_in_the_pass_rate() -> None:
         "**3/4 jobs passed every assertion (75.0%)** · 1 failed at the API (counted as failed)"
         " · 6/6 assertions (100.0%) · mean score 0.750"
     )
-    assert build_evals(lines)["pass_rate"] == 1.0  # without the error lines: the old, wrong 100%
+    assert evals_doc(lines)["pass_rate"] == 1.0  # without the error lines: the old, wrong 100%

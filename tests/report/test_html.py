@@ -10,11 +10,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
 from xai_pipelines.evals import score_line
+from xai_pipelines.records import UNSET, ErrorGroup, UsageReport
 from xai_pipelines.report import build_evals, build_usage
 from xai_pipelines.report.html import (
     JOB_FIELDS,
@@ -138,8 +140,10 @@ def _image(job_id: str, paths: list[str]) -> dict[str, Any]:
     }
 
 
-def _usage(lines: list[dict[str, Any]], errors: list[dict[str, Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    return {"generated_at": "now", **build_usage(lines, errors), "evals": build_evals(lines)}
+def _usage(lines: list[dict[str, Any]], errors: list[dict[str, Any]] = ()) -> UsageReport:  # type: ignore[assignment]
+    return msgspec.structs.replace(
+        build_usage(lines, errors), generated_at="now", evals=build_evals(lines)
+    )
 
 
 def _render(lines: list[dict[str, Any]], manifest: dict[str, Any] | None = None) -> str:
@@ -367,9 +371,9 @@ def test_jobs_failed_at_the_api_are_cases_with_their_error(tmp_path: Path) -> No
     ]
     _write_lines(out.errors, errors)
     usage = _usage([done], errors)
-    usage["totals"]["error_groups"] = [
-        {"code": "UNAVAILABLE", "message": message, "count": 1, "example_ids": ["lost"]},
-        {"code": "INTERNAL", "message": EVIL, "count": 1, "example_ids": ["gone"]},
+    usage.totals.error_groups = [
+        ErrorGroup(code="UNAVAILABLE", message=message, count=1, example_ids=["lost"]),
+        ErrorGroup(code="INTERNAL", message=EVIL, count=1, example_ids=["gone"]),
     ]
     page = render_output_dir(out, usage, None)
     jobs = {j["id"]: j for j in embedded(page)}
@@ -385,7 +389,7 @@ def test_jobs_failed_at_the_api_are_cases_with_their_error(tmp_path: Path) -> No
     text = " ".join(parsed.text)
     assert message in text and EVIL in text and EVIL not in page
     assert "#job=lost" in [a.get("href") for tag, a in parsed.attrs if tag == "a"]
-    del usage["totals"]["error_groups"]  # a usage.json from before error groups: codes only
+    usage.totals.error_groups = UNSET  # a usage.json from before error groups: codes only
     fallback = " ".join(_parse(render_output_dir(out, usage, None)).text)
     assert "UNAVAILABLE" in fallback and "INTERNAL" in fallback and message not in fallback
 

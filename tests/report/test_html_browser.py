@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from PIL import Image
 from selenium import webdriver
@@ -271,17 +272,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(out.plan, plan)
     _write(out.results, results)
     _write(out.errors, errors)
-    usage = {"generated_at": "now", **build_usage(results, errors), "evals": build_evals(results)}
-    usage["totals"].setdefault(
-        "error_groups",
-        [
-            {
-                "code": "UNAVAILABLE",
-                "message": MESSAGE,
-                "count": 2,
-                "example_ids": [f"ask-7-{B}", f"ask-77-{B}"],
-            }
-        ],
+    usage = msgspec.structs.replace(
+        build_usage(results, errors), generated_at="now", evals=build_evals(results)
     )
     manifest = {
         "spec": {"name": "browser-test"},
@@ -432,8 +424,10 @@ def test_one_hundred_thousand_jobs_render_and_open_quickly(
 ) -> None:
     n = 100_000
     sample = list(_many(1000))
-    usage = {"generated_at": "now", **build_usage(sample), "evals": build_evals(sample)}
-    usage["totals"]["jobs"] = n
+    usage = msgspec.structs.replace(
+        build_usage(sample), generated_at="now", evals=build_evals(sample)
+    )
+    usage.totals.jobs = n
     started = time.perf_counter()
     page = render_html(usage, None, _many(n))
     render_s = time.perf_counter() - started

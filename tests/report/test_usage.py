@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xai_pipelines.records import to_plain
 from xai_pipelines.report import (
     ModelPrice,
     build_usage,
@@ -13,6 +14,11 @@ from xai_pipelines.report import (
     resolve_cost,
 )
 from xai_pipelines.run.reporting import with_catalog_prices
+
+
+def usage_doc(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The usage.json document of these lines, as a reader of the file sees it."""
+    return to_plain(build_usage(*args, **kwargs))
 
 
 def _chat(job_id: str, model: str = "grok-4", **over: Any) -> dict[str, Any]:
@@ -89,7 +95,7 @@ def test_build_usage_groups_by_model_and_kind() -> None:
         {"id": "z", "model": "grok-4", "kind": "chat", "code": "INVALID_ARGUMENT", "final": True},
     ]
     prices = price_table_from_dict({"grok-2-image": {"image_price": 700_000_000, "junk": 1}})
-    usage = build_usage(results, errors, prices)
+    usage = usage_doc(results, errors, prices)
     by = {(g["model"], g["kind"]): g for g in usage["by_model"]}
     g4 = by[("grok-4", "chat")]
     # requests: 2 successful calls and 3 failed attempts (one error line each)
@@ -117,19 +123,19 @@ def test_job_that_failed_then_finished_counts_once_and_not_as_failed() -> None:
     errors = [
         {"id": "a", "model": "grok-4", "kind": "chat", "code": "DEADLINE_EXCEEDED", "final": True}
     ]
-    usage = build_usage(results, errors)
+    usage = usage_doc(results, errors)
     (g,) = usage["by_model"]
     assert g["jobs"] == 1 and g["failed"] == 0 and g["latency_s"]["p50"] == 1.0
     assert g["retried_errors_by_code"] == {"DEADLINE_EXCEEDED": 1}
 
 
 def test_unknown_cost_is_reported_not_guessed() -> None:
-    usage = build_usage([_chat("a", cost_usd_ticks=None, usage={"prompt_tokens": 3})])
+    usage = usage_doc([_chat("a", cost_usd_ticks=None, usage={"prompt_tokens": 3})])
     assert usage["totals"]["jobs_without_cost"] == 1 and usage["totals"]["cost_usd"] == 0
 
 
 def test_summary_fits_a_ci_step_summary() -> None:
-    usage = build_usage(
+    usage = usage_doc(
         [_chat("a"), _chat("b", model="grok-3-mini")],
         [{"id": "z", "model": "grok-4", "kind": "chat", "code": "INTERNAL", "final": True}],
     )
@@ -142,7 +148,7 @@ def test_summary_fits_a_ci_step_summary() -> None:
     assert "| `grok-3-mini` | chat | 1 | 0 |" in md
     assert "| `INTERNAL` | 1 | `z` |" in md
     assert len(md.splitlines()) < 40
-    assert render_summary(build_usage([])).startswith("## xai-run: pipeline run")
+    assert render_summary(usage_doc([])).startswith("## xai-run: pipeline run")
 
 
 def test_cache_savings_per_model_and_in_totals_and_summary() -> None:
@@ -153,7 +159,7 @@ def test_cache_savings_per_model_and_in_totals_and_summary() -> None:
         {"id": "b", "kind": "chat", "model": "m", "usage": {"prompt_tokens": 5}},
         {"id": "c", "kind": "chat", "model": "unpriced", "usage": hit, "cost_usd_ticks": 1},
     ]
-    usage = build_usage(lines, prices={"m": price})
+    usage = usage_doc(lines, prices={"m": price})
     by_model = {g["model"]: g for g in usage["by_model"]}
     assert by_model["m"]["cache_savings_usd_ticks"] == 800 * (12_500 - 2_000)
     assert by_model["unpriced"]["jobs_with_unknown_cache_savings"] == 1
@@ -193,7 +199,7 @@ def test_error_groups_keep_the_cause_fold_ids_and_numbers_and_list_examples() ->
         _final("ok", "transient", "INTERNAL"),  # ... then it succeeded: not a failed job
         {"id": "d0", "model": "grok-4", "kind": "chat", "code": "INTERNAL", "final": False},
     ]
-    usage = build_usage([_chat("ok")], errors)
+    usage = usage_doc([_chat("ok")], errors)
     groups = usage["totals"]["error_groups"]
     assert groups[0] == {
         "code": "UNAVAILABLE",
@@ -224,14 +230,14 @@ def test_error_groups_keep_the_cause_fold_ids_and_numbers_and_list_examples() ->
 
 def test_summary_lists_at_most_ten_error_groups_and_counts_the_rest() -> None:
     errors = [_final(f"j{i}", f"cause number {chr(97 + i)}") for i in range(13)]
-    md = render_summary(build_usage([], errors))
+    md = render_summary(usage_doc([], errors))
     assert md.count("| `UNAVAILABLE`: cause number") == 10
     assert "| … 3 more errors (usage.json) | 3 | |" in md
 
 
 def test_cache_hits_cost_nothing_and_are_counted_apart() -> None:
     hit = _chat("h", cached=True, cost_usd_ticks=0, cost_source="cache", latency_s=0.001)
-    usage = build_usage([_chat("a"), hit])
+    usage = usage_doc([_chat("a"), hit])
     totals = usage["totals"]
     assert totals["jobs"] == 2 and totals["cache_hits"] == 1
     assert totals["requests"] == 1 and totals["cost_usd_ticks"] == 1000
@@ -256,7 +262,7 @@ def test_the_graders_share_is_in_the_totals_and_labelled() -> None:
         },
     }
     lines = [_chat("a", scores={"grader": grader}), _chat("b", scores={"grader": hits})]
-    totals = build_usage(lines)["totals"]
+    totals = usage_doc(lines)["totals"]
     assert totals["grader"] | {"tokens_by_kind": None} == {
         "requests": 2,  # the verdict served from the response cache is no request
         "tokens": 36,
@@ -268,10 +274,10 @@ def test_the_graders_share_is_in_the_totals_and_labelled() -> None:
     }
     assert totals["requests"] == 2 + 2 and totals["cost_usd_ticks"] == 2 * 1000 + 4_000_000
     assert totals["tokens"]["total"] == 2 * 17 + 36
-    by_model = build_usage(lines)["by_model"][0]
+    by_model = usage_doc(lines)["by_model"][0]
     assert by_model["cost_usd_ticks"] == 2000  # the jobs' own calls
     assert "**Grader** (llm_rubric, included in the totals above): 2 requests, 36 tokens" in (
-        render_summary(build_usage(lines))
+        render_summary(usage_doc(lines))
     )
 
 

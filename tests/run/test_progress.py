@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Any
 
+import msgspec
 from rich.console import Console
 
+from xai_pipelines.records import UsageReport
 from xai_pipelines.report import build_evals, build_usage
 from xai_pipelines.run.progress import ProgressDisplay, run_summary, status_line
 from xai_pipelines.run.signals import Interrupts
@@ -59,7 +60,7 @@ def test_rich_mode_on_a_terminal_and_quiet_mode() -> None:
     assert quiet.getvalue() == ""
 
 
-def _usage() -> dict[str, Any]:
+def _usage() -> UsageReport:
     usage = {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd_ticks": 25_000_000}
     scores = {
         "passed": False,
@@ -92,7 +93,7 @@ def _usage() -> dict[str, Any]:
             for i in range(4)
         ),
     ]
-    return build_usage(results, errors) | {"evals": build_evals(results, errors)}
+    return msgspec.structs.replace(build_usage(results, errors), evals=build_evals(results, errors))
 
 
 def test_summary_shows_the_usage_figures_why_jobs_failed_and_failed_assertions() -> None:

@@ -23,6 +23,7 @@ from xai_pipelines.records import (
     ResultLine,
     Scores,
     UsageReport,
+    as_record,
     scores_of,
 )
 from xai_pipelines.report.cost import ticks_to_usd
@@ -118,7 +119,7 @@ class _Rate:
 def build_evals(
     results: Iterable[ResultLine | Mapping[str, Any]],
     errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
-) -> dict[str, Any]:
+) -> EvalsReport:
     """The ``evals`` section of ``usage.json``.
 
     Args:
@@ -127,9 +128,9 @@ def build_evals(
             API count as failed jobs (``errored``).
 
     Returns:
-        ``{jobs, passed, failed, errored, pass_rate, score, assertions{total, passed,
-        pass_rate}, by_type, by_task, by_model, by_cell, failures, grader}``; ``jobs``
-        counts scored and errored jobs; ``pass_rate`` is None when there are none.
+        ``jobs`` (scored and errored jobs), ``passed``, ``failed``, ``errored``,
+        ``pass_rate`` (None when there are no jobs), ``score``, ``assertions``, the rates
+        ``by_type``, ``by_task``, ``by_model`` and ``by_cell``, ``failures`` and ``grader``.
     """
     latest: dict[str, _Scored] = {}
     details: dict[str, list[dict[str, Any]]] = {}
@@ -183,7 +184,7 @@ def build_evals(
             counts = by_type.setdefault(kind, [0, 0])
             counts[0] += 1
             counts[1] += ok
-    return _document(latest, details, by_type, grader_of)
+    return as_record(_document(latest, details, by_type, grader_of), EvalsReport, "evals section")
 
 
 def _document(

@@ -42,7 +42,9 @@ from xai_pipelines.records import (
     Scores,
     UnsetType,
     Usage,
+    UsageReport,
     scores_of,
+    usage_report_from,
 )
 from xai_pipelines.report.cost import PriceTable, cache_savings, resolve_cost, ticks_to_usd
 from xai_pipelines.report.failures import JobFailure, final_failures, group_failures
@@ -254,8 +256,8 @@ def build_usage(
     results: Iterable[ResultLine | Mapping[str, Any]],
     errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
     prices: PriceTable | None = None,
-) -> dict[str, Any]:
-    """Aggregate result and error lines into the ``usage.json`` document (rules: module docstring).
+) -> UsageReport:
+    """Aggregate result and error lines into the ``usage.json`` record (rules: module docstring).
 
     Args:
         results: Lines of ``results.jsonl`` (records; plain dicts are decoded).
@@ -263,10 +265,8 @@ def build_usage(
         prices: Price table used when a line carries no cost.
 
     Returns:
-        ``{"totals": {...}, "by_model": [...]}``; ``totals`` has ``jobs``, ``failed``,
-        ``cache_hits``, ``requests``, ``retries``, ``images``, ``tokens`` (by kind and
-        ``total``), ``cost_usd(_ticks)``, ``grader``, ``errors_by_code`` and
-        ``error_groups`` (``[{code, message, count, example_ids}]``, most frequent first).
+        Its ``totals`` and ``by_model`` (``generated_at``, ``evals``, ``crashed_runs``
+        and ``concurrency`` are the writer's: :func:`xai_pipelines.run.reporting.write_reports`).
     """
     latest: dict[str, _Row] = {}
     for line in result_records(results):
@@ -300,7 +300,7 @@ def build_usage(
         g.errors[failure.code] += 1
 
     by_model = [g.to_dict(model, kind) for (model, kind), g in sorted(groups.items())]
-    return {"totals": _totals(by_model, grader, failures), "by_model": by_model}
+    return usage_report_from({"totals": _totals(by_model, grader, failures), "by_model": by_model})
 
 
 def _totals(

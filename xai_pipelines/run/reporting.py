@@ -17,7 +17,6 @@ from xai_pipelines.records import (
     UsageReport,
     encode_usage_report,
     to_plain,
-    usage_report_from,
 )
 from xai_pipelines.report import (
     ModelPrice,
@@ -51,9 +50,9 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
         raise FileNotFoundError(f"{out.root} holds no results.jsonl (is it an xai-run output?)")
     manifest = out.load_manifest()
     prices = price_table_from_dict(unset_or(manifest.prices, None) if manifest else None)
-    usage = build_usage(out.result_lines(), out.error_lines(), prices)
-    evals = build_evals(out.result_lines(), out.error_lines())
-    report = usage_report_from({"generated_at": utc_now(), **usage, "evals": evals})
+    report = build_usage(out.result_lines(), out.error_lines(), prices)
+    report.generated_at = utc_now()
+    report.evals = build_evals(out.result_lines(), out.error_lines())
     report.totals.crashed_runs = crashed_runs(manifest) or UNSET
     report.concurrency = concurrency_history(manifest) or UNSET
     atomic_write_bytes(out.usage, encode_usage_report(report))
