@@ -152,7 +152,9 @@ def test_plain_entries_still_render_and_secrets_never_reach_the_spec(write):
     spec = load_pipeline(path)
     (job,) = iter_jobs(spec)
     assert job.request["messages"][0]["content"] == "eu 1"
+    assert spec.to_dict()["spec"]["env"]["XP_TEST_TOKEN"] == {"secret": True, "default": "***"}
     dumped = json.dumps([spec.to_dict(), job.to_dict(), dict(spec.env)])
+    assert "fallback" not in dumped  # a secret's default is a secret too
     assert KEY not in dumped and TOKEN not in dumped
 
 

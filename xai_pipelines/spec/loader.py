@@ -118,7 +118,7 @@ def _build(
                 b.problems.extend(exc.problems)
     if b.problems or b.normalizer.problems:
         raise SpecError([*b.problems, *b.normalizer.problems])
-    resolved = _redact(data)
+    resolved = _redact(_redact_secret_env(data))
     return PipelineSpec(
         name=data["name"],
         path=path,
@@ -159,6 +159,20 @@ def _duration_problems(data: dict[str, Any], positions: Positions) -> list[Probl
 
 
 _DURATION_KEY_RE = re.compile(r"^[0-9.]+(ms|s|m|h)$")
+
+
+def _redact_secret_env(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the default of every ``env`` entry marked secret replaced by ``***``."""
+    env = data.get("env")
+    if not isinstance(env, dict):
+        return data
+    hidden = {
+        name: {**entry, "default": "***"}
+        if isinstance(entry, dict) and entry.get("secret") and entry.get("default") is not None
+        else entry
+        for name, entry in env.items()
+    }
+    return {**data, "env": hidden}
 
 
 def _redact(value: Any) -> Any:
