@@ -249,6 +249,52 @@ def _secret(rng: random.Random, data: Any) -> str:
     return "secret referenced"
 
 
+#: Hostile dataset contents by format (a row nested too deep, a huge number, junk...).
+DATA: dict[str, list[bytes]] = {
+    "jsonl": [
+        b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        b'{"a": ' + b"9" * 5000 + b"}\n",
+        b'{"a": 1e400, "b": NaN, "c": -Infinity}\n',
+        b'{"a": "\\u202e\\u0000\\ud800"}\n',
+        b'{"a": 1}\n[1, 2]\n',
+        b'{"a": 1}\n{"a": \n',
+        b"\xff\xfe\x00garbage\n",
+        b"",
+        b'{"a": "' + b"x" * 9_000_000 + b'"}\n',
+    ],
+    "json": [b"[" * 100_000, b'[{"a": 1}, 2]', b'{"a": 1}', b"[", b'[{"a": ' + b"1" * 5000 + b"}]"],
+    "csv": [b"a,b\n1\n", b"a\n" + b"x" * 200_000 + b"\n", b'a\n"unclosed\n', b"\xff\n"],
+    "yaml": [
+        b"- a: " + b"[" * 3000 + b"]" * 3000 + b"\n",
+        b"a: 1\n",
+        b"- &x [*x]\n",
+        b"- !!python/x 1\n",
+    ],
+    "txt": [b"\x00\x01\n", b"line\n" * 1000, b"\xc3\x28\n"],
+}
+_FILES: dict[str, bytes] = {}
+
+
+def _hostile_data(rng: random.Random, data: Any) -> str:
+    ext = rng.choice(sorted(DATA))
+    name = f"fuzz-data.{ext}"
+    _FILES[name] = rng.choice(DATA[ext])
+    datasets = data.get("datasets")
+    if isinstance(datasets, dict) and datasets and rng.random() < 0.7:
+        target = rng.choice(sorted(datasets))
+        entry = datasets[target] if isinstance(datasets[target], dict) else {}
+        entry.pop("rows", None)
+        entry["path"] = name
+        datasets[target] = entry
+        return f"dataset {target} reads hostile {name}"
+    data["datasets"] = {"fz": {"path": name}}
+    for task in data.get("chats") or []:
+        if isinstance(task, dict):
+            task["for_each"] = "fz"
+            break
+    return f"a new dataset reads hostile {name}"
+
+
 MUTATIONS: list[Callable[[random.Random, Any], str]] = [
     _delete,
     _duplicate,
@@ -258,6 +304,7 @@ MUTATIONS: list[Callable[[random.Random, Any], str]] = [
     _controls,
     _unknown_key,
     _secret,
+    _hostile_data,
 ]
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # (libyaml's: long junk dumps fast)
@@ -291,8 +338,9 @@ def _damage(rng: random.Random, text: str) -> tuple[str, str]:
     return text, ""
 
 
-def _case(rng: random.Random, base: Any) -> tuple[str, list[str], list[str]]:
+def _case(rng: random.Random, base: Any) -> tuple[str, list[str], list[str], dict[str, bytes]]:
     data = copy.deepcopy(base)
+    _FILES.clear()
     done = [rng.choice(MUTATIONS)(rng, data) for _ in range(rng.choice([1, 1, 2, 3]))]
     text = yaml.dump(data, Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=1 << 20)
     text = _MARKER.sub(_expand, text)
@@ -300,7 +348,7 @@ def _case(rng: random.Random, base: Any) -> tuple[str, list[str], list[str]]:
     if damage:
         done.append(damage)
     sets = rng.sample(SETS, k=1) if rng.random() < 0.1 else []
-    return text, sets, done + [f"--set {s[:40]}" for s in sets]
+    return text, sets, done + [f"--set {s[:40]}" for s in sets], dict(_FILES)
 
 
 @pytest.fixture(scope="module")
@@ -350,8 +398,10 @@ def test_validate_never_tracebacks_or_hangs_on_mutated_examples(examples, fuzz_c
     for i in range(fuzz_cases):
         rng = random.Random(f"{SEED}-{i}")
         path, base = examples[i % len(examples)]
-        text, sets, done = _case(rng, base)
+        text, sets, done, files = _case(rng, base)
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        for name, content in files.items():
+            (path.parent / name).write_bytes(content)
         what = f"case {i} ({path.name}): {'; '.join(done)}"
         start = time.monotonic()
         try:
