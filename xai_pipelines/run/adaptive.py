@@ -37,9 +37,11 @@ and the pipeline's ``execution.concurrency``, and adapts it:
 
 Prior art: inspect_ai cuts its concurrency by 0.8 per rate-limit episode, at most
 once every 15 s, and grows it 5% per clean round (FIELD-NOTES, "Adaptive
-concurrency"). Our cut aims at the measured admitted concurrency instead of a fixed
-fraction, so it can be gentler (0.9) and more frequent (5 s) and still converge
-within a few episodes; the 5% growth is theirs.
+concurrency"). We keep its episodes and its 5% growth; a fixed fraction every 15 s
+takes minutes to come down from a concurrency far above a limit and, against a
+steady share of refusals, never lets the limit grow back, so the cut here depends
+on how many calls were refused: deep and quick (to the measured admitted level)
+when most were, gentle (0.9) and rarer (5 s) when few were.
 
 Places are held per *call*, not per job: a job takes its place before each attempt
 (``AttemptHooks.acquire``) and gives it back when the attempt fails (it waits for
