@@ -422,3 +422,19 @@ def test_an_empty_where_list_is_reported_not_a_crash(write):
     (problem,) = _refused(write(_chat("hi", extra, "    for_each: d\n"))).problems
     assert problem.path == "datasets.d.where"
     assert 'filter where {"g": []} matches none of the 1 rows' in problem.message
+
+
+@pytest.mark.parametrize(
+    ("row", "shown"),
+    [('{"a": 1e400}', "inf"), ('{"a": [NaN]}', "nan"), ('{"a": {"b": -Infinity}}', "-inf")],
+)
+def test_non_finite_numbers_in_rows_are_refused(write, row, shown):
+    path = write(
+        _chat("{{ row.a }}", "datasets:\n  d: {path: d.jsonl}\n", "    for_each: d\n"),
+        files={"d.jsonl": '{"a": 1.5}\n' + row + "\n"},
+    )
+    (problem,) = _refused(path).problems
+    assert (problem.line, problem.message) == (
+        2,
+        f"non-finite number {shown} (rows hold finite numbers only)",
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -173,25 +174,31 @@ def _object(value: Any, display: str, line: int) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         kind = "a list" if isinstance(value, list) else type(value).__name__
         raise _bad(display, line, 1, f"expected each row to be an object, got {kind}")
-    if _too_deep(value):
-        raise _bad(display, line, 1, _DEEP)
+    problem = _row_problem(value)
+    if problem is not None:
+        raise _bad(display, line, 1, problem)
     return value
 
 
 _DEEP = f"row nested deeper than {MAX_DEPTH} levels of lists and objects"
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether a decoded row nests lists and objects deeper than :data:`MAX_DEPTH`."""
+def _row_problem(value: Any) -> str | None:
+    """What a decoded row holds that no row may: nesting deeper than :data:`MAX_DEPTH`,
+    or a number that is not finite (``NaN``, ``Infinity``, ``1e400``: not JSON, and
+    written into ``plan.jsonl``)."""
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         for child in node.values() if type(node) is dict else node:
-            if type(child) is dict or type(child) is list:
+            kind = type(child)
+            if kind is dict or kind is list:
                 if depth >= MAX_DEPTH:
-                    return True
+                    return _DEEP
                 stack.append((child, depth + 1))
-    return False
+            elif kind is float and not math.isfinite(child):
+                return f"non-finite number {child!r} (rows hold finite numbers only)"
+    return None
 
 
 def _decode_problem(exc: Exception) -> str:
