@@ -3,6 +3,7 @@ real gRPC, and a run against the emulator with injected RESOURCE_EXHAUSTED."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -37,7 +38,7 @@ from xai_pipelines.run.session import PipelineRun, RunOptions
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
 from xai_pipelines.sdk import Client, user
-from xai_pipelines.sdk.errors import RateLimitError, retry_after_hint
+from xai_pipelines.sdk.errors import CancelledError, RateLimitError, retry_after_hint
 from xai_pipelines.sdk.retry import AttemptInfo
 from xai_pipelines.store import OutputDir
 
@@ -246,6 +247,33 @@ def test_the_hook_cuts_pauses_and_the_retry_waits_at_least_the_hint(
             assert time.monotonic() - started >= 0.3 - 0.01
             assert scope.place_since is not None  # the retry holds a place again
         assert hooks.adaptive.in_flight == 0  # given back when the job ended
+
+
+def test_the_async_backoff_takes_a_place_and_ends_at_once_on_abort(tmp_path: Path) -> None:
+    out = OutputDir(tmp_path)
+    out.create()
+    job = ChatJob(id="j0", request={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    with out.open_results() as results, out.open_errors() as errors:
+        hooks = AttemptHooks(
+            ResultSink(results, errors, RunStats(), "run-1"),
+            RateLimiter(),
+            threading.Event(),
+            AdaptiveConcurrency(2),
+        )
+        assert hooks.adaptive is not None
+
+        async def retry_then_abort() -> None:
+            with hooks.scope(job, None) as scope:
+                await hooks.abackoff(0.01)
+                assert scope.place_since is not None and hooks.adaptive.in_flight == 1
+                hooks.abort.set()
+                with pytest.raises(CancelledError):
+                    await hooks.abackoff(30.0)
+
+        started = time.monotonic()
+        asyncio.run(retry_then_abort())
+        assert time.monotonic() - started < 5
+        assert hooks.adaptive.in_flight == 0
 
 
 @pytest.fixture
