@@ -65,17 +65,19 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-#: A cut keeps at least this fraction of the limit (the shallowest cut). Gentler than
-#: inspect_ai's 0.8 because the cut first aims at the admitted concurrency measured
-#: just before the episode; this factor only trims a limit already near it.
+#: The gentle cut, when few calls were refused. Gentler than inspect_ai's 0.8 because a
+#: run well over a limit is cut deeper, by measurement; this factor only trims a limit
+#: near the API's, or meets refusals that fewer calls would not avoid. It also says
+#: what "well over" is: more than ``1 - CUT_FACTOR`` of the recent calls refused.
 CUT_FACTOR = 0.9
 #: The deepest cut: one episode never takes the limit below ``limit * DEEPEST_CUT``, so a
 #: short or noisy measurement cannot drop a run to its floor at once.
 DEEPEST_CUT = 0.25
-#: Minimum time between two cuts (and the length of an episode). Longer than the
-#: hosted API's one-second window, so the effect of a cut is seen in several windows
-#: before the next one; short enough that the sawtooth around a limit stays close
-#: to it (inspect_ai waits 15 s, but cuts by a fixed fraction).
+#: Minimum time between two gentle cuts (an episode's length). Long enough that the
+#: growth between them outweighs a cut (0.9 * 1.05 ** 4 > 1), so refusals that come at a
+#: steady share whatever the limit cannot drive it to the floor, and that the effect
+#: of a cut shows over several of the hosted API's one-second windows; inspect_ai waits
+#: 15 s, which holds a limit over the API's that long.
 MIN_CUT_INTERVAL_S = 5.0
 #: Minimum time between two cuts when the run is well over a limit (more than
 #: ``1 - CUT_FACTOR`` of the calls refused): one measurement window, so that each cut
@@ -83,8 +85,8 @@ MIN_CUT_INTERVAL_S = 5.0
 OVERLOAD_CUT_INTERVAL_S = 2.0
 #: Length of a growth round.
 GROW_INTERVAL_S = 1.0
-#: Growth per clean round, as a fraction of the limit (inspect_ai's 5%): back from a
-#: 0.9 cut in about 2 s, from a 0.25 cut in about 30 s.
+#: Growth per round in which the limit was reached, as a fraction of the limit
+#: (inspect_ai's 5%): back from a 0.9 cut in about 2 s, from a 0.25 cut in about 30 s.
 GROW_FRACTION = 0.05
 #: Smallest growth step, so that a small limit grows one place in at most 2 rounds.
 GROW_MIN_STEP = 0.5
@@ -122,12 +124,12 @@ class AdaptiveSettings:
     """The constants of :class:`AdaptiveConcurrency`, overridable for tests.
 
     Attributes (defaults: the module constants, whose comments say why):
-        cut_factor: Shallowest cut.
+        cut_factor: The gentle cut.
         deepest_cut: Deepest cut in one episode.
         min_cut_interval_s: Minimum time between cuts.
         overload_cut_interval_s: Minimum time between cuts well over a limit.
         grow_interval_s: Length of a growth round.
-        grow_fraction: Growth per clean round.
+        grow_fraction: Growth per round in which the limit was reached.
         grow_min_step: Smallest growth step.
         probe_fraction: Growth per round above the last cut's limit.
         floor: Lowest limit.
