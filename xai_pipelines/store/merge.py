@@ -7,17 +7,26 @@ refused unless forced (then the later directory wins). Error lines are kept
 plans are joined by job id, and the manifest records the sources. Everything
 is written into a temporary sibling directory, which is renamed into place
 only once complete, reports included.
+
+Memory stays bounded whatever the number of lines: the job ids, digests and byte
+offsets of the lines go into an SQLite index on disk, which picks each job's line
+and sorts by plan index; lines are then read back one at a time by offset
+(``tests/store/test_merge_memory.py``: 10x the lines, +10 MB peak RSS, where the
+in-memory merge grew by 266 MB).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from xai_pipelines.records import (
     UNSET,
@@ -29,9 +38,11 @@ from xai_pipelines.records import (
     ShardsInfo,
     SpecInfo,
     UnsetType,
+    decode_error_line,
+    decode_result_line,
     encode_line,
 )
-from xai_pipelines.store.files import dumps_line, fsync_dir, read_jsonl
+from xai_pipelines.store.files import dumps_line, fsync_dir
 from xai_pipelines.store.layout import OutputDir
 from xai_pipelines.store.manifest import utc_now, versions
 
@@ -96,32 +107,140 @@ def _check_specs(sources: Sequence[OutputDir], manifests: Sequence[Manifest | No
 _L = TypeVar("_L")
 
 
-def _lines(lines: Iterator[_L]) -> Iterable[_L]:
+# The merge keeps its state in an SQLite index on disk (next to the merged
+# directory), not in dicts: a merge of millions of lines holds the index's page
+# cache and one line at a time, and SQLite sorts by id and by plan index on disk.
+_INDEX_CACHE_KIB = 8192
+
+
+class _Index:
+    """On-disk index of the lines of every source: job ids, digests, byte offsets."""
+
+    def __init__(self, path: Path, sources: Sequence[OutputDir]) -> None:
+        self.path = path
+        self.sources = sources
+        self.db = sqlite3.connect(path, isolation_level=None)
+        for pragma in (
+            "journal_mode=OFF",
+            "synchronous=OFF",
+            "temp_store=FILE",
+            f"cache_size=-{_INDEX_CACHE_KIB}",
+        ):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.executescript(
+            """
+            CREATE TABLE res (id TEXT, src INTEGER, idx INTEGER, digest TEXT, off INTEGER,
+                              PRIMARY KEY (id, src)) WITHOUT ROWID;
+            CREATE TABLE won (idx INTEGER, id TEXT PRIMARY KEY, src INTEGER, off INTEGER);
+            CREATE TABLE err (seq INTEGER PRIMARY KEY, key TEXT UNIQUE, id TEXT,
+                              final INTEGER, src INTEGER, off INTEGER);
+            CREATE TABLE plan (id TEXT PRIMARY KEY, idx INTEGER, src INTEGER, off INTEGER);
+            """
+        )
+        self._files: dict[tuple[int, str], BinaryIO] = {}
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self.db.close()
+        self.path.unlink(missing_ok=True)
+
+    def insert(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` in transactions of bounded size."""
+        it = iter(rows)
+        while chunk := list(islice(it, 5000)):
+            self.db.execute("BEGIN")
+            self.db.executemany(sql, chunk)
+            self.db.execute("COMMIT")
+
+    def line(self, src: int, name: str, off: int) -> bytes:
+        """The raw line of source ``src``'s file ``name`` at byte ``off``."""
+        f = self._files.get((src, name))
+        if f is None:
+            f = self._files[(src, name)] = (self.sources[src].root / name).open("rb")
+        f.seek(off)
+        return f.readline()
+
+
+def _offset_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """``(line number, byte offset, raw line)`` of the non-blank lines, lazily.
+
+    A torn last line is skipped, as :func:`iter_lines` does.
+    """
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        pending: tuple[int, int, bytes] | None = None
+        off = 0
+        for lineno, raw in enumerate(f, 1):
+            if pending is not None and pending[2].strip():
+                yield pending
+            pending = (lineno, off, raw)
+            off += len(raw)
+        if pending is not None and pending[2].endswith(b"\n") and _whole(pending[2]):
+            yield pending
+
+
+def _whole(raw: bytes) -> bool:
+    """Whether a last line is whole JSON (else a torn write, skipped)."""
     try:
-        yield from lines
-    except ValueError as exc:  # a damaged line, or not a record of its file's format
-        hint = "" if "upgrade" in str(exc) else " (xai-run compact DIR sets damaged lines aside)"
-        raise MergeError(f"{exc}{hint}") from None
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
 
 
-def _results(
-    sources: Sequence[OutputDir], force: bool, summary: MergeSummary
-) -> dict[str, tuple[OutputDir, ResultLine]]:
-    merged: dict[str, tuple[OutputDir, ResultLine]] = {}
+def _decoded(path: Path, decode: Callable[[bytes], _L]) -> Iterator[tuple[int, _L]]:
+    """``(byte offset, record)`` of each line of ``path`` (a damaged line: MergeError)."""
+    for lineno, off, raw in _offset_lines(path):
+        try:
+            record = decode(raw)
+        except ValueError as exc:
+            hint = (
+                "" if "upgrade" in str(exc) else " (xai-run compact DIR sets damaged lines aside)"
+            )
+            raise MergeError(f"{path}:{lineno}: {exc}{hint}") from None
+        yield off, record
+
+
+def _plan_line(raw: bytes) -> dict[str, Any]:
+    line = json.loads(raw)
+    if not isinstance(line, dict):
+        raise ValueError("not a JSON object")
+    return line
+
+
+def _results(index: _Index, force: bool, summary: MergeSummary) -> None:
+    """Choose one result line per job id into ``won`` (see the module docstring)."""
+    for src, source in enumerate(index.sources):
+        # INSERT OR REPLACE: after --force the last line of a directory wins.
+        index.insert(
+            "INSERT OR REPLACE INTO res VALUES (?, ?, ?, ?, ?)",
+            (
+                (line.id, src, line.index, line.digest, off)
+                for off, line in _decoded(source.results, decode_result_line)
+            ),
+        )
     conflicts: list[str] = []
-    for source in sources:
-        latest: dict[str, ResultLine] = {}
-        for line in _lines(source.result_lines()):
-            latest[line.id] = line  # after --force the last line wins
-        for job_id, line in latest.items():
-            held = merged.get(job_id)
-            if held is None:
-                merged[job_id] = (source, line)
-            elif held[1].digest == line.digest:
-                summary.duplicates += 1
-            else:
-                conflicts.append(job_id)
-                merged[job_id] = (source, line)
+
+    def chosen() -> Iterator[tuple[int, str, int, int]]:
+        held: tuple[str, int, int, str, int] | None = None
+        rows = index.db.execute("SELECT id, src, idx, digest, off FROM res ORDER BY id, src")
+        for job_id, src, idx, digest, off in rows:
+            if held is not None and held[0] == job_id:
+                if held[3] == digest:
+                    summary.duplicates += 1
+                else:
+                    conflicts.append(job_id)
+                    held = (job_id, src, idx, digest, off)
+                continue
+            if held is not None:
+                yield held[2], held[0], held[1], held[4]
+            held = (job_id, src, idx, digest, off)
+        if held is not None:
+            yield held[2], held[0], held[1], held[4]
+
+    index.insert("INSERT INTO won VALUES (?, ?, ?, ?)", chosen())
     if conflicts and not force:
         shown = ", ".join(repr(c) for c in conflicts[:10])
         more = f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
@@ -130,20 +249,36 @@ def _results(
             f"directories: {shown}{more}; use --force to keep the later directory's result"
         )
     summary.conflicts = conflicts
-    return merged
 
 
-def _write_lines(path: Path, lines: Iterable[ResultLine | ErrorLine | Mapping[str, Any]]) -> int:
-    count = 0
-    with path.open("wb") as f:
-        for line in lines:
-            f.write(
-                encode_line(line) if isinstance(line, ResultLine | ErrorLine) else dumps_line(line)
-            )
-            count += 1
-        f.flush()
-        os.fsync(f.fileno())
-    return count
+def _write_results(index: _Index, target: OutputDir, summary: MergeSummary) -> None:
+    """The chosen result lines in plan order, their images linked."""
+    name = target.results.name
+    rows = index.db.execute("SELECT src, off FROM won ORDER BY idx, id")
+    with _LineFile(target.results) as out:
+        for src, off in rows:
+            line = decode_result_line(index.line(src, name, off))
+            summary.images += _images(index.sources[src], line, target)
+            out.write(encode_line(line))
+            summary.jobs += 1
+
+
+class _LineFile:
+    """A line file written whole and fsynced on close."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = path.open("wb")
+
+    def __enter__(self) -> _LineFile:
+        return self
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -154,39 +289,58 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _images(merged: Mapping[str, tuple[OutputDir, ResultLine]], target: OutputDir) -> int:
+def _images(source: OutputDir, line: ResultLine, target: OutputDir) -> int:
     count = 0
-    for source, line in merged.values():
-        for image in line.images or ():
-            rel = image.path
-            if not rel:
-                continue
-            src = source.root / rel
-            if not src.is_file():
-                raise MergeError(f"{src} is missing (named by job {line.id!r})")
-            _link(src, target.root / rel)
+    for image in line.images or ():
+        rel = image.path
+        if not rel:
+            continue
+        src = source.root / rel
+        if not src.is_file():
+            raise MergeError(f"{src} is missing (named by job {line.id!r})")
+        _link(src, target.root / rel)
+        count += 1
+    return count
+
+
+def _error_row(src: int, off: int, e: ErrorLine) -> tuple[Any, ...]:
+    key = json.dumps([e.id, e.run_id, e.attempt, e.final, e.at, e.code])
+    return key, e.id, int(bool(e.final)), src, off
+
+
+def _errors(index: _Index, target: OutputDir) -> int:
+    """Error lines, exact repeats dropped, in source order; returns how many were kept."""
+    for src, source in enumerate(index.sources):
+        index.insert(
+            "INSERT OR IGNORE INTO err (key, id, final, src, off) VALUES (?, ?, ?, ?, ?)",
+            (_error_row(src, off, e) for off, e in _decoded(source.errors, decode_error_line)),
+        )
+    count = 0
+    name = target.errors.name
+    with _LineFile(target.errors) as out:
+        for src, off in index.db.execute("SELECT src, off FROM err ORDER BY seq"):
+            out.write(encode_line(decode_error_line(index.line(src, name, off))))
             count += 1
     return count
 
 
-def _errors(sources: Sequence[OutputDir]) -> list[ErrorLine]:
-    seen: set[tuple[Any, ...]] = set()
-    kept = []
-    for source in sources:
-        for line in _lines(source.error_lines()):
-            key = (line.id, line.run_id, line.attempt, line.final, line.at, line.code)
-            if key not in seen:
-                seen.add(key)
-                kept.append(line)
-    return kept
-
-
-def _plan(sources: Sequence[OutputDir]) -> list[dict[str, Any]]:
-    jobs: dict[str, dict[str, Any]] = {}
-    for source in sources:
-        for line in _lines(read_jsonl(source.plan)):
-            jobs.setdefault(str(line.get("id")), line)
-    return sorted(jobs.values(), key=lambda j: (j["index"], j["id"]))  # plan lines: Job.to_dict()
+def _plan(index: _Index, target: OutputDir) -> int:
+    """Plan lines joined by job id (the first directory's wins), in plan order."""
+    for src, source in enumerate(index.sources):
+        index.insert(
+            "INSERT OR IGNORE INTO plan VALUES (?, ?, ?, ?)",
+            (
+                (str(line.get("id")), line["index"], src, off)
+                for off, line in _decoded(source.plan, _plan_line)
+            ),
+        )
+    count = 0
+    name = target.plan.name
+    with _LineFile(target.plan) as out:
+        for src, off in index.db.execute("SELECT src, off FROM plan ORDER BY idx, id"):
+            out.write(dumps_line(_plan_line(index.line(src, name, off))))
+            count += 1
+    return count
 
 
 def _shards(manifests: Sequence[Manifest | None]) -> ShardsInfo | None:
@@ -291,20 +445,23 @@ def merge_outputs(
     tmp.create()
     try:
         summary = MergeSummary(OutputDir(target))
-        merged = _results(dirs, force, summary)
-        summary.images = _images(merged, tmp)
-        ordered = sorted((line for _, line in merged.values()), key=lambda r: (r.index, r.id))
-        summary.jobs = _write_lines(tmp.results, ordered)
-        errors = _errors(dirs)
-        summary.errors = _write_lines(tmp.errors, errors)
-        plan = _plan(dirs)
-        _write_lines(tmp.plan, plan)
-        failed = len({e.id for e in errors if e.final} - set(merged))
+        index = _Index(target.parent / f"{tmp.root.name}.index", dirs)
+        try:
+            _results(index, force, summary)
+            _write_results(index, tmp, summary)
+            summary.errors = _errors(index, tmp)
+            planned = _plan(index, tmp)
+            failed = index.db.execute(
+                "SELECT COUNT(DISTINCT id) FROM err WHERE final = 1 "
+                "AND id NOT IN (SELECT id FROM won)"
+            ).fetchone()[0]
+        finally:
+            index.close()
         if any(m is None or m.status not in _ENDED for m in manifests):
             summary.status = "interrupted"
         elif failed:
             summary.status = "failed"
-        total = max(len(plan), summary.jobs + failed)
+        total = max(planned, summary.jobs + failed)
         tmp.write_manifest(_merged_manifest(dirs, manifests, summary, failed, total))
         if render is not None:
             render(tmp)
