@@ -36,16 +36,33 @@ from xai_pipelines.sdk.outputs import SERVER_SIDE_TOOL_TYPES, ToolCall
 from xai_pipelines.sdk.response import Response, check_reply
 
 __all__ = [
+    "ADD_REQUESTS_CALLS_PER_WINDOW",
+    "ADD_REQUESTS_MAX_BYTES",
+    "ADD_REQUESTS_WINDOW_S",
     "BatchClient",
     "BatchInfo",
     "BatchRequestInfo",
     "BatchRequestState",
     "BatchResult",
     "BatchResultsPage",
+    "add_request_chunks",
 ]
 
 _STUB = batch_pb2_grpc.BatchMgmtStub
-BatchItem = Chat | chat_pb2.GetCompletionsRequest | image_pb2.GenerateImageRequest
+BatchItem = (
+    Chat | chat_pb2.GetCompletionsRequest | image_pb2.GenerateImageRequest | batch_pb2.BatchRequest
+)
+
+# Limits of AddBatchRequests on the hosted API: one call carries up to 25 MB, and at most
+# 100 such calls are made per 30 seconds (the project's notes of the Batch API docs,
+# docs.x.ai/developers/advanced-api-usage/batch-api: /work/shared/FIELD-NOTES.md "Batch
+# API", read 2026-11-29). MB is taken as 10^6 bytes, the smaller reading.
+#: Largest ``AddBatchRequestsRequest`` one call may carry, in bytes (serialized).
+ADD_REQUESTS_MAX_BYTES = 25_000_000
+#: ``AddBatchRequests`` calls allowed per :data:`ADD_REQUESTS_WINDOW_S`.
+ADD_REQUESTS_CALLS_PER_WINDOW = 100
+#: The window of :data:`ADD_REQUESTS_CALLS_PER_WINDOW`, in seconds.
+ADD_REQUESTS_WINDOW_S = 30.0
 BatchRequestState = Literal["pending", "succeeded", "cancelled", "failed", "unknown"]
 _META = batch_pb2.BatchRequestMetadata
 _STATES: dict[str, int] = {
@@ -173,11 +190,10 @@ class BatchClient:
         with self._caller.traced(f"batch.{method}", self._caller.attributes("batch", "", {})):
             return self._caller.unary(_STUB, method, request)[0]
 
-    def create(self, name: str) -> BatchInfo:
-        """Create an empty batch."""
-        return BatchInfo.from_proto(
-            self._call("CreateBatch", batch_pb2.CreateBatchRequest(name=name))
-        )
+    def create(self, name: str, *, input_file_id: str | None = None) -> BatchInfo:
+        """Create an empty batch, or one holding the requests of an uploaded JSONL file
+        (``input_file_id``: the hosted API then seals the batch)."""
+        return BatchInfo.from_proto(self._call("CreateBatch", create_request(name, input_file_id)))
 
     def add_requests(
         self, batch_id: str, requests: Iterable[BatchItem | tuple[str, BatchItem]]
@@ -285,6 +301,15 @@ class BatchClient:
         return fold_batch_result(result, self._images.wrap)
 
 
+def create_request(name: str, input_file_id: str | None) -> batch_pb2.CreateBatchRequest:
+    """The ``CreateBatch`` request (``input_file_id``: field 2, as in the official SDK's
+    ``CreateBatchRequest``, xai-sdk 1.21.0)."""
+    request = batch_pb2.CreateBatchRequest(name=name)
+    if input_file_id is not None:
+        request.input_file_id = input_file_id
+    return request
+
+
 def page_token(reply: Any) -> str | None:
     """The next page's token of a paged reply (None on the last page)."""
     token = reply.pagination_token if reply.HasField("pagination_token") else None
@@ -332,6 +357,45 @@ def fold_batch_result(
     return BatchResult(result.batch_request_id, response=response)
 
 
+def add_request_chunks(
+    requests: Iterable[batch_pb2.BatchRequest],
+    max_count: int,
+    max_bytes: int = ADD_REQUESTS_MAX_BYTES,
+) -> Iterator[list[batch_pb2.BatchRequest]]:
+    """Group ``requests`` lazily into the ``batch_requests`` of successive AddBatchRequests
+    calls: at most ``max_count`` each, and at most ``max_bytes`` once serialized.
+
+    Raises:
+        RequestValidationError: One request alone is larger than ``max_bytes``.
+    """
+    chunk: list[batch_pb2.BatchRequest] = []
+    size = _ADD_ENVELOPE_BYTES
+    for request in requests:
+        # A repeated message field costs its tag, its length varint and the message.
+        item = request.ByteSize()
+        cost = 1 + _varint_len(item) + item
+        if _ADD_ENVELOPE_BYTES + cost > max_bytes:
+            raise RequestValidationError(
+                f"batch request {request.batch_request_id!r} is {item} bytes, more than one "
+                f"AddBatchRequests call may carry ({max_bytes})"
+            )
+        if chunk and (len(chunk) >= max_count or size + cost > max_bytes):
+            yield chunk
+            chunk, size = [], _ADD_ENVELOPE_BYTES
+        chunk.append(request)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+#: Room for the ``batch_id`` field of an ``AddBatchRequestsRequest`` (ids are short).
+_ADD_ENVELOPE_BYTES = 256
+
+
+def _varint_len(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
+
+
 def _state(name: BatchRequestState) -> int:
     if name not in _STATES:
         raise RequestValidationError(
@@ -348,11 +412,17 @@ def _status_code(number: int) -> grpc.StatusCode:
 
 
 def batch_request_proto(item: BatchItem | tuple[str, BatchItem]) -> batch_pb2.BatchRequest:
-    """One ``BatchRequest`` from a Chat or request proto, with its optional id."""
+    """One ``BatchRequest`` from a Chat or request proto (or a ``BatchRequest``), with its
+    optional id."""
     request_id, payload = item if isinstance(item, tuple) else (None, item)
     out = batch_pb2.BatchRequest()
     if request_id is not None:
         out.batch_request_id = request_id
+    if isinstance(payload, batch_pb2.BatchRequest):
+        out.CopyFrom(payload)
+        if request_id is not None:
+            out.batch_request_id = request_id
+        return out
     if isinstance(payload, Chat):
         payload = payload.batch_request()
     if isinstance(payload, chat_pb2.GetCompletionsRequest):

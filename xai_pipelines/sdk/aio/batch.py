@@ -22,6 +22,7 @@ from xai_pipelines.sdk.batch import (
     BatchResult,
     BatchResultsPage,
     batch_request_proto,
+    create_request,
     fold_batch_result,
     metadata_request,
     page_token,
@@ -44,9 +45,9 @@ class AsyncBatchClient:
         with self._caller.traced(f"batch.{method}", self._caller.attributes("batch", "", {})):
             return (await self._caller.unary(_STUB, method, request))[0]
 
-    async def create(self, name: str) -> BatchInfo:
-        """Create an empty batch."""
-        reply = await self._call("CreateBatch", batch_pb2.CreateBatchRequest(name=name))
+    async def create(self, name: str, *, input_file_id: str | None = None) -> BatchInfo:
+        """Create an empty batch, or one from an uploaded JSONL file (as the sync client)."""
+        reply = await self._call("CreateBatch", create_request(name, input_file_id))
         return BatchInfo.from_proto(reply)
 
     async def add_requests(
