@@ -1,4 +1,11 @@
-"""Batches held by the emulator: requests, per-request state, results, pagination (thread-safe)."""
+"""Batches held by the emulator: requests, per-request state, results, pagination (thread-safe).
+
+Built for batches of a million requests: a batch keeps its counts and costs up to
+date as requests finish (``GetBatch`` does not walk the requests), its finished
+results in an append-only list (a page of results is a slice of it, and a token
+stays valid while requests finish), and request metadata pages scan forward from
+their token.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +58,14 @@ class Item:
 
 @dataclass
 class Batch:
-    """A batch and its items, in insertion order."""
+    """A batch and its items, in insertion order.
+
+    Attributes:
+        order: Request ids in insertion order (metadata pages index it).
+        done: Request ids with a result, in the order they finished (result pages).
+        counts: Requests per state.
+        costs: Per endpoint: cost of its succeeded requests and their number.
+    """
 
     batch_id: str
     name: str
@@ -59,6 +73,16 @@ class Batch:
     created: float
     cancelled: float | None = None
     items: dict[str, Item] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    counts: Counter[int] = field(default_factory=Counter)
+    costs: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def move(self, item: Item, state: int) -> None:
+        """Move ``item`` to ``state``, keeping the counts."""
+        self.counts[item.state] -= 1
+        self.counts[state] += 1
+        item.state = state
 
 
 def page(total: int, limit: int, token: str) -> tuple[int, int, str | None]:
@@ -134,6 +158,8 @@ class BatchState:
                 stored.CopyFrom(request)
                 stored.batch_request_id = request_id
                 batch.items[request_id] = Item(stored, endpoint, model, now)
+                batch.order.append(request_id)
+            batch.counts[PENDING] += len(ids)
             return ids
 
     def cancel(self, batch_id: str) -> batch_pb2.Batch:
@@ -145,7 +171,8 @@ class BatchState:
                 batch.cancelled = now
                 for item in batch.items.values():
                     if item.state == PENDING:
-                        item.state, item.finished = CANCELLED, now
+                        batch.move(item, CANCELLED)
+                        item.finished = now
             return self._proto(batch)
 
     def pending_request(self, batch_id: str, request_id: str) -> batch_pb2.BatchRequest | None:
@@ -164,20 +191,23 @@ class BatchState:
     ) -> None:
         """Record the outcome of a request (ignored if it was cancelled meanwhile)."""
         with self._lock:
-            item = self._batches[batch_id].items[request_id]
+            batch = self._batches[batch_id]
+            item = batch.items[request_id]
             if item.state != PENDING:
                 return
             result = batch_pb2.BatchResult(batch_request_id=request_id)
             if error is not None:
-                result.error.CopyFrom(
-                    Status(code=error.code.value[0], message=error.message)
-                )
-                item.state = FAILED
+                result.error.CopyFrom(Status(code=error.code.value[0], message=error.message))
+                batch.move(item, FAILED)
             else:
                 assert data is not None
                 result.response.CopyFrom(data)
-                item.state, item.cost_ticks = SUCCEEDED, cost_ticks
+                batch.move(item, SUCCEEDED)
+                item.cost_ticks = cost_ticks
+                cost, count = batch.costs.get(item.endpoint, (0, 0))
+                batch.costs[item.endpoint] = (cost + cost_ticks, count + 1)
             item.result, item.finished = result, time.time()
+            batch.done.append(request_id)
 
     def list_batches(self, key_id: str, limit: int, token: str) -> batch_pb2.ListBatchesResponse:
         """The caller's batches, oldest first, one page."""
@@ -194,13 +224,20 @@ class BatchState:
     ) -> batch_pb2.ListBatchRequestMetadataResponse:
         """Metadata of a batch's requests (optionally only in ``states``), one page."""
         with self._lock:
-            items = [
-                i for i in self._get(batch_id).items.values() if not states or i.state in states
-            ]
-            start, end, next_token = page(len(items), limit, token)
+            batch = self._get(batch_id)
+            start, _, _ = page(len(batch.order), limit, token)
+            size = min(limit or DEFAULT_PAGE, MAX_PAGE)
+            found: list[Item] = []
+            at = start
+            while at < len(batch.order) and len(found) < size:
+                item = batch.items[batch.order[at]]
+                if not states or item.state in states:
+                    found.append(item)
+                at += 1
             out = batch_pb2.ListBatchRequestMetadataResponse(
-                batch_request_metadata=[self._metadata(i) for i in items[start:end]]
+                batch_request_metadata=[self._metadata(i) for i in found]
             )
+            next_token = str(at) if at < len(batch.order) else None
         if next_token is not None:
             out.pagination_token = next_token
         return out
@@ -210,9 +247,13 @@ class BatchState:
     ) -> batch_pb2.ListBatchResultsResponse:
         """Results of a batch's finished requests (succeeded or failed), one page."""
         with self._lock:
-            done = [i.result for i in self._get(batch_id).items.values() if i.result is not None]
-            start, end, next_token = page(len(done), limit, token)
-            out = batch_pb2.ListBatchResultsResponse(results=done[start:end])
+            batch = self._get(batch_id)
+            start, end, next_token = page(len(batch.done), limit, token)
+            out = batch_pb2.ListBatchResultsResponse(
+                results=[
+                    r for i in batch.done[start:end] if (r := batch.items[i].result) is not None
+                ]
+            )
         if next_token is not None:
             out.pagination_token = next_token
         return out
@@ -245,7 +286,7 @@ class BatchState:
 
     @staticmethod
     def _proto(batch: Batch) -> batch_pb2.Batch:
-        counts = Counter(i.state for i in batch.items.values())
+        counts = batch.counts
         out = batch_pb2.Batch(
             batch_id=batch.batch_id,
             name=batch.name,
@@ -262,11 +303,7 @@ class BatchState:
         )
         if batch.cancelled is not None:
             out.cancel_time.CopyFrom(_ts(batch.cancelled))
-        costs: dict[str, tuple[int, int]] = {}
-        for item in batch.items.values():
-            if item.state == SUCCEEDED:
-                cost, count = costs.get(item.endpoint, (0, 0))
-                costs[item.endpoint] = (cost + item.cost_ticks, count + 1)
+        costs = batch.costs
         breakdown = out.cost_breakdown
         breakdown.total_cost_usd_ticks = sum(c for c, _ in costs.values())
         for endpoint, (cost, count) in costs.items():
