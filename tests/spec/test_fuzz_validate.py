@@ -288,7 +288,8 @@ def _hostile_data(rng: random.Random, data: Any) -> str:
         datasets[target] = entry
         return f"dataset {target} reads hostile {name}"
     data["datasets"] = {"fz": {"path": name}}
-    for task in data.get("chats") or []:
+    chats = data.get("chats")
+    for task in chats if isinstance(chats, list) else []:
         if isinstance(task, dict):
             task["for_each"] = "fz"
             break
