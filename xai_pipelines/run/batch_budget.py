@@ -5,6 +5,10 @@ runs server-side and cannot be stopped part way, so batch mode creates a new
 batch only when the cost ceiling of its jobs (:meth:`Estimate.cost_range` of
 :mod:`xai_pipelines.plan.estimate`, grader calls included) is within the budget;
 otherwise the run is refused (exit 2) and nothing is submitted.
+
+The check walks the jobs once and keeps only per-model totals (:class:`Estimate`),
+so batch mode hands it the jobs streamed from its on-disk spool: a plan of a million
+jobs is checked without being held in memory.
 """
 
 from __future__ import annotations

@@ -9,11 +9,16 @@ cost, result line) and the same reply/image functions as online jobs, so
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
 from typing import Any
 
-from xai_pipelines.plan import ChatJob, ImageJob, Job
+from xai_pipelines.plan import ChatJob, ImageJob, Job, job_from_dict
 from xai_pipelines.run.attachments import resolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.chat_job import reply_fields
@@ -75,6 +80,107 @@ def batch_request(client: Client, job: Job) -> BatchItem:
     if n > 1:
         request.n = n  # as Chat.sample_batch(n) sends it
     return request
+
+
+#: Rows written to the spool per transaction.
+_SPOOL_CHUNK = 5000
+
+
+class JobSpool:
+    """The jobs of a batch, spooled to an SQLite file so that batch mode holds none in memory.
+
+    Batch mode walks its jobs several times (budget, submission, re-attaching, and
+    collection, where a result names its job by id, in any order); at a million jobs
+    a dict of them would be gigabytes. The spool keeps each job's plan line by id and
+    what became of it (held by the batch, written), on disk, with a small page cache.
+    The file lives in the output directory as ``.batch-spool.<pid>.part`` (resume
+    removes one left by a dead process) and is deleted on :meth:`close`.
+    """
+
+    #: SQLite page cache of the spool, KiB.
+    CACHE_KIB = 8192
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / f".batch-spool.{os.getpid()}.part"
+        self.path.unlink(missing_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE",
+                       f"cache_size=-{self.CACHE_KIB}"):  # fmt: skip
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute(
+            "CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL,"
+            " line TEXT NOT NULL, held INTEGER DEFAULT 0, written INTEGER DEFAULT 0)"
+        )
+        self.count = 0
+
+    def close(self) -> None:
+        """Close and delete the spool."""
+        with self._lock:
+            self._db.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> JobSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _many(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        it = iter(rows)
+        while chunk := list(islice(it, _SPOOL_CHUNK)):
+            with self._lock:
+                self._db.execute("BEGIN")
+                self._db.executemany(sql, chunk)
+                self._db.execute("COMMIT")
+
+    def fill(self, jobs: Iterable[Job]) -> None:
+        """Spool ``jobs`` in their order (a repeated id is an error of the plan, refused there)."""
+
+        def rows() -> Iterator[tuple[str, str]]:
+            for job in jobs:
+                self.count += 1
+                yield job.id, json.dumps(job.to_dict(), separators=(",", ":"))
+
+        self._many("INSERT INTO jobs (id, line) VALUES (?, ?)", rows())
+
+    def _read(self, sql: str, *args: Any) -> Iterator[Job]:
+        """Jobs selected by ``sql``, read page by page (the connection is not held between)."""
+        last = 0
+        while True:
+            with self._lock:
+                page = self._db.execute(sql, (*args, last, _SPOOL_CHUNK)).fetchall()
+            if not page:
+                return
+            for _seq, line in page:
+                yield job_from_dict(json.loads(line))
+            last = page[-1][0]
+
+    def jobs(self) -> Iterator[Job]:
+        """Every spooled job, in plan order."""
+        return self._read("SELECT seq, line FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?")
+
+    def unheld(self) -> Iterator[Job]:
+        """The jobs the batch does not hold yet, in plan order."""
+        return self._read(
+            "SELECT seq, line FROM jobs WHERE held = 0 AND seq > ? ORDER BY seq LIMIT ?"
+        )
+
+    def mark_held(self, ids: Iterable[str]) -> None:
+        """Record ids the batch already holds (ids not spooled are ignored)."""
+        self._many("UPDATE jobs SET held = 1 WHERE id = ?", ((i,) for i in ids))
+
+    def take(self, job_id: str) -> Job | None:
+        """The job of ``job_id`` the first time its outcome is taken; None after, or when
+        the id is not spooled (not in this selection: ``--only``, ``--shard``)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, line FROM jobs WHERE id = ? AND written = 0", (job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE jobs SET written = 1 WHERE seq = ?", (row[0],))
+        return job_from_dict(json.loads(row[1]))
 
 
 class BatchResultRunner(JobRunner):

@@ -1,36 +1,61 @@
 """``execution: {mode: batch}``: the plan as one server-side batch (BatchMgmt).
 
-Steps: re-attach to the batch recorded in the manifest (same spec digest) or
-create one and record it at once; add the jobs the batch does not hold yet, in
-pages of ``page_size`` (each ``batch_request_id`` is the job id); poll
-``GetBatch`` with a growing interval until nothing is pending or the time limit
-passes; page the results back through the executor, so every result and error
-line is written exactly as in an online run. Ctrl-C (or the time limit) leaves
-the batch running server-side: the same command re-attaches and collects.
+Steps: spool the jobs not yet finished to disk (:class:`JobSpool`); re-attach to
+the batch recorded in the manifest (same spec digest) or create one (within
+``budget_usd``) and record it at once; add the jobs the batch does not hold yet
+(each ``batch_request_id`` is the job id) in AddBatchRequests calls of at most
+``page_size`` requests and 25 MB, at most 100 calls per 30 s; poll ``GetBatch``
+with a growing interval until nothing is pending or the time limit passes; page
+the results back through the executor, so every result and error line is written
+exactly as in an online run. Ctrl-C (or the time limit) leaves the batch running
+server-side: the same command re-attaches and collects.
+
+Memory does not grow with the plan: the jobs are read from the spool a page at a
+time, requests are built one add call at a time, and results are converted as
+their pages arrive, a result looking its job up in the spool by id
+(``tests/run/test_batch_scale.py`` measures it).
+
+Requests are added with AddBatchRequests, not through a JSONL file uploaded with
+the Files API (``CreateBatchRequest.input_file_id``, which the SDK offers as
+``client.batch.create(name, input_file_id=...)``): the file's lines are the REST
+API's JSON request bodies (OpenAI-style ``custom_id``/``method``/``url``/``body``
+lines, per docs.litellm.ai/docs/providers/xai_batches, updated 2026-10-09, read
+2026-11-29), which would need a second, REST, form of every request the SDK
+builds as a proto; the add calls send the very protos the online runners send.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from xai_pipelines.plan import Job
 from xai_pipelines.plan.estimate import Prices
 from xai_pipelines.run.batch_budget import BatchBudgetError, budget_refusal
-from xai_pipelines.run.batch_jobs import BatchResultRunner, batch_request
+from xai_pipelines.run.batch_jobs import BatchResultRunner, JobSpool, batch_request
 from xai_pipelines.run.executor import Executor, ExecutorOptions
 from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk import Client
-from xai_pipelines.sdk.batch import BatchInfo
+from xai_pipelines.sdk.batch import (
+    ADD_REQUESTS_CALLS_PER_WINDOW,
+    ADD_REQUESTS_MAX_BYTES,
+    ADD_REQUESTS_WINDOW_S,
+    BatchInfo,
+    add_request_chunks,
+    batch_request_proto,
+)
 from xai_pipelines.sdk.errors import NotFoundError, XaiError
 from xai_pipelines.store import ManifestWriter, ResumeState, RunStatus
 
 #: A batch lives 24 hours on the hosted API; waiting longer cannot help.
 BATCH_LIFETIME_S = 24 * 3600.0
+#: Largest page of results or request metadata asked for (the emulator's cap too).
+LIST_PAGE_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -38,20 +63,33 @@ class BatchSettings:
     """How a batch is submitted and awaited.
 
     Attributes:
-        page_size: Requests per ``AddBatchRequests`` call (and results per page).
+        page_size: Requests per ``AddBatchRequests`` call (fewer when 25 MB is reached
+            first), and results per page (at most :data:`LIST_PAGE_MAX`). 5,000 adds a
+            million jobs in 200 calls: two windows of the API's 100 calls per 30 s.
         poll_initial_s: First interval between ``GetBatch`` polls.
         poll_max_s: Longest interval between polls.
         timeout_s: Stop waiting after this long (the batch keeps running server-side).
+        add_calls_per_window: ``AddBatchRequests`` calls at most per ``add_window_s``.
+        add_window_s: The window of ``add_calls_per_window``.
     """
 
-    page_size: int = 500
+    page_size: int = 5000
     poll_initial_s: float = 1.0
     poll_max_s: float = 30.0
     timeout_s: float = BATCH_LIFETIME_S
+    add_calls_per_window: int = ADD_REQUESTS_CALLS_PER_WINDOW
+    add_window_s: float = ADD_REQUESTS_WINDOW_S
+
+    @property
+    def list_page(self) -> int:
+        """Results (or request metadata) asked for per page."""
+        return min(self.page_size, LIST_PAGE_MAX)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.page_size <= 1000:
-            raise ValueError("page_size must be in [1, 1000]")
+        if not 1 <= self.page_size <= 100_000:
+            raise ValueError("page_size must be in [1, 100000]")
+        if self.add_calls_per_window < 1 or self.add_window_s < 0:
+            raise ValueError("add_calls_per_window must be >= 1 and add_window_s >= 0")
         if self.poll_initial_s <= 0 or self.poll_max_s < self.poll_initial_s:
             raise ValueError("poll intervals must be positive, initial <= max")
 
@@ -108,28 +146,32 @@ class BatchMode:
             BatchBudgetError: A new batch's cost ceiling is above ``budget_usd``.
         """
         ctx, stats = self.ctx, self.ctx.sink.stats
-        pending: dict[str, Job] = {}
-        for job in jobs:
-            if ctx.resume.is_done(job.id, job.digest):
-                stats.skipped += 1
-            else:
-                pending[job.id] = job
-        if not pending:
-            return "completed"
-        try:
-            return self._run(pending)
-        except XaiError as exc:  # retries are spent: the batch itself may be fine
-            self.ctx.notify(f"a batch API call failed: {exc}")
-            return self._left_running("failed") if self.batch_id else "failed"
 
-    def _run(self, pending: dict[str, Job]) -> RunStatus:
-        held = self._attach(pending)
-        if not self._submit(pending, held):
+        def pending() -> Iterator[Job]:
+            for job in jobs:
+                if ctx.resume.is_done(job.id, job.digest):
+                    stats.skipped += 1
+                else:
+                    yield job
+
+        with JobSpool(ctx.runner.out.root) as spool:
+            spool.fill(pending())
+            if not spool.count:
+                return "completed"
+            try:
+                return self._run(spool)
+            except XaiError as exc:  # retries are spent: the batch itself may be fine
+                self.ctx.notify(f"a batch API call failed: {exc}")
+                return self._left_running("failed") if self.batch_id else "failed"
+
+    def _run(self, spool: JobSpool) -> RunStatus:
+        held = self._attach(spool)
+        if not self._submit(spool, held):
             return self._left_running("interrupted")
         finished = self._wait()
         if finished is None:
             return self._left_running("interrupted")
-        status = self._collect(pending)
+        status = self._collect(spool)
         if self.ctx.sink.write_failure is not None:
             return "failed"  # not all collected: a rerun re-attaches instead of paying again
         if status == "interrupted":
@@ -141,11 +183,12 @@ class BatchMode:
 
     # --- submit ------------------------------------------------------------------------
 
-    def _attach(self, pending: Mapping[str, Job]) -> set[str]:
-        """Re-attach to the recorded batch (returns the ids it holds) or create a new one.
+    def _attach(self, spool: JobSpool) -> int:
+        """Re-attach to the recorded batch or create a new one; the requests it holds.
 
-        A new batch is created only within ``budget_usd`` (a re-attached one was
-        checked when it was created).
+        The ids a re-attached batch holds are marked in the spool. A new batch is
+        created only within ``budget_usd`` (a re-attached one was checked when it
+        was created).
         """
         ctx = self.ctx
         previous = (ctx.resume.previous_manifest or {}).get("batch") or {}
@@ -167,25 +210,32 @@ class BatchMode:
                 self.batch_id = previous["batch_id"]
                 self._record(previous.get("created_at"), attached=True)
                 ctx.notify(f"re-attached to batch {self.batch_id}")
-                return {
-                    m.batch_request_id
-                    for m in ctx.client.batch.iter_request_metadata(
-                        self.batch_id, ctx.settings.page_size
+                held = 0
+
+                def ids() -> Iterator[str]:
+                    nonlocal held
+                    metadata = ctx.client.batch.iter_request_metadata(
+                        self.batch_id, ctx.settings.list_page
                     )
-                }
+                    for meta in metadata:
+                        held += 1
+                        yield meta.batch_request_id
+
+                spool.mark_held(ids())
+                return held
         if ctx.budget_usd is not None:
             prices = Prices.from_models(
                 ctx.client.models.list_language_models(),
                 ctx.client.models.list_image_generation_models(),
             )
-            refusal = budget_refusal(iter(pending.values()), ctx.budget_usd, prices, ctx.grader)
+            refusal = budget_refusal(spool.jobs(), ctx.budget_usd, prices, ctx.grader)
             if refusal is not None:
                 raise BatchBudgetError(refusal)
         info = ctx.client.batch.create(ctx.name)
         self.batch_id = info.batch_id
         self._record(None, attached=False)
         ctx.notify(f"created batch {self.batch_id}")
-        return set()
+        return 0
 
     def _record(self, created_at: Any, attached: bool) -> None:
         self.ctx.manifest.update_batch(
@@ -196,26 +246,20 @@ class BatchMode:
             collected=False,
         )
 
-    def _submit(self, pending: Mapping[str, Job], held: set[str]) -> bool:
-        """Add the pending jobs the batch does not hold; False when Ctrl-C stopped it."""
+    def _submit(self, spool: JobSpool, held: int) -> bool:
+        """Add the spooled jobs the batch does not hold; False when Ctrl-C stopped it."""
         ctx = self.ctx
-        page: list[tuple[str, Any]] = []
+        requests = (
+            batch_request_proto((job.id, batch_request(ctx.client, job))) for job in spool.unheld()
+        )
+        pace = _CallWindow(ctx.settings.add_calls_per_window, ctx.settings.add_window_s)
         added = 0
-        for job_id, job in pending.items():
-            if job_id in held:
-                continue
-            page.append((job_id, batch_request(ctx.client, job)))
-            if len(page) >= ctx.settings.page_size:
-                if ctx.stop.is_set():
-                    return False
-                ctx.client.batch.add_requests(self.batch_id, page)
-                added, page = added + len(page), []
-        if page:
-            if ctx.stop.is_set():
+        for chunk in add_request_chunks(requests, ctx.settings.page_size, ADD_REQUESTS_MAX_BYTES):
+            if ctx.stop.is_set() or not pace.wait(ctx.stop):
                 return False
-            ctx.client.batch.add_requests(self.batch_id, page)
-            added += len(page)
-        ctx.manifest.update_batch(requests=len(held) + added, added=added)
+            ctx.client.batch.add_requests(self.batch_id, chunk)
+            added += len(chunk)
+        ctx.manifest.update_batch(requests=held + added, added=added)
         if added:
             ctx.notify(f"added {added} requests to batch {self.batch_id}")
         return True
@@ -246,30 +290,31 @@ class BatchMode:
 
     # --- collect -----------------------------------------------------------------------
 
-    def _collect(self, pending: dict[str, Job]) -> RunStatus:
+    def _collect(self, spool: JobSpool) -> RunStatus:
         """Write every finished result and every request cancelled server-side."""
         ctx = self.ctx
         options = ExecutorOptions(concurrency=ctx.concurrency)  # spent already: no budget stop
         executor = Executor(ctx.runner.run, ctx.sink, options, stop=ctx.stop)
-        status = executor.run(self._fetched(pending))
+        status = executor.run(self._fetched(spool))
         if status == "interrupted":
             return status
         cancelled = ctx.client.batch.iter_request_metadata(
-            self.batch_id, ctx.settings.page_size, states=["cancelled"]
+            self.batch_id, ctx.settings.list_page, states=["cancelled"]
         )
         for meta in cancelled:
-            job = pending.pop(meta.batch_request_id, None)
+            job = spool.take(meta.batch_request_id)
             if job is not None:
                 ctx.sink.stats.job_started()
                 message = f"request cancelled in batch {self.batch_id}"
                 ctx.sink.failed(job, JobFailed("CANCELLED", message, 1))
         return "failed" if ctx.sink.stats.failed else status
 
-    def _fetched(self, pending: dict[str, Job]) -> Iterator[Job]:
-        """Jobs whose result arrived, each offered to the runner first."""
+    def _fetched(self, spool: JobSpool) -> Iterator[Job]:
+        """Jobs whose result arrived, each offered to the runner first (page by page: the
+        executor takes the next job only when a worker is free)."""
         ctx = self.ctx
-        for result in ctx.client.batch.iter_results(self.batch_id, ctx.settings.page_size):
-            job = pending.pop(result.batch_request_id, None)
+        for result in ctx.client.batch.iter_results(self.batch_id, ctx.settings.list_page):
+            job = spool.take(result.batch_request_id)
             if job is None:  # not in this selection (--only, --shard) or already written
                 continue
             ctx.runner.offer(result)
@@ -291,3 +336,20 @@ def _progress(info: BatchInfo) -> str:
         f"batch {info.batch_id}: {done}/{info.num_requests} finished "
         f"({info.num_success} ok, {info.num_error} failed, {info.num_cancelled} cancelled)"
     )
+
+
+class _CallWindow:
+    """At most ``calls`` calls in any ``window_s`` seconds (a sliding window)."""
+
+    def __init__(self, calls: int, window_s: float) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque(maxlen=calls)
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait for a free call; False when ``stop`` was set meanwhile."""
+        if len(self._times) == self._times.maxlen:
+            delay = self._times[0] + self.window_s - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                return False
+        self._times.append(time.monotonic())
+        return True
