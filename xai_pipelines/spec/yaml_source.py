@@ -10,11 +10,6 @@ turns them into plain JSON-like values itself, which lets it:
 * expand anchors, aliases and ``<<`` merge keys with a budget on the number of
   values produced, so a "billion laughs" alias bomb fails fast and cleanly;
 * record the line and column of every value and every mapping key.
-
-libyaml composes the nodes when PyYAML has it (the same nodes, tags and marks,
-about ten times faster: 150,000 keys in a second or two); on any refusal the
-pure-Python composer reads the text again, so every problem keeps its message.
-Flow nesting deeper than the limit is refused before either reads it.
 """
 
 from __future__ import annotations
@@ -72,24 +67,6 @@ class _Composer(reader.Reader, scanner.Scanner, parser.Parser, composer.Composer
         parser.Parser.__init__(self)
         composer.Composer.__init__(self)
         _CoreResolver.__init__(self)
-
-
-_CParser: Any
-try:
-    from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
-except ImportError:  # PyYAML built without libyaml: the pure-Python composer does it all
-    _CParser = None
-
-
-_CComposer: Any = None
-if _CParser is not None:
-
-    class _CComposer(_CParser, _CoreResolver):  # type: ignore[no-redef]
-        """libyaml's composer with the YAML 1.2 core resolver (tags and marks as :class:`_Composer`)."""
-
-        def __init__(self, text: str) -> None:
-            _CParser.__init__(self, text)
-            _CoreResolver.__init__(self)
 
 
 @dataclass
@@ -327,40 +304,6 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
     return Problem(file, 1, 1, "(root)", f"YAML syntax error: {exc}")
 
 
-_FAILED: Any = object()
-
-
-def _fast_compose(text: str) -> Any:
-    """The node tree composed by libyaml (the same tree and marks, ~10x faster), or
-    :data:`_FAILED` when libyaml is missing or refuses the text (the pure-Python
-    composer then reads it again, so every problem keeps its message)."""
-    if _CComposer is None:
-        return _FAILED
-    loader = None
-    try:
-        loader = _CComposer(text)
-        return loader.get_single_node()
-    except (yaml.YAMLError, RecursionError, ValueError):
-        return _FAILED
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-def _compose(text: str, file: str) -> Any:
-    loader: _Composer | None = None
-    try:
-        loader = _Composer(text)
-        return loader.get_single_node()
-    except yaml.YAMLError as exc:
-        raise SpecError([_syntax_problem(exc, text, file)]) from None
-    except RecursionError:
-        raise SpecError([Problem(file, 1, 1, "(root)", "YAML nested too deeply")]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
 def parse_yaml(text: str, file: str, *, max_values: int = MAX_VALUES) -> tuple[Any, Positions]:
     """Parse one YAML document into JSON-like values plus their positions.
 
@@ -378,9 +321,17 @@ def parse_yaml(text: str, file: str, *, max_values: int = MAX_VALUES) -> tuple[A
     too_deep = _flow_too_deep(text)
     if too_deep is not None:
         raise SpecError([Problem(file, *too_deep, "(root)", _DEEP)])
-    node = _fast_compose(text)
-    if node is _FAILED:
-        node = _compose(text, file)
+    loader: _Composer | None = None
+    try:
+        loader = _Composer(text)
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise SpecError([_syntax_problem(exc, text, file)]) from None
+    except RecursionError:
+        raise SpecError([Problem(file, 1, 1, "(root)", "YAML nested too deeply")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     positions = Positions(file)
     if node is None:
         return None, positions
