@@ -116,7 +116,13 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
     ) -> batch_pb2.Batch:
         def work() -> batch_pb2.Batch:
             if request.input_file_id:
-                raise invalid("input_file_id is not supported by the emulator (no Files API)")
+                # The file's lines are REST request bodies (OpenAI-style custom_id/method/
+                # url/body lines: docs.litellm.ai/docs/providers/xai_batches, updated
+                # 2026-10-09, read 2026-11-29), a form the emulator does not parse.
+                raise invalid(
+                    "creating a batch from an uploaded JSONL file (input_file_id) is not "
+                    "modelled by the emulator; add the requests with AddBatchRequests"
+                )
             return self.state.create(request.name, self._key(context))
 
         return await answer(context, work)
