@@ -993,3 +993,21 @@ def _check_version(version: int, what: str) -> None:
             f"{what} has schema_version {version}; this version of xai-pipelines reads "
             f"up to {SCHEMA_VERSION} (upgrade to read it)"
         )
+
+
+def _build_type_info() -> None:
+    """Build msgspec's type information of every record now, on the importing thread.
+
+    msgspec builds it lazily, on a type's first encode, decode or convert. Worker
+    threads that used a record for the first time at the same moment crashed the
+    interpreter (SIGSEGV in ``msgspec.convert(..., Scores)`` while another thread
+    was still building ``Scores``' information; msgspec 0.22, CPython 3.11, about
+    one ``xai-run --local`` in twenty under load). Built once here, it is only read
+    afterwards.
+    """
+    for value in list(globals().values()):
+        if isinstance(value, type) and issubclass(value, msgspec.Struct) and value is not _Record:
+            msgspec.json.Decoder(value)
+
+
+_build_type_info()
