@@ -56,8 +56,8 @@ METHOD = {"chat": "GetCompletion", "image": "GenerateImage"}
 class WatchedRun(PipelineRun):
     """A run that watches its calls around the first failed write.
 
-    ``started_after`` counts calls that passed the run's gate (the rate limiter's
-    ``acquire``, taken right before every call) once the failure was known:
+    ``started_after`` counts calls that passed the run's gate (``acquire``, or
+    ``aacquire`` on the event loop, taken right before every call) once the failure was known:
     it must stay 0. A call that passed the gate before may reach the emulator
     a moment after the failure (it was already under way); ``gate_passes`` must
     equal the calls the emulator saw, so no call escaped the count.
@@ -87,6 +87,16 @@ class WatchedRun(PipelineRun):
                 self.started_after += after
 
         res.hooks.acquire = watched  # type: ignore[method-assign]
+        agate = res.hooks.aacquire
+
+        async def awatched(estimate: int) -> None:  # the online runners' gate (event loop)
+            after = self.failed.is_set()
+            await agate(estimate)
+            with self._count:
+                self.gate_passes += 1
+                self.started_after += after
+
+        res.hooks.aacquire = awatched  # type: ignore[method-assign]
         return res
 
     def _failed(self, failure: WriteError) -> None:

@@ -11,6 +11,7 @@ the planned content.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.sdk.files import FileUploads
 
-__all__ = ["resolve_files"]
+__all__ = ["aresolve_files", "aresolve_turn", "has_local_files", "resolve_files", "resolve_turn"]
 
 
 def _is_local(value: Any) -> bool:
@@ -78,3 +79,33 @@ def resolve_files(request: Mapping[str, Any], uploads: FileUploads) -> dict[str,
 def resolve_turn(turn: Mapping[str, Any], uploads: FileUploads) -> Mapping[str, Any]:
     """A further user turn (JSON message form) with its local files replaced by file ids."""
     return _message(turn, uploads)
+
+
+def has_local_files(request: Mapping[str, Any]) -> bool:
+    """Whether ``request`` (a request or a turn) names a local file to upload."""
+    content = request.get("content")
+    if isinstance(content, list) and any(_is_local(p) for p in content):
+        return True
+    messages = request.get("messages")
+    if isinstance(messages, list) and any(
+        isinstance(m, Mapping) and has_local_files(m) for m in messages
+    ):
+        return True
+    images = request.get("image_urls")
+    return _is_local(request.get("image_url")) or (
+        isinstance(images, list) and any(_is_local(v) for v in images)
+    )
+
+
+async def aresolve_files(request: Mapping[str, Any], uploads: FileUploads) -> dict[str, Any]:
+    """:func:`resolve_files` for the event loop: reading, hashing and uploading on the pool."""
+    if has_local_files(request):
+        return await asyncio.to_thread(resolve_files, request, uploads)
+    return dict(request)
+
+
+async def aresolve_turn(turn: Mapping[str, Any], uploads: FileUploads) -> Mapping[str, Any]:
+    """:func:`resolve_turn` for the event loop (see :func:`aresolve_files`)."""
+    if has_local_files(turn):
+        return await asyncio.to_thread(resolve_turn, turn, uploads)
+    return turn

@@ -21,11 +21,18 @@ the client and its policy are shared by all workers, and the hook runs inside
 the call that failed, so it finds the job in the caller's context (a worker
 thread's, or an asyncio task's: each has its own). The grader calls the client
 within the job's scope too, so its retries are booked to the job.
+
+The executor runs every job as a task on one event loop: :meth:`AttemptHooks.aacquire`
+is :meth:`AttemptHooks.acquire` for them. Tasks waiting for a place or a rate-limit
+token queue behind one ``asyncio.Lock`` each (:class:`_Gate`): only the first in
+line looks at the limit, woken early when a place is given back, so thousands of
+waiting calls cost no polling.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -46,6 +53,29 @@ log = logging.getLogger(__name__)
 
 #: How often an async backoff looks at the abort event.
 ABORT_POLL_S = 0.05
+#: Longest wait of the first task in line before it looks at the limits again
+#: (a pause ending, the limit growing, the abort event).
+GATE_POLL_S = 0.1
+
+
+class _Gate:
+    """The async waiting lines of one event loop: for a place, and for a rate-limit token."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
+        self.places = asyncio.Lock()
+        self.tokens = asyncio.Lock()
+        self.freed = asyncio.Event()
+
+    def wake(self) -> None:
+        """A place was given back: wake the first task in line (from any thread)."""
+        if not self.places.locked():
+            return
+        if threading.get_ident() == self.thread:
+            self.freed.set()
+        else:
+            self.loop.call_soon_threadsafe(self.freed.set)
 
 
 @dataclass
@@ -102,6 +132,7 @@ class AttemptHooks:
         self.abort = abort
         self.adaptive = adaptive
         self._current: ContextVar[JobScope | None] = ContextVar("job_scope", default=None)
+        self._gate: _Gate | None = None
 
     def policy(
         self, max_attempts: int, initial_backoff_s: float, max_backoff_s: float
@@ -151,6 +182,9 @@ class AttemptHooks:
         held = self.adaptive.now() - scope.place_since
         scope.place_since = None
         self.adaptive.release(held if succeeded else None)
+        gate = self._gate
+        if gate is not None:
+            gate.wake()
 
     def on_attempt(self, info: AttemptInfo) -> None:
         """Book a failed attempt; before a retry, check the deadline and take a token.
@@ -206,7 +240,7 @@ class AttemptHooks:
         self.acquire(scope.estimate if scope is not None else 0)
 
     async def abackoff(self, delay: float) -> None:
-        """:meth:`backoff` for the async calls (the place and token are awaited on a thread)."""
+        """:meth:`backoff` for the async calls (the place and token are awaited in line)."""
         scope = self.current
         extra = 0.0
         if scope is not None:
@@ -218,7 +252,7 @@ class AttemptHooks:
             await asyncio.sleep(min(left, ABORT_POLL_S))
         if self.abort.is_set():
             raise CancelledError("aborted while waiting to retry")
-        await asyncio.to_thread(self.acquire, scope.estimate if scope is not None else 0)
+        await self.aacquire(scope.estimate if scope is not None else 0)
 
     def acquire(self, estimate: int) -> None:
         """Take a place among the calls in flight (unless the job holds one), then a request
@@ -238,3 +272,59 @@ class AttemptHooks:
             scope.queued_s += time.perf_counter() - started
             if adaptive is not None:
                 scope.dispatched_at = adaptive.now()
+
+    async def aacquire(self, estimate: int) -> None:
+        """:meth:`acquire` for a task of the event loop: waits in line, never blocking the loop.
+
+        Raises:
+            JobFailed: The run aborted while waiting.
+        """
+        scope = self.current
+        started = time.perf_counter()
+        adaptive = self.adaptive
+        if adaptive is not None and scope is not None and scope.place_since is None:
+            if not await self._aplace(adaptive):
+                raise JobFailed("CANCELLED", "run aborted")
+            scope.place_since = adaptive.now()
+        if self.limiter.limited and not await self._atoken(estimate):
+            self._give_back(scope, succeeded=False)
+            raise JobFailed("CANCELLED", "run aborted")
+        if scope is not None:
+            scope.estimate = estimate
+            scope.queued_s += time.perf_counter() - started
+            if adaptive is not None:
+                scope.dispatched_at = adaptive.now()
+
+    def _loop_gate(self) -> _Gate:
+        gate = self._gate
+        if gate is None or gate.loop is not asyncio.get_running_loop():
+            gate = self._gate = _Gate()
+        return gate
+
+    async def _aplace(self, adaptive: AdaptiveConcurrency) -> bool:
+        """Take a place, in line behind the tasks already waiting; False on abort."""
+        gate = self._loop_gate()
+        if not gate.places.locked() and adaptive.try_acquire() == 0.0:
+            return True
+        async with gate.places:
+            while not self.abort.is_set():
+                gate.freed.clear()
+                wait = adaptive.try_acquire()
+                if wait == 0.0:
+                    return True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(gate.freed.wait(), min(wait, GATE_POLL_S))
+        return False
+
+    async def _atoken(self, estimate: int) -> bool:
+        """Take a request (and ``estimate`` tokens) from the rate limiter, in line; False on abort."""
+        gate = self._loop_gate()
+        if not gate.tokens.locked() and self.limiter.try_acquire(estimate) == 0.0:
+            return True
+        async with gate.tokens:
+            while not self.abort.is_set():
+                wait = self.limiter.try_acquire(estimate)
+                if wait == 0.0:
+                    return True
+                await asyncio.sleep(min(wait, GATE_POLL_S))
+        return False

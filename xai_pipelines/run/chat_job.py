@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from xai_pipelines.plan import ChatJob
 from xai_pipelines.plan.estimate import job_tokens
 from xai_pipelines.records import UNSET, ChatOutput, ChatReply, Turn
-from xai_pipelines.run.attachments import resolve_files, resolve_turn
-from xai_pipelines.run.attempts import JobScope
+from xai_pipelines.run.attachments import aresolve_files, aresolve_turn
+from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.jobrun import Executed, JobRunner, call_usage, plain
 from xai_pipelines.run.prompt_cache import conversation_id
-from xai_pipelines.sdk import Chat, Response
+from xai_pipelines.sdk import Client, Response
+from xai_pipelines.sdk.aio import AsyncChat, AsyncClient
 
 
 def output_record(response: Response) -> ChatOutput:
@@ -53,56 +56,76 @@ def call_estimate(job: ChatJob) -> int:
 
 
 class ChatRunner(JobRunner):
-    """Runs :class:`ChatJob`: its request, then each further turn after appending the reply."""
+    """Runs :class:`ChatJob`: its request, then each further turn after appending the reply.
+
+    Args:
+        client: The sync client (uploads of local files, the grader).
+        hooks: Attempt bookkeeping.
+        aclient: The async client the calls go through (same retry policy and hooks).
+        **kwargs: As for :class:`JobRunner`.
+    """
 
     kind = "chat"
 
-    def execute(self, job: ChatJob, scope: JobScope) -> Executed:
+    def __init__(
+        self, client: Client, hooks: AttemptHooks, aclient: AsyncClient, **kwargs: Any
+    ) -> None:
+        super().__init__(client, hooks, **kwargs)
+        self.aclient = aclient
+
+    async def aexecute(self, job: ChatJob, scope: JobScope) -> Executed:
         """Send the conversation, turn by turn, and collect the final outputs.
 
         Local files are uploaded (once per run) first; every call of the chat carries
         the conversation id of its prompt prefix, for prompt-cache hits.
         """
-        params = resolve_files(plain(job.request), self.client.uploads)
+        params = await aresolve_files(plain(job.request), self.client.uploads)
         model = params.pop("model")
         messages = params.pop("messages", [])
         n = int(params.pop("n", 1) or 1)
         params.setdefault("conversation_id", conversation_id(job.request, job.task))
-        chat = self.client.chat.create(model, messages, **params)
+        chat = self.aclient.chat.create(model, messages, **params)
         estimate = call_estimate(job)
         done = Executed(calls=0, attempts=0)
         turns: list[Turn] = []
-        responses = self._ask(chat, job.mode, n, estimate, scope, done)
+        responses = await self._ask(chat, job.mode, n, estimate, scope, done)
         for turn in job.turns:
             turns.append(Turn(user=plain(turn), outputs=[output_record(r) for r in responses]))
             chat.append(responses[0])
-            chat.append(dict(resolve_turn(plain(turn), self.client.uploads)))
-            responses = self._ask(chat, job.mode, n, estimate, scope, done)
+            chat.append(dict(await aresolve_turn(plain(turn), self.client.uploads)))
+            responses = await self._ask(chat, job.mode, n, estimate, scope, done)
         done.reply = reply_fields(job.mode, responses)
         if turns:
             done.reply.turns = turns
         return done
 
-    def _ask(
-        self, chat: Chat, mode: str, n: int, estimate: int, scope: JobScope, done: Executed
+    async def _ask(
+        self, chat: AsyncChat, mode: str, n: int, estimate: int, scope: JobScope, done: Executed
     ) -> list[Response]:
-        self.hooks.acquire(estimate)
+        await self.hooks.aacquire(estimate)
         timeout = self.call_timeout(scope)
         if mode == "stream":
             responses: list[Response] = []
-            stream = (
-                chat.stream(timeout=timeout) if n == 1 else chat.stream_batch(n, timeout=timeout)
-            )
-            for item, _chunk in stream:
-                responses = item if isinstance(item, list) else [item]
+            if n == 1:
+                async for one, _chunk in chat.stream(timeout=timeout):
+                    responses = [one]
+            else:
+                async for some, _chunk in chat.stream_batch(n, timeout=timeout):
+                    responses = some
             if responses:
                 done.ttft_s = responses[0].ttft_s
         elif mode == "defer":
             wait = 600.0 if timeout is None else timeout
-            responses = [chat.defer(timeout=wait)] if n == 1 else chat.defer_batch(n, timeout=wait)
+            responses = (
+                [await chat.defer(timeout=wait)]
+                if n == 1
+                else await chat.defer_batch(n, timeout=wait)
+            )
         else:
             responses = (
-                [chat.sample(timeout=timeout)] if n == 1 else chat.sample_batch(n, timeout=timeout)
+                [await chat.sample(timeout=timeout)]
+                if n == 1
+                else await chat.sample_batch(n, timeout=timeout)
             )
         usage = call_usage(responses[0].usage)
         self.hooks.limiter.reconcile(estimate, usage.tokens)

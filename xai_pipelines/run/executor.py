@@ -1,30 +1,45 @@
-"""The executor: runs a lazy stream of jobs on a thread pool with a bounded number in flight.
+"""The executor: runs a lazy stream of jobs as tasks of one event loop, a bounded number in flight.
 
-The plan is pulled one job at a time, only when a worker slot is free, so at
-most ``concurrency`` jobs exist beyond those already finished: memory does not
-grow with the size of the plan. Dispatch stops on Ctrl-C, on the first failure
-with ``fail_fast``, or when the spent budget reaches ``budget_usd``; jobs already
-in flight are allowed to finish (within ``grace_s`` after Ctrl-C).
+Every job in flight is one coroutine on one ``asyncio`` event loop, run on the
+thread that calls :meth:`Executor.run`; its API calls are ``grpc.aio`` calls (the
+runners use :class:`xai_pipelines.sdk.aio.AsyncClient`), so thousands of calls are in
+flight without an OS thread each. The blocking part of a job (cache lookups and
+stores, local file uploads, model-graded checks on the sync client, image saves)
+runs on the executor's thread pool (:data:`WORK_THREADS` threads, the loop's default
+executor, so ``asyncio.to_thread`` lands there with the job's context); a job
+function that is not a coroutine function (batch mode's result conversion) runs
+there whole. Result and error lines are appended from the loop: one ``write``
+each, the fsync is the appender's background thread's.
+
+The plan is pulled one job at a time, only when a slot is free, so at most
+``concurrency`` jobs exist beyond those already finished: memory does not grow
+with the size of the plan. Dispatch stops on Ctrl-C, on the first failure with
+``fail_fast``, on a refused key, or when the spent budget reaches ``budget_usd``;
+jobs already in flight are allowed to finish (within ``grace_s`` after Ctrl-C,
+after which ``abort`` is set and their tasks are cancelled, which cancels their calls).
 
 A failed write into the output directory (see :mod:`xai_pipelines.run.sink`)
 stops dispatch at once and sets ``abort``: no further call is made (a job
 waiting for a rate-limit token or a retry gives up, unrecorded, and is run again
 by a resumed run), while calls already sent finish and their results are kept.
 
-Nothing a worker raises is lost in the thread pool: a runner's bug fails its
-job (traceback in ``run.log``); an error anywhere else in a worker (the sink,
-the bookkeeping) stops the run and :meth:`Executor.run` raises
-:class:`WorkerError` once the jobs in flight are done.
+Nothing a job task raises is lost: a runner's bug fails its job (traceback in
+``run.log``); an error anywhere else (the sink, the bookkeeping) stops the run and
+:meth:`Executor.run` raises :class:`WorkerError` once the jobs in flight are done.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from xai_pipelines.defaults import DEFAULTS
 from xai_pipelines.plan import Job
@@ -36,6 +51,8 @@ from xai_pipelines.store import ResumeState, RunStatus, WriteError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: Errors that no other job would escape (the key is refused): dispatch stops at once.
 FATAL_ERRORS: tuple[type[XaiError], ...] = (AuthenticationError, PermissionDeniedError)
 
@@ -46,7 +63,7 @@ def is_fatal(failure: BaseException) -> bool:
 
 
 class WorkerError(RuntimeError):
-    """A worker thread raised outside the job's own work (a bug); its traceback is logged.
+    """A job's task raised outside the job's own work (a bug); its traceback is logged.
 
     Attributes:
         job_id: The job the worker was running.
@@ -60,11 +77,19 @@ class WorkerError(RuntimeError):
         self.job_id = job_id
 
 
-#: Runs one job; raises :class:`JobFailed` when it fails for good.
-JobFn = Callable[[Job], JobResult]
+#: Runs one job (a coroutine function, or a plain one run on the pool); raises
+#: :class:`JobFailed` when it fails for good.
+JobFn = Callable[[Job], JobResult] | Callable[[Job], Awaitable[JobResult]]
 OnError = Literal["continue", "fail_fast"]
 #: After Ctrl-C, how long in-flight jobs may take to finish (default of the run's ``grace_s``).
 GRACE_S = 10.0
+#: Threads of the pool for the blocking work of jobs (see the module docstring): the
+#: calls themselves hold none, so a few dozen keep the disk and the grader busy.
+WORK_THREADS = 32
+#: How often the loop looks at the stop and halt events set from other threads.
+WATCH_S = 0.05
+#: After an abort, how long cancelled tasks get to unwind (spans, places) before the loop ends.
+UNWIND_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +114,7 @@ class ExecutorOptions:
 
 
 class Executor:
-    """Dispatches jobs to ``run_job`` on worker threads and records what they produce.
+    """Runs jobs as tasks of one event loop and records what they produce.
 
     Args:
         run_job: Runs one job (chat or image, see :mod:`xai_pipelines.run.jobrun`).
@@ -98,6 +123,8 @@ class Executor:
         stop: Set from outside (first Ctrl-C) to stop dispatching.
         abort: Set by the executor when the grace period ran out; job runners check it.
         resume: Jobs finished by earlier runs, skipped by id and digest.
+        on_close: Awaited on the executor's loop when the run ends (closes the async
+            client's channels, which belong to that loop).
     """
 
     def __init__(
@@ -109,6 +136,7 @@ class Executor:
         stop: threading.Event | None = None,
         abort: threading.Event | None = None,
         resume: ResumeState | None = None,
+        on_close: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.run_job = run_job
         self.sink = sink
@@ -116,15 +144,16 @@ class Executor:
         self.stop = stop or threading.Event()
         self.abort = abort or threading.Event()
         self.resume = resume or ResumeState()
+        self.on_close = on_close
         self.reason: RunStatus | None = None
         self._halt = threading.Event()  # stop dispatching, for any reason
-        self._slots = threading.BoundedSemaphore(options.concurrency)
-        self._idle = threading.Condition()
         self._budget_ticks = (
             None if options.budget_usd is None else round(options.budget_usd * TICKS_PER_USD)
         )
         self._write_failed = threading.Event()
         self._crash: WorkerError | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._is_async = inspect.iscoroutinefunction(run_job)
         sink.on_write_failure(self._on_write_failure)
 
     def _on_write_failure(self, failure: WriteError) -> None:
@@ -135,31 +164,32 @@ class Executor:
         self.abort.set()
 
     def run(self, jobs: Iterable[Job]) -> RunStatus:
-        """Run every job of ``jobs`` not already finished.
+        """Run every job of ``jobs`` not already finished, on a new event loop on this thread.
 
         Returns:
             ``completed`` (all succeeded), ``failed`` (some failed, or a write failed:
             see ``sink.write_failure``), ``interrupted`` (Ctrl-C) or ``budget_exhausted``.
 
         Raises:
-            WorkerError: A worker raised outside its job's work (after the jobs in
+            WorkerError: A job's task raised outside its job's work (after the jobs in
                 flight finished).
         """
         stats = self.sink.stats
-        pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="job")
+        pool = ThreadPoolExecutor(min(self.options.concurrency, WORK_THREADS),
+                                  thread_name_prefix="job")  # fmt: skip
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(pool)
         try:
-            for job in jobs:
-                if self.resume.finished and self.resume.is_done(job.id, job.digest):
-                    stats.skipped += 1
-                    continue
-                if not self._take_slot():
-                    break
-                stats.job_started()
-                pool.submit(self._work, job)
-            self._drain()
+            loop.run_until_complete(self._main(jobs))
         finally:
-            wait = not self.abort.is_set() or self._write_failed.is_set()
-            pool.shutdown(wait=wait, cancel_futures=True)
+            try:
+                _cancel_all(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                # after an abort, blocking work left on the pool is not waited for
+                wait = not self.abort.is_set() or self._write_failed.is_set()
+                pool.shutdown(wait=wait, cancel_futures=True)
+                loop.close()
         if self._crash is not None:
             raise self._crash
         if self.stop.is_set():
@@ -168,42 +198,82 @@ class Executor:
             return self.reason
         return "failed" if stats.failed else "completed"
 
-    def _take_slot(self) -> bool:
-        while True:
-            if self._halted():
-                return False
-            if self._slots.acquire(timeout=0.1):
-                if self._halted():
-                    self._slots.release()
-                    return False
-                return True
+    async def _main(self, jobs: Iterable[Job]) -> None:
+        self._slots = asyncio.Semaphore(self.options.concurrency)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        dispatcher = asyncio.create_task(self._dispatch(jobs))
+        watcher = asyncio.create_task(self._watch(dispatcher))
+        try:
+            await dispatcher
+            await self._drain()
+        finally:
+            watcher.cancel()
+            if self.on_close is not None:
+                await self.on_close()
 
     def _halted(self) -> bool:
         return self._halt.is_set() or self.stop.is_set()
 
-    def _drain(self) -> None:
-        """Wait for in-flight jobs; after Ctrl-C, only for ``grace_s``."""
-        for _ in range(self.options.concurrency):
-            while not self._slots.acquire(timeout=0.1):
-                if self.stop.is_set() and self._wait_grace():
-                    return
-        for _ in range(self.options.concurrency):
-            self._slots.release()
-
-    def _wait_grace(self) -> bool:
-        """Returns True (and sets ``abort``) when in-flight jobs outlast the grace period."""
-        with self._idle:
-            done = self._idle.wait_for(
-                lambda: self.sink.stats.in_flight == 0, timeout=self.options.grace_s
-            )
-        if not done:
-            self.abort.set()
-        return not done
-
-    def _work(self, job: Job) -> None:
+    async def _dispatch(self, jobs: Iterable[Job]) -> None:
+        """Pull the plan, a job per free slot, until it ends or dispatch stops."""
+        stats = self.sink.stats
         try:
-            self._record(job)
-        except BaseException as exc:  # never lost in the pool: the run raises it at the end
+            for job in jobs:
+                if self.resume.finished and self.resume.is_done(job.id, job.digest):
+                    stats.skipped += 1
+                    continue
+                if self._halted():
+                    return
+                await self._slots.acquire()
+                if self._halted():
+                    self._slots.release()
+                    return
+                stats.job_started()
+                task = asyncio.create_task(self._work(job))
+                self._tasks.add(task)
+                self._idle.clear()
+                task.add_done_callback(self._done)
+        except asyncio.CancelledError:  # the watcher saw a stop while every slot was taken
+            return
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def _watch(self, dispatcher: asyncio.Task[None]) -> None:
+        """Stop the dispatcher waiting for a slot once a stop or halt is set (from any thread)."""
+        while not dispatcher.done():
+            if self._halted():
+                dispatcher.cancel()
+                return
+            await asyncio.sleep(WATCH_S)
+
+    async def _drain(self) -> None:
+        """Wait for the jobs in flight; after Ctrl-C only for ``grace_s``, then abort them."""
+        while self._tasks:
+            if self.stop.is_set():
+                try:
+                    await asyncio.wait_for(self._idle.wait(), self.options.grace_s)
+                except TimeoutError:
+                    self.abort.set()
+                    pending = list(self._tasks)
+                    for task in pending:
+                        task.cancel()
+                    await asyncio.wait(pending, timeout=UNWIND_S)
+                return
+            try:
+                await asyncio.wait_for(self._idle.wait(), WATCH_S * 4)
+            except TimeoutError:
+                continue
+
+    async def _work(self, job: Job) -> None:
+        try:
+            await self._record(job)
+        except asyncio.CancelledError:  # aborted after the grace period: resume runs it
+            self.sink.stats.job_abandoned()
+        except BaseException as exc:  # never lost: the run raises it at the end
             log.exception("job %s: the worker raised %s; the run stops", job.id, type(exc).__name__)
             if self._crash is None:
                 self._crash = WorkerError(job.id, exc)
@@ -212,13 +282,16 @@ class Executor:
             self._halt.set()
         finally:
             self._slots.release()
-            with self._idle:
-                self._idle.notify_all()
 
-    def _record(self, job: Job) -> None:
+    async def _call(self, job: Job) -> JobResult:
+        if self._is_async:
+            return await self.run_job(job)  # type: ignore[no-any-return,misc]
+        return await _on_pool(self.run_job, job)  # type: ignore[arg-type]
+
+    async def _record(self, job: Job) -> None:
         """Run ``job`` and hand what it produced to the sink."""
         try:
-            result = self.run_job(job)
+            result = await self._call(job)
         except JobFailed as failure:
             if self._write_failed.is_set() and failure.code == "CANCELLED":
                 # stopped before its call by the failed write: not a failure; resume runs it
@@ -241,7 +314,28 @@ class Executor:
             log.exception("job %s: the runner raised %s", job.id, type(exc).__name__)
             self.sink.failed(job, JobFailed("CLIENT_ERROR", f"{type(exc).__name__}: {exc}"))
         else:
-            self.sink.finished(result)
+            if result.recorded is not None or result.deferred:
+                # the cache's store (SQLite) or image files: blocking, so on the pool
+                await _on_pool(self.sink.finished, result)
+            else:
+                self.sink.finished(result)  # one buffered line: cheaper here than a hand-off
             if self._budget_ticks is not None and self.sink.stats.cost_ticks >= self._budget_ticks:
                 self.reason = "budget_exhausted"
                 self._halt.set()
+
+
+async def _on_pool(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the loop's pool, in the caller's context (the job's scope and span)."""
+    loop = asyncio.get_running_loop()
+    ctx = contextvars.copy_context()
+    return await loop.run_in_executor(None, functools.partial(ctx.run, fn, *args))
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still on ``loop`` (after an interrupt) and let them unwind."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(pending, timeout=UNWIND_S))

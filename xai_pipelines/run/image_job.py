@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
 from xai_pipelines.plan import ImageJob
 from xai_pipelines.records import ImageRecord, ImageReply
-from xai_pipelines.run.attachments import resolve_files
+from xai_pipelines.run.attachments import aresolve_files
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.jobrun import Executed, JobRunner, call_usage, plain, replayed_usage
 from xai_pipelines.run.outcome import DeferredWrite
 from xai_pipelines.sdk import Client, ImageResponse
+from xai_pipelines.sdk.aio import AsyncClient, AsyncImageResponse
 from xai_pipelines.sdk.image_bytes import extension_for, sniff_mime
 from xai_pipelines.store import OutputDir, WriteError
 
@@ -58,32 +61,48 @@ class ImageRunner(JobRunner):
     """Runs :class:`ImageJob` and writes ``images/<job-id>/<index>.<ext>``.
 
     Args:
-        client: The SDK client.
+        client: The sync client (uploads of local input images, the grader).
         hooks: Attempt bookkeeping.
         out: The output directory images are saved in.
+        aclient: The async client the calls go through.
         **kwargs: As for :class:`JobRunner`.
     """
 
     kind = "image"
 
-    def __init__(self, client: Client, hooks: AttemptHooks, out: OutputDir, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        client: Client,
+        hooks: AttemptHooks,
+        out: OutputDir,
+        aclient: AsyncClient,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(client, hooks, **kwargs)
         self.out = out
+        self.aclient = aclient
 
-    def execute(self, job: ImageJob, scope: JobScope) -> Executed:
-        """Upload local input images (once per run), generate, then save each image atomically."""
-        params = resolve_files(plain(job.request), self.client.uploads)
+    async def aexecute(self, job: ImageJob, scope: JobScope) -> Executed:
+        """Upload local input images (once per run), generate, then save each image atomically.
+
+        ``url`` images are downloaded off the loop (the async client's downloader runs
+        on the pool), and the files are written on the pool.
+        """
+        params = await aresolve_files(plain(job.request), self.client.uploads)
         prompt = params.pop("prompt")
         model = params.pop("model")
         n = int(params.pop("n", 1) or 1)
-        self.hooks.acquire(0)
+        await self.hooks.aacquire(0)
         self.call_timeout(scope)  # raises once the job's deadline has passed
-        images: list[ImageResponse] = (
-            [self.client.image.sample(prompt, model, **params)]
+        images: list[AsyncImageResponse] = (
+            [await self.aclient.image.sample(prompt, model, **params)]
             if n == 1
-            else self.client.image.sample_batch(prompt, n, model, **params)
+            else await self.aclient.image.sample_batch(prompt, n, model, **params)
         )
-        return saved_images(self.out, job.id, prompt, model, images)
+        payloads = [await img.image for img in images]
+        return await asyncio.to_thread(
+            saved_images, self.out, job.id, prompt, model, images, payloads
+        )
 
     def replay(self, job: ImageJob, entry: CacheEntry) -> Executed:
         """The cached images written into this output directory, each atomically."""
@@ -104,18 +123,25 @@ class ImageRunner(JobRunner):
 
 
 def saved_images(
-    out: OutputDir, job_id: str, prompt: str, model: str, images: list[ImageResponse]
+    out: OutputDir,
+    job_id: str,
+    prompt: str,
+    model: str,
+    images: Sequence[ImageResponse | AsyncImageResponse],
+    payloads: Sequence[bytes] | None = None,
 ) -> Executed:
     """Save each image of one call atomically; the image part of its result line.
 
     Shared by online runs and batch mode, so both write the same lines and files.
     An image that cannot be written is kept in ``deferred`` (see :func:`save_or_defer`).
+    ``payloads``: the images' bytes, already loaded (async responses); else each
+    ``ImageResponse.image`` is read here.
     """
     records = []
     files = {}
     done = Executed()
-    for img in images:
-        data = img.image
+    for i, img in enumerate(images):
+        data = payloads[i] if payloads is not None else cast(ImageResponse, img).image
         path = save_or_defer(out, job_id, img.index, data, done)
         files[img.index] = path
         records.append(

@@ -1,16 +1,23 @@
 """Running one job: the shared frame (span, deadline, timing, result line) around ``execute``.
 
-:class:`JobRunner` is a template: :meth:`JobRunner.run` does the work common to
-every job kind and turns client errors into :class:`JobFailed`; subclasses
-implement only :meth:`JobRunner.execute`, which makes the calls and returns the
-kind-specific part of the result line.
+:class:`JobRunner` is a template: :meth:`JobRunner.arun` (online runs, a task of
+the executor's event loop) and :meth:`JobRunner.run` (batch results, on a pool
+thread) do the work common to every job kind and turn client errors into
+:class:`JobFailed`; subclasses implement only the calls: :meth:`JobRunner.aexecute`
+(the chat and image runners, on the async client) or :meth:`JobRunner.execute`
+(batch results), each returning the kind-specific part of the result line.
+
+In :meth:`JobRunner.arun` the blocking steps run on the executor's pool
+(``asyncio.to_thread``, which keeps the job's context): the cache's lookup and
+replay, and the scoring of a job with model-graded checks, whose grader calls go
+through the sync client on that thread. Checks without a grader score inline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from xai_pipelines.evals import Evaluator, Grader
+from xai_pipelines.evals.grader import LlmRubric
 from xai_pipelines.plan import Job
 from xai_pipelines.records import (
     UNSET,
@@ -112,7 +120,7 @@ class RunnerSettings:
     grader_model: str | None = None
 
 
-class JobRunner(ABC):
+class JobRunner:
     """Runs jobs of one kind through an SDK client.
 
     Args:
@@ -178,9 +186,13 @@ class JobRunner(ABC):
         limits = [t for t in (self.settings.call_timeout_s, remaining) if t is not None]
         return min(limits) if limits else None
 
-    @abstractmethod
     def execute(self, job: Any, scope: JobScope) -> Executed:
-        """Make the job's calls (each job kind implements this)."""
+        """Make the job's calls, blocking (runners of :meth:`run` implement this)."""
+        raise NotImplementedError(f"{type(self).__name__} runs jobs with arun()")
+
+    async def aexecute(self, job: Any, scope: JobScope) -> Executed:
+        """Make the job's calls on the event loop (runners of :meth:`arun` implement this)."""
+        raise NotImplementedError(f"{type(self).__name__} runs jobs with run()")
 
     def replay(self, job: Any, entry: CacheEntry) -> Executed:
         """The result-line part of ``job`` from its cache entry (image jobs write their files).
@@ -195,7 +207,7 @@ class JobRunner(ABC):
         )
 
     def run(self, job: Job) -> JobResult:
-        """Run ``job`` (or serve it from the cache) and build its result line.
+        """Run ``job`` with :meth:`execute` (or serve it from the cache); build its result line.
 
         Raises:
             JobFailed: When the job failed for good (error code, message, attempts).
@@ -206,22 +218,40 @@ class JobRunner(ABC):
         """The result of ``job`` from a cache entry already looked up (batch mode's hits)."""
         return self._run(job, entry)
 
+    async def arun(self, job: Job) -> JobResult:
+        """Run ``job`` with :meth:`aexecute` (or serve it from the cache), as a task of the
+        executor's loop; build its result line.
+
+        Raises:
+            JobFailed: When the job failed for good (error code, message, attempts).
+        """
+        with self._frame(job) as (span, scope):
+            started = time.perf_counter()
+            key = None if self.cache is None else self.cache.key(job)
+            entry = None
+            if self.cache is not None:
+                entry = await asyncio.to_thread(self.cache.lookup, job, key)
+            if entry is not None:
+                span.set_attribute("xai_pipelines.job.cached", True)
+                done = await asyncio.to_thread(self.replay, job, entry)
+            else:
+                try:
+                    done = await self.aexecute(job, scope)
+                except XaiError as exc:
+                    raise _failed(exc, span, scope) from exc
+                except JobFailed as exc:
+                    _mark(exc, span, scope)
+                    raise
+            line = self._line(job, entry, done, time.perf_counter() - started - scope.queued_s)
+            plain_line = to_plain(line)
+            if graded(job):  # the grader's calls block: on the pool, in the job's scope
+                line.scores = await asyncio.to_thread(self.evaluator.score, plain_line)
+            else:
+                line.scores = self.evaluator.score(plain_line)
+            return self._result(job, line, entry, key, done, span)
+
     def _run(self, job: Job, entry: CacheEntry | None) -> JobResult:
-        digest = job.digest
-        with (
-            _attached(self.run_context),
-            self.tracer.start_as_current_span(
-                f"job {job.id}",
-                attributes={
-                    RUN_ID_ATTR: self.run_id,
-                    "xai_pipelines.job.id": job.id,
-                    "xai_pipelines.job.kind": job.kind,
-                    "xai_pipelines.job.digest": digest,
-                    "gen_ai.request.model": job.model,
-                },
-            ) as span,
-            self.hooks.scope(job, self.settings.job_timeout_s) as scope,
-        ):
+        with self._frame(job) as (span, scope):
             started = time.perf_counter()
             key = None if self.cache is None else self.cache.key(job)
             if entry is None and self.cache is not None:
@@ -233,56 +263,111 @@ class JobRunner(ABC):
                 try:
                     done = self.execute(job, scope)
                 except XaiError as exc:
-                    span.set_attribute("error.type", exc.code)
-                    raise JobFailed(
-                        exc.code, exc.message, scope.failed_attempts + 1, exc.request_id
-                    ) from exc
+                    raise _failed(exc, span, scope) from exc
                 except JobFailed as exc:
-                    span.set_attribute("error.type", exc.code)
-                    exc.attempts = exc.attempts or scope.failed_attempts + 1
+                    _mark(exc, span, scope)
                     raise
-            latency = time.perf_counter() - started - scope.queued_s
-            usage = done.usage or Usage()
-            cost: int | None
-            source: str | None
-            if entry is not None:
-                cost, source = 0, "cache"
-            else:
-                cost, source = resolve_cost(job.kind, job.model, to_plain(usage), self.prices)
-            span.set_attribute("xai_pipelines.job.attempts", done.attempts)
-            reply = {} if done.reply is None else msgspec.structs.asdict(done.reply)
-            line = ResultLine(
-                id=job.id,
-                kind=job.kind,
-                digest=digest,
-                task=job.task,
-                index=job.index,
-                model=job.model,
-                seed=job.seed,
-                request=plain(job.request),
-                **reply,
-                usage=usage,
-                cost_usd_ticks=cost,
-                cost_source=source,
-                latency_s=round(latency, 6),
-                ttft_s=None if done.ttft_s is None else round(done.ttft_s, 6),
-                calls=done.calls,
-                attempts=done.attempts,
-                expect=plain(job.expect),
-                meta=plain(job.meta),
-                finished_at=utc_now(),
-            )
-            if entry is not None:
-                line.cached = True
-                line.cache = msgspec.convert(entry.provenance(), CacheProvenance)
+            line = self._line(job, entry, done, time.perf_counter() - started - scope.queued_s)
             line.scores = self.evaluator.score(to_plain(line))
-            graded = self.evaluator.grader_cost_ticks(line.scores)
-            spent = cost + graded if cost is not None else graded or None  # budget counts grading
-            result = JobResult(line, usage.tokens, usage.image_count, spent, deferred=done.deferred)
-            if entry is None and self.cache is not None and key is not None:
-                cache, stored, files = self.cache, done.reply, done.files
-                result.recorded = lambda: cache.store_job(key, line, stored, files)
-            return result
+            return self._result(job, line, entry, key, done, span)
+
+    @contextmanager
+    def _frame(self, job: Job) -> Iterator[tuple[trace.Span, JobScope]]:
+        """The job's span (child of the run's) and scope (deadline, attempts, place)."""
+        with (
+            _attached(self.run_context),
+            self.tracer.start_as_current_span(
+                f"job {job.id}",
+                attributes={
+                    RUN_ID_ATTR: self.run_id,
+                    "xai_pipelines.job.id": job.id,
+                    "xai_pipelines.job.kind": job.kind,
+                    "xai_pipelines.job.digest": job.digest,
+                    "gen_ai.request.model": job.model,
+                },
+            ) as span,
+            self.hooks.scope(job, self.settings.job_timeout_s) as scope,
+        ):
+            yield span, scope
+
+    def _line(
+        self, job: Job, entry: CacheEntry | None, done: Executed, latency: float
+    ) -> ResultLine:
+        """The result line of a job that succeeded (``scores`` not yet filled in)."""
+        usage = done.usage or Usage()
+        cost: int | None
+        source: str | None
+        if entry is not None:
+            cost, source = 0, "cache"
+        else:
+            cost, source = resolve_cost(job.kind, job.model, to_plain(usage), self.prices)
+        reply = {} if done.reply is None else msgspec.structs.asdict(done.reply)
+        line = ResultLine(
+            id=job.id,
+            kind=job.kind,
+            digest=job.digest,
+            task=job.task,
+            index=job.index,
+            model=job.model,
+            seed=job.seed,
+            request=plain(job.request),
+            **reply,
+            usage=usage,
+            cost_usd_ticks=cost,
+            cost_source=source,
+            latency_s=round(latency, 6),
+            ttft_s=None if done.ttft_s is None else round(done.ttft_s, 6),
+            calls=done.calls,
+            attempts=done.attempts,
+            expect=plain(job.expect),
+            meta=plain(job.meta),
+            finished_at=utc_now(),
+        )
+        if entry is not None:
+            line.cached = True
+            line.cache = msgspec.convert(entry.provenance(), CacheProvenance)
+        return line
+
+    def _result(
+        self,
+        job: Job,
+        line: ResultLine,
+        entry: CacheEntry | None,
+        key: str | None,
+        done: Executed,
+        span: trace.Span,
+    ) -> JobResult:
+        """The job's result: its scored line, what it spent (grading included), its storing."""
+        span.set_attribute("xai_pipelines.job.attempts", done.attempts)
+        usage, cost = line.usage, line.cost_usd_ticks
+        graded_ticks = self.evaluator.grader_cost_ticks(line.scores)
+        spent = cost + graded_ticks if cost is not None else graded_ticks or None
+        result = JobResult(line, usage.tokens, usage.image_count, spent, deferred=done.deferred)
+        if entry is None and self.cache is not None and key is not None:
+            result.recorded = _storing(self.cache, key, line, done)
+        return result
+
+
+def graded(job: Job) -> bool:
+    """Whether ``job`` has a model-graded check (its scoring makes calls)."""
+    return any(isinstance(e, Mapping) and LlmRubric.type in e for e in job.expect)
+
+
+def _failed(exc: XaiError, span: trace.Span, scope: JobScope) -> JobFailed:
+    """The job's failure for a client error, with its attempts."""
+    span.set_attribute("error.type", exc.code)
+    return JobFailed(exc.code, exc.message, scope.failed_attempts + 1, exc.request_id)
+
+
+def _mark(exc: JobFailed, span: trace.Span, scope: JobScope) -> None:
+    """A runner's own failure of the job: on the span, with its attempts filled in."""
+    span.set_attribute("error.type", exc.code)
+    exc.attempts = exc.attempts or scope.failed_attempts + 1
+
+
+def _storing(cache: JobCache, key: str, line: ResultLine, done: Executed) -> Callable[[], None]:
+    reply, files = done.reply, done.files
+    return lambda: cache.store_job(key, line, reply, files)
 
 
 def replayed_usage(entry: CacheEntry) -> Usage:

@@ -116,19 +116,34 @@ class RateLimiter:
         while True:
             if stop is not None and stop.is_set():
                 return False
-            wait = 0.0
-            if self.requests is not None:
-                wait = self.requests.try_take(1)
-            if wait == 0 and self.tokens is not None and estimated_tokens > 0:
-                wait = self.tokens.try_take(estimated_tokens)
-                if wait and self.requests is not None:
-                    self.requests.give_back(1)
+            wait = self.try_acquire(estimated_tokens)
             if wait == 0:
                 return True
             if stop is not None:
                 stop.wait(min(wait, POLL_S))
             else:
                 self._sleep(min(wait, POLL_S))
+
+    @property
+    def limited(self) -> bool:
+        """Whether any limit is set (without one, :meth:`acquire` never waits)."""
+        return self.requests is not None or self.tokens is not None
+
+    def try_acquire(self, estimated_tokens: int = 0) -> float:
+        """Take one request and ``estimated_tokens`` if both may be sent now.
+
+        Returns:
+            0.0 when taken, otherwise the seconds to wait before trying again (nothing
+            is taken then). The async runners wait with it, one caller at a time.
+        """
+        wait = 0.0
+        if self.requests is not None:
+            wait = self.requests.try_take(1)
+        if wait == 0 and self.tokens is not None and estimated_tokens > 0:
+            wait = self.tokens.try_take(estimated_tokens)
+            if wait and self.requests is not None:
+                self.requests.give_back(1)
+        return wait
 
     def reconcile(self, estimated_tokens: int, actual_tokens: int) -> None:
         """Correct the token bucket once a call's real usage is known."""

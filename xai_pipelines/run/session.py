@@ -64,6 +64,7 @@ from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
 from xai_pipelines.run.telemetry import RUN_ID_ATTR, install_run_id_processor, run_context
 from xai_pipelines.sdk import Client
+from xai_pipelines.sdk.aio import AsyncClient
 from xai_pipelines.sdk.client import DEFAULT_HOST
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.spec import PipelineSpec
@@ -103,6 +104,11 @@ class OutputWriteError(Exception):
     not saved, and what to do.
     """
 
+
+#: Calls one connection of the async client carries before another is opened: the
+#: hosted API allows about 100 concurrent streams per HTTP/2 connection (issue 11,
+#: measured by helper E1; the emulator takes 10,000 on one).
+CALLS_PER_CONNECTION = 100
 
 #: Holds disk space back for the run's last writes (removed when the run ends).
 SPACE_RESERVE = ".space-reserve"
@@ -457,6 +463,8 @@ class PipelineRun:
         adaptive = AdaptiveConcurrency(ex.concurrency, opts.adaptive)
         hooks = AttemptHooks(sink, limiter, executor.abort, adaptive)
         client = self._client(stack, endpoint, hooks)
+        aclient = self._aclient(stack, endpoint, client)
+        executor.on_close = aclient.close  # its channels belong to the executor's loop
         tracer, span, ctx = self._trace(stack)
         served: dict[str, str] = {}
         prices = _prices(client, served)  # inside the run's span: part of the run
@@ -475,8 +483,8 @@ class PipelineRun:
             tracer,
             self._job_cache(endpoint, served),
         )
-        self._chat = ChatRunner(client, hooks, **shared.kwargs())
-        self._image = ImageRunner(client, hooks, self.out, **shared.kwargs())
+        self._chat = ChatRunner(client, hooks, aclient, **shared.kwargs())
+        self._image = ImageRunner(client, hooks, self.out, aclient, **shared.kwargs())
         return RunResources(client, sink, hooks, executor, manifest, span, shared)
 
     def _client(self, stack: ExitStack, endpoint: str, hooks: AttemptHooks) -> Client:
@@ -494,6 +502,23 @@ class PipelineRun:
         )
         stack.callback(client.close)
         return client
+
+    def _aclient(self, stack: ExitStack, endpoint: str, client: Client) -> AsyncClient:
+        """The async client of the online run's calls: the sync client's key, timeout and
+        retry policy; a channel per :data:`CALLS_PER_CONNECTION` calls in flight, opened on
+        demand on the executor's loop (which closes them)."""
+        ex = self.spec.execution
+        aclient = AsyncClient(
+            api_key=self.options.api_key,
+            api_host=endpoint,
+            timeout=ex.timeout_s,
+            retry_policy=client.retry_policy,
+            channels=max(1, -(-ex.concurrency // CALLS_PER_CONNECTION)),
+            calls_per_channel=CALLS_PER_CONNECTION,
+            tracer_provider=self.options.tracer_provider,
+        )
+        stack.callback(aclient.image.close)  # the download session (channels: on_close)
+        return aclient
 
     def _trace(self, stack: ExitStack) -> tuple[trace.Tracer, trace.Span, otel_context.Context]:
         """The run's span, current (and attached) until the stack closes."""
@@ -667,10 +692,10 @@ class PipelineRun:
     def _elapsed(self) -> float:
         return time.monotonic() - getattr(self, "_started", time.monotonic())
 
-    def _dispatch(self, job: Job) -> JobResult:
+    async def _dispatch(self, job: Job) -> JobResult:
         if isinstance(job, ChatJob):
-            return self._chat.run(job)
-        return self._image.run(job)
+            return await self._chat.arun(job)
+        return await self._image.arun(job)
 
     def _serve(self, job: Job, entry: CacheEntry) -> JobResult:
         if isinstance(job, ChatJob):
