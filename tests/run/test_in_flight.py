@@ -94,7 +94,7 @@ def test_two_thousand_calls_in_flight_hold_no_thread_each(
     assert len({line["id"] for line in lines}) == JOBS
     assert all(line["latency_s"] >= LATENCY_S for line in lines)
     # the calls were in flight together: far more than any thread pool of the run holds
-    assert emu.stats.peak_in_flight >= CONCURRENCY // 2, emu.stats.peak_in_flight
+    assert emu.stats.peak_in_flight >= CONCURRENCY // 4, emu.stats.peak_in_flight
     assert peaks.threads <= before_threads + EXTRA_THREADS, (before_threads, peaks.threads)
     assert peaks.rss_mib - before_rss < EXTRA_RSS_MIB, (before_rss, peaks.rss_mib)
 

@@ -74,7 +74,8 @@ class _Gate:
             return
         if threading.get_ident() == self.thread:
             self.freed.set()
-        else:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop ended (a pool thread after an abort)
             self.loop.call_soon_threadsafe(self.freed.set)
 
 

@@ -184,6 +184,8 @@ class Executor:
         finally:
             try:
                 _cancel_all(loop)
+                if self.on_close is not None:
+                    loop.run_until_complete(self.on_close())
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 # after an abort, blocking work left on the pool is not waited for
@@ -209,8 +211,6 @@ class Executor:
             await self._drain()
         finally:
             watcher.cancel()
-            if self.on_close is not None:
-                await self.on_close()
 
     def _halted(self) -> bool:
         return self._halt.is_set() or self.stop.is_set()
