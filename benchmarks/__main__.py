@@ -30,6 +30,7 @@ from benchmarks.common import RunFailed
 from benchmarks.figures import Context, Measure, Outcome, Row, judged
 from benchmarks.in_flight import in_flight_2048, in_flight_5000
 from benchmarks.rate_limits import rate_limit_errors, rpm_limit
+from benchmarks.streams import stream_rate
 
 DEFAULT_OUT = Path(__file__).parent / "results.json"
 REPEATS, REPEATS_QUICK = 3, 2
@@ -51,7 +52,7 @@ ROWS: tuple[Row, ...] = (
     Row("client-rate", "4", "jobs/s over a bare stub's calls/s, concurrency 64", ">= 0.8",
         "x stub", lambda v: v >= 0.8, "client-cost"),
     Row("stream-rate", "5", "streamed chunks/s over a bare stub's, concurrency 256", ">= 0.8",
-        "x stub", None, None),
+        "x stub", lambda v: v >= 0.8, "stream-rate"),
     Row("processes", "5", "--processes N: results, resume and reports as with one process",
         "identical", "-", None, None),
     Row("rate-limit-errors", "6", "jobs/s with 5% RESOURCE_EXHAUSTED over fault-free",
@@ -69,6 +70,7 @@ MEASURES: dict[str, Measure] = {
     "in-flight-2048": in_flight_2048,
     "in-flight-5000": in_flight_5000,
     "client-cost": client_cost,
+    "stream-rate": stream_rate,
     "rate-limit-errors": rate_limit_errors,
     "rpm-limit": rpm_limit,
     "batch-million": batch_million,
