@@ -98,7 +98,7 @@ class JobSpool:
     """
 
     #: SQLite page cache of the spool, KiB.
-    CACHE_KIB = 8192
+    CACHE_KIB = 2048
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / f".batch-spool.{os.getpid()}.part"
