@@ -208,3 +208,20 @@ def test_emulator_pages_stay_valid_while_requests_finish(emulator_factory: Any) 
         assert not list(client.batch.iter_request_metadata(batch.batch_id, 100, ["cancelled"]))
         succeeded = list(client.batch.iter_request_metadata(batch.batch_id, 100, ["succeeded"]))
         assert [m.batch_request_id for m in succeeded] == [f"r{i}" for i in range(600)]
+
+
+def test_a_spool_left_by_a_killed_run_is_removed(tmp_path: Path, emulator: Emulator) -> None:
+    """A run killed mid-batch leaves its spool; the next run removes it (its pid is dead)."""
+    root = tmp_path / "left"
+    root.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    left = root / "out" / f".batch-spool.{dead.stdout.strip()}.part"
+    left.parent.mkdir()
+    left.write_bytes(b"SQLite format 3\x00")
+    settings = BatchSettings(page_size=50, poll_initial_s=0.01, poll_max_s=0.05)
+    opts = RunOptions(out_dir=root / "out", api_key=emulator.api_key,
+                      endpoint=emulator.address, progress="quiet", batch=settings)  # fmt: skip
+    assert PipelineRun(load_pipeline(_spec(root, 100)), opts).run().status == "completed"
+    assert not left.exists()
+    _check_lines(root / "out", 100)
