@@ -202,12 +202,12 @@ def test_init_into_a_path_that_cannot_be_made(tmp_path: Path, case: str) -> None
 
 
 def test_concurrency_flag_over_the_spec_limit(tmp_path: Path) -> None:
-    """``--concurrency 1000000`` was accepted while ``execution.concurrency`` caps at 4,096."""
+    """``--concurrency 1000000`` was accepted while ``execution.concurrency`` caps at 20,000."""
     proc = _invoke("run", _pipeline(tmp_path), "--local", "--concurrency", "1000000")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr == (
         "--concurrency:1:1: execution.concurrency: out of range "
-        "(expected 1 to 4,096 jobs in flight, got 1,000,000)\n"
+        "(expected 1 to 20,000 jobs in flight, got 1,000,000)\n"
     )
 
 

@@ -144,6 +144,6 @@ def test_concurrency_flag_is_refused_as_the_spec_refuses_it(runner, tmp_path):
     assert result.exit_code == 2
     _one_line(
         result.output,
-        "--concurrency:1:1: execution.concurrency: out of range (expected 1 to 4,096 jobs "
+        "--concurrency:1:1: execution.concurrency: out of range (expected 1 to 20,000 jobs "
         "in flight, got 1,000,000)",
     )

@@ -220,7 +220,7 @@ HUGE = "9" * 5000
             "execution.timeout",
         ),
         ("execution:\n  timeout: " + "9" * 40 + "s\n", "expected a duration such as", ""),
-        ("execution:\n  concurrency: 1000000\n", "expected a value <= 4096", ""),
+        ("execution:\n  concurrency: 1000000\n", "expected a value <= 20000", ""),
         ("defaults:\n  max_tokens: " + "9" * 30 + "\n", "expected a value <= 2147483647", ""),
         (
             "datasets:\n  d: {rows: [{a: 1}], limit: " + "9" * 30 + "}\n",
@@ -368,15 +368,15 @@ def test_a_templated_var_costs_lookups_not_a_copy_of_the_vars_before_it():
 
 def test_concurrency_flag_is_capped_like_the_spec(write):
     spec = load_pipeline(write(_chat("hi")))
-    assert with_flags(spec, RunFlags(concurrency=MAX_CONCURRENCY)).execution.concurrency == 4096
+    assert with_flags(spec, RunFlags(concurrency=MAX_CONCURRENCY)).execution.concurrency == 20_000
     for bad in (MAX_CONCURRENCY + 1, 1_000_000, 0):
         with pytest.raises(SpecError) as info:
             with_flags(spec, RunFlags(concurrency=bad))
         (problem,) = info.value.problems
         assert problem.file == "--concurrency"
-        assert f"expected 1 to 4,096 jobs in flight, got {bad:,}" in problem.message
+        assert f"expected 1 to 20,000 jobs in flight, got {bad:,}" in problem.message
     path = write(_chat("hi", f"execution:\n  concurrency: {MAX_CONCURRENCY + 1}\n"))
-    assert "<= 4096" in _refused(path).problems[0].message
+    assert "<= 20000" in _refused(path).problems[0].message
 
 
 def test_limits_are_what_the_docs_say():

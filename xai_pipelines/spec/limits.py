@@ -10,8 +10,10 @@ them from here.
 
 from __future__ import annotations
 
-#: Most jobs in flight at once (``execution.concurrency`` and ``--concurrency``).
-MAX_CONCURRENCY = 4096
+#: Most jobs in flight at once (``execution.concurrency`` and ``--concurrency``). The highest
+#: rate tier (500 requests/s, FIELD-NOTES) at 10 s a call needs 5,000 in flight; the executor
+#: holds no thread per call, and the emulator serves 20,000 calls at once.
+MAX_CONCURRENCY = 20_000
 
 #: Deepest nesting of lists and mappings, in the pipeline, a dataset row or a ``--set`` value.
 MAX_DEPTH = 64
