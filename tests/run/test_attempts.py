@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -120,3 +121,19 @@ def test_each_thread_and_each_task_books_attempts_to_its_own_job(hooks: AttemptH
     asyncio.run(both())
     assert seen == {"t0": "t0", "t1": "t1", "a0": "a0", "a1": "a1"}
     assert hooks.current is None
+
+
+def test_an_aborted_run_starts_no_call_on_the_event_loop(hooks: AttemptHooks) -> None:
+    """After an abort (a failed write), ``aacquire`` refuses even with a free place and no
+    rate limit, as ``acquire`` does, and leaves no place taken."""
+
+    async def take() -> None:
+        with hooks.scope(JOB, None):
+            await hooks.aacquire(0)
+
+    asyncio.run(take())  # a free place: taken, and given back when the scope ended
+    hooks.abort.set()
+    with pytest.raises(JobFailed) as failed:
+        asyncio.run(take())
+    assert failed.value.code == "CANCELLED"
+    assert hooks.adaptive is not None and hooks.adaptive.in_flight == 0

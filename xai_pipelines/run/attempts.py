@@ -287,7 +287,7 @@ class AttemptHooks:
             if not await self._aplace(adaptive):
                 raise JobFailed("CANCELLED", "run aborted")
             scope.place_since = adaptive.now()
-        if self.limiter.limited and not await self._atoken(estimate):
+        if self.abort.is_set() or (self.limiter.limited and not await self._atoken(estimate)):
             self._give_back(scope, succeeded=False)
             raise JobFailed("CANCELLED", "run aborted")
         if scope is not None:
@@ -305,6 +305,8 @@ class AttemptHooks:
     async def _aplace(self, adaptive: AdaptiveConcurrency) -> bool:
         """Take a place, in line behind the tasks already waiting; False on abort."""
         gate = self._loop_gate()
+        if self.abort.is_set():
+            return False
         if not gate.places.locked() and adaptive.try_acquire() == 0.0:
             return True
         async with gate.places:
@@ -320,6 +322,8 @@ class AttemptHooks:
     async def _atoken(self, estimate: int) -> bool:
         """Take a request (and ``estimate`` tokens) from the rate limiter, in line; False on abort."""
         gate = self._loop_gate()
+        if self.abort.is_set():
+            return False
         if not gate.tokens.locked() and self.limiter.try_acquire(estimate) == 0.0:
             return True
         async with gate.tokens:
