@@ -144,8 +144,10 @@ def test_requests_per_minute_limit_is_held(
     rate_per_min = (len(sent) - 1) / ((sent[-1] - sent[0]) / 1e9) * 60
     assert rate_per_min <= rpm * 1.10
     assert rate_per_min >= rpm * 0.75  # and the limit is used, not undershot
-    latencies = [r["latency_s"] for r in _results(out)]
-    assert max(latencies) < 1.0  # queueing for the limiter is not counted as latency
+    # Queueing for the limiter is not latency: counted, a job here would wait ~0.4 s (16 in
+    # flight at 40/s); the median (robust to a starved loop on a loaded machine) stays at a call's.
+    latencies = sorted(r["latency_s"] for r in _results(out))
+    assert latencies[len(latencies) // 2] < 0.2, latencies
 
 
 def test_tokens_per_minute_limit_is_held(
