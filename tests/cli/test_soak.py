@@ -137,7 +137,9 @@ def _run_soak(
     served = emu.stats.calls.get("GetCompletion", 0)
     assert soak.jobs <= served <= soak.jobs + soak.kills * soak.concurrency, points
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "completed"
+    assert manifest["status"] == "completed" and manifest["plan"]["already_done"] == seen
+    if killed_runs:  # the resume said the run before it crashed
+        assert "did not finish: it crashed or was killed; resuming" in stderr.decode()
     history = manifest.get("history", [])
     kept = [h["run_id"] for h in history]  # the manifest keeps the latest runs only
     assert kept == killed_runs[-len(kept) :] and len(kept) >= min(len(killed_runs), 20)

@@ -8,6 +8,7 @@ per call either.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -150,27 +151,31 @@ CLIENT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-def test_10000_calls_from_another_process_are_held_at_once_and_released(emulator_factory):
-    before = threading.active_count()
-    emu = emulator_factory(EmulatorConfig(faults=FaultConfig(latency_s=120.0)))
-    client = subprocess.Popen(
-        [sys.executable, "-c", CLIENT, emu.address, "10000", "8"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(
-            lambda: emu.stats.in_flight == 10_000 or client.poll() is not None,
-            "10,000 calls in flight",
-            timeout=90,
+# The 10,000-call proof takes ~8 s of both cores (a client process and the server); the
+# 2,000-call test above runs with the suite. XAI_SCALE=1 collects this one too.
+if os.environ.get("XAI_SCALE") == "1":
+
+    @pytest.mark.slow
+    def test_10000_calls_from_another_process_are_held_at_once_and_released(emulator_factory):
+        before = threading.active_count()
+        emu = emulator_factory(EmulatorConfig(faults=FaultConfig(latency_s=120.0)))
+        client = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, emu.address, "10000", "8"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        assert client.poll() is None, client.communicate()[1]
-        assert threading.active_count() - before < THREAD_SLACK
-    finally:
-        client.kill()
-        client.communicate()
-    # A load-testing client that dies takes its calls with it: the server lets all of them go.
-    wait_for(lambda: emu.stats.in_flight == 0, "the calls of the killed client to end")
-    assert emu.stats.peak_in_flight == 10_000 and emu.stats.calls["GetCompletion"] == 10_000
+        try:
+            wait_for(
+                lambda: emu.stats.in_flight == 10_000 or client.poll() is not None,
+                "10,000 calls in flight",
+                timeout=90,
+            )
+            assert client.poll() is None, client.communicate()[1]
+            assert threading.active_count() - before < THREAD_SLACK
+        finally:
+            client.kill()
+            client.communicate()
+        # A load-testing client that dies takes its calls with it: the server lets all of them go.
+        wait_for(lambda: emu.stats.in_flight == 0, "the calls of the killed client to end")
+        assert emu.stats.peak_in_flight == 10_000 and emu.stats.calls["GetCompletion"] == 10_000
