@@ -22,7 +22,7 @@ def test_the_entry_measures_a_row_and_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "rate-limit-errors",
-         "--repeats", "1", "--jobs", "40", "--out", str(out)],
+         "--repeats", "1", "--jobs", "20", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=110,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
