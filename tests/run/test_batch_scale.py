@@ -2,8 +2,8 @@
 
 A million jobs is too slow for the suite, so a size sweep proves the bound: the same
 batch pipeline of N chat jobs runs in a fresh subprocess (its peak RSS is the run's)
-against the emulator over real gRPC, for N = 4,000 and 16,000 (the emulator answers
-about 800 batch requests a second: bigger sizes outgrow the suite's time limit). Peak RSS is read when
+against the emulator over real gRPC, for N = 1,500 and 6,000 (the emulator answers
+about 800 batch requests a second). Peak RSS is read when
 the batch is collected, before the reports are written (the reports are the report
 layer's). ``MALLOC_ARENA_MAX=2`` keeps glibc's per-thread arenas from adding tens of
 MB of timing-dependent noise.
@@ -13,7 +13,8 @@ spooled batch mode 85 MB at 4,000 jobs and 103 MB at 16,000 (95 and 109 MB at 10
 and 40,000); the former, which held every pending job in a dict, 89 MB and 154 MB.
 With default arenas, at 100,000 jobs: 99.9 MB against 403 MB.
 
-``XAI_SCALE=1`` also collects the full million (about half an hour on 2 cores).
+The sweep (~20 s of CPU) and the full million (about half an hour on 2 cores) are
+opt-in: ``XAI_SCALE=1``. Add-call pacing, chunking, paging and spool cleanup run always.
 """
 
 from __future__ import annotations
@@ -124,13 +125,17 @@ def _check_lines(out: Path, jobs: int) -> None:
     assert not list(out.glob(".batch-spool.*"))  # the spool is deleted
 
 
-@pytest.mark.slow
-def test_batch_memory_does_not_grow_with_the_jobs(tmp_path: Path, emulator: Emulator) -> None:
-    small = run_batch(tmp_path / "small", 1_500, emulator)
-    large = run_batch(tmp_path / "large", 6_000, emulator)
-    _check_lines(tmp_path / "large" / "out", 6_000)
-    growth_mb = (large["collected_rss_kb"] - small["collected_rss_kb"]) / 1024
-    assert growth_mb < RSS_GROWTH_LIMIT_MB, (small, large)
+# The memory sweep runs 7,500 batch jobs through the emulator (~20 s of CPU on 2 cores): opt-in
+# with the million (XAI_SCALE=1), like the benchmark's batch row; the tests below run always.
+if os.environ.get("XAI_SCALE") == "1":
+
+    @pytest.mark.slow
+    def test_batch_memory_does_not_grow_with_the_jobs(tmp_path: Path, emulator: Emulator) -> None:
+        small = run_batch(tmp_path / "small", 1_500, emulator)
+        large = run_batch(tmp_path / "large", 6_000, emulator)
+        _check_lines(tmp_path / "large" / "out", 6_000)
+        growth_mb = (large["collected_rss_kb"] - small["collected_rss_kb"]) / 1024
+        assert growth_mb < RSS_GROWTH_LIMIT_MB, (small, large)
 
 
 def test_add_calls_are_paced_to_the_window(tmp_path: Path, emulator_factory: Any) -> None:
