@@ -12,7 +12,6 @@ between them, so that interpreter start-up is not counted as per-job cost.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from benchmarks.common import (
     MAX_TOKENS,
     MODEL,
     Stat,
+    baseline_figures,
     emulator,
     ratios,
     write_pipeline,
@@ -84,13 +84,7 @@ def bare_loop(address: str, calls: int, concurrency: int) -> tuple[float, float]
 
 def bare_process(address: str, calls: int, concurrency: int) -> tuple[float, float]:
     """:func:`bare_loop` in its own process (so it shares no interpreter with anything)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.client_cost", address, str(calls), str(concurrency)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    figures = json.loads(out)
+    figures = baseline_figures("benchmarks.client_cost", address, calls, concurrency)
     return float(figures["calls_per_s"]), float(figures["cpu_s"])
 
 

@@ -36,6 +36,19 @@ START_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 600.0
 
 
+def baseline_figures(module: str, *args: object) -> dict[str, Any]:
+    """Run a bare baseline (``python -m module ARGS``) in its own process; its JSON figures.
+
+    In its own process the baseline shares no interpreter (GIL, allocator) with the
+    emulator or with the run it is compared to.
+    """
+    out = subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, check=True
+    ).stdout
+    figures: dict[str, Any] = json.loads(out)
+    return figures
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as s:

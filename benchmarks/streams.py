@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 
@@ -25,6 +24,7 @@ from benchmarks.common import (
     MAX_TOKENS,
     MODEL,
     Stat,
+    baseline_figures,
     emulator,
     ratios,
     write_pipeline,
@@ -71,13 +71,7 @@ async def _bare(address: str, streams: int, concurrency: int) -> tuple[float, fl
 
 def bare_process(address: str, streams: int, concurrency: int) -> tuple[float, float]:
     """The bare streams in their own process: (chunks/s, chunks per stream)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.streams", address, str(streams), str(concurrency)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    figures = json.loads(out)
+    figures = baseline_figures("benchmarks.streams", address, streams, concurrency)
     return float(figures["chunks_per_s"]), float(figures["chunks_per_stream"])
 
 

@@ -25,7 +25,7 @@ def require_root() -> None:
     if os.geteuid() == 0:
         return
     if os.environ.get("CI"):
-        pytest.fail("the write-failure tests mount file systems: CI must run them as root")
+        pytest.fail("these tests mount file systems (tmpfs, ext4 images): CI must run them as root")
     pytest.skip("mounting a tmpfs or an ext4 image needs root")
 
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.small_fs import require_root
 from xai_pipelines.cli.app import app
 
 XAI_RUN = [sys.executable, "-c", "from xai_pipelines.cli.app import main; main()"]
@@ -60,18 +61,10 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def _need_root() -> None:
-    if os.geteuid() == 0:
-        return
-    if os.environ.get("CI"):
-        pytest.fail("the read-only filesystem tests mount a tmpfs: CI must run them as root")
-    pytest.skip("mounting a read-only tmpfs needs root (CI runs these as root)")
-
-
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A small real tmpfs, mounted read-write; ``remount(ro)`` flips it."""
-    _need_root()
+    require_root()
     where = tmp_path / "fs"
     where.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)], check=True)
