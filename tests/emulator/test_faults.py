@@ -62,9 +62,10 @@ def test_faults_apply_to_chat_and_image_only_by_default(emulator_factory):
 
 
 def test_requests_per_minute_limit_is_per_key(emulator_factory):
+    # 3 a minute is one request per 20 s, at most one at once (per second, see ratelimit).
     emu = emulator_factory(EmulatorConfig(faults=FaultConfig(requests_per_minute=3)))
     first, second = connect(emu, key="key-one"), connect(emu, key="key-two")
-    assert outcomes(first, 5) == ["OK"] * 3 + ["RESOURCE_EXHAUSTED"] * 2
+    assert outcomes(first, 3) == ["OK"] + ["RESOURCE_EXHAUSTED"] * 2
     assert outcomes(second, 1) == ["OK"]
     err = rpc_error(first.complete)
     assert "3 requests per minute" in err.details() and "key-one" not in err.details()
@@ -173,22 +174,16 @@ def test_drawn_delays_are_seeded_and_within_bounds():
     assert [(d.delay_s, d.error) for d in (a.draw() for _ in range(50))] == draws_a
 
 
-def test_rate_windows_slide_after_a_minute():
+def test_tokens_per_minute_slide_after_a_minute():
     from xai_pipelines.emulator.ratelimit import RateLimiter
 
     now = [1000.0]
     limiter = RateLimiter(clock=lambda: now[0])
-    assert [limiter.admit("k", 2, None) for _ in range(3)] == [
-        None,
-        None,
-        "rate limit exceeded: 2 requests per minute per API key",
-    ]
-    now[0] += 59.9
-    assert limiter.admit("k", 2, None) is not None
-    now[0] += 0.2
-    assert limiter.admit("k", 2, None) is None
     limiter.record_tokens("k", 100)
-    assert limiter.admit("k", None, 100) is not None
+    now[0] += 20.0
+    refusal = limiter.admit("k", None, 100)
+    assert refusal is not None and refusal.retry_after_s == pytest.approx(40.0)
+    assert refusal.message == "rate limit exceeded: 100 tokens per minute per API key"
     assert limiter.admit("other", None, 100) is None
-    now[0] += 60.1
+    now[0] += 40.1
     assert limiter.admit("k", None, 100) is None

@@ -157,20 +157,29 @@ def test_serve_flags_reach_the_emulator():
     port, http_port = free_port(), free_port()
     served = Served(
         ["--port", str(port), "--http-port", str(http_port), "--reasoning-model", "grok-4.20-non-reasoning",
-         "--cut-stream-after", "1", "--rpm", "3", "--fault-seed", "5"]
+         "--cut-stream-after", "1", "--rpm", "3", "--retry-after-hint", "metadata",
+         "--fault-seed", "5"]
     )  # fmt: skip
     try:
         assert served.address == f"127.0.0.1:{port}"
         assert served.http_url == f"http://127.0.0.1:{http_port}"
-        stubs = served.stubs("any-key")
+        # --rpm 3 admits one request per key per 20 s: each check below has its own key.
+        stubs = served.stubs("key-reasoning")
         assert stubs.complete(model="grok-4.20-non-reasoning").usage.reasoning_tokens > 0
+        stubs.channel.close()
+        stubs = served.stubs("key-stream")
         chunks = []
         with pytest.raises(grpc.RpcError) as info:
             for chunk in stubs.chat.GetCompletionChunk(chat_request(), metadata=stubs.metadata):
                 chunks.append(chunk)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE and len(chunks) == 1
+        stubs.channel.close()
+        stubs = served.stubs("key-limit")
         assert stubs.complete().outputs
-        assert rpc_error(stubs.complete).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        err = rpc_error(stubs.complete)
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        hint = dict(err.trailing_metadata())["retry-after"]
+        assert 19.0 < float(hint) <= 20.0
         stubs.channel.close()
     finally:
         served.stop()
@@ -182,6 +191,7 @@ def test_serve_flags_reach_the_emulator():
     [
         (["--unavailable-rate", "2"], "unavailable_rate must be in [0, 1]"),
         (["--rpm", "-3"], "requests_per_minute must not be negative"),
+        (["--retry-after-hint", "soon"], "'soon' is not one of"),
     ],
 )
 def test_serve_rejects_bad_fault_flags(args, message):

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig, ScriptError
+from xai_pipelines.emulator.config import RetryAfterHint
 from xai_pipelines.emulator.interceptor import call_log
 
 
@@ -74,8 +75,25 @@ def serve(
         float, typer.Option(help="Share of calls failing RESOURCE_EXHAUSTED.")
     ] = 0.0,
     internal_rate: Annotated[float, typer.Option(help="Share of calls failing INTERNAL.")] = 0.0,
-    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute per key.")] = None,
-    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens per minute per key.")] = None,
+    rpm: Annotated[
+        int | None,
+        typer.Option(
+            "--rpm",
+            help="Requests per minute per key, enforced per second as the hosted API does "
+            "(RPM/60 a second, at most one second's worth at once).",
+        ),
+    ] = None,
+    tpm: Annotated[
+        int | None, typer.Option("--tpm", help="Tokens per minute per key (sliding minute).")
+    ] = None,
+    retry_after_hint: Annotated[
+        RetryAfterHint,
+        typer.Option(
+            help="Rate-limit refusals carry the time until the next admitted request: as "
+            "retry-after trailing metadata or a google.rpc.RetryInfo (the hosted API "
+            "documents neither; off by default).",
+        ),
+    ] = RetryAfterHint.OFF,
     cut_stream_after: Annotated[
         int | None, typer.Option(help="Abort streams with UNAVAILABLE after this many chunks.")
     ] = None,
@@ -97,6 +115,7 @@ def serve(
             internal_rate=internal_rate,
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
+            retry_after_hint=retry_after_hint,
             cut_stream_after=cut_stream_after,
         )
         config = EmulatorConfig(

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 #: Methods faults apply to by default (full gRPC method-path prefixes).
 DEFAULT_FAULT_METHODS: tuple[str, ...] = ("/xai_api.Chat/", "/xai_api.Image/")
+
+
+class RetryAfterHint(StrEnum):
+    """How a rate-limit refusal says when to retry (``FaultConfig.retry_after_hint``).
+
+    The hosted API documents no hint (https://docs.x.ai/developers/rate-limits and
+    https://docs.x.ai/developers/debugging, read 2026-11-29), so ``OFF`` is the default;
+    the others exist to test that a client honours one. Either carries the time until
+    the key's next request would be admitted (``ratelimit.hint_metadata``).
+    """
+
+    #: No hint: the documented behaviour.
+    OFF = "off"
+    #: ``retry-after`` trailing metadata, in decimal seconds.
+    METADATA = "metadata"
+    #: A ``google.rpc.RetryInfo`` detail in ``grpc-status-details-bin``.
+    RETRY_INFO = "retry-info"
 
 
 @dataclass(frozen=True)
@@ -25,8 +43,12 @@ class FaultConfig:
         unavailable_rate: Probability of failing a call with UNAVAILABLE.
         resource_exhausted_rate: Probability of failing a call with RESOURCE_EXHAUSTED.
         internal_rate: Probability of failing a call with INTERNAL.
-        requests_per_minute: Per-key request limit over a sliding minute (None: unlimited).
+        requests_per_minute: Per-key request budget per minute, enforced as
+            ``requests_per_minute / 60`` requests per second, as the hosted API does (a token
+            bucket holding one second; see ``ratelimit``). None: unlimited; 0 refuses all.
         tokens_per_minute: Per-key token limit over a sliding minute (None: unlimited).
+        retry_after_hint: Whether and how a rate-limit refusal carries a retry-after hint
+            (a :class:`RetryAfterHint` or its value; default none, as documented).
         cut_stream_after: Abort streams with UNAVAILABLE after this many chunks (None: never).
         methods: gRPC method-path prefixes the faults apply to.
     """
@@ -43,8 +65,17 @@ class FaultConfig:
     tokens_per_minute: int | None = None
     cut_stream_after: int | None = None
     methods: tuple[str, ...] = DEFAULT_FAULT_METHODS
+    retry_after_hint: RetryAfterHint = RetryAfterHint.OFF
 
     def __post_init__(self) -> None:
+        try:
+            hint = RetryAfterHint(self.retry_after_hint)
+        except ValueError:
+            choices = ", ".join(h.value for h in RetryAfterHint)
+            raise ValueError(
+                f"retry_after_hint must be one of {choices}, got {self.retry_after_hint!r}"
+            ) from None
+        object.__setattr__(self, "retry_after_hint", hint)
         for name in ("unavailable_rate", "resource_exhausted_rate", "internal_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

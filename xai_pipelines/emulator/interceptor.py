@@ -29,7 +29,7 @@ import grpc
 
 from xai_pipelines.emulator.auth import KeyPolicy
 from xai_pipelines.emulator.faults import CallFaults, FaultInjector
-from xai_pipelines.emulator.ratelimit import RateLimiter
+from xai_pipelines.emulator.ratelimit import RateLimiter, hint_metadata
 from xai_pipelines.emulator.stats import StatsRecorder
 from xai_pipelines.emulator.tokenizer import count_tokens
 
@@ -231,7 +231,10 @@ class EmulatorInterceptor(grpc.aio.ServerInterceptor):
         if refusal is not None:
             self.stats.bump("rate_limited")
             self.stats.error(grpc.StatusCode.RESOURCE_EXHAUSTED.name)
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
+            # abort's trailing metadata replaces what was set: keep the request id.
+            hint = hint_metadata(config.retry_after_hint, refusal)
+            trailing = (*context.trailing_metadata(), *hint) if hint else ()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal.message, trailing)
         return call
 
     async def _faulty_stream(
