@@ -3,16 +3,16 @@
 * ``rate-limit-errors``: with 5% of calls refused RESOURCE_EXHAUSTED (no latency), the
   run's jobs/s over a fault-free run's, A (fault-free) and B (faulty) alternating, one
   emulator each.
-* ``rpm-limit``: against a per-second request limit below the demand
-  (:mod:`benchmarks.per_second`), the successful calls per second once the run has
-  converged (:func:`steady_rate`) over the limit, and the share of calls refused over
-  the whole run (convergence included).
+* ``rpm-limit``: against an emulator request limit below the demand (``xai-run serve
+  --rpm``, which the emulator enforces per second as the hosted API does: RPM / 60 a
+  second, see ``xai_pipelines/emulator/ratelimit.py``), the successful calls per second
+  once the run has converged (:func:`steady_rate`) over the limit, and the share of calls
+  refused over the whole run (convergence included).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -73,9 +73,7 @@ def rpm_limit(ctx: Context) -> dict[str, Measured]:
     converged: list[float] = []
     whole: list[float] = []
     refused: list[float] = []
-    launcher = [sys.executable, "-m", "benchmarks.per_second"]
-    flags = ("--rpm", str(RPM), "--latency", str(RPM_LATENCY_S))
-    with emulator(*flags, launcher=launcher) as address:
+    with emulator("--rpm", str(RPM), "--latency", str(RPM_LATENCY_S)) as address:
         for i in range(ctx.repeats):
             figures = xai_run(pipeline, ctx.workdir / f"rpm-{i}", address, jobs)
             converged.append(steady_rate(figures.out) / limit_per_s)
