@@ -66,7 +66,9 @@ def test_small_and_zero_limits() -> None:
     )
     clock.now += 2.0
     assert limiter.admit("k", 30, None) is None
-    refused = limiter.admit("k", 0, None)
+    clock.now += 1.0
+    assert limiter.admit("k", 6000, None) is None  # the bucket holds 100 at the new rate
+    refused = limiter.admit("k", 0, None)  # 0 refuses, whatever the bucket holds
     assert refused is not None and math.isinf(refused.retry_after_s)
     assert hint_metadata(RetryAfterHint.METADATA, refused) == ()  # no time to promise
     limiter.record_tokens("t", 5)

@@ -111,19 +111,19 @@ class RateLimiter:
         with self._lock:
             bucket = None
             if rpm is not None:
+                message = f"rate limit exceeded: {rpm} requests per minute per API key"
+                if rpm == 0:
+                    return Refusal(message, math.inf)
                 rate = rpm / 60
-                capacity = max(1.0, rate * BURST_S) if rate > 0 else 0.0  # 0 refuses all
+                capacity = max(1.0, rate * BURST_S)
                 bucket = self._buckets.get(key)
                 if bucket is None:
                     bucket = self._buckets[key] = _Bucket(capacity, now)
-                elif rate > 0:
+                else:
                     bucket.level = min(capacity, bucket.level + (now - bucket.stamp) * rate)
                     bucket.stamp = now
                 if bucket.level < 1 - 1e-9:  # float slack: never refuse for a sub-ulp
-                    wait = (1 - bucket.level) / rate if rate > 0 else math.inf
-                    return Refusal(
-                        f"rate limit exceeded: {rpm} requests per minute per API key", wait
-                    )
+                    return Refusal(message, (1 - bucket.level) / rate)
             if tpm is not None:
                 used = self._expire_tokens(key, now)
                 if used >= tpm:
