@@ -44,7 +44,11 @@ _MODES = {
     "none": chat_pb2.TOOL_MODE_NONE,
     "required": chat_pb2.TOOL_MODE_REQUIRED,
 }
-_DETAILS = {"auto": image_pb2.DETAIL_AUTO, "low": image_pb2.DETAIL_LOW, "high": image_pb2.DETAIL_HIGH}
+_DETAILS = {
+    "auto": image_pb2.DETAIL_AUTO,
+    "low": image_pb2.DETAIL_LOW,
+    "high": image_pb2.DETAIL_HIGH,
+}
 _IMAGE_FORMATS = {"url": image_pb2.IMG_FORMAT_URL, "b64_json": image_pb2.IMG_FORMAT_BASE64}
 _QUALITIES = {
     "low": image_pb2.IMG_QUALITY_LOW,
@@ -181,7 +185,9 @@ def _tool(value: Any, where: str) -> chat_pb2.Tool:
     _keys(fn, {"name", "description", "parameters", "strict"}, f"{where}.function")
     tool = chat_pb2.Tool()
     tool.function.name = _want(fn.get("name"), str, f"{where}.function.name")
-    tool.function.description = _want(fn.get("description", ""), str, f"{where}.function.description")
+    tool.function.description = _want(
+        fn.get("description", ""), str, f"{where}.function.description"
+    )
     if "parameters" in fn:
         tool.function.parameters = _schema_text(fn["parameters"], f"{where}.function.parameters")
     tool.function.strict = _want(fn.get("strict", False), bool, f"{where}.function.strict")

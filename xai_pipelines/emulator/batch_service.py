@@ -156,7 +156,9 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
             raise invalid(f"file {file_id!r} holds no request lines")
         batch = self.state.create(name, key, input_file_id=file_id)
         if items:
-            self.worker.submit(batch.batch_id, self.state.add(batch.batch_id, items, from_file=True))
+            self.worker.submit(
+                batch.batch_id, self.state.add(batch.batch_id, items, from_file=True)
+            )
         if failures:
             self.state.add_invalid(batch.batch_id, failures)
         return self.state.get(batch.batch_id)

@@ -119,9 +119,7 @@ class BatchState:
             self._batches[batch.batch_id] = batch
             return self._proto(batch)
 
-    def add_invalid(
-        self, batch_id: str, failures: list[tuple[str, str]]
-    ) -> None:
+    def add_invalid(self, batch_id: str, failures: list[tuple[str, str]]) -> None:
         """Add requests that failed on arrival: ``(request_id, message)`` pairs, each a
         FAILED request with an INVALID_ARGUMENT result (a batch input file's unreadable
         lines). Ids must not be in the batch yet."""

@@ -36,6 +36,7 @@ from xai_pipelines.proto import batch_pb2, chat_pb2, image_pb2
 
 __all__ = [
     "CHAT_URL",
+    "FILE_MAX_BYTES",
     "IMAGE_URL",
     "NotExpressibleError",
     "chat_body",
@@ -48,6 +49,12 @@ __all__ = [
 CHAT_URL = "/v1/chat/completions"
 #: ``url`` of an image line (the REST image-generations endpoint).
 IMAGE_URL = "/v1/images/generations"
+
+#: Largest file the Files API takes: 50 MB
+#: (https://docs.x.ai/developers/rest-api-reference/files/upload, read 2026-11-29, as the
+#: emulator's files_store.py cites it; an older page gave 48 MB, the newer one wins). No
+#: source reached states a separate limit on batch input files, in bytes or lines.
+FILE_MAX_BYTES = 50 * 1000 * 1000
 
 #: REST role names (OpenAI chat-completions roles; ``developer`` as OpenAI names it).
 ROLES: dict[int, str] = {
@@ -158,7 +165,9 @@ def _json_value(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        raise NotExpressibleError(where, "is not JSON, and the REST body holds it as JSON") from None
+        raise NotExpressibleError(
+            where, "is not JSON, and the REST body holds it as JSON"
+        ) from None
 
 
 def _unknown(where: str, what: str) -> NotExpressibleError:
