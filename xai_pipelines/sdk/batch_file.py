@@ -183,6 +183,8 @@ def _image_part(image: image_pb2.ImageUrlContent, where: str) -> dict[str, Any]:
             part["detail"] = _named(IMAGE_DETAILS, value, f"{where}.detail")
         else:  # file_id: an uploaded image, which a REST image_url part cannot name
             raise _unknown(f"{where}.{field.name}", "chat-completions")
+    if "url" not in part:
+        raise NotExpressibleError(where, "an image part without a URL")
     return {"type": "image_url", "image_url": part}
 
 
@@ -204,13 +206,13 @@ def _content(parts: Any, where: str) -> str | list[dict[str, Any]]:
 def _tool_call(call: chat_pb2.ToolCall, where: str) -> dict[str, Any]:
     if call.type != chat_pb2.TOOL_CALL_TYPE_CLIENT_SIDE_TOOL:
         raise NotExpressibleError(f"{where}.type", "only client-side function calls are written")
-    out: dict[str, Any] = {"id": call.id, "type": "function"}
-    for field, value in call.ListFields():
-        if field.name == "function":
-            out["function"] = {"name": value.name, "arguments": value.arguments}
-        elif field.name not in ("id", "type"):  # status, error_message
+    if not call.HasField("function"):
+        raise NotExpressibleError(where, "a tool call without a function")
+    for field, _ in call.ListFields():
+        if field.name not in ("id", "type", "function"):  # status, error_message
             raise _unknown(f"{where}.{field.name}", "chat-completions")
-    return out
+    fn = {"name": call.function.name, "arguments": call.function.arguments}
+    return {"id": call.id, "type": "function", "function": fn}
 
 
 def _message(message: chat_pb2.Message, where: str) -> dict[str, Any]:
