@@ -25,7 +25,7 @@ Submission takes one of two paths (``BatchSettings.submit``; the manifest's
   the API's JSONL path since 2026-03: /work/shared/FIELD-NOTES.md "Batch API").
   The lines are the REST bodies of the requests the SDK builds
   (:mod:`xai_pipelines.sdk.batch_file`). The local file is removed once uploaded;
-  the uploaded one expires after :data:`INPUT_FILE_TTL_S`.
+  the uploaded one expires after :data:`INPUT_FILE_TTL_S` (``input_file_ttl_s``).
 * ``requests``: an empty batch is created and the jobs are added with
   AddBatchRequests, as above: the very protos the online runners send.
 * ``auto`` (the default): ``file`` when every job has a JSONL form and the file fits
@@ -107,6 +107,7 @@ class BatchSettings:
         submit: ``auto`` (a JSONL file when it can, else AddBatchRequests), ``file`` (a
             JSONL file or refuse the run) or ``requests`` (AddBatchRequests only).
         file_max_bytes: Largest batch input file written (the Files API's limit).
+        input_file_ttl_s: ``expires_after`` of the uploaded input file, in seconds.
     """
 
     page_size: int = 5000
@@ -117,6 +118,7 @@ class BatchSettings:
     add_window_s: float = ADD_REQUESTS_WINDOW_S
     submit: SubmitPath = "auto"
     file_max_bytes: int = FILE_MAX_BYTES
+    input_file_ttl_s: int = INPUT_FILE_TTL_S
 
     @property
     def list_page(self) -> int:
@@ -301,7 +303,9 @@ class BatchMode:
         file_id = None
         try:
             uploaded = ctx.client.files.upload(
-                written.path, filename=f"{ctx.name}.jsonl", expires_after=INPUT_FILE_TTL_S
+                written.path,
+                filename=f"{ctx.name}.jsonl",
+                expires_after=ctx.settings.input_file_ttl_s,
             )
             file_id = uploaded.id
             info = ctx.client.batch.create(ctx.name, input_file_id=file_id)
