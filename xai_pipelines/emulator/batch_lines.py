@@ -314,7 +314,7 @@ def parse_line(text: str) -> tuple[str, str, str, batch_pb2.BatchRequest]:
     """
     try:
         line = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise LineError(f"not JSON ({exc.msg})") from None
     _want(line, dict, "the line")
     custom_id = line.get("custom_id")

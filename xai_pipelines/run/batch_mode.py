@@ -281,9 +281,9 @@ class BatchMode:
             if refusal is not None:
                 raise BatchBudgetError(refusal)
         if ctx.settings.submit != "requests":
-            held = self._create_from_file(spool)
-            if held is not None:
-                return held
+            from_file = self._create_from_file(spool)
+            if from_file is not None:
+                return from_file
         info = ctx.client.batch.create(ctx.name)
         self.batch_id = info.batch_id
         self._record(None, attached=False, submitted="requests")
@@ -299,7 +299,8 @@ class BatchMode:
         try:
             written = write_input_file(ctx.client, spool.jobs(), path, ctx.settings.file_max_bytes)
         except NotWritten as exc:
-            return self._no_file(f"no JSONL batch input file: {exc.reason}")
+            self._no_file(f"no JSONL batch input file: {exc.reason}")
+            return None
         file_id = None
         try:
             uploaded = ctx.client.files.upload(
@@ -314,7 +315,8 @@ class BatchMode:
                 raise
             if file_id is not None:
                 self._forget_file(file_id)
-            return self._no_file(f"the server refused the batch input file: {exc}")
+            self._no_file(f"the server refused the batch input file: {exc}")
+            return None
         finally:
             path.unlink(missing_ok=True)
         self.batch_id = info.batch_id
@@ -334,7 +336,6 @@ class BatchMode:
             raise BatchRefusedError(f"batch.submit is file, but {why}; nothing was submitted")
         self.ctx.notify(f"{why}; adding the requests with AddBatchRequests instead")
         log.info("batch: %s; falling back to AddBatchRequests", why)
-        return None
 
     def _forget_file(self, file_id: str) -> None:
         try:
