@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from xai_pipelines.cli.app import app
 from xai_pipelines.emulator import Emulator
 from xai_pipelines.plan import ChatJob
 from xai_pipelines.run.batch_jobs import write_input_file
@@ -226,3 +229,24 @@ def test_the_input_file_is_written_a_line_at_a_time(tmp_path: Path) -> None:
         small = _traced_peak(tmp_path / "small.jsonl", 200, client)
         large = _traced_peak(tmp_path / "large.jsonl", 2_000, client)
     assert large - small < 100_000, (small, large)
+
+
+def test_cli_batch_submit_chooses_the_path(
+    pipeline_data: Data, emulator: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(pipeline_data(jobs=2, execution={"mode": "batch"})))
+    base = ["run", str(path), "-q", "--endpoint", emulator.address]
+    env = {"XAI_API_KEY": emulator.api_key}
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "x"), "--batch-submit", "ftp"],
+                             env=env)  # fmt: skip
+    assert bad.exit_code == 2
+    assert "--batch-submit must be one of auto, file, requests, got 'ftp'" in bad.output
+    assert not (tmp_path / "x").exists()
+    before = dict(emulator.stats.calls)
+    out = tmp_path / "out"
+    ok = CliRunner().invoke(app, [*base, "--out", str(out), "--batch-submit", "requests"], env=env)
+    assert ok.exit_code == 0, ok.output
+    calls = _calls(emulator, before)
+    assert calls["AddBatchRequests"] == 1 and calls["UploadFile"] == 0
+    assert json.loads((out / "manifest.json").read_text())["batch"]["submitted"] == "requests"

@@ -138,6 +138,20 @@ class BatchSettings:
             raise ValueError("file_max_bytes must be positive")
 
 
+def batch_settings(timeout_s: float | None, submit: str) -> BatchSettings:
+    """The settings of ``--batch-timeout`` and ``--batch-submit`` (the rest default).
+
+    Raises:
+        ValueError: ``submit`` is not one of :data:`SUBMIT_PATHS` (the message names them).
+    """
+    if submit not in SUBMIT_PATHS:
+        raise ValueError(f"--batch-submit must be one of {', '.join(SUBMIT_PATHS)}, got {submit!r}")
+    path: SubmitPath = submit  # type: ignore[assignment]
+    if timeout_s is None:
+        return BatchSettings(submit=path)
+    return BatchSettings(timeout_s=timeout_s, submit=path)
+
+
 @dataclass
 class BatchContext:
     """What the session hands to batch mode.
