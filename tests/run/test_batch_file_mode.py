@@ -29,7 +29,7 @@ import yaml
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
-from xai_pipelines.emulator import Emulator
+from xai_pipelines.emulator import Emulator, EmulatorConfig
 from xai_pipelines.plan import ChatJob
 from xai_pipelines.run.batch_jobs import write_input_file
 from xai_pipelines.run.batch_mode import BatchSettings
@@ -250,3 +250,36 @@ def test_cli_batch_submit_chooses_the_path(
     calls = _calls(emulator, before)
     assert calls["AddBatchRequests"] == 1 and calls["UploadFile"] == 0
     assert json.loads((out / "manifest.json").read_text())["batch"]["submitted"] == "requests"
+
+
+def test_a_run_stopped_between_creating_the_batch_and_recording_it_finds_it_by_its_file(
+    make_spec: MakeSpec, pipeline_data: Data, emulator_factory: Callable[..., Emulator],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    emu = emulator_factory(EmulatorConfig(batch_request_delay_s=0.2))
+    spec = make_spec(data=pipeline_data(jobs=4, execution={"mode": "batch"}))
+    out, said = tmp_path / "out", []
+    run = PipelineRun(spec, RunOptions(out_dir=out, api_key=emu.api_key, endpoint=emu.address,
+                                       progress="quiet", batch=FAST))  # fmt: skip
+
+    def ctrl_c_once_created(message: str) -> None:
+        if message.startswith("created batch"):
+            run.interrupts.stop.set()
+
+    run.options.notify = ctrl_c_once_created
+    assert run.run().status == "interrupted"
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    batch_id, file_id = manifest["batch"]["batch_id"], manifest["batch"]["input_file_id"]
+    # the manifest as a run stopped right after CreateBatch returned left it
+    manifest["batch"]["batch_id"] = ""
+    manifest_path.write_text(json.dumps(manifest))
+    creates, uploads = emu.stats.calls["CreateBatch"], emu.stats.calls["UploadFile"]
+    outcome = _run(spec, out, emu, FAST, said)
+    assert outcome.status == "completed" and len(list(read_jsonl(out / "results.jsonl"))) == 4
+    assert (emu.stats.calls["CreateBatch"], emu.stats.calls["UploadFile"]) == (creates, uploads)
+    assert f"re-attached to batch {batch_id}" in said
+    again = json.loads(manifest_path.read_text())["batch"]
+    assert (again["batch_id"], again["input_file_id"], again["submitted"]) == (
+        batch_id, file_id, "file",
+    )  # fmt: skip

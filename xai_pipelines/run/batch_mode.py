@@ -46,6 +46,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from msgspec import UNSET
+
 from xai_pipelines.plan import Job
 from xai_pipelines.plan.estimate import Prices
 from xai_pipelines.run.batch_budget import BatchBudgetError, BatchRefusedError, budget_refusal
@@ -253,7 +255,15 @@ class BatchMode:
         was created).
         """
         ctx = self.ctx
-        previous = (ctx.resume.previous_manifest or {}).get("batch") or {}
+        previous = dict((ctx.resume.previous_manifest or {}).get("batch") or {})
+        if (
+            not previous.get("batch_id")
+            and previous.get("input_file_id")
+            and previous.get("spec_digest") == ctx.spec_digest
+        ):
+            # The last run uploaded its input file and stopped before it recorded the
+            # batch made from it (if any): find that batch rather than pay twice.
+            previous["batch_id"] = self._batch_of_file(previous["input_file_id"])
         # A batch whose results were all collected is not re-attached: its failed
         # requests go into a new batch, as an online re-run retries them.
         if (
@@ -300,7 +310,7 @@ class BatchMode:
                 return from_file
         info = ctx.client.batch.create(ctx.name)
         self.batch_id = info.batch_id
-        self._record(None, attached=False, submitted="requests")
+        self._record(None, attached=False, submitted="requests", input_file_id=UNSET)
         ctx.notify(f"created batch {self.batch_id}")
         log.info("batch %s: jobs sent with AddBatchRequests", self.batch_id)
         return 0
@@ -323,6 +333,12 @@ class BatchMode:
                 expires_after=ctx.settings.input_file_ttl_s,
             )
             file_id = uploaded.id
+            # Recorded before the batch exists: a run stopped between the two finds the
+            # batch by its file (:meth:`_batch_of_file`) instead of creating another.
+            ctx.manifest.update_batch(
+                batch_id="", spec_digest=ctx.spec_digest, submitted="file",
+                input_file_id=file_id, collected=False,
+            )  # fmt: skip
             info = ctx.client.batch.create(ctx.name, input_file_id=file_id)
         except XaiError as exc:
             if exc.code not in FILE_REFUSED:
@@ -343,6 +359,13 @@ class BatchMode:
             self.batch_id, file_id, written.lines, written.size,
         )  # fmt: skip
         return written.lines
+
+    def _batch_of_file(self, file_id: str) -> str | None:
+        """The id of the caller's batch created from input file ``file_id``, if any."""
+        for info in self.ctx.client.batch.iter_batches(LIST_PAGE_MAX):
+            if info.input_file_id == file_id:
+                return info.batch_id
+        return None
 
     def _no_file(self, why: str) -> None:
         """Refuse (``submit: file``) or say why AddBatchRequests is used instead."""
