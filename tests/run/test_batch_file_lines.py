@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from xai_pipelines.emulator.batch_lines import parse_line, read_lines
@@ -112,8 +112,17 @@ batch_requests = st.builds(
 )
 
 
+def _edge(**fields: Any) -> batch_pb2.BatchRequest:
+    request = chat_pb2.GetCompletionsRequest(**fields)
+    request.messages.add(role=chat_pb2.ROLE_USER)
+    return batch_request_proto(("0", request))
+
+
 @settings(max_examples=150, deadline=None)
 @given(batch_requests)
+@example(batch_request_proto(("0", image_pb2.GenerateImageRequest())))  # an empty body
+@example(_edge(presence_penalty=3.4025e38))  # near the largest float32
+@example(_edge(temperature=1e-45, top_p=-0.0))  # the smallest subnormal, a negative zero
 def test_every_expressible_request_reads_back_as_the_same_proto(
     request: batch_pb2.BatchRequest,
 ) -> None:

@@ -328,9 +328,11 @@ def parse_line(text: str) -> tuple[str, str, str, batch_pb2.BatchRequest]:
         body = _want(line.get("body"), dict, "body")
         out = batch_pb2.BatchRequest(batch_request_id=custom_id)
         if url == CHAT_ENDPOINT:
+            out.completion_request.SetInParent()  # the kind is set even for an empty body
             _body(out.completion_request, body, _CHAT_KEYS)
             model = out.completion_request.model
         elif url == IMAGE_ENDPOINT:
+            out.image_request.SetInParent()
             _body(out.image_request, body, _IMAGE_KEYS)
             model = out.image_request.model
         else:

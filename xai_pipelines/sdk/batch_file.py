@@ -149,8 +149,11 @@ def _f32(value: float) -> float:
     packed = struct.pack("<f", value)
     for digits in range(1, 10):
         short = float(f"{value:.{digits}g}")
-        if struct.pack("<f", short) == packed:
-            return short
+        try:
+            if struct.pack("<f", short) == packed:
+                return short
+        except OverflowError:  # rounded past the largest float32
+            continue
     return value
 
 
