@@ -16,6 +16,7 @@ the hosted API seals it; no public source reached states it).
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 
@@ -128,12 +129,18 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
     async def CreateBatch(
         self, request: batch_pb2.CreateBatchRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.Batch:
-        def work() -> batch_pb2.Batch:
-            if request.input_file_id:
-                return self._from_file(request.name, request.input_file_id, self._key(context))
-            return self.state.create(request.name, self._key(context))
-
-        return await answer(context, work)
+        key = self._key(context)
+        if not request.input_file_id:
+            return await answer(context, lambda: self.state.create(request.name, key))
+        # Reading a file of up to 50 MB takes seconds: off the event loop, which keeps
+        # serving other calls meanwhile.
+        try:
+            return await asyncio.to_thread(
+                self._from_file, request.name, request.input_file_id, key
+            )
+        except EmulatorError as exc:
+            await context.abort(exc.code, exc.message)
+            raise  # unreachable: abort raises
 
     def _from_file(self, name: str, file_id: str, key: str) -> batch_pb2.Batch:
         if self.files is None:
