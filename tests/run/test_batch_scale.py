@@ -11,7 +11,9 @@ MB of timing-dependent noise.
 Measured 2026-11-29 on the shared 2-core box (RSS when collected, 2 arenas): the
 spooled batch mode 85 MB at 4,000 jobs and 103 MB at 16,000 (95 and 109 MB at 10,000
 and 40,000); the former, which held every pending job in a dict, 89 MB and 154 MB.
-With default arenas, at 100,000 jobs: 99.9 MB against 403 MB.
+With default arenas, at 100,000 jobs: 99.9 MB against 403 MB. Since batch mode sends a
+plan that fits one JSONL input file by that file (``submit: auto``), the sweep goes that
+way: 74.1 MB at 1,500 jobs and 80.9 MB at 6,000 (+6.8 MB; measured 2026-11-29).
 
 The sweep (~20 s of CPU) and the full million (about half an hour on 2 cores) are
 opt-in: ``XAI_SCALE=1``. Add-call pacing, chunking, paging and spool cleanup run always.
