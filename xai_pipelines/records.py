@@ -491,6 +491,11 @@ class BatchInfo(_Record):
     collected: bool | UnsetType = UNSET
     requests: int | UnsetType = UNSET
     added: int | UnsetType = UNSET
+    #: How the jobs reached the batch: ``file`` (a JSONL input file) or ``requests``
+    #: (AddBatchRequests); see ``run/batch_mode.py``.
+    submitted: str | UnsetType = UNSET
+    #: The uploaded JSONL input file the batch was created from (``submitted: file``).
+    input_file_id: str | UnsetType = UNSET
 
 
 class HistoryEntry(_Record):

@@ -105,8 +105,9 @@ def test_a_run_over_budget_submits_nothing(
     spec = make_spec(data=_data(0.000001))
     with pytest.raises(RunInputError, match=r"budget_usd \$1e-06 is below the cost ceiling"):
         _run(spec, tmp_path / "out", emu)
-    batch_calls = {m: n for m, n in emu.stats.calls.items() if "Batch" in m}
-    assert batch_calls == {}
+    batch_calls = {m: n for m, n in emu.stats.calls.items() if "Batch" in m or "File" in m}
+    assert batch_calls == {}  # checked before the input file is written or uploaded
+    assert not list((tmp_path / "out").glob(".batch-*"))
     assert emu.stats.total_calls > 0  # the Models service was asked for prices
 
 

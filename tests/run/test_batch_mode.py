@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -27,7 +28,9 @@ from xai_pipelines.store import read_jsonl
 
 MakeSpec = Callable[..., PipelineSpec]
 Data = Callable[..., dict[str, Any]]
-FAST = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05)
+#: Tests of the AddBatchRequests path pin it; the JSONL file path has its own tests
+#: (tests/run/test_batch_file_mode.py) and the parametrized comparison below.
+FAST = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05, submit="requests")
 #: Line fields that differ between two runs of the same job by nature.
 VOLATILE = {"run_id", "finished_at", "latency_s", "ttft_s"}
 
@@ -87,17 +90,29 @@ def _content(line: dict[str, Any], out: Path) -> dict[str, Any]:
     return kept
 
 
+@pytest.mark.parametrize("submit", ["requests", "file"])
 def test_batch_results_match_an_online_run_job_for_job(
-    make_spec: MakeSpec, pipeline_data: Data, emulator_factory: Callable[..., Emulator], tmp_path
+    make_spec: MakeSpec,
+    pipeline_data: Data,
+    emulator_factory: Callable[..., Emulator],
+    tmp_path: Path,
+    submit: str,
 ) -> None:
+    # Both submission paths (AddBatchRequests, a JSONL input file) give the online lines.
     emu = emulator_factory()
     online = _run(make_spec(data=_data(pipeline_data, "online")), tmp_path / "online", emu)
     calls_before = dict(emu.stats.calls)
     batch_spec = make_spec(data=_data(pipeline_data))
-    outcome = _run(batch_spec, tmp_path / "batch", emu)
+    settings = dataclasses.replace(FAST, submit=submit)
+    outcome = _run(batch_spec, tmp_path / "batch", emu, batch=settings)
     assert (online.status, outcome.status, outcome.exit_code) == ("completed", "completed", 0)
     calls = Counter(emu.stats.calls) - Counter(calls_before)
-    assert calls["CreateBatch"] == 1 and calls["AddBatchRequests"] == 3  # 9 jobs, pages of 4
+    if submit == "requests":  # 9 jobs, pages of 4
+        assert calls["CreateBatch"] == 1 and calls["AddBatchRequests"] == 3
+        assert calls["UploadFile"] == 0
+    else:
+        assert calls["CreateBatch"] == 1 and calls["AddBatchRequests"] == 0
+        assert calls["UploadFile"] == 1
     assert calls["GetCompletion"] == 0 and calls["GenerateImage"] == 0
     a, b = _by_id(tmp_path / "online"), _by_id(tmp_path / "batch")
     assert set(a) == set(b) == {*(f"q-{i}" for i in range(6)), "many", "fox", "owl"}
@@ -113,6 +128,9 @@ def test_batch_results_match_an_online_run_job_for_job(
     manifest = json.loads((tmp_path / "batch" / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["batch"]["batch_id"].startswith("batch_")
     assert manifest["batch"]["requests"] == 9 and manifest["batch"]["spec_digest"]
+    assert manifest["batch"]["submitted"] == submit and manifest["batch"]["added"] == 9
+    assert ("input_file_id" in manifest["batch"]) == (submit == "file")
+    assert not list((tmp_path / "batch").glob(".batch-*"))  # spool and input file removed
     assert "emulator-key" not in (tmp_path / "batch" / "manifest.json").read_text()
 
 
@@ -284,7 +302,10 @@ def test_ctrl_c_in_a_real_process_leaves_the_batch_running_and_a_rerun_collects_
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0, again.stderr
     assert f"re-attached to batch {manifest['batch']['batch_id']}" in again.stderr
-    assert emu.stats.calls["CreateBatch"] == 1 and emu.stats.calls["AddBatchRequests"] == 1
+    # the CLI's default (auto) sent the jobs in one JSONL input file; the rerun sent nothing
+    calls = emu.stats.calls
+    assert calls["CreateBatch"] == 1 and calls["UploadFile"] == 1
+    assert calls.get("AddBatchRequests", 0) == 0
     assert len(_by_id(tmp_path / "out")) == 4
 
 

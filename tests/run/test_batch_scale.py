@@ -11,7 +11,9 @@ MB of timing-dependent noise.
 Measured 2026-11-29 on the shared 2-core box (RSS when collected, 2 arenas): the
 spooled batch mode 85 MB at 4,000 jobs and 103 MB at 16,000 (95 and 109 MB at 10,000
 and 40,000); the former, which held every pending job in a dict, 89 MB and 154 MB.
-With default arenas, at 100,000 jobs: 99.9 MB against 403 MB.
+With default arenas, at 100,000 jobs: 99.9 MB against 403 MB. Since batch mode sends a
+plan that fits one JSONL input file by that file (``submit: auto``), the sweep goes that
+way: 74.1 MB at 1,500 jobs and 80.9 MB at 6,000 (+6.8 MB; measured 2026-11-29).
 
 The sweep (~20 s of CPU) and the full million (about half an hour on 2 cores) are
 opt-in: ``XAI_SCALE=1``. Add-call pacing, chunking, paging and spool cleanup run always.
@@ -144,7 +146,7 @@ def test_add_calls_are_paced_to_the_window(tmp_path: Path, emulator_factory: Any
     root = tmp_path / "paced"
     root.mkdir()
     settings = BatchSettings(page_size=25, poll_initial_s=0.01, poll_max_s=0.05,
-                             add_calls_per_window=2, add_window_s=1.0)  # fmt: skip
+                             add_calls_per_window=2, add_window_s=1.0, submit="requests")  # fmt: skip
     said: dict[str, float] = {}
 
     def notify(message: str) -> None:
@@ -218,7 +220,8 @@ def test_emulator_pages_stay_valid_while_requests_finish(emulator_factory: Any) 
 
 
 def test_a_spool_left_by_a_killed_run_is_removed(tmp_path: Path, emulator: Emulator) -> None:
-    """A run killed mid-batch leaves its spool; the next run removes it (its pid is dead)."""
+    """A run killed mid-batch leaves its spool (and input file); the next run removes them
+    (their pid is dead)."""
     root = tmp_path / "left"
     root.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -226,9 +229,11 @@ def test_a_spool_left_by_a_killed_run_is_removed(tmp_path: Path, emulator: Emula
     left = root / "out" / f".batch-spool.{dead.stdout.strip()}.part"
     left.parent.mkdir()
     left.write_bytes(b"SQLite format 3\x00")
+    input_file = root / "out" / f".batch-input.jsonl.{dead.stdout.strip()}.part"
+    input_file.write_text("{}\n")  # and the JSONL input file it was writing
     settings = BatchSettings(page_size=50, poll_initial_s=0.01, poll_max_s=0.05)
     opts = RunOptions(out_dir=root / "out", api_key=emulator.api_key,
                       endpoint=emulator.address, progress="quiet", batch=settings)  # fmt: skip
     assert PipelineRun(load_pipeline(_spec(root, 100)), opts).run().status == "completed"
-    assert not left.exists()
+    assert not left.exists() and not input_file.exists()
     _check_lines(root / "out", 100)

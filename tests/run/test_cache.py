@@ -274,7 +274,7 @@ def test_batch_mode_serves_hits_locally_and_submits_only_misses(
 ) -> None:
     emu = emulator_factory()
     cache = tmp_path / "cache"
-    fast = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05)
+    fast = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05, submit="requests")
     _run(make_spec(data=pipeline_data(jobs=5)), tmp_path / "online", emu, cache)
     extra = [{"name": "x", "id": "x", "messages": [{"user": "Something new."}]}]
     batch = make_spec(data=pipeline_data(jobs=5, execution={"mode": "batch"}, extra_chats=extra))

@@ -425,7 +425,7 @@ def test_a_batch_whose_results_cannot_be_written_is_collected_by_the_rerun_not_p
     data = pipeline_data(jobs=12, execution={"mode": "batch"})
     data["defaults"]["model"] = "grok-4.20-non-reasoning"
     spec = make_spec(data=data)
-    fast = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05)
+    fast = BatchSettings(page_size=4, poll_initial_s=0.01, poll_max_s=0.05, submit="requests")
     with tmpfs("4m") as fs:
         out = fs / "out"
         filled: list[Path] = []

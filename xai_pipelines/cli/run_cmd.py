@@ -28,7 +28,7 @@ from xai_pipelines.plan.filters import empty_where, only_matches_nothing
 from xai_pipelines.plan.shard import parse_shard
 from xai_pipelines.report import pass_rate
 from xai_pipelines.report.github import publish as publish_github
-from xai_pipelines.run.batch_mode import BatchSettings
+from xai_pipelines.run.batch_mode import BatchSettings, batch_settings
 from xai_pipelines.run.executor import WorkerError
 from xai_pipelines.run.progress import ProgressMode, run_summary
 from xai_pipelines.run.reporting import write_reports
@@ -191,6 +191,15 @@ def run(
             "--batch-timeout", min=0, help="mode: batch: stop waiting after SECONDS (default 24h)."
         ),
     ] = None,
+    batch_submit: Annotated[
+        str,
+        typer.Option(
+            "--batch-submit",
+            metavar="auto|file|requests",
+            help="mode: batch: send the jobs in a JSONL input file, with AddBatchRequests, "
+            "or the file when it can (auto, the default).",
+        ),
+    ] = BatchSettings.submit,
     responses: Annotated[
         Path | None,
         typer.Option(
@@ -233,6 +242,7 @@ def run(
         raise typer.Exit(2) from None
     try:
         chosen = None if shard is None else parse_shard(shard)
+        batch = batch_settings(batch_timeout, batch_submit)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     emulator_config = _emulator_config(responses)
@@ -279,9 +289,7 @@ def run(
                 args=args,
                 notify=lambda m: _err().print(m, markup=False),
                 responses=responses,
-                batch=BatchSettings()
-                if batch_timeout is None
-                else BatchSettings(timeout_s=batch_timeout),
+                batch=batch,
             )
             outcome = PipelineRun(spec, options).run()
     except (RunInputError, SpecError) as exc:

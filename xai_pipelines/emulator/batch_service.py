@@ -3,10 +3,20 @@
 Requests run one at a time, in the order they were added, through the same
 chat and image engines as online calls; a request the engines refuse gets a
 ``google.rpc.Status`` error result instead of a response.
+
+A batch created with ``input_file_id`` reads its requests from that file of the
+caller's, stored with the Files service (a JSONL batch input file, read by
+:mod:`~xai_pipelines.emulator.batch_lines`): the lines that read run as added
+requests, each unreadable line becomes a failed request whose error names the line,
+and a ``custom_id`` repeated in the file refuses the whole file (INVALID_ARGUMENT),
+as AddBatchRequests refuses a repeated ``batch_request_id``. Such a batch is sealed:
+AddBatchRequests to it is FAILED_PRECONDITION (the SDK's ``create`` docstring says
+the hosted API seals it; no public source reached states it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 
@@ -14,9 +24,11 @@ import grpc
 from google.protobuf import empty_pb2
 
 from xai_pipelines.emulator.auth import KeyPolicy
+from xai_pipelines.emulator.batch_lines import read_lines
 from xai_pipelines.emulator.batch_state import CHAT_ENDPOINT, IMAGE_ENDPOINT, BatchState
 from xai_pipelines.emulator.chat_engine import ChatEngine
 from xai_pipelines.emulator.errors import EmulatorError, answer, invalid
+from xai_pipelines.emulator.files_store import FileStore
 from xai_pipelines.emulator.image_engine import ImageEngine
 from xai_pipelines.proto import batch_pb2, batch_pb2_grpc
 
@@ -102,9 +114,12 @@ def _classify(
 class BatchService(batch_pb2_grpc.BatchMgmtServicer):
     """BatchMgmt: create, add, inspect, list, cancel and read results of batches."""
 
-    def __init__(self, state: BatchState, worker: BatchWorker) -> None:
+    def __init__(
+        self, state: BatchState, worker: BatchWorker, files: FileStore | None = None
+    ) -> None:
         self.state = state
         self.worker = worker
+        self.files = files
         self._keys = KeyPolicy(None)
 
     def _key(self, context: grpc.aio.ServicerContext) -> str:
@@ -114,18 +129,46 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
     async def CreateBatch(
         self, request: batch_pb2.CreateBatchRequest, context: grpc.aio.ServicerContext
     ) -> batch_pb2.Batch:
-        def work() -> batch_pb2.Batch:
-            if request.input_file_id:
-                # The file's lines are REST request bodies (OpenAI-style custom_id/method/
-                # url/body lines: docs.litellm.ai/docs/providers/xai_batches, updated
-                # 2026-10-09, read 2026-11-29), a form the emulator does not parse.
-                raise invalid(
-                    "creating a batch from an uploaded JSONL file (input_file_id) is not "
-                    "modelled by the emulator; add the requests with AddBatchRequests"
-                )
-            return self.state.create(request.name, self._key(context))
+        key = self._key(context)
+        if not request.input_file_id:
+            return await answer(context, lambda: self.state.create(request.name, key))
+        # Reading a file of up to 50 MB takes seconds: off the event loop, which keeps
+        # serving other calls meanwhile.
+        try:
+            return await asyncio.to_thread(
+                self._from_file, request.name, request.input_file_id, key
+            )
+        except EmulatorError as exc:
+            await context.abort(exc.code, exc.message)
+            raise  # unreachable: abort raises
 
-        return await answer(context, work)
+    def _from_file(self, name: str, file_id: str, key: str) -> batch_pb2.Batch:
+        if self.files is None:
+            raise EmulatorError(
+                grpc.StatusCode.UNIMPLEMENTED, "this emulator has no Files service to read from"
+            )
+        data = self.files.get(key, file_id).data
+        items: list[tuple[batch_pb2.BatchRequest, str, str]] = []
+        failures: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for line in read_lines(data):
+            if line.request_id in seen:
+                raise invalid(f"file {file_id!r}: custom_id {line.request_id!r} is repeated")
+            seen.add(line.request_id)
+            if line.request is None:
+                failures.append((line.request_id, f"file {file_id!r}, {line.error}"))
+            else:
+                items.append((line.request, line.endpoint, line.model))
+        if not seen:
+            raise invalid(f"file {file_id!r} holds no request lines")
+        batch = self.state.create(name, key, input_file_id=file_id)
+        if items:
+            self.worker.submit(
+                batch.batch_id, self.state.add(batch.batch_id, items, from_file=True)
+            )
+        if failures:
+            self.state.add_invalid(batch.batch_id, failures)
+        return self.state.get(batch.batch_id)
 
     async def AddBatchRequests(
         self, request: batch_pb2.AddBatchRequestsRequest, context: grpc.aio.ServicerContext

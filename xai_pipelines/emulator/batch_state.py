@@ -72,6 +72,7 @@ class Batch:
     key_id: str
     created: float
     cancelled: float | None = None
+    input_file_id: str | None = None
     items: dict[str, Item] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
@@ -111,12 +112,30 @@ class BatchState:
         self._lock = threading.Lock()
         self._batches: dict[str, Batch] = {}
 
-    def create(self, name: str, key_id: str) -> batch_pb2.Batch:
-        """A new, empty batch."""
-        batch = Batch(f"batch_{uuid.uuid4()}", name, key_id, time.time())
+    def create(self, name: str, key_id: str, input_file_id: str | None = None) -> batch_pb2.Batch:
+        """A new, empty batch (``input_file_id``: the file its requests will be read from)."""
+        batch = Batch(f"batch_{uuid.uuid4()}", name, key_id, time.time(), None, input_file_id)
         with self._lock:
             self._batches[batch.batch_id] = batch
             return self._proto(batch)
+
+    def add_invalid(self, batch_id: str, failures: list[tuple[str, str]]) -> None:
+        """Add requests that failed on arrival: ``(request_id, message)`` pairs, each a
+        FAILED request with an INVALID_ARGUMENT result (a batch input file's unreadable
+        lines). Ids must not be in the batch yet."""
+        now = time.time()
+        code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        with self._lock:
+            batch = self._get(batch_id)
+            for request_id, message in failures:
+                stored = batch_pb2.BatchRequest(batch_request_id=request_id)
+                item = Item(stored, "", "", now, state=FAILED, finished=now)
+                item.result = batch_pb2.BatchResult(batch_request_id=request_id)
+                item.result.error.CopyFrom(Status(code=code, message=message))
+                batch.items[request_id] = item
+                batch.order.append(request_id)
+                batch.done.append(request_id)
+                batch.counts[FAILED] += 1
 
     def _get(self, batch_id: str) -> Batch:
         batch = self._batches.get(batch_id)
@@ -130,13 +149,18 @@ class BatchState:
             return self._proto(self._get(batch_id))
 
     def add(
-        self, batch_id: str, requests: list[tuple[batch_pb2.BatchRequest, str, str]]
+        self,
+        batch_id: str,
+        requests: list[tuple[batch_pb2.BatchRequest, str, str]],
+        *,
+        from_file: bool = False,
     ) -> list[str]:
         """Add ``(request, endpoint, model)`` triples; returns their request ids (for the worker).
 
         Raises:
             EmulatorError: NOT_FOUND for an unknown batch, FAILED_PRECONDITION when it was
-                cancelled, INVALID_ARGUMENT for a repeated batch_request_id.
+                cancelled or was created from a file (unless ``from_file``: its own lines),
+                INVALID_ARGUMENT for a repeated batch_request_id.
         """
         now = time.time()
         with self._lock:
@@ -144,6 +168,12 @@ class BatchState:
             if batch.cancelled is not None:
                 raise EmulatorError(
                     grpc.StatusCode.FAILED_PRECONDITION, f"batch {batch_id!r} was cancelled"
+                )
+            if batch.input_file_id is not None and not from_file:
+                raise EmulatorError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"batch {batch_id!r} was created from file {batch.input_file_id!r}; "
+                    "it takes no added requests",
                 )
             ids = []
             for request, _, _ in requests:
@@ -303,6 +333,8 @@ class BatchState:
         )
         if batch.cancelled is not None:
             out.cancel_time.CopyFrom(_ts(batch.cancelled))
+        if batch.input_file_id is not None:
+            out.input_file_id = batch.input_file_id
         costs = batch.costs
         breakdown = out.cost_breakdown
         breakdown.total_cost_usd_ticks = sum(c for c, _ in costs.values())

@@ -150,7 +150,7 @@ class Emulator:
             models_pb2_grpc.add_ModelsServicer_to_server(ModelsService(self.catalog), server)
             tokenize_pb2_grpc.add_TokenizeServicer_to_server(TokenizeService(self.catalog), server)
             batch_pb2_grpc.add_BatchMgmtServicer_to_server(
-                BatchService(self.batches, worker), server
+                BatchService(self.batches, worker, self.files), server
             )
             port = self._bind(server)
             await server.start()

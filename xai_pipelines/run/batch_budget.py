@@ -18,10 +18,14 @@ from collections.abc import Iterator
 from xai_pipelines.plan import Job
 from xai_pipelines.plan.estimate import Estimate, Prices, usd
 
-__all__ = ["BatchBudgetError", "budget_refusal"]
+__all__ = ["BatchBudgetError", "BatchRefusedError", "budget_refusal"]
 
 
-class BatchBudgetError(Exception):
+class BatchRefusedError(Exception):
+    """The batch was refused before anything was submitted (exit status 2)."""
+
+
+class BatchBudgetError(BatchRefusedError):
     """``budget_usd`` cannot hold for the batch: nothing was submitted (exit status 2)."""
 
 

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from xai_pipelines.run.image_job import saved_images
 from xai_pipelines.run.jobrun import Executed, JobRunner, call_usage, plain
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.sdk import Client, build_image_request
-from xai_pipelines.sdk.batch import BatchItem, BatchResult
+from xai_pipelines.sdk.batch import BatchItem, BatchResult, batch_request_proto
+from xai_pipelines.sdk.batch_file import NotExpressibleError, jsonl_line
 from xai_pipelines.store import OutputDir
 
 BATCHABLE_MODES = frozenset({"sample"})
@@ -80,6 +82,65 @@ def batch_request(client: Client, job: Job) -> BatchItem:
     if n > 1:
         request.n = n  # as Chat.sample_batch(n) sends it
     return request
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A batch input file written to disk: where, how many lines, how many bytes."""
+
+    path: Path
+    lines: int
+    size: int
+
+
+class NotWritten(Exception):
+    """The jobs cannot go into one batch input file (see :attr:`reason`); the file was removed.
+
+    Attributes:
+        reason: Which job and field has no JSONL form, or the size limit passed.
+        job_id: The job, when one job is the cause.
+    """
+
+    def __init__(self, reason: str, job_id: str | None = None) -> None:
+        self.reason = reason
+        self.job_id = job_id
+        super().__init__(reason)
+
+
+def write_input_file(client: Client, jobs: Iterable[Job], path: Path, max_bytes: int) -> InputFile:
+    """Write ``jobs`` as a JSONL batch input file at ``path``, one line per job, streamed.
+
+    Each job's request is built exactly as for AddBatchRequests (:func:`batch_request`,
+    local files uploaded first) and translated by :func:`~xai_pipelines.sdk.batch_file.
+    jsonl_line`; one line is held at a time, so memory does not grow with the jobs.
+
+    Raises:
+        NotWritten: A job whose request has no JSONL form, or a file that would pass
+            ``max_bytes`` (the Files API's limit on one file); the partial file is removed.
+    """
+    lines = size = 0
+    try:
+        with path.open("w", encoding="utf-8", newline="\n") as fh:
+            for job in jobs:
+                request = batch_request_proto((job.id, batch_request(client, job)))
+                try:
+                    line = jsonl_line(request)
+                except NotExpressibleError as exc:
+                    raise NotWritten(
+                        f"job {job.id!r} (task {job.task!r}): {exc.field} {exc.reason}", job.id
+                    ) from None
+                size += len(line.encode("utf-8"))
+                if size > max_bytes:
+                    raise NotWritten(
+                        f"the batch input file would pass {max_bytes} bytes, the largest "
+                        f"file the Files API takes, at job {job.id!r} (line {lines + 1})"
+                    )
+                fh.write(line)
+                lines += 1
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return InputFile(path, lines, size)
 
 
 #: Rows written to the spool per transaction.
@@ -165,6 +226,11 @@ class JobSpool:
         return self._read(
             "SELECT seq, line FROM jobs WHERE held = 0 AND seq > ? ORDER BY seq LIMIT ?"
         )
+
+    def mark_all_held(self) -> None:
+        """Record that the batch holds every spooled job (it was created from a file of them)."""
+        with self._lock:
+            self._db.execute("UPDATE jobs SET held = 1")
 
     def mark_held(self, ids: Iterable[str]) -> None:
         """Record ids the batch already holds (ids not spooled are ignored)."""

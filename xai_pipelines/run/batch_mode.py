@@ -15,28 +15,49 @@ time, requests are built one add call at a time, and results are converted as
 their pages arrive, a result looking its job up in the spool by id
 (``tests/run/test_batch_scale.py`` measures it).
 
-Requests are added with AddBatchRequests, not through a JSONL file uploaded with
-the Files API (``CreateBatchRequest.input_file_id``, which the SDK offers as
-``client.batch.create(name, input_file_id=...)``): the file's lines are the REST
-API's JSON request bodies (OpenAI-style ``custom_id``/``method``/``url``/``body``
-lines, per docs.litellm.ai/docs/providers/xai_batches, updated 2026-10-09, read
-2026-11-29), which would need a second, REST, form of every request the SDK
-builds as a proto; the add calls send the very protos the online runners send.
+Submission takes one of two paths (``BatchSettings.submit``; the manifest's
+``batch.submitted`` and the run log say which one a run took):
+
+* ``file``: the jobs are written, one line per job, to a JSONL batch input file in
+  the output directory (streamed from the spool, one line in memory at a time;
+  :func:`~xai_pipelines.run.batch_jobs.write_input_file`), uploaded in chunks with
+  the Files API, and the batch is created from it (``CreateBatchRequest.input_file_id``,
+  the API's JSONL path since 2026-03: /work/shared/FIELD-NOTES.md "Batch API").
+  The lines are the REST bodies of the requests the SDK builds
+  (:mod:`xai_pipelines.sdk.batch_file`). The local file is removed once uploaded;
+  the uploaded one expires after :data:`INPUT_FILE_TTL_S` (``input_file_ttl_s``).
+* ``requests``: an empty batch is created and the jobs are added with
+  AddBatchRequests, as above: the very protos the online runners send.
+* ``auto`` (the default): ``file`` when every job has a JSONL form and the file fits
+  the Files API's 50 MB; otherwise, or when the server refuses the file
+  (UNIMPLEMENTED, FAILED_PRECONDITION, INVALID_ARGUMENT on upload or create),
+  ``requests``, saying why. Plans over 50 MB of lines are not split into several
+  files and batches: the manifest holds one batch, and AddBatchRequests carries them.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from msgspec import UNSET
 
 from xai_pipelines.plan import Job
 from xai_pipelines.plan.estimate import Prices
-from xai_pipelines.run.batch_budget import BatchBudgetError, budget_refusal
-from xai_pipelines.run.batch_jobs import BatchResultRunner, JobSpool, batch_request
+from xai_pipelines.run.batch_budget import BatchBudgetError, BatchRefusedError, budget_refusal
+from xai_pipelines.run.batch_jobs import (
+    BatchResultRunner,
+    JobSpool,
+    NotWritten,
+    batch_request,
+    write_input_file,
+)
 from xai_pipelines.run.executor import Executor, ExecutorOptions
 from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.sink import ResultSink
@@ -49,6 +70,7 @@ from xai_pipelines.sdk.batch import (
     add_request_chunks,
     batch_request_proto,
 )
+from xai_pipelines.sdk.batch_file import FILE_MAX_BYTES
 from xai_pipelines.sdk.errors import NotFoundError, XaiError
 from xai_pipelines.store import ManifestWriter, ResumeState, RunStatus
 
@@ -56,6 +78,19 @@ from xai_pipelines.store import ManifestWriter, ResumeState, RunStatus
 BATCH_LIFETIME_S = 24 * 3600.0
 #: Largest page of results or request metadata asked for (the emulator's cap too).
 LIST_PAGE_MAX = 1000
+#: Life of an uploaded batch input file: the batch's 24 hours and as long again, so that
+#: a file is not gone while its batch runs, and one whose batch was never created (a
+#: crash between upload and create) does not stay forever. Inside the Files API's
+#: 3,600 s to 30 days (see the emulator's files_store.py for the source).
+INPUT_FILE_TTL_S = 2 * 24 * 3600
+#: Status codes with which a server refuses the file path (upload or create); ``auto``
+#: then adds the requests instead.
+FILE_REFUSED = frozenset({"UNIMPLEMENTED", "FAILED_PRECONDITION", "INVALID_ARGUMENT"})
+#: How a new batch receives its jobs (see the module docstring).
+SubmitPath = Literal["auto", "file", "requests"]
+SUBMIT_PATHS: tuple[SubmitPath, ...] = ("auto", "file", "requests")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +106,10 @@ class BatchSettings:
         timeout_s: Stop waiting after this long (the batch keeps running server-side).
         add_calls_per_window: ``AddBatchRequests`` calls at most per ``add_window_s``.
         add_window_s: The window of ``add_calls_per_window``.
+        submit: ``auto`` (a JSONL file when it can, else AddBatchRequests), ``file`` (a
+            JSONL file or refuse the run) or ``requests`` (AddBatchRequests only).
+        file_max_bytes: Largest batch input file written (the Files API's limit).
+        input_file_ttl_s: ``expires_after`` of the uploaded input file, in seconds.
     """
 
     page_size: int = 5000
@@ -79,6 +118,9 @@ class BatchSettings:
     timeout_s: float = BATCH_LIFETIME_S
     add_calls_per_window: int = ADD_REQUESTS_CALLS_PER_WINDOW
     add_window_s: float = ADD_REQUESTS_WINDOW_S
+    submit: SubmitPath = "auto"
+    file_max_bytes: int = FILE_MAX_BYTES
+    input_file_ttl_s: int = INPUT_FILE_TTL_S
 
     @property
     def list_page(self) -> int:
@@ -92,6 +134,24 @@ class BatchSettings:
             raise ValueError("add_calls_per_window must be >= 1 and add_window_s >= 0")
         if self.poll_initial_s <= 0 or self.poll_max_s < self.poll_initial_s:
             raise ValueError("poll intervals must be positive, initial <= max")
+        if self.submit not in SUBMIT_PATHS:
+            raise ValueError(f"submit must be one of {', '.join(SUBMIT_PATHS)}")
+        if self.file_max_bytes < 1:
+            raise ValueError("file_max_bytes must be positive")
+
+
+def batch_settings(timeout_s: float | None, submit: str) -> BatchSettings:
+    """The settings of ``--batch-timeout`` and ``--batch-submit`` (the rest default).
+
+    Raises:
+        ValueError: ``submit`` is not one of :data:`SUBMIT_PATHS` (the message names them).
+    """
+    if submit not in SUBMIT_PATHS:
+        raise ValueError(f"--batch-submit must be one of {', '.join(SUBMIT_PATHS)}, got {submit!r}")
+    path: SubmitPath = submit  # type: ignore[assignment]
+    if timeout_s is None:
+        return BatchSettings(submit=path)
+    return BatchSettings(timeout_s=timeout_s, submit=path)
 
 
 @dataclass
@@ -138,12 +198,16 @@ class BatchMode:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
         self.batch_id = ""
+        # Set when the batch was created from a JSONL input file by this run.
+        self._file_lines, self._file_id = 0, ""
 
     def run(self, jobs: Iterator[Job]) -> RunStatus:
         """Submit (or re-attach), wait, collect; returns the run status.
 
         Raises:
             BatchBudgetError: A new batch's cost ceiling is above ``budget_usd``.
+            BatchRefusedError: ``submit: file`` and the jobs cannot go into one file, or
+                the server refused it (nothing was submitted).
         """
         ctx, stats = self.ctx, self.ctx.sink.stats
 
@@ -191,7 +255,15 @@ class BatchMode:
         was created).
         """
         ctx = self.ctx
-        previous = (ctx.resume.previous_manifest or {}).get("batch") or {}
+        previous = dict((ctx.resume.previous_manifest or {}).get("batch") or {})
+        if (
+            not previous.get("batch_id")
+            and previous.get("input_file_id")
+            and previous.get("spec_digest") == ctx.spec_digest
+        ):
+            # The last run uploaded its input file and stopped before it recorded the
+            # batch made from it (if any): find that batch rather than pay twice.
+            previous["batch_id"] = self._batch_of_file(previous["input_file_id"])
         # A batch whose results were all collected is not re-attached: its failed
         # requests go into a new batch, as an online re-run retries them.
         if (
@@ -208,7 +280,8 @@ class BatchMode:
                 )
             else:
                 self.batch_id = previous["batch_id"]
-                self._record(previous.get("created_at"), attached=True)
+                how = {k: previous[k] for k in ("submitted", "input_file_id") if previous.get(k)}
+                self._record(previous.get("created_at"), attached=True, **how)
                 ctx.notify(f"re-attached to batch {self.batch_id}")
                 held = 0
 
@@ -231,19 +304,90 @@ class BatchMode:
             refusal = budget_refusal(spool.jobs(), ctx.budget_usd, prices, ctx.grader)
             if refusal is not None:
                 raise BatchBudgetError(refusal)
+        if ctx.settings.submit != "requests":
+            from_file = self._create_from_file(spool)
+            if from_file is not None:
+                return from_file
         info = ctx.client.batch.create(ctx.name)
         self.batch_id = info.batch_id
-        self._record(None, attached=False)
+        self._record(None, attached=False, submitted="requests", input_file_id=UNSET)
         ctx.notify(f"created batch {self.batch_id}")
+        log.info("batch %s: jobs sent with AddBatchRequests", self.batch_id)
         return 0
 
-    def _record(self, created_at: Any, attached: bool) -> None:
+    def _create_from_file(self, spool: JobSpool) -> int | None:
+        """Create the batch from a JSONL input file of the spooled jobs; the requests it
+        holds, or None when ``auto`` falls back to AddBatchRequests (the reason said)."""
+        ctx = self.ctx
+        path = ctx.runner.out.root / f".batch-input.jsonl.{os.getpid()}.part"
+        try:
+            written = write_input_file(ctx.client, spool.jobs(), path, ctx.settings.file_max_bytes)
+        except NotWritten as exc:
+            self._no_file(f"no JSONL batch input file: {exc.reason}")
+            return None
+        file_id = None
+        try:
+            uploaded = ctx.client.files.upload(
+                written.path,
+                filename=f"{ctx.name}.jsonl",
+                expires_after=ctx.settings.input_file_ttl_s,
+            )
+            file_id = uploaded.id
+            # Recorded before the batch exists: a run stopped between the two finds the
+            # batch by its file (:meth:`_batch_of_file`) instead of creating another.
+            ctx.manifest.update_batch(
+                batch_id="", spec_digest=ctx.spec_digest, submitted="file",
+                input_file_id=file_id, collected=False,
+            )  # fmt: skip
+            info = ctx.client.batch.create(ctx.name, input_file_id=file_id)
+        except XaiError as exc:
+            if exc.code not in FILE_REFUSED:
+                raise
+            if file_id is not None:
+                self._forget_file(file_id)
+            self._no_file(f"the server refused the batch input file: {exc}")
+            return None
+        finally:
+            path.unlink(missing_ok=True)
+        self.batch_id = info.batch_id
+        self._record(None, attached=False, submitted="file", input_file_id=file_id)
+        spool.mark_all_held()
+        self._file_lines, self._file_id = written.lines, file_id
+        ctx.notify(f"created batch {self.batch_id} from file {file_id} ({written.size} bytes)")
+        log.info(
+            "batch %s: created from JSONL input file %s (%d lines, %d bytes)",
+            self.batch_id, file_id, written.lines, written.size,
+        )  # fmt: skip
+        return written.lines
+
+    def _batch_of_file(self, file_id: str) -> str | None:
+        """The id of the caller's batch created from input file ``file_id``, if any."""
+        for info in self.ctx.client.batch.iter_batches(LIST_PAGE_MAX):
+            if info.input_file_id == file_id:
+                return info.batch_id
+        return None
+
+    def _no_file(self, why: str) -> None:
+        """Refuse (``submit: file``) or say why AddBatchRequests is used instead."""
+        if self.ctx.settings.submit == "file":
+            raise BatchRefusedError(f"batch.submit is file, but {why}; nothing was submitted")
+        self.ctx.notify(f"{why}; adding the requests with AddBatchRequests instead")
+        log.info("batch: %s; falling back to AddBatchRequests", why)
+
+    def _forget_file(self, file_id: str) -> None:
+        try:
+            self.ctx.client.files.delete(file_id)
+        except XaiError as exc:  # it expires anyway (INPUT_FILE_TTL_S)
+            log.warning("could not delete the refused batch input file %s: %s", file_id, exc)
+
+    def _record(self, created_at: Any, attached: bool, **submission: Any) -> None:
         self.ctx.manifest.update_batch(
             batch_id=self.batch_id,
             spec_digest=self.ctx.spec_digest,
             created_at=created_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             attached=attached,
             collected=False,
+            **submission,
         )
 
     def _submit(self, spool: JobSpool, held: int) -> bool:
@@ -259,9 +403,11 @@ class BatchMode:
                 return False
             ctx.client.batch.add_requests(self.batch_id, chunk)
             added += len(chunk)
-        ctx.manifest.update_batch(requests=held + added, added=added)
+        added += self._file_lines
+        ctx.manifest.update_batch(requests=held + added - self._file_lines, added=added)
         if added:
-            ctx.notify(f"added {added} requests to batch {self.batch_id}")
+            how = f" with input file {self._file_id}" if self._file_lines else ""
+            ctx.notify(f"added {added} requests to batch {self.batch_id}{how}")
         return True
 
     # --- wait --------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from xai_pipelines.records import PlanInfo, SpecInfo, UnsetType
 from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.adaptive import AdaptiveConcurrency, AdaptiveSettings
 from xai_pipelines.run.attempts import AttemptHooks
-from xai_pipelines.run.batch_budget import BatchBudgetError
+from xai_pipelines.run.batch_budget import BatchRefusedError
 from xai_pipelines.run.batch_jobs import BatchResultRunner, NotBatchableError, check_batchable
 from xai_pipelines.run.batch_mode import BatchContext, BatchMode, BatchSettings
 from xai_pipelines.run.cache import (
@@ -629,7 +629,7 @@ class PipelineRun:
             jobs = iter(misses)
         try:
             status = BatchMode(ctx).run(jobs)
-        except BatchBudgetError as exc:
+        except BatchRefusedError as exc:
             raise RunInputError(str(exc)) from None
         return "failed" if served == "failed" and status == "completed" else status
 

@@ -93,6 +93,8 @@ class BatchInfo:
     total_cost_usd_ticks: int
     create_time: dt.datetime | None
     cancel_time: dt.datetime | None
+    #: The JSONL input file the batch was created from, if it was.
+    input_file_id: str | None = None
 
     @property
     def done(self) -> bool:
@@ -107,6 +109,7 @@ class BatchInfo:
             b.batch_id, b.name, s.num_requests, s.num_pending, s.num_success, s.num_error,
             s.num_cancelled, b.cost_breakdown.total_cost_usd_ticks,
             _when(b, "create_time"), _when(b, "cancel_time"),
+            b.input_file_id if b.HasField("input_file_id") else None,
         )  # fmt: skip
 
 
