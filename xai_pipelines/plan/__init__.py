@@ -1,10 +1,10 @@
 """Expansion of a validated spec into a lazy, deterministic stream of jobs."""
 
-from typing import TYPE_CHECKING
+import typing
 
-from xai_pipelines._lazy import exports
+from xai_pipelines import _lazy
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from xai_pipelines.plan.check import PlanSummary, check_plan
     from xai_pipelines.plan.estimate import Estimate, Prices
     from xai_pipelines.plan.expand import iter_jobs
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     )
     from xai_pipelines.plan.seeds import job_seed
 else:  # imported on first use: see xai_pipelines._lazy
-    __getattr__, __dir__ = exports(__name__)
+    __getattr__, __dir__ = _lazy.exports(__name__)
 
 __all__ = [
     "ChatJob",

@@ -15,11 +15,11 @@ and their parts), :mod:`.errors`, :mod:`.retry` (the retry policy shared with th
 executor) and :mod:`.telemetry`.
 """
 
-from typing import TYPE_CHECKING
+import typing
 
-from xai_pipelines._lazy import exports
+from xai_pipelines import _lazy
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from xai_pipelines.sdk.batch import BatchClient, BatchInfo, BatchResult, BatchResultsPage
     from xai_pipelines.sdk.chat import Chat, ChatClient, CompactResult
     from xai_pipelines.sdk.client import Client
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from xai_pipelines.sdk.telemetry import configure_telemetry
     from xai_pipelines.sdk.tokenize import Token, TokenizeClient
 else:  # imported on first use: see xai_pipelines._lazy
-    __getattr__, __dir__ = exports(__name__)
+    __getattr__, __dir__ = _lazy.exports(__name__)
 
 __all__ = [
     "AttemptInfo",
