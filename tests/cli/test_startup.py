@@ -87,8 +87,9 @@ def test_the_cli_imports_no_client_emulator_or_spec_layer_before_a_command_runs(
     assert loaded(modules, RUNTIME_ONLY + SPEC_ONLY) == []
 
 
-def test_validate_imports_the_spec_layer_but_no_client_or_emulator():
-    modules = imported_modules("validate", "pipelines/eval.yaml")
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_offline_checks_import_the_spec_layer_but_no_client_or_emulator(command):
+    modules = imported_modules(command, "pipelines/eval.yaml")  # no key: the bundled catalog
     assert loaded(modules, SPEC_ONLY) == sorted(SPEC_ONLY)  # it did validate
     assert loaded(modules, RUNTIME_ONLY) == []
 

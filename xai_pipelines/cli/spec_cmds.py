@@ -263,10 +263,11 @@ def _measure(api: ApiSession, summary: PlanSummary) -> tuple[Prices, float | Non
     """Prices (the bundled catalog's without an API), and the Tokenize-calibrated token ratio."""
     from xai_pipelines.plan import Prices
     from xai_pipelines.plan.estimate import tokenizer_ratio
-    from xai_pipelines.sdk.errors import XaiError
 
     if api.client is None:
         return Prices.from_catalog(), None
+    from xai_pipelines.sdk.errors import XaiError  # the client is there: grpc is imported
+
     prices = Prices.from_models(api.language, api.image)
     try:
         sample = summary.first[:CALIBRATION_JOBS]
