@@ -95,14 +95,15 @@ class _LazyPackage(types.ModuleType):
     The import system binds every imported submodule on its package, so importing
     ``xai_pipelines/sdk/image.py`` would make ``xai_pipelines.sdk.image`` that
     module, where the package exports the ``image()`` message helper (the eager
-    imports bound the helper last). Such a binding is dropped here; the export
-    is then imported on use as any other.
+    imports bound the helper last). Such a binding of a name in ``__all__`` is
+    dropped here; the export is then imported on use as any other.
     """
 
     def __setattr__(self, attribute: str, value: Any) -> None:
         if (
             isinstance(value, types.ModuleType)
             and value.__name__ == f"{self.__name__}.{attribute}"
+            and attribute in self.__dict__.get("__all__", ())  # spares reading the source
             and attribute in self.__dict__["_lazy_exports"].table
         ):
             return
