@@ -14,7 +14,7 @@ import xai_pipelines.sdk as sdk
 def test_all_is_exactly_the_public_names_of_the_package():
     public = {
         name
-        for name, value in vars(sdk).items()
+        for name, value in ((n, getattr(sdk, n)) for n in dir(sdk))
         if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
     }
     assert set(sdk.__all__) == public

@@ -14,7 +14,7 @@ import xai_pipelines.spec as spec
 def test_all_is_complete_and_documented(module):
     public = {
         name
-        for name, value in vars(module).items()
+        for name, value in ((n, getattr(module, n)) for n in dir(module))
         if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
     }
     assert set(module.__all__) == public

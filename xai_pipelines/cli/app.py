@@ -4,12 +4,16 @@
 :func:`main` inserts ``run`` when the first argument is not a known command.
 Each command module exposes ``register(app)``; the list below is the whole
 command surface.
+
+Start-up stays light: a command module imports the layers its command uses
+(grpc, the emulator, jsonschema, jinja2) inside that command, so ``--help``,
+``--version`` and each command pay only for what they use
+(tests/cli/test_startup.py holds this).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import logging
 import os
 import re
@@ -20,8 +24,6 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from xai_pipelines import __version__
-from xai_pipelines.run.runlog import PACKAGE_LOGGER, not_emulator_chatter
-from xai_pipelines.sdk.redact import RedactingFilter
 
 DISTRIBUTION = "xai-pipelines"
 
@@ -62,6 +64,8 @@ app = typer.Typer(
 
 def sdk_version_checked() -> str:
     """The official xai-sdk version our protos are checked against (its pin in the test extra)."""
+    import importlib.metadata
+
     try:
         requirements = importlib.metadata.requires(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:
@@ -139,6 +143,9 @@ def configure_logging(verbose: int = 0, log_level: str | None = None) -> None:
     (``-v`` warnings, ``-vv`` info, ``-vvv`` debug) while ``run.log`` keeps DEBUG.
     Calling it again replaces the handler it installed before.
     """
+    from xai_pipelines.run.runlog import PACKAGE_LOGGER, not_emulator_chatter
+    from xai_pipelines.sdk.redact import RedactingFilter
+
     package = logging.getLogger(PACKAGE_LOGGER)
     for old in [h for h in package.handlers if isinstance(h, _StderrHandler)]:
         package.removeHandler(old)

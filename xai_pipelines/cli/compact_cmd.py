@@ -14,13 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from xai_pipelines.cli.outdir import describe_os_error
-from xai_pipelines.run.reporting import write_reports
-from xai_pipelines.store import OutputDir
-from xai_pipelines.store.compact import compact
-from xai_pipelines.store.layout import DirectoryBusyError
 
 
 def compact_dir(
@@ -30,6 +25,13 @@ def compact_dir(
     ],
 ) -> None:
     """Rewrite results.jsonl without superseded lines (kept in DIR/set-aside/), atomically."""
+    from rich.console import Console
+
+    from xai_pipelines.run.reporting import write_reports
+    from xai_pipelines.store import OutputDir
+    from xai_pipelines.store.compact import compact
+    from xai_pipelines.store.layout import DirectoryBusyError
+
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = OutputDir(directory)
     if not out.results.is_file() and not out.errors.is_file():

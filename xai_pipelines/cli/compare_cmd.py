@@ -12,16 +12,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from xai_pipelines.records import UsageReport, decode_usage_report
-from xai_pipelines.report import build_usage, price_table_from_dict
-from xai_pipelines.report.compare import Run, build_run, compare, render_markdown
-from xai_pipelines.report.lines import unset_or
-from xai_pipelines.store import OutputDir, atomic_write_text, read_jsonl
+# Imported by the functions that use them: ``--help`` does not pay for the reports.
+if TYPE_CHECKING:
+    from xai_pipelines.records import UsageReport
+    from xai_pipelines.report.compare import Run
 
 
 class _BadInput(Exception):
@@ -34,6 +32,12 @@ def load_run(label: str, directory: Path) -> Run:
     Raises:
         _BadInput: Missing, not an output directory, or a damaged file.
     """
+    from xai_pipelines.records import decode_usage_report
+    from xai_pipelines.report import build_usage, price_table_from_dict
+    from xai_pipelines.report.compare import build_run
+    from xai_pipelines.report.lines import unset_or
+    from xai_pipelines.store import OutputDir, read_jsonl
+
     if not directory.is_dir():
         raise _BadInput(f"{label} {directory}: no such directory")
     out = OutputDir(directory)
@@ -89,6 +93,11 @@ def compare_runs(
     ] = None,
 ) -> None:
     """Compare two runs: pass rates with 95% intervals, regressions, fixes, cost, latency."""
+    from rich.console import Console
+
+    from xai_pipelines.report.compare import compare, render_markdown
+    from xai_pipelines.store import atomic_write_text
+
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         result = compare(load_run("BASE", base), load_run("NEW", new))

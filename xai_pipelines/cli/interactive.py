@@ -24,21 +24,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from xai_pipelines.cli.connect import connect
 from xai_pipelines.cli.outdir import OutputPathError, describe_os_error, prepare_output_dir
-from xai_pipelines.sdk import Chat, Client, Response, configure_telemetry, system, user
-from xai_pipelines.sdk.client import DEFAULT_HOST
-from xai_pipelines.sdk.errors import (
-    AuthenticationError,
-    InvalidApiKeyError,
-    MissingApiKeyError,
-    PermissionDeniedError,
-    XaiError,
-)
+
+# The client (grpc, opentelemetry) is imported when a command runs, not for ``--help``.
+if TYPE_CHECKING:
+    from xai_pipelines.sdk import Chat, Client, Response
+    from xai_pipelines.sdk.errors import XaiError
 
 EXIT_WORDS = frozenset({"exit", "quit"})
 DEFAULT_CHAT_MODEL = "grok-4.3"
@@ -55,8 +50,10 @@ class ImageFormatChoice(enum.StrEnum):
 Local = Annotated[
     bool, typer.Option("--local", help="Use an in-process emulator (no API key needed).")
 ]
+# The host is written out: the client's DEFAULT_HOST is not imported for --help
+# (tests/cli/test_startup.py checks that the two agree).
 Endpoint = Annotated[
-    str | None, typer.Option("--endpoint", help=f"API host:port (default {DEFAULT_HOST}).")
+    str | None, typer.Option("--endpoint", help="API host:port (default api.x.ai:443).")
 ]
 
 
@@ -67,6 +64,10 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 @contextmanager
 def _open_client(local: bool, endpoint: str | None) -> Iterator[Client]:
+    from xai_pipelines.cli.connect import connect
+    from xai_pipelines.sdk import configure_telemetry
+    from xai_pipelines.sdk.errors import InvalidApiKeyError, MissingApiKeyError
+
     provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
     try:
         with ExitStack() as stack:
@@ -97,6 +98,8 @@ def _prompts(stream: TextIO, label: str) -> Iterator[str]:
 
 
 def _fatal(exc: XaiError) -> bool:
+    from xai_pipelines.sdk.errors import AuthenticationError, PermissionDeniedError
+
     return isinstance(exc, AuthenticationError | PermissionDeniedError)
 
 
@@ -158,6 +161,9 @@ def chat(
     endpoint: Endpoint = None,
 ) -> None:
     """Chat with a model: one prompt per line, 'exit' to quit; the history is kept."""
+    from xai_pipelines.sdk import system, user
+    from xai_pipelines.sdk.errors import XaiError
+
     failures = 0
     with _open_client(local, endpoint) as client:
         history: list[Any] = [system(system_prompt)] if system_prompt else []
@@ -191,6 +197,8 @@ def image(
 
     Images of earlier sessions in ``--out`` are kept: numbering goes on after them.
     """
+    from xai_pipelines.sdk.errors import XaiError
+
     try:
         prepare_output_dir(out, "--out")
     except OutputPathError as exc:

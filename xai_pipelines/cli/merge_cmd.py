@@ -11,11 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from xai_pipelines.cli.outdir import describe_os_error
-from xai_pipelines.run.reporting import write_reports
-from xai_pipelines.store.merge import MergeError, merge_outputs
 
 
 def merge(
@@ -31,6 +28,11 @@ def merge(
     ] = False,
 ) -> None:
     """Merge output directories (e.g. --shard runs): results, errors, images, reports."""
+    from rich.console import Console
+
+    from xai_pipelines.run.reporting import write_reports
+    from xai_pipelines.store.merge import MergeError, merge_outputs
+
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         summary = merge_outputs(out, sources, force=force, render=write_reports)

@@ -15,33 +15,29 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from xai_pipelines.cli.connect import open_api
 from xai_pipelines.cli.outdir import OutputPathError, describe_os_error, prepare_output_dir
 from xai_pipelines.cli.spec_cmds import ApiSession, LiveCheckError, print_advisories
-from xai_pipelines.plan import check_models
-from xai_pipelines.plan.filters import empty_where, only_matches_nothing
 from xai_pipelines.plan.shard import parse_shard
-from xai_pipelines.report import pass_rate
-from xai_pipelines.report.github import publish as publish_github
-from xai_pipelines.run.batch_mode import BatchSettings, batch_settings
-from xai_pipelines.run.executor import WorkerError
-from xai_pipelines.run.progress import ProgressMode, run_summary
-from xai_pipelines.run.reporting import write_reports
-from xai_pipelines.run.session import OutputWriteError, PipelineRun, RunInputError, RunOptions
 from xai_pipelines.run.signals import EXIT_INTERRUPTED, stop_raises
-from xai_pipelines.sdk import configure_telemetry
-from xai_pipelines.sdk.errors import InvalidApiKeyError
-from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
-from xai_pipelines.spec.flags import RunFlags, with_flags
-from xai_pipelines.store import OutputDir, WriteError
+from xai_pipelines.spec.errors import SpecError
+
+# The run's machinery (grpc, the executor, reports) is imported by the command
+# that uses it, not here: ``--help`` and the other commands do not pay for it.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from xai_pipelines.run.progress import ProgressMode
+    from xai_pipelines.spec import PipelineSpec
+    from xai_pipelines.store import OutputDir
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -78,6 +74,8 @@ def _recorded_fail_under(out: OutputDir) -> Any:
 
 def _below(usage: dict[str, Any], fail_under: float | None, source: str = "--fail-under") -> bool:
     """Whether the pass-rate threshold fails the command (reported on stderr)."""
+    from xai_pipelines.report import pass_rate
+
     rate = pass_rate(usage)
     if fail_under is None or rate is None or rate >= fail_under:
         return False
@@ -107,6 +105,8 @@ def _check_models(spec: PipelineSpec, local: bool, endpoint: str | None, config:
 
     Without a key (and no ``--local``) the run refuses on its own, with its own message.
     """
+    from xai_pipelines.plan import check_models
+
     if not local and not os.environ.get("XAI_API_KEY"):
         return
     try:
@@ -129,6 +129,8 @@ def _check_models(spec: PipelineSpec, local: bool, endpoint: str | None, config:
 
 def _check_filters(spec: PipelineSpec, only: str | None) -> None:
     """A dataset ``where`` or ``--only`` that keeps nothing: a warning and exit 2, no empty run."""
+    from xai_pipelines.plan.filters import empty_where, only_matches_nothing
+
     try:
         found = [str(p) for p in empty_where(spec)]
         if only is not None:
@@ -192,14 +194,14 @@ def run(
         ),
     ] = None,
     batch_submit: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--batch-submit",
             metavar="auto|file|requests",
             help="mode: batch: send the jobs in a JSONL input file, with AddBatchRequests, "
             "or the file when it can (auto, the default).",
         ),
-    ] = BatchSettings.submit,
+    ] = None,
     responses: Annotated[
         Path | None,
         typer.Option(
@@ -225,6 +227,21 @@ def run(
     ] = False,
 ) -> None:
     """Run a pipeline: every job, rate-limited and retried, resumable. Exit 0/1/2/130."""
+    from rich.console import Console
+
+    from xai_pipelines.cli.connect import open_api
+    from xai_pipelines.report import pass_rate
+    from xai_pipelines.report.github import publish as publish_github
+    from xai_pipelines.run.batch_mode import batch_settings
+    from xai_pipelines.run.executor import WorkerError
+    from xai_pipelines.run.progress import run_summary
+    from xai_pipelines.run.session import OutputWriteError, PipelineRun, RunInputError, RunOptions
+    from xai_pipelines.sdk import configure_telemetry
+    from xai_pipelines.sdk.errors import InvalidApiKeyError
+    from xai_pipelines.spec import load_pipeline, parse_assignment
+    from xai_pipelines.spec.flags import RunFlags, with_flags
+    from xai_pipelines.store import WriteError
+
     if quiet and json_out:
         raise _fail("--quiet and --json are mutually exclusive")
     if local and endpoint:
@@ -338,6 +355,10 @@ def report(
     ] = None,
 ) -> None:
     """Rebuild usage.json, summary.md and report.html of DIR from its results and errors."""
+    from xai_pipelines.report.github import publish as publish_github
+    from xai_pipelines.run.reporting import write_reports
+    from xai_pipelines.store import OutputDir
+
     out = OutputDir(directory)
     try:
         usage = write_reports(out)

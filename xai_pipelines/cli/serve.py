@@ -7,13 +7,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig, ScriptError
 from xai_pipelines.emulator.config import RetryAfterHint
-from xai_pipelines.emulator.interceptor import call_log
+
+# The emulator (grpc, its servicers) is imported when ``serve`` runs, not for ``--help``.
+if TYPE_CHECKING:
+    from xai_pipelines.emulator import Emulator
 
 
 def _describe(emu: Emulator, keys: list[str]) -> list[str]:
@@ -28,6 +30,8 @@ def _describe(emu: Emulator, keys: list[str]) -> list[str]:
 
 
 def _log_calls_to_stderr() -> None:
+    from xai_pipelines.emulator.interceptor import call_log
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     call_log.addHandler(handler)
@@ -103,6 +107,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the local xAI API (Chat, Image, Models, Tokenize, BatchMgmt) until Ctrl-C."""
+    from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig, ScriptError
+
     try:
         faults = FaultConfig(
             seed=fault_seed,

@@ -17,27 +17,20 @@ import os
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from xai_pipelines.plan import (
-    LiveModels,
-    ModelAuthority,
-    ModelReport,
-    PlanSummary,
-    Prices,
-    check_plan,
-    iter_jobs,
-)
-from xai_pipelines.plan.estimate import tokenizer_ratio
 from xai_pipelines.plan.shard import parse_shard
-from xai_pipelines.run.batch_jobs import NotBatchableError, check_batchable
-from xai_pipelines.spec import PipelineSpec, SpecError, load_pipeline, parse_assignment
-from xai_pipelines.spec.schema_build import PACKAGED_COPY
+from xai_pipelines.spec.errors import SpecError
+
+# The spec and plan layers (jsonschema, jinja2, the catalog) are imported by the
+# functions that use them, not here: ``--help`` and ``--version`` do not pay for them.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from xai_pipelines.plan import ModelAuthority, ModelReport, PlanSummary, Prices
+    from xai_pipelines.spec import PipelineSpec
 
 SetOption = Annotated[
     list[str] | None,
@@ -67,6 +60,8 @@ LIVE_CHECK_RETRIES = 1
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -147,6 +142,8 @@ class ApiSession:
             LiveCheckError: No key for ``--endpoint``, a key that cannot be sent, or the
                 Models service failed.
         """
+        from xai_pipelines.plan import LiveModels, ModelAuthority
+
         if self._authority is not None:
             return self._authority
         if self.local and self.endpoint and not self.offline:
@@ -196,6 +193,9 @@ def load_checked(
         SpecError: Everything wrong with it.
         LiveCheckError: The live model check could not be made.
     """
+    from xai_pipelines.plan import check_plan
+    from xai_pipelines.spec import load_pipeline, parse_assignment
+
     overrides = dict(parse_assignment(s) for s in sets or [])
     spec = load_pipeline(path, overrides=overrides, allow_outside=allow_outside)
     authority = (api or ApiSession(offline=True)).authority()
@@ -223,6 +223,8 @@ def validate(
     endpoint: Endpoint = None,
 ) -> None:
     """Check pipelines (schema, names, files, templates, rows, ids, models). Exit 0 or 2."""
+    from rich.console import Console
+
     failed = False
     out = Console(highlight=False, soft_wrap=True)
     with ApiSession(local=local, endpoint=endpoint, offline=offline) as api:
@@ -238,6 +240,9 @@ def validate(
                 raise typer.Exit(2) from None
             print_advisories(summary.models)
             if spec.execution.mode == "batch":
+                from xai_pipelines.plan import iter_jobs
+                from xai_pipelines.run.batch_jobs import NotBatchableError, check_batchable
+
                 try:
                     check_batchable(iter_jobs(spec))
                 except NotBatchableError as exc:
@@ -256,10 +261,13 @@ CALIBRATION_JOBS = 10
 
 def _measure(api: ApiSession, summary: PlanSummary) -> tuple[Prices, float | None]:
     """Prices (the bundled catalog's without an API), and the Tokenize-calibrated token ratio."""
-    from xai_pipelines.sdk.errors import XaiError
+    from xai_pipelines.plan import Prices
+    from xai_pipelines.plan.estimate import tokenizer_ratio
 
     if api.client is None:
         return Prices.from_catalog(), None
+    from xai_pipelines.sdk.errors import XaiError  # the client is there: grpc is imported
+
     prices = Prices.from_models(api.language, api.image)
     try:
         sample = summary.first[:CALIBRATION_JOBS]
@@ -335,6 +343,10 @@ def _preview(job: Any) -> str:
 def _print_table(
     spec: PipelineSpec, summary: PlanSummary, cost: dict[str, Any], ratio: float | None, show: int
 ) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     out = Console(highlight=False)
     out.print(f"{spec.name}: {summary.count} jobs ({spec.path})", markup=False)
     shown = summary.first[:show]
@@ -391,6 +403,9 @@ def plan(
     endpoint: Endpoint = None,
 ) -> None:
     """Show what a pipeline would run: job count, first jobs, token and cost estimates."""
+    from xai_pipelines.plan import check_plan
+    from xai_pipelines.spec import load_pipeline, parse_assignment
+
     try:
         chosen = None if shard is None else parse_shard(shard)
     except ValueError as exc:
@@ -424,6 +439,8 @@ def plan(
 
 def schema() -> None:
     """Print the pipeline JSON Schema."""
+    from xai_pipelines.spec.schema_build import PACKAGED_COPY
+
     typer.echo(PACKAGED_COPY.read_text(encoding="utf-8"), nl=False)
 
 

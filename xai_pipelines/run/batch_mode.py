@@ -140,12 +140,14 @@ class BatchSettings:
             raise ValueError("file_max_bytes must be positive")
 
 
-def batch_settings(timeout_s: float | None, submit: str) -> BatchSettings:
-    """The settings of ``--batch-timeout`` and ``--batch-submit`` (the rest default).
+def batch_settings(timeout_s: float | None, submit: str | None) -> BatchSettings:
+    """The settings of ``--batch-timeout`` and ``--batch-submit`` (None and the rest: default).
 
     Raises:
         ValueError: ``submit`` is not one of :data:`SUBMIT_PATHS` (the message names them).
     """
+    if submit is None:
+        submit = BatchSettings.submit
     if submit not in SUBMIT_PATHS:
         raise ValueError(f"--batch-submit must be one of {', '.join(SUBMIT_PATHS)}, got {submit!r}")
     path: SubmitPath = submit  # type: ignore[assignment]

@@ -15,41 +15,48 @@ and their parts), :mod:`.errors`, :mod:`.retry` (the retry policy shared with th
 executor) and :mod:`.telemetry`.
 """
 
-from xai_pipelines.sdk.batch import BatchClient, BatchInfo, BatchResult, BatchResultsPage
-from xai_pipelines.sdk.chat import Chat, ChatClient, CompactResult
-from xai_pipelines.sdk.client import Client
-from xai_pipelines.sdk.errors import EmptyResponseError, XaiError
-from xai_pipelines.sdk.files import (
-    FileDeletion,
-    FileInfo,
-    FilesClient,
-    FilesPage,
-    FileUploads,
-    PublicUrl,
-    PublicUrlRevocation,
-)
-from xai_pipelines.sdk.image import (
-    ImageClient,
-    ImageResponse,
-    StoredImageFile,
-    build_image_request,
-)
-from xai_pipelines.sdk.messages import (
-    assistant,
-    developer,
-    file,
-    image,
-    system,
-    tool,
-    tool_result,
-    user,
-)
-from xai_pipelines.sdk.models import ImageModelInfo, LanguageModelInfo, ModelsClient
-from xai_pipelines.sdk.outputs import ImageOutput, InlineCitation, ToolOutput
-from xai_pipelines.sdk.response import Chunk, Response, ToolCall, Usage
-from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_retryable
-from xai_pipelines.sdk.telemetry import configure_telemetry
-from xai_pipelines.sdk.tokenize import Token, TokenizeClient
+import typing
+
+from xai_pipelines import _lazy
+
+if typing.TYPE_CHECKING:
+    from xai_pipelines.sdk.batch import BatchClient, BatchInfo, BatchResult, BatchResultsPage
+    from xai_pipelines.sdk.chat import Chat, ChatClient, CompactResult
+    from xai_pipelines.sdk.client import Client
+    from xai_pipelines.sdk.errors import EmptyResponseError, XaiError
+    from xai_pipelines.sdk.files import (
+        FileDeletion,
+        FileInfo,
+        FilesClient,
+        FilesPage,
+        FileUploads,
+        PublicUrl,
+        PublicUrlRevocation,
+    )
+    from xai_pipelines.sdk.image import (
+        ImageClient,
+        ImageResponse,
+        StoredImageFile,
+        build_image_request,
+    )
+    from xai_pipelines.sdk.messages import (
+        assistant,
+        developer,
+        file,
+        image,
+        system,
+        tool,
+        tool_result,
+        user,
+    )
+    from xai_pipelines.sdk.models import ImageModelInfo, LanguageModelInfo, ModelsClient
+    from xai_pipelines.sdk.outputs import ImageOutput, InlineCitation, ToolOutput
+    from xai_pipelines.sdk.response import Chunk, Response, ToolCall, Usage
+    from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_retryable
+    from xai_pipelines.sdk.telemetry import configure_telemetry
+    from xai_pipelines.sdk.tokenize import Token, TokenizeClient
+else:  # imported on first use: see xai_pipelines._lazy
+    __getattr__, __dir__ = _lazy.exports(__name__)
 
 __all__ = [
     "AttemptInfo",
