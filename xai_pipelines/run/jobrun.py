@@ -44,7 +44,7 @@ from xai_pipelines.report import PriceTable, resolve_cost
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.outcome import DeferredWrite, JobFailed, JobResult
 from xai_pipelines.run.telemetry import RUN_ID_ATTR
-from xai_pipelines.sdk import Client
+from xai_pipelines.sdk import Client, telemetry
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.store import utc_now
 
@@ -285,7 +285,15 @@ class JobRunner:
 
     @contextmanager
     def _frame(self, job: Job) -> Iterator[tuple[trace.Span, JobScope]]:
-        """The job's span (child of the run's) and scope (deadline, attempts, place)."""
+        """The job's span (child of the run's) and scope (deadline, attempts, place).
+
+        With a no-op tracer (telemetry off) no span is made: the job gets the invalid
+        span, whose methods do nothing, and its attributes are not built.
+        """
+        if not telemetry.recording(self.tracer):
+            with self.hooks.scope(job, self.settings.job_timeout_s) as scope:
+                yield trace.INVALID_SPAN, scope
+            return
         with (
             _attached(self.run_context),
             self.tracer.start_as_current_span(
