@@ -102,6 +102,10 @@ def check_reply(
         raise EmptyResponseError(f"{name} holds no output for index {shown} of n={len(indices)}")
 
 
+def _output_index(output: chat_pb2.CompletionOutput) -> int:
+    return output.index
+
+
 class Response:
     """One answer of a chat completion.
 
@@ -142,8 +146,14 @@ class Response:
 
         Computed on access: a streamed response is a live view of a growing proto.
         """
-        view = [o for o in self.proto.outputs if self._index is None or o.index == self._index]
-        return sorted(view, key=lambda o: o.index)
+        outputs = self.proto.outputs
+        if self._index is None:
+            view = list(outputs)
+        else:
+            view = [o for o in outputs if o.index == self._index]
+        if len(view) > 1:
+            view.sort(key=_output_index)
+        return view
 
     def _answers(self) -> list[chat_pb2.CompletionOutput]:
         return [o for o in self.outputs if o.message.role != chat_pb2.ROLE_TOOL]

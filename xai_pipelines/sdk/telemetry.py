@@ -75,11 +75,10 @@ def recording(tracer: trace.Tracer) -> bool:
     global provider is installed, so this is asked per span, not once. Callers skip
     building span attributes, and the span itself, when it is False.
     """
-    if isinstance(tracer, trace.NoOpTracer):
-        return False
     if isinstance(tracer, trace.ProxyTracer):
-        return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-    return True
+        # what the proxy delegates to now: the installed provider's tracer, or a no-op
+        tracer = tracer._tracer
+    return not isinstance(tracer, trace.NoOpTracer)
 
 
 def content_enabled() -> bool:
