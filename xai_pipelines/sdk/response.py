@@ -91,12 +91,15 @@ def check_reply(
     Raises:
         EmptyResponseError: Naming the reply and what is missing.
     """
+    outputs = proto.outputs
+    if outputs and not indices:
+        return  # the common case, checked without building the message
     name = f"the server's {what} (id {proto.id!r}, model {proto.model!r})"
-    if not proto.outputs:
+    if not outputs:
         raise EmptyResponseError(
             f"{name} holds no output: no content, no tool call and no finish reason"
         )
-    missing = sorted(set(indices) - {o.index for o in proto.outputs})
+    missing = sorted(set(indices) - {o.index for o in outputs})
     if missing:
         shown = ", ".join(str(i) for i in missing)
         raise EmptyResponseError(f"{name} holds no output for index {shown} of n={len(indices)}")
