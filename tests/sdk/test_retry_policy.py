@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -212,3 +214,75 @@ def test_a_stream_closed_by_its_consumer_is_not_a_failed_attempt():
     assert [next(items), next(items)] == [1, 1]
     items.close()
     assert closed == [1] and reported == []
+
+
+def test_async_calls_and_streams_decide_report_and_wait_as_the_sync_ones():
+    """acall/astream run the same loop as call/stream: same attempts, reports and waits;
+    a failed stream attempt is closed before the next opens."""
+    import asyncio
+
+    def flaky(attempt: int) -> str:
+        if attempt < 3:
+            raise err(grpc.StatusCode.UNAVAILABLE if attempt == 1 else grpc.StatusCode.INTERNAL)
+        return "ok"
+
+    def policy(reported: list[AttemptInfo], slept: list[float]) -> RetryPolicy:
+        async def async_sleep(delay: float) -> None:
+            slept.append(delay)
+
+        return RetryPolicy(max_attempts=3, initial_backoff=0.5, jitter=0, sleep=slept.append,
+                           async_sleep=async_sleep, on_attempt=reported.append)  # fmt: skip
+
+    sync_reports: list[AttemptInfo] = []
+    sync_slept: list[float] = []
+    assert policy(sync_reports, sync_slept).call(flaky) == "ok"
+
+    async def attempt(number: int) -> str:
+        return flaky(number)
+
+    closed: list[int] = []
+
+    async def open_stream(number: int):
+        try:
+            yield number
+            flaky(number)
+            yield "done"
+        finally:
+            closed.append(number)
+
+    async def run_async() -> tuple[list[AttemptInfo], list[float], list[AttemptInfo], list[Any]]:
+        reports: list[AttemptInfo] = []
+        slept: list[float] = []
+        assert await policy(reports, slept).acall(attempt) == "ok"
+        stream_reports: list[AttemptInfo] = []
+        items = [item async for item in policy(stream_reports, []).astream(open_stream)]
+        return reports, slept, stream_reports, items
+
+    reports, slept, stream_reports, items = asyncio.run(run_async())
+    shape = [(r.attempt, type(r.error), r.delay, r.will_retry) for r in sync_reports]
+    assert [(r.attempt, type(r.error), r.delay, r.will_retry) for r in reports] == shape
+    assert [(r.attempt, type(r.error), r.delay, r.will_retry) for r in stream_reports] == shape
+    assert slept == sync_slept == [0.5, 1.0]
+    assert items == [1, 2, 3, "done"] and closed == [1, 2, 3]
+
+
+def test_a_cancelled_async_call_is_neither_retried_nor_reported():
+    import asyncio
+
+    reported: list[AttemptInfo] = []
+    policy = RetryPolicy(max_attempts=5, on_attempt=reported.append)
+    attempts: list[int] = []
+
+    async def hang(attempt: int) -> None:
+        attempts.append(attempt)
+        await asyncio.sleep(60)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(policy.acall(hang))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert attempts == [1] and reported == []

@@ -151,6 +151,8 @@ def job_from_dict(data: Mapping[str, Any]) -> Job:
 
     A run executes the jobs of its ``plan.jsonl`` read back with this. A chat's
     seed is its request's; the line's ``seed`` repeats it for readers of the file.
+    The line's ``digest`` is taken as the job's (it was computed from the same fields
+    when the line was written), so reading the plan back does not hash it again.
     """
     common = {
         "id": data["id"],
@@ -160,12 +162,18 @@ def job_from_dict(data: Mapping[str, Any]) -> Job:
         "index": data.get("index", 0),
         "meta": MappingProxyType(dict(data.get("meta", {}))),
     }
+    job: Job
     if data["kind"] == "chat":
-        return ChatJob(
+        job = ChatJob(
             mode=data.get("mode", "sample"),
             turns=tuple(data.get("turns", ())),
             **common,
         )
-    if data["kind"] == "image":
-        return ImageJob(**common)
-    raise ValueError(f"unknown job kind {data['kind']!r}")
+    elif data["kind"] == "image":
+        job = ImageJob(**common)
+    else:
+        raise ValueError(f"unknown job kind {data['kind']!r}")
+    stored = data.get("digest")
+    if isinstance(stored, str) and stored:
+        object.__setattr__(job, "_digest", stored)
+    return job

@@ -85,7 +85,8 @@ class ChatRunner(JobRunner):
         n = int(params.pop("n", 1) or 1)
         params.setdefault("conversation_id", conversation_id(job.request, job.task))
         chat = self.aclient.chat.create(model, messages, **params)
-        estimate = call_estimate(job)
+        # only a tokens-per-minute bucket takes the estimate (and corrects it after the call)
+        estimate = call_estimate(job) if self.hooks.limiter.tokens is not None else 0
         done = Executed(calls=0, attempts=0)
         turns: list[Turn] = []
         responses = await self._ask(chat, job.mode, n, estimate, scope, done)

@@ -44,6 +44,7 @@ from typing import Any, Literal, TypeVar
 from xai_pipelines.defaults import DEFAULTS
 from xai_pipelines.plan import Job
 from xai_pipelines.report import TICKS_PER_USD
+from xai_pipelines.run.gctune import calm_gc
 from xai_pipelines.run.outcome import JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import AuthenticationError, PermissionDeniedError, XaiError
@@ -180,7 +181,8 @@ class Executor:
         loop = asyncio.new_event_loop()
         loop.set_default_executor(pool)
         try:
-            loop.run_until_complete(self._main(jobs))
+            with calm_gc():
+                loop.run_until_complete(self._main(jobs))
         finally:
             try:
                 _cancel_all(loop)

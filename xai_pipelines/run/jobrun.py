@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -44,7 +45,7 @@ from xai_pipelines.report import PriceTable, resolve_cost
 from xai_pipelines.run.attempts import AttemptHooks, JobScope
 from xai_pipelines.run.outcome import DeferredWrite, JobFailed, JobResult
 from xai_pipelines.run.telemetry import RUN_ID_ATTR
-from xai_pipelines.sdk import Client
+from xai_pipelines.sdk import Client, telemetry
 from xai_pipelines.sdk.errors import XaiError
 from xai_pipelines.store import utc_now
 
@@ -52,13 +53,20 @@ if TYPE_CHECKING:
     from xai_pipelines.run.cache import CacheEntry, JobCache
 
 
-_JSON_ENCODER = msgspec.json.Encoder()
+def _other_mapping(value: Any) -> Any:
+    """Encode a mapping that is not a dict (a job's ``meta`` is a read-only proxy) as one."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+_JSON_ENCODER = msgspec.json.Encoder(enc_hook=_other_mapping)
 _JSON_DECODER = msgspec.json.Decoder()
 
 
 def plain(value: Any) -> Any:
     """A JSON-able copy: mappings become dicts, tuples and sets lists."""
-    if isinstance(value, dict | list | tuple):
+    if isinstance(value, dict | list | tuple | MappingProxyType):
         # a JSON round trip copies plain data four times faster than the walk below (a
         # job's request, expect and meta are copied into every result line); the line
         # is JSON, so what it holds reads back the same
@@ -255,11 +263,12 @@ class JobRunner:
                     _mark(exc, span, scope)
                     raise
             line = self._line(job, entry, done, time.perf_counter() - started - scope.queued_s)
-            plain_line = to_plain(line)
-            if graded(job):  # the grader's calls block: on the pool, in the job's scope
-                line.scores = await asyncio.to_thread(self.evaluator.score, plain_line)
+            if not line.expect:  # nothing to score (score() would say None)
+                line.scores = None
+            elif graded(job):  # the grader's calls block: on the pool, in the job's scope
+                line.scores = await asyncio.to_thread(self.evaluator.score, to_plain(line))
             else:
-                line.scores = self.evaluator.score(plain_line)
+                line.scores = self.evaluator.score(to_plain(line))
             return self._result(job, line, entry, key, done, span)
 
     def _run(self, job: Job, entry: CacheEntry | None) -> JobResult:
@@ -285,7 +294,15 @@ class JobRunner:
 
     @contextmanager
     def _frame(self, job: Job) -> Iterator[tuple[trace.Span, JobScope]]:
-        """The job's span (child of the run's) and scope (deadline, attempts, place)."""
+        """The job's span (child of the run's) and scope (deadline, attempts, place).
+
+        With a no-op tracer (telemetry off) no span is made: the job gets the invalid
+        span, whose methods do nothing, and its attributes are not built.
+        """
+        if not telemetry.recording(self.tracer):
+            with self.hooks.scope(job, self.settings.job_timeout_s) as scope:
+                yield trace.INVALID_SPAN, scope
+            return
         with (
             _attached(self.run_context),
             self.tracer.start_as_current_span(
@@ -312,7 +329,7 @@ class JobRunner:
         if entry is not None:
             cost, source = 0, "cache"
         else:
-            cost, source = resolve_cost(job.kind, job.model, to_plain(usage), self.prices)
+            cost, source = resolve_cost(job.kind, job.model, usage, self.prices)
         reply = {} if done.reply is None else msgspec.structs.asdict(done.reply)
         line = ResultLine(
             id=job.id,

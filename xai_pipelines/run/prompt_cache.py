@@ -10,6 +10,7 @@ prompt text (only a digest of it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,9 +36,19 @@ def conversation_id(request: Mapping[str, Any], task: str) -> str:
         task: The name of the spec entry the job came from.
     """
     messages: Sequence[Any] = request.get("messages") or ()
-    prefix: dict[str, Any] = {"model": request.get("model")}
+    model = request.get("model")
     if len(messages) > 1:
-        prefix["messages"] = list(messages[:-1])
-    else:
-        prefix["task"] = task
+        return _hashed({"model": model, "messages": list(messages[:-1])})
+    if isinstance(model, str):
+        return _task_id(model, task)
+    return _hashed({"model": model, "task": task})
+
+
+@functools.lru_cache(maxsize=1024)
+def _task_id(model: str, task: str) -> str:
+    """The id of a single-message request: one per model and task (hashed once per run)."""
+    return _hashed({"model": model, "task": task})
+
+
+def _hashed(prefix: dict[str, Any]) -> str:
     return ID_PREFIX + hashlib.sha256(canonical_json(prefix).encode()).hexdigest()[:32]

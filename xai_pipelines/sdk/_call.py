@@ -50,9 +50,21 @@ class CallTracing:
         self.tracer = tracer
         self.server = server
 
+    @property
+    def recording(self) -> bool:
+        """Whether the call spans may record (see :func:`telemetry.recording`)."""
+        return telemetry.recording(self.tracer)
+
     @contextmanager
     def traced(self, name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
-        """A CLIENT span around a unary call; a failure is recorded on it and re-raised."""
+        """A CLIENT span around a unary call; a failure is recorded on it and re-raised.
+
+        With a no-op tracer there is no span to make (nor to make current): the block
+        gets the invalid span, whose methods do nothing.
+        """
+        if not self.recording:
+            yield trace.INVALID_SPAN
+            return
         with self.tracer.start_as_current_span(
             name,
             kind=trace.SpanKind.CLIENT,

@@ -324,6 +324,8 @@ class ChatBase:
         return chat_metadata(self._conversation_id)
 
     def _attributes(self, request: chat_pb2.GetCompletionsRequest) -> dict[str, Any]:
+        if not self._tracing.recording:  # no span will hold them
+            return {}
         attrs = self._tracing.attributes("chat", request.model, request_params(request))
         if self._conversation_id:
             attrs["gen_ai.conversation.id"] = self._conversation_id

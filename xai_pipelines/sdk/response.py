@@ -91,15 +91,22 @@ def check_reply(
     Raises:
         EmptyResponseError: Naming the reply and what is missing.
     """
+    outputs = proto.outputs
+    if outputs and not indices:
+        return  # the common case, checked without building the message
     name = f"the server's {what} (id {proto.id!r}, model {proto.model!r})"
-    if not proto.outputs:
+    if not outputs:
         raise EmptyResponseError(
             f"{name} holds no output: no content, no tool call and no finish reason"
         )
-    missing = sorted(set(indices) - {o.index for o in proto.outputs})
+    missing = sorted(set(indices) - {o.index for o in outputs})
     if missing:
         shown = ", ".join(str(i) for i in missing)
         raise EmptyResponseError(f"{name} holds no output for index {shown} of n={len(indices)}")
+
+
+def _output_index(output: chat_pb2.CompletionOutput) -> int:
+    return output.index
 
 
 class Response:
@@ -142,8 +149,14 @@ class Response:
 
         Computed on access: a streamed response is a live view of a growing proto.
         """
-        view = [o for o in self.proto.outputs if self._index is None or o.index == self._index]
-        return sorted(view, key=lambda o: o.index)
+        outputs = self.proto.outputs
+        if self._index is None:
+            view = list(outputs)
+        else:
+            view = [o for o in outputs if o.index == self._index]
+        if len(view) > 1:
+            view.sort(key=_output_index)
+        return view
 
     def _answers(self) -> list[chat_pb2.CompletionOutput]:
         return [o for o in self.outputs if o.message.role != chat_pb2.ROLE_TOOL]

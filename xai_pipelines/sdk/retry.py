@@ -15,9 +15,11 @@ Which errors are retried is decided by the error classes of :mod:`~xai_pipelines
 Exactly one layer retries: the client opens its channels with ``grpc.enable_retries``
 set to 0, so gRPC's transparent channel-level retries never multiply the attempts
 counted here. Unary calls (:meth:`RetryPolicy.call`) and streams
-(:meth:`RetryPolicy.stream`) run through the same ``tenacity`` loop: a stream that
-breaks is reopened from the start and the consumer is told (via the attempt number)
-to discard the partial output.
+(:meth:`RetryPolicy.stream`), and their async forms, run the same loop and make every
+decision in one place (``_after_failure``): a stream that breaks is reopened from the
+start and the consumer is told (via the attempt number) to discard the partial output.
+The loop is a plain ``while``: a call or stream that succeeds at once builds no
+retrier object (a ``tenacity`` retrier per stream was the policy's whole cost per job).
 
 Every failed attempt is reported to ``on_attempt`` with an :class:`AttemptInfo`
 before the backoff; the hook may raise to end the call there (the executor does so
@@ -41,7 +43,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
-import tenacity
 
 from xai_pipelines.defaults import DEFAULTS, default_seconds
 from xai_pipelines.sdk.errors import CancelledError, RateLimitError, XaiError, error_for_status
@@ -164,17 +165,6 @@ class RetryPolicy:
         """Whether to try again after ``exc`` ended attempt number ``attempt``."""
         return attempt < self.max_attempts and is_retryable(exc)
 
-    def retrying(self) -> tenacity.Retrying:
-        """The ``tenacity.Retrying`` carrying this policy (re-raises the last error)."""
-        return tenacity.Retrying(
-            retry=self._retry,
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._tenacity_wait,
-            before_sleep=self._before_sleep,
-            sleep=self._wait,
-            reraise=True,
-        )
-
     def call(self, fn: Callable[[int], T]) -> T:
         """Run ``fn(attempt)`` until it succeeds or fails for good.
 
@@ -188,10 +178,16 @@ class RetryPolicy:
             The last attempt's exception when it is not retryable or attempts run out,
             or whatever ``on_attempt`` raised.
         """
-        for attempt in self.retrying():
-            with attempt:
-                return fn(attempt.retry_state.attempt_number)
-        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
+        attempt = 1
+        while True:
+            try:
+                return fn(attempt)
+            except BaseException as exc:  # every attempt's error is decided alike
+                delay = self._after_failure(exc, attempt)
+                if delay is None:
+                    raise
+            self._wait(delay)
+            attempt += 1
 
     def stream(self, open_stream: Callable[[int], Iterator[T]]) -> Generator[T, None, None]:
         """Iterate ``open_stream(attempt)``, reopening it from the start on retryable errors.
@@ -206,86 +202,76 @@ class RetryPolicy:
         Yields:
             The items of the current attempt.
         """
-        for attempt in self.retrying():
-            with attempt:
-                try:
-                    yield from open_stream(attempt.retry_state.attempt_number)
-                except GeneratorExit:
-                    # The consumer stopped reading: not a failed attempt; end quietly.
-                    return
-
-    def async_retrying(self) -> tenacity.AsyncRetrying:
-        """The ``tenacity.AsyncRetrying`` carrying this policy (same decisions as :meth:`retrying`)."""
-        return tenacity.AsyncRetrying(
-            retry=self._retry,
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._tenacity_wait,
-            before_sleep=self._before_sleep,
-            sleep=self._async_wait,
-            reraise=True,
-        )
+        attempt = 1
+        while True:
+            try:
+                yield from open_stream(attempt)
+                return
+            except GeneratorExit:
+                # The consumer stopped reading: not a failed attempt; end quietly.
+                return
+            except BaseException as exc:
+                delay = self._after_failure(exc, attempt)
+                if delay is None:
+                    raise
+            self._wait(delay)
+            attempt += 1
 
     async def acall(self, fn: Callable[[int], Awaitable[T]]) -> T:
-        """Await ``fn(attempt)`` until it succeeds or fails for good (async :meth:`call`).
-
-        The first attempt runs before tenacity is set up (most calls succeed at once,
-        and its set-up was a tenth of a run's event-loop time at 2,048 calls in flight);
-        its failure is handed to tenacity as attempt 1, so decisions, delays and
-        ``on_attempt`` reports are exactly :meth:`call`'s.
-        """
-        try:
-            return await fn(1)
-        except BaseException as exc:  # decided by tenacity below, as any attempt's error
-            first: BaseException = exc
-        async for attempt in self.async_retrying():
-            with attempt:
-                number = attempt.retry_state.attempt_number
-                if number == 1:
-                    raise first
-                return await fn(number)
-        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
+        """Await ``fn(attempt)`` until it succeeds or fails for good (async :meth:`call`)."""
+        attempt = 1
+        while True:
+            try:
+                return await fn(attempt)
+            except BaseException as exc:
+                delay = self._after_failure(exc, attempt)
+                if delay is None:
+                    raise
+            await self._async_wait(delay)
+            attempt += 1
 
     async def astream(
         self, open_stream: Callable[[int], AsyncIterator[T]]
     ) -> AsyncGenerator[T, None]:
         """Iterate ``open_stream(attempt)``, reopening it on retryable errors (async :meth:`stream`)."""
-        async for attempt in self.async_retrying():
-            with attempt:
-                stream = open_stream(attempt.retry_state.attempt_number)
+        attempt = 1
+        while True:
+            stream = open_stream(attempt)
+            try:
                 try:
                     async for item in stream:
                         yield item
-                except GeneratorExit:
-                    # The consumer stopped reading: not a failed attempt; end quietly.
-                    return
                 finally:
                     aclose = getattr(stream, "aclose", None)
                     if aclose is not None:
                         await aclose()
+                return
+            except GeneratorExit:
+                # The consumer stopped reading: not a failed attempt; end quietly.
+                return
+            except BaseException as exc:
+                delay = self._after_failure(exc, attempt)
+                if delay is None:
+                    raise
+            await self._async_wait(delay)
+            attempt += 1
 
-    def _retry(self, state: tenacity.RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if exc is None or isinstance(exc, asyncio.CancelledError):
-            return False
-        if self.should_retry(exc, state.attempt_number):
-            return True
-        log.debug("attempt %d failed for good: %s", state.attempt_number, _describe(exc))
-        self._report(AttemptInfo(state.attempt_number, exc, 0.0, will_retry=False))
-        return False
-
-    def _tenacity_wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return self.delay(exc, state.attempt_number) if exc else 0.0
-
-    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if exc is None:
-            return
-        delay = state.upcoming_sleep
-        log.debug(
-            "attempt %d failed (%s); retrying in %.2fs", state.attempt_number, _describe(exc), delay
-        )
-        self._report(AttemptInfo(state.attempt_number, exc, delay, will_retry=True))
+    def _after_failure(self, exc: BaseException, attempt: int) -> float | None:
+        """Decide on attempt number ``attempt``, which raised ``exc``: the delay before the
+        next attempt (reported to ``on_attempt`` first), or None when ``exc`` is final
+        (reported too, unless the task was cancelled)."""
+        if isinstance(exc, asyncio.CancelledError):
+            return None
+        if not self.should_retry(exc, attempt):
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("attempt %d failed for good: %s", attempt, _describe(exc))
+            self._report(AttemptInfo(attempt, exc, 0.0, will_retry=False))
+            return None
+        delay = self.delay(exc, attempt)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("attempt %d failed (%s); retrying in %.2fs", attempt, _describe(exc), delay)
+        self._report(AttemptInfo(attempt, exc, delay, will_retry=True))
+        return delay
 
     def _report(self, info: AttemptInfo) -> None:
         if self.on_attempt is None:

@@ -47,6 +47,7 @@ __all__ = [
     "configure_telemetry",
     "content_enabled",
     "get_tracer",
+    "recording",
     "tracer",
 ]
 
@@ -65,6 +66,19 @@ def get_tracer(provider: trace.TracerProvider | None = None) -> trace.Tracer:
     if provider is None:
         return tracer
     return provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+
+
+def recording(tracer: trace.Tracer) -> bool:
+    """Whether ``tracer`` may record spans: False when it is a no-op (no SDK provider).
+
+    A proxy tracer (the global provider's before one is installed) records once a
+    global provider is installed, so this is asked per span, not once. Callers skip
+    building span attributes, and the span itself, when it is False.
+    """
+    if isinstance(tracer, trace.ProxyTracer):
+        # what the proxy delegates to now: the installed provider's tracer, or a no-op
+        tracer = tracer._tracer
+    return not isinstance(tracer, trace.NoOpTracer)
 
 
 def content_enabled() -> bool:

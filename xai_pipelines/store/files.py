@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+
 from xai_pipelines.records import ErrorLine, ResultLine, encode_line
 
 _R = TypeVar("_R")
@@ -104,6 +106,11 @@ def atomic_write_json(path: Path, value: Any) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8)."""
     atomic_write_bytes(path, text.encode())
+
+
+#: Reads a JSON line several times faster than ``json.loads`` (a run reads its whole
+#: plan back a line per job); the same values for every valid JSON line.
+_decode_line = msgspec.json.Decoder().decode
 
 
 def dumps_line(value: Any) -> bytes:
@@ -198,9 +205,13 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 def _parse(raw: bytes, path: Path, lineno: int) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"{path}:{lineno}: damaged JSON line: {exc}") from exc
+        value = _decode_line(raw)
+    except ValueError:
+        # what msgspec refuses, json may still read (NaN, Infinity) or say why it cannot
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{lineno}: damaged JSON line: {exc}") from exc
     if not isinstance(value, dict):
         raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(value).__name__}")
     return value
