@@ -71,7 +71,8 @@ def merged_history(
     what a one-process run without rate limits records). Otherwise the counters are
     summed and each change is the sum of the workers' limits at that time.
     """
-    if not any(h.changes or h.cuts or h.pauses or h.rate_limited for h in histories):
+    moved = (any(c.reason != "start" for c in h.changes) for h in histories)
+    if not any(moved) and not any(h.cuts or h.pauses or h.rate_limited for h in histories):
         return configured
     current = [h.maximum for h in histories]
     events = sorted(
@@ -330,7 +331,7 @@ class ProcessPool:
             f"{proc.death()} with {in_flight} job{'s' if in_flight != 1 else ''} in flight; "
             "the results already returned are kept; rerun the same command to resume"
         )
-        log.error("%s", lost)
+        log.info("%s", lost)  # INFO: the run ends with it as its one message (the CLI prints it)
         if self._lost is None:
             self._lost = lost
         loop = self._loop
