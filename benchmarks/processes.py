@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import KEY, XAI_RUN, Stat, emulator, write_pipeline
+from benchmarks.common import KEY, XAI_RUN, Stat, emulators, write_pipeline
 from benchmarks.figures import Context, Measured
 from xai_pipelines.store import read_jsonl
 
@@ -156,20 +156,20 @@ def processes(ctx: Context) -> dict[str, Measured]:
     cpu_one: list[float] = []
     cpu_two: list[float] = []
     seen: list[str] = []
-    with emulator() as address:
-        for i in range(ctx.repeats):
+    for i in range(ctx.repeats):
+        # a fresh emulator for each run: its prompt cache remembers the prompts it served
+        with emulators((), ()) as (first, second):
             one, two = ctx.workdir / f"processes-1-{i}", ctx.workdir / f"processes-2-{i}"
-            cpu_one.append(_xai_run(pipeline, one, address))
-            part = _xai_run(
-                pipeline, two, address, "--processes", str(PROCESSES), "--limit", str(jobs // 3)
-            )
-            cpu_two.append(part + _xai_run(pipeline, two, address, "--processes", str(PROCESSES)))
-            manifest = json.loads((two / "manifest.json").read_text())
-            found = differences(one, two)
-            if manifest["plan"]["already_done"] != jobs // 3:
-                found.append(f"resume skipped {manifest['plan']['already_done']}, not {jobs // 3}")
-            counts.append(float(len(found)))
-            seen += found
+            cpu_one.append(_xai_run(pipeline, one, first))
+            limit = ("--processes", str(PROCESSES), "--limit", str(jobs // 3))
+            part = _xai_run(pipeline, two, second, *limit)
+            cpu_two.append(part + _xai_run(pipeline, two, second, "--processes", str(PROCESSES)))
+        manifest = json.loads((two / "manifest.json").read_text())
+        found = differences(one, two)
+        if manifest["plan"]["already_done"] != jobs // 3:
+            found.append(f"resume skipped {manifest['plan']['already_done']}, not {jobs // 3}")
+        counts.append(float(len(found)))
+        seen += found
     note = (
         f"{jobs} jobs at concurrency {CONCURRENCY}: one process, against --processes {PROCESSES} "
         f"over {jobs // 3} jobs then resumed over all; client CPU (parent and workers) "

@@ -152,6 +152,20 @@ def test_retries_are_recorded_by_the_parent(
     assert outcome.stats["retries"] == len(retried) == outcome.usage["totals"]["retries"]
 
 
+@pytest.mark.slow
+def test_the_workers_store_and_serve_the_response_cache(
+    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator_factory()
+    cache = {"dir": str(tmp_path / "cache")}
+    spec = make_spec(jobs=12, execution={"concurrency": 4, "cache": cache})
+    _, first = _run(spec, tmp_path / "a", emu, processes=2)
+    assert first.status == "completed" and _calls(emu) == 12
+    _, second = _run(spec, tmp_path / "b", emu, processes=2)  # stored once each line was written
+    assert second.status == "completed" and _calls(emu) == 12
+    assert second.usage["totals"]["cache_hits"] == 12
+
+
 def test_shares_and_merged_history() -> None:
     assert shares(8, 2) == [4, 4] and shares(5, 2) == [3, 2] and sum(shares(7, 3)) == 7
     start = ConcurrencyHistory(maximum=8, floor=1, final=8,
