@@ -37,12 +37,12 @@ from typing import IO, Any
 
 import msgspec
 
-from xai_pipelines.plan import Job
+from xai_pipelines.plan import ChatJob, Job
 from xai_pipelines.records import ConcurrencyHistory, LimitChange
 from xai_pipelines.run.executor import WorkerLost
 from xai_pipelines.run.outcome import DeferredWrite, JobFailed, JobResult
 from xai_pipelines.run.sink import ResultSink
-from xai_pipelines.run.worker import WorkerConfig, read_frame, write_frame
+from xai_pipelines.run.worker import FrameReader, WorkerConfig, write_frame
 from xai_pipelines.sdk.errors import AuthenticationError
 from xai_pipelines.store import WriteError
 
@@ -95,6 +95,23 @@ def merged_history(
     )
 
 
+def wire(job: Job) -> dict[str, Any]:
+    """What a worker needs of ``job`` to rebuild it (``job_from_dict``): its plan line but
+    the digest, which the worker computes for its result line (the parent seldom needs it)."""
+    data: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "task": job.task,
+        "index": job.index,
+        "request": job.request,
+        "expect": job.expect,
+        "meta": dict(job.meta),
+    }
+    if isinstance(job, ChatJob):
+        data["mode"], data["turns"] = job.mode, job.turns
+    return data
+
+
 @dataclass
 class _Pending:
     """A job handed to a worker, waiting for its answer."""
@@ -112,21 +129,31 @@ class _Process:
         assert popen.stdin is not None and popen.stdout is not None
         self.stdin: IO[bytes] = popen.stdin
         self.stdout: IO[bytes] = popen.stdout
+        self.inbox = FrameReader(popen.stdout.fileno())
         self.lock = threading.Lock()
+        self.flush_due = False
         self.pending: dict[str, _Pending] = {}
         self.ready = threading.Event()
         self.history: ConcurrencyHistory | None = None
         self.gone = False
         self.stderr: deque[str] = deque(maxlen=STDERR_LINES)
 
-    def send(self, *message: Any) -> bool:
-        """Send a message; False when the worker's pipe is closed (it died)."""
+    def send(self, *message: Any, flush: bool = True) -> bool:
+        """Send a message (``flush=False``: left in the buffer for :meth:`flush`); False
+        when the worker's pipe is closed (it died)."""
         try:
             with self.lock:
-                write_frame(self.stdin, message)
+                write_frame(self.stdin, message, flush=flush)
         except (BrokenPipeError, ValueError, OSError):
             return False
         return True
+
+    def flush(self) -> None:
+        """Write what :meth:`send` left in the buffer."""
+        with self.lock:
+            self.flush_due = False
+            with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+                self.stdin.flush()
 
     def death(self) -> str:
         """How the process ended, for the run's one message."""
@@ -225,9 +252,12 @@ class ProcessPool:
             raise self._lost or WorkerLost("every worker process is gone")
         pending = _Pending(job, loop.create_future())
         proc.pending[job.id] = pending
-        if not proc.send("job", job.to_dict()):
+        if not proc.send("job", wire(job), flush=False):
             proc.pending.pop(job.id, None)
             raise self._lost or WorkerLost(proc.death())
+        if not proc.flush_due:  # the jobs dispatched in this round of the loop: one write
+            proc.flush_due = True
+            loop.call_soon(proc.flush)
         try:
             answer = await pending.future
         except asyncio.CancelledError:  # the grace period ran out: cancel its call too
@@ -272,13 +302,18 @@ class ProcessPool:
         """A worker's messages, on their own thread."""
         while True:
             try:
-                message = read_frame(proc.stdout)
+                messages = proc.inbox.read()
             except Exception as exc:
                 log.warning("worker %d sent an unreadable message: %s", proc.index, exc)
-                message = None
-            if message is None:
+                messages = None
+            if messages is None:
                 break
-            self._on_message(proc, message)
+            answers = [m for m in messages if m[0] in ("result", "failed", "write_error")]
+            for message in messages:  # in order: a job's retried attempts before its answer
+                if message[0] not in ("result", "failed", "write_error"):
+                    self._on_message(proc, message)
+            if answers:
+                self._answer(proc, answers)
         proc.popen.wait()
         proc.gone = True
         if not self._stopping:
@@ -307,19 +342,18 @@ class ProcessPool:
             pending = proc.pending.get(job_id)
             if pending is not None and self.sink is not None:
                 self.sink.attempt_failed(pending.job, code, text, attempt, request_id)
-        elif kind in ("result", "failed", "write_error"):
-            self._answer(proc, message[1], message)
 
-    def _answer(self, proc: _Process, job_id: str, message: tuple[Any, ...]) -> None:
-        pending = proc.pending.get(job_id)
+    def _answer(self, proc: _Process, answers: list[tuple[Any, ...]]) -> None:
+        """Hand the jobs' answers to their waiting tasks, in one hand-off to the loop."""
         loop = self._loop
-        if pending is None or loop is None:
+        if loop is None:
             return
 
         def deliver() -> None:
-            proc.pending.pop(job_id, None)
-            if not pending.future.done():
-                pending.future.set_result(message)
+            for answer in answers:
+                pending = proc.pending.pop(answer[1], None)
+                if pending is not None and not pending.future.done():
+                    pending.future.set_result(answer)
 
         with contextlib.suppress(RuntimeError):  # the loop closed (an abort)
             loop.call_soon_threadsafe(deliver)

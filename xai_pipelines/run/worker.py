@@ -101,25 +101,53 @@ class WorkerConfig:
         )
 
 
-def write_frame(stream: IO[bytes], message: tuple[Any, ...]) -> None:
-    """Send one message (the caller holds the stream's lock)."""
+def write_frame(stream: IO[bytes], message: tuple[Any, ...], *, flush: bool = True) -> None:
+    """Send one message (the caller holds the stream's lock); ``flush=False`` leaves it in
+    the stream's buffer for a later flush, so a burst of messages costs one write."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
+    if flush:
+        stream.flush()
 
 
-def read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
-    """The next message, or None at the end of the stream."""
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(header)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    message = pickle.loads(data)
-    assert isinstance(message, tuple)
-    return message
+class FrameReader:
+    """Reads frames from a pipe's file descriptor, as many as have arrived at once.
+
+    One ``read`` takes whatever the pipe holds, so a burst of messages costs one system
+    call and one hand-off to the event loop, not one each.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = bytearray()
+
+    def read(self) -> list[tuple[Any, ...]] | None:
+        """The messages that arrived (waits for at least one); None at the end of the stream."""
+        while True:
+            messages = self._parse()
+            if messages:
+                return messages
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return None
+            self._buffer += chunk
+
+    def _parse(self) -> list[tuple[Any, ...]]:
+        messages: list[tuple[Any, ...]] = []
+        buffer, at = self._buffer, 0
+        while len(buffer) - at >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer, at)
+            end = at + _HEADER.size + size
+            if len(buffer) < end:
+                break
+            # our own parent or child wrote the frame
+            message = pickle.loads(memoryview(buffer)[at + _HEADER.size : end])
+            assert isinstance(message, tuple)
+            messages.append(message)
+            at = end
+        if at:
+            del buffer[:at]
+        return messages
 
 
 class _Channel:
@@ -128,10 +156,27 @@ class _Channel:
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self._lock = threading.Lock()
+        self._flush_due = False
 
     def send(self, *message: Any) -> None:
+        """Send a message now."""
         with self._lock:
             write_frame(self.out, message)
+
+    def send_soon(self, loop: asyncio.AbstractEventLoop, *message: Any) -> None:
+        """Send a message from the loop's thread, flushed once the loop's current round
+        ends (with every other message of that round)."""
+        with self._lock:
+            write_frame(self.out, message, flush=False)
+            if self._flush_due:
+                return
+            self._flush_due = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_due = False
+            self.out.flush()
 
 
 class _Relay:
@@ -262,7 +307,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 self.store.close()
 
-    def run(self, inbox: IO[bytes]) -> None:
+    def run(self, inbox: FrameReader) -> None:
         """Run jobs until the parent says ``stop`` or goes away."""
         self._open()
         pool = ThreadPoolExecutor(min(self.config.concurrency, 32), thread_name_prefix="job")
@@ -281,22 +326,26 @@ class Worker:
             loop.close()
             self.close()
 
-    async def _main(self, loop: asyncio.AbstractEventLoop, inbox: IO[bytes]) -> None:
+    async def _main(self, loop: asyncio.AbstractEventLoop, inbox: FrameReader) -> None:
         self._stopped = asyncio.Event()
         reader = threading.Thread(target=self._read, args=(loop, inbox), daemon=True)
         reader.start()
         self.channel.send("ready", os.getpid())
         await self._stopped.wait()
 
-    def _read(self, loop: asyncio.AbstractEventLoop, inbox: IO[bytes]) -> None:
-        """The inbox, on its own thread: each message handled on the loop, in order."""
+    def _read(self, loop: asyncio.AbstractEventLoop, inbox: FrameReader) -> None:
+        """The inbox, on its own thread: the messages handled on the loop, in order."""
         while True:
-            message = read_frame(inbox)
-            if message is None:  # the parent is gone: nothing can be recorded any more
+            messages = inbox.read()
+            if messages is None:  # the parent is gone: nothing can be recorded any more
                 os._exit(1)
-            loop.call_soon_threadsafe(self._handle, message)
-            if message[0] == "stop":
+            loop.call_soon_threadsafe(self._handle_all, messages)
+            if any(m[0] == "stop" for m in messages):
                 return
+
+    def _handle_all(self, messages: list[tuple[Any, ...]]) -> None:
+        for message in messages:
+            self._handle(message)
 
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -358,8 +407,8 @@ class Worker:
                 (str(d.path), d.write, d.error.error.errno, d.error.error.strerror or "")
                 for d in result.deferred
             ]
-            self.channel.send(
-                "result", job.id, result.line, result.tokens, result.images,
+            self.channel.send_soon(
+                asyncio.get_running_loop(), "result", job.id, result.line, result.tokens, result.images,
                 result.cost_ticks, result.recorded is not None, deferred,
             )  # fmt: skip
         finally:
@@ -376,12 +425,12 @@ def main() -> None:
     # stray print can break a frame
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    inbox = sys.stdin.buffer
+    inbox = FrameReader(0)
     channel = _Channel(out)
-    first = read_frame(inbox)
-    if first is None or first[0] != "init":
+    first = inbox.read()
+    if not first or first[0][0] != "init" or len(first) > 1:
         sys.exit(1)
-    config: WorkerConfig = first[1]
+    config: WorkerConfig = first[0][1]
     root = logging.getLogger()
     root.setLevel(config.log_level)
     root.addHandler(_LogRelay(channel, config.index))
