@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,20 @@ def test_the_workers_store_and_serve_the_response_cache(
     _, second = _run(spec, tmp_path / "b", emu, processes=2)  # stored once each line was written
     assert second.status == "completed" and _calls(emu) == 12
     assert second.usage["totals"]["cache_hits"] == 12
+
+
+@pytest.mark.slow
+def test_the_rate_limit_is_split_between_the_workers(
+    make_spec: MakeSpec, emulator: Emulator, tmp_path: Path
+) -> None:
+    rpm = 1800  # 30 requests/s in all, 15 for each worker, over ~3 s
+    limit = {"requests_per_minute": rpm}
+    spec = make_spec(jobs=90, execution={"concurrency": 16, "rate_limit": limit})
+    _, outcome = _run(spec, tmp_path / "out", emulator, processes=2)
+    assert outcome.status == "completed"
+    ended = sorted(datetime.fromisoformat(r["finished_at"]) for r in _results(tmp_path / "out"))
+    rate_per_min = (len(ended) - 1) / (ended[-1] - ended[0]).total_seconds() * 60
+    assert rpm * 0.6 <= rate_per_min <= rpm * 1.15
 
 
 def test_shares_and_merged_history() -> None:

@@ -155,8 +155,8 @@ class _Process:
             with contextlib.suppress(BrokenPipeError, ValueError, OSError):
                 self.stdin.flush()
 
-    def death(self) -> str:
-        """How the process ended, for the run's one message."""
+    def death(self, detail: str = "") -> str:
+        """How the process ended (and ``detail``), for the run's one message."""
         code = self.popen.poll()
         if code is None:
             how = "closed its pipe"
@@ -165,9 +165,8 @@ class _Process:
         else:
             how = f"exited with status {code}"
         tail = " | ".join(line for line in self.stderr if line.strip())
-        return f"worker process {self.index} (pid {self.popen.pid}) {how}" + (
-            f": {tail}" if tail else ""
-        )
+        said = f" (its stderr: {tail})" if tail else ""
+        return f"worker process {self.index} (pid {self.popen.pid}) {how}{detail}{said}"
 
 
 class ProcessPool:
@@ -217,12 +216,12 @@ class ProcessPool:
         """
         for proc, config in zip(self.processes, configs, strict=True):
             if not proc.send("init", config):
-                raise WorkerLost(proc.death() + " before it started")
+                raise WorkerLost(proc.death(" before it started"))
         deadline = time.monotonic() + START_TIMEOUT_S
         for proc in self.processes:
             while not proc.ready.wait(0.05):
                 if proc.gone or time.monotonic() > deadline:
-                    raise WorkerLost(proc.death() + " before it started")
+                    raise WorkerLost(proc.death(" before it started"))
 
     def bind(self, sink: ResultSink, notify: Callable[[str], None] | None = None) -> None:
         """The run's sink (failed attempts the workers report are recorded there) and
@@ -361,9 +360,10 @@ class ProcessPool:
     def _on_death(self, proc: _Process) -> None:
         """A worker died mid-run: its jobs in flight end unrecorded, the run stops."""
         in_flight = len(proc.pending)
+        jobs = f" with {in_flight} job{'s' if in_flight != 1 else ''} in flight"
         lost = WorkerLost(
-            f"{proc.death()} with {in_flight} job{'s' if in_flight != 1 else ''} in flight; "
-            "the results already returned are kept; rerun the same command to resume"
+            f"{proc.death(jobs)}; the results already returned are kept; "
+            "rerun the same command to resume"
         )
         log.info("%s", lost)  # INFO: the run ends with it as its one message (the CLI prints it)
         if self._lost is None:

@@ -471,6 +471,9 @@ class PipelineRun:
         tracer, span, ctx = self._trace(stack)
         served: dict[str, str] = {}
         prices = _prices(client, served)  # inside the run's span: part of the run
+        settings = RunnerSettings(ex.timeout_s, ex.job_timeout_s, self.spec.evals.grader)
+        if ex.processes > 1 and ex.mode == "online":  # before the manifest: none if they fail
+            self._pool = self._processes(stack, endpoint, settings, prices, served, sink, executor)
         where = "local emulator" if opts.local else endpoint
         manifest = self._manifest(state, changes, prices, where)
         self._abort_actions = [
@@ -479,7 +482,7 @@ class PipelineRun:
             lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
         ]
         shared = RunnerShared(
-            RunnerSettings(ex.timeout_s, ex.job_timeout_s, self.spec.evals.grader),
+            settings,
             prices,
             self.run_id,
             ctx,
@@ -488,15 +491,14 @@ class PipelineRun:
         )
         self._chat = ChatRunner(client, hooks, aclient, **shared.kwargs())
         self._image = ImageRunner(client, hooks, self.out, aclient, **shared.kwargs())
-        if ex.processes > 1 and ex.mode == "online":
-            self._pool = self._processes(stack, endpoint, shared, served, sink, executor)
         return RunResources(client, sink, hooks, executor, manifest, span, shared)
 
     def _processes(
         self,
         stack: ExitStack,
         endpoint: str,
-        shared: RunnerShared,
+        settings: RunnerSettings,
+        prices: Mapping[str, ModelPrice],
         served: Mapping[str, str],
         sink: ResultSink,
         executor: Executor,
@@ -512,7 +514,7 @@ class PipelineRun:
         rpm, tpm = ex.rate_limit.requests_per_minute, ex.rate_limit.tokens_per_minute
         try:
             backend = (
-                "" if shared.cache is None else backend_id(endpoint, opts.local, opts.responses)
+                "" if self._store is None else backend_id(endpoint, opts.local, opts.responses)
             )
         except OSError as exc:
             raise RunInputError(f"cannot read --responses: {exc}") from None
@@ -525,8 +527,8 @@ class PipelineRun:
                     endpoint=endpoint,
                     api_key=opts.api_key,
                     out_dir=self.out.root,
-                    settings=shared.settings,
-                    prices=dict(shared.prices),
+                    settings=settings,
+                    prices=dict(prices),
                     concurrency=share,
                     calls_per_connection=CALLS_PER_CONNECTION,
                     max_attempts=ex.retries.max_attempts,
