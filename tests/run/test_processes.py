@@ -177,8 +177,10 @@ def test_the_rate_limit_is_split_between_the_workers(
     _, outcome = _run(spec, tmp_path / "out", emulator, processes=2)
     assert outcome.status == "completed"
     ended = sorted(datetime.fromisoformat(r["finished_at"]) for r in _results(tmp_path / "out"))
-    rate_per_min = (len(ended) - 1) / (ended[-1] - ended[0]).total_seconds() * 60
-    assert rpm * 0.6 <= rate_per_min <= rpm * 1.15
+    # the steady part: not the first calls (a worker may connect late) nor the last ones
+    steady = ended[10:80]
+    rate_per_min = (len(steady) - 1) / (steady[-1] - steady[0]).total_seconds() * 60
+    assert rpm * 0.5 <= rate_per_min <= rpm * 1.25  # the whole rpm in each worker would be 2x
 
 
 def test_shares_and_merged_history() -> None:
