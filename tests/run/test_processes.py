@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -181,6 +182,38 @@ def test_the_rate_limit_is_split_between_the_workers(
     steady = ended[10:80]
     rate_per_min = (len(steady) - 1) / (steady[-1] - steady[0]).total_seconds() * 60
     assert rpm * 0.5 <= rate_per_min <= rpm * 1.25  # the whole rpm in each worker would be 2x
+
+
+@pytest.mark.slow
+def test_after_the_grace_period_the_workers_cancel_their_calls(
+    make_spec: MakeSpec, emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator_factory(EmulatorConfig(faults=FaultConfig(latency_s=5.0)))
+    spec = with_flags(make_spec(jobs=8, execution={"concurrency": 4}), RunFlags(processes=2))
+    opts = RunOptions(out_dir=tmp_path / "out", api_key=emu.api_key, endpoint=emu.address,
+                      progress="quiet", grace_s=0.3)  # fmt: skip
+    run = PipelineRun(spec, opts)
+    stopped: list[float] = []
+
+    def stop_once_calls_are_in_flight() -> None:
+        deadline = time.monotonic() + 60
+        while emu.stats.in_flight < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stopped.append(time.monotonic())
+        run.interrupts.stop.set()  # what the first Ctrl-C does
+
+    watcher = threading.Thread(target=stop_once_calls_are_in_flight)
+    watcher.start()
+    outcome = run.run()
+    ended = time.monotonic()
+    watcher.join()
+    assert outcome.status == "interrupted" and outcome.stats["done"] == 0
+    assert ended - stopped[0] < 4.0  # the 5 s calls were cancelled, not waited for
+    assert run._pool is not None and all(p.popen.returncode == 0 for p in run._pool.processes)
+    deadline = time.monotonic() + 1.0  # well before the calls' 5 s would end
+    while emu.stats.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert emu.stats.in_flight == 0  # the server saw the calls cancelled
 
 
 def test_shares_and_merged_history() -> None:
