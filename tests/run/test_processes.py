@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,12 @@ def test_two_processes_give_the_results_usage_and_reports_of_one(
     run, second = _run(spec, two, emu_two, processes=2)
     assert first.status == second.status == "completed"
     assert differences(one, two) == []
+    changed = tmp_path / "changed"  # the comparison does see a changed answer
+    shutil.copytree(two, changed)
+    lines = (changed / "results.jsonl").read_text().splitlines()
+    lines[0] = lines[0].replace('"completion_tokens":', '"completion_tokens":1', 1)
+    (changed / "results.jsonl").write_text("\n".join(lines) + "\n")
+    assert any("usage" in d for d in differences(one, changed))
     assert emu_one.stats.calls == emu_two.stats.calls  # the same calls, each once
     assert _calls(emu_one) == 24
     assert first.usage["totals"] == second.usage["totals"]
