@@ -29,6 +29,7 @@ from benchmarks.client_cost import SMALL_JOBS, client_cost
 from benchmarks.common import RunFailed
 from benchmarks.figures import Context, Measure, Outcome, Row, judged
 from benchmarks.in_flight import in_flight_2048, in_flight_5000
+from benchmarks.processes import processes
 from benchmarks.rate_limits import rate_limit_errors, rpm_limit
 from benchmarks.streams import stream_rate
 
@@ -53,8 +54,8 @@ ROWS: tuple[Row, ...] = (
         "x stub", lambda v: v >= 0.8, "client-cost"),
     Row("stream-rate", "5", "streamed chunks/s over a bare stub's, concurrency 256", ">= 0.8",
         "x stub", lambda v: v >= 0.8, "stream-rate"),
-    Row("processes", "5", "--processes N: results, resume and reports as with one process",
-        "identical", "-", None, None),
+    Row("processes", "5", "--processes 2 (with a resume): results, usage and reports "
+        "against one process", "identical", "differences", lambda v: v == 0, "processes"),
     Row("rate-limit-errors", "6", "jobs/s with 5% RESOURCE_EXHAUSTED over fault-free",
         ">= 0.5", "x fault-free", lambda v: v >= 0.5, "rate-limit-errors"),
     Row("rpm-converged", "6", "successful calls/s once converged, over an emulator limit "
@@ -71,6 +72,7 @@ MEASURES: dict[str, Measure] = {
     "in-flight-5000": in_flight_5000,
     "client-cost": client_cost,
     "stream-rate": stream_rate,
+    "processes": processes,
     "rate-limit-errors": rate_limit_errors,
     "rpm-limit": rpm_limit,
     "batch-million": batch_million,

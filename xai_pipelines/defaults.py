@@ -40,6 +40,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("execution.concurrency", 8, flag="--concurrency"),
+    Setting("execution.processes", 1, flag="--processes"),
     Setting("execution.rate_limit.requests_per_minute", unset="unlimited"),
     Setting("execution.rate_limit.tokens_per_minute", unset="unlimited"),
     Setting("execution.retries.max_attempts", 5),

@@ -152,6 +152,14 @@ def run(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Jobs in flight at once.")
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            metavar="N",
+            help="Spread the calls over N worker processes (default: execution.processes, 1).",
+        ),
+    ] = None,
     local: Annotated[
         bool, typer.Option("--local", help="Run against the emulator, in-process; no key needed.")
     ] = False,
@@ -253,7 +261,8 @@ def run(
     try:
         overrides = dict(parse_assignment(s) for s in set_ or [])
         spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
-        spec = with_flags(spec, RunFlags(concurrency, fail_fast, fail_under, cache, no_cache))
+        flags = RunFlags(concurrency, fail_fast, fail_under, cache, no_cache, processes)
+        spec = with_flags(spec, flags)
     except SpecError as exc:  # the flags are checked against the spec's own limits
         _err().print(exc.report(), markup=False)
         raise typer.Exit(2) from None
@@ -274,6 +283,7 @@ def run(
         "pipeline": str(pipeline),
         "out": str(out) if out else None,
         "concurrency": concurrency,
+        "processes": processes,
         "local": local,
         "endpoint": endpoint,
         "set": list(set_ or []),

@@ -78,6 +78,15 @@ class WorkerError(RuntimeError):
         self.job_id = job_id
 
 
+class WorkerLost(WorkerError):
+    """A worker process of ``--processes`` died: its jobs in flight stay unrecorded (a
+    resumed run runs them) and the run stops; ``str()`` is the one message."""
+
+    def __init__(self, message: str) -> None:
+        RuntimeError.__init__(self, message)
+        self.job_id = ""
+
+
 #: Runs one job (a coroutine function, or a plain one run on the pool); raises
 #: :class:`JobFailed` when it fails for good.
 JobFn = Callable[[Job], JobResult] | Callable[[Job], Awaitable[JobResult]]
@@ -275,6 +284,11 @@ class Executor:
             await self._record(job)
         except asyncio.CancelledError:  # aborted after the grace period: resume runs it
             self.sink.stats.job_abandoned()
+        except WorkerLost as exc:  # its process died: resume runs it; the run stops
+            self.sink.stats.job_abandoned()
+            self._crash = self._crash or exc
+            self.reason = "failed"
+            self._halt.set()
         except BaseException as exc:  # never lost: the run raises it at the end
             log.exception("job %s: the worker raised %s; the run stops", job.id, type(exc).__name__)
             if self._crash is None:
@@ -308,6 +322,8 @@ class Executor:
                     log.warning("the API refused the key (%s); dispatch stops", failure)
                 self.reason = "failed"
                 self._halt.set()
+        except WorkerLost:
+            raise
         except WriteError as exc:  # a file of the job (an image) could not be written
             log.debug("job %s: %s", job.id, exc)
             self.sink.write_failed(exc)

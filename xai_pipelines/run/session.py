@@ -55,6 +55,7 @@ from xai_pipelines.run.executor import GRACE_S, Executor, ExecutorOptions, is_fa
 from xai_pipelines.run.image_job import ImageRunner
 from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.run.outcome import JobResult
+from xai_pipelines.run.processes import ProcessPool, merged_history, shares
 from xai_pipelines.run.progress import ProgressDisplay, ProgressMode
 from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.reporting import final_counts, with_catalog_prices, write_reports
@@ -63,6 +64,7 @@ from xai_pipelines.run.signals import EXIT_INTERRUPTED, Interrupts
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.run.stats import RunStats
 from xai_pipelines.run.telemetry import RUN_ID_ATTR, install_run_id_processor, run_context
+from xai_pipelines.run.worker import WorkerConfig
 from xai_pipelines.sdk import Client
 from xai_pipelines.sdk.aio import AsyncClient
 from xai_pipelines.sdk.client import DEFAULT_HOST
@@ -312,6 +314,7 @@ class PipelineRun:
         self._datasets: dict[str, str] = {}
         self._data_changes: list[str] = []
         self._set_aside = 0
+        self._pool: ProcessPool | None = None  # execution.processes > 1 (online runs)
 
     def _resolved(self) -> dict[str, Any]:
         """The resolved spec itself (``to_dict`` wraps it with its path and digest)."""
@@ -468,6 +471,9 @@ class PipelineRun:
         tracer, span, ctx = self._trace(stack)
         served: dict[str, str] = {}
         prices = _prices(client, served)  # inside the run's span: part of the run
+        settings = RunnerSettings(ex.timeout_s, ex.job_timeout_s, self.spec.evals.grader)
+        if ex.processes > 1 and ex.mode == "online":  # before the manifest: none if they fail
+            self._pool = self._processes(stack, endpoint, settings, prices, served, sink, executor)
         where = "local emulator" if opts.local else endpoint
         manifest = self._manifest(state, changes, prices, where)
         self._abort_actions = [
@@ -476,7 +482,7 @@ class PipelineRun:
             lambda: manifest.finish("interrupted", self.stats.snapshot(), self._elapsed()),
         ]
         shared = RunnerShared(
-            RunnerSettings(ex.timeout_s, ex.job_timeout_s, self.spec.evals.grader),
+            settings,
             prices,
             self.run_id,
             ctx,
@@ -486,6 +492,61 @@ class PipelineRun:
         self._chat = ChatRunner(client, hooks, aclient, **shared.kwargs())
         self._image = ImageRunner(client, hooks, self.out, aclient, **shared.kwargs())
         return RunResources(client, sink, hooks, executor, manifest, span, shared)
+
+    def _processes(
+        self,
+        stack: ExitStack,
+        endpoint: str,
+        settings: RunnerSettings,
+        prices: Mapping[str, ModelPrice],
+        served: Mapping[str, str],
+        sink: ResultSink,
+        executor: Executor,
+    ) -> ProcessPool:
+        """Start ``execution.processes`` workers (no more than jobs in flight), each with
+        its share of the concurrency and of the client rate limits (run/processes.py)."""
+        opts, ex = self.options, self.spec.execution
+        count = min(ex.processes, ex.concurrency)
+        pool = ProcessPool(count, executor.abort)
+        stack.callback(pool.close)
+        pool.start()
+        pool.bind(sink, self._say)
+        rpm, tpm = ex.rate_limit.requests_per_minute, ex.rate_limit.tokens_per_minute
+        try:
+            backend = (
+                "" if self._store is None else backend_id(endpoint, opts.local, opts.responses)
+            )
+        except OSError as exc:
+            raise RunInputError(f"cannot read --responses: {exc}") from None
+        level = max(logging.INFO, logging.getLogger("xai_pipelines").getEffectiveLevel())
+        pool.configure(
+            [
+                WorkerConfig(
+                    index=index,
+                    run_id=self.run_id,
+                    endpoint=endpoint,
+                    api_key=opts.api_key,
+                    out_dir=self.out.root,
+                    settings=settings,
+                    prices=dict(prices),
+                    concurrency=share,
+                    calls_per_connection=CALLS_PER_CONNECTION,
+                    max_attempts=ex.retries.max_attempts,
+                    initial_backoff_s=ex.retries.initial_backoff_s,
+                    max_backoff_s=ex.retries.max_backoff_s,
+                    requests_per_minute=None if rpm is None else rpm / count,
+                    tokens_per_minute=None if tpm is None else tpm / count,
+                    cache=ex.cache,
+                    cache_backend=backend,
+                    served=dict(served),
+                    log_level=level,
+                )
+                for index, share in enumerate(shares(ex.concurrency, count))
+            ]
+        )
+        log.info("%d worker processes started (concurrency %s)", count,
+                 "+".join(map(str, shares(ex.concurrency, count))))  # fmt: skip
+        return pool
 
     def _client(self, stack: ExitStack, endpoint: str, hooks: AttemptHooks) -> Client:
         """The run's client: the pipeline's timeout and retries, channels for its concurrency."""
@@ -549,6 +610,10 @@ class PipelineRun:
                     res.manifest.checkpoints(self._progress, on_error=res.sink.write_failed),
                 ):
                     status = res.executor.run(self._planned())
+                    if self._pool is not None:
+                        self._worker_histories = self._pool.finish()
+                        if self._pool.lost is not None:  # after all its jobs: still a crash
+                            raise self._pool.lost
         except Exception:
             self._reserve.release()
             res.manifest.finish("failed", _counts(self.stats.snapshot()), self._elapsed())
@@ -558,7 +623,10 @@ class PipelineRun:
         self._reserve.release()  # its space is for the last writes below
         res.span.set_attribute("xai_pipelines.status", status)
         if res.hooks.adaptive is not None and self.spec.execution.mode != "batch":
-            res.manifest.set_concurrency(res.hooks.adaptive.history())
+            history = res.hooks.adaptive.history()
+            if self._pool is not None:
+                history = merged_history(history, self._worker_histories)
+            res.manifest.set_concurrency(history)
         res.manifest.finish(status, _counts(self.stats.snapshot()), self._elapsed())
         # A forced run leaves superseded lines: compact them away (not over lines a failed
         # write still holds in memory).
@@ -693,6 +761,8 @@ class PipelineRun:
         return time.monotonic() - getattr(self, "_started", time.monotonic())
 
     async def _dispatch(self, job: Job) -> JobResult:
+        if self._pool is not None:
+            return await self._pool.run(job)
         if isinstance(job, ChatJob):
             return await self._chat.arun(job)
         return await self._image.arun(job)

@@ -223,6 +223,7 @@ class Builder:
 
         return Execution(
             concurrency=get("concurrency"),
+            processes=get("processes"),
             rate_limit=RateLimit(
                 get("rate_limit.requests_per_minute"), get("rate_limit.tokens_per_minute")
             ),

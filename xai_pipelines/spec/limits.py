@@ -15,6 +15,12 @@ from __future__ import annotations
 #: holds no thread per call, and the emulator serves 20,000 calls at once.
 MAX_CONCURRENCY = 20_000
 
+#: Most worker processes of one run (``execution.processes`` and ``--processes``). Not the
+#: CPU count: a run may be moved to a larger machine, and past a few dozen processes the
+#: parent, the one writer of the results, is the limit (each worker also holds its own
+#: interpreter, ~60 MB).
+MAX_PROCESSES = 64
+
 #: Deepest nesting of lists and mappings, in the pipeline, a dataset row or a ``--set`` value.
 MAX_DEPTH = 64
 
@@ -50,6 +56,7 @@ def limits_table() -> str:
     """The limits as a markdown table (docs/pipelines.md, between its ``limits`` markers)."""
     rows = [
         ("Jobs in flight (`execution.concurrency`, `--concurrency`)", f"{MAX_CONCURRENCY:,}"),
+        ("Worker processes (`execution.processes`, `--processes`)", f"{MAX_PROCESSES}"),
         ("Nesting of lists and mappings (pipeline, dataset rows, `--set`)", f"{MAX_DEPTH}"),
         ("Digits of an integer", f"{MAX_INT_DIGITS}"),
         ("Jobs of one row (matrix cells times `repeat`)", f"{MAX_JOBS_PER_ROW:,}"),

@@ -69,6 +69,7 @@ class Execution:
     """How the plan runs (see ``execution:`` in the schema)."""
 
     concurrency: int = DEFAULTS["execution.concurrency"]
+    processes: int = DEFAULTS["execution.processes"]
     rate_limit: RateLimit = field(default_factory=RateLimit)
     retries: Retries = field(default_factory=Retries)
     timeout_s: float = default_seconds("execution.timeout")

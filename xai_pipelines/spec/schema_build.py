@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from xai_pipelines.defaults import markdown_table, schema_default
-from xai_pipelines.spec.limits import MAX_CONCURRENCY, MAX_INT32, limits_table
+from xai_pipelines.spec.limits import MAX_CONCURRENCY, MAX_INT32, MAX_PROCESSES, limits_table
 from xai_pipelines.spec.schema_params import ASSERTION, CHAT_PARAMS, IMAGE_PARAMS
 from xai_pipelines.spec.schema_parts import (
     CONTENT_PART,
@@ -169,6 +169,13 @@ EXECUTION = obj(
             "Jobs in flight at once.",
             {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
             **schema_default("execution.concurrency"),
+        ),
+        "processes": p(
+            "Processes",
+            "Worker processes the online run's calls are spread over (each with its share "
+            "of the concurrency and the rate limits); 1: all in the run's own process.",
+            {"type": "integer", "minimum": 1, "maximum": MAX_PROCESSES},
+            **schema_default("execution.processes"),
         ),
         "rate_limit": p(
             "Rate limit",
