@@ -119,7 +119,7 @@ def test_models_and_tokenize(stubs):
 def test_public_api_is_exported():
     import xai_pipelines.emulator as pkg
 
-    public = {name for name in vars(pkg) if not name.startswith("_") and name[0].isupper()}
+    public = {name for name in dir(pkg) if not name.startswith("_") and name[0].isupper()}
     assert public == set(pkg.__all__)
     assert {"Emulator", "EmulatorConfig", "FaultConfig"} <= public
 
