@@ -30,6 +30,7 @@ from xai_pipelines.emulator.callctx import CallContext
 from xai_pipelines.emulator.catalog import Catalog, LanguageModelSpec, chat_cost_ticks
 from xai_pipelines.emulator.conversation import (
     PromptCount,
+    Turn,
     digest,
     expand_compacted,
     last_user_text,
@@ -188,7 +189,7 @@ class ChatEngine:
             json.loads(fmt.schema) if fmt.format_type == chat_pb2.FORMAT_TYPE_JSON_SCHEMA else None
         )
         outputs = [
-            self._output(request, model, messages, key, i, schema) for i in range(request.n or 1)
+            self._output(request, model, turns, key, i, schema) for i in range(request.n or 1)
         ]
         response = chat_pb2.GetChatCompletionResponse(
             id=str(uuid.uuid4()),
@@ -207,7 +208,7 @@ class ChatEngine:
         if runs and chat_pb2.INCLUDE_OPTION_INLINE_CITATIONS in request.include:
             plain = fmt.format_type in (chat_pb2.FORMAT_TYPE_INVALID, chat_pb2.FORMAT_TYPE_TEXT)
             _cite_inline(outputs[0], runs, plain)
-        log_rng = random.Random(int.from_bytes(key[:8], "big"))
+        log_rng = random.Random(int.from_bytes(key[:8], "big")) if request.logprobs else None
         for out in outputs:
             message = chat_pb2.CompletionMessage(
                 role=chat_pb2.ROLE_ASSISTANT,
@@ -222,7 +223,7 @@ class ChatEngine:
             entry = response.outputs.add(
                 index=len(response.outputs), finish_reason=out.finish_reason, message=message
             )
-            if request.logprobs:
+            if log_rng is not None:
                 entry.logprobs.CopyFrom(_logprobs(out.content, request.top_logprobs, log_rng))
         response.citations.extend(dict.fromkeys(citations))
         response.usage.CopyFrom(self._usage(model, prompt, outputs, runs))
@@ -245,12 +246,13 @@ class ChatEngine:
             text_tokens=sum(c.text_tokens for c in per_message) + tool_tokens,
             image_tokens=sum(c.image_tokens for c in per_message),
         )
+        if call is None or not call.conv_id:  # nothing is cached without a conversation id
+            return _Prompt(count, 0)
         served = [
             CachedMessage(digest(m), c.text_tokens)
             for m, c in zip(messages, per_message, strict=True)
         ]
-        cached = self.prompt_cache.serve(call.conv_id if call else None, model.name, served)
-        return _Prompt(count, cached)
+        return _Prompt(count, self.prompt_cache.serve(call.conv_id, model.name, served))
 
     def _key(
         self,
@@ -271,7 +273,7 @@ class ChatEngine:
         self,
         request: chat_pb2.GetCompletionsRequest,
         model: LanguageModelSpec,
-        messages: list[chat_pb2.Message],
+        turns: list[Turn],
         key: bytes,
         index: int,
         schema: Any,
@@ -284,7 +286,6 @@ class ChatEngine:
         rng = textgen.answer_rng(
             key, index, request.seed if request.HasField("seed") else None, varies
         )
-        turns = [to_turn(m) for m in messages]
         out = _Output()
         if self.catalog.is_reasoning(model):
             asked = (
@@ -308,8 +309,12 @@ class ChatEngine:
             text = json.dumps(
                 {"answer": textgen.sentence(rng), "confidence": round(rng.random(), 2)}
             )
-        else:
+        elif request.stop:  # the stops apply to the whole answer
             text = textgen.answer_text(rng)
+        else:  # only what a max_tokens cut keeps
+            text = textgen.answer_text(
+                rng, request.max_tokens if request.HasField("max_tokens") else None
+            )
         out.content, out.finish_reason = self._cut(request, text)
         return out
 
