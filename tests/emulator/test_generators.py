@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from xai_pipelines.emulator import textgen
 from xai_pipelines.emulator.chat_stream import iter_chunks
 from xai_pipelines.emulator.imagegen import render
 from xai_pipelines.emulator.jsongen import generate
@@ -35,6 +36,15 @@ def test_truncation_is_a_prefix_of_at_most_n_tokens(text, n):
     assert text.startswith(cut)
     assert count_tokens(cut) <= n
     assert was_cut == (count_tokens(text) > n)
+
+
+@given(st.integers(min_value=0, max_value=2**64), st.integers(min_value=1, max_value=120))
+@settings(max_examples=300, deadline=None)
+def test_an_answer_generated_up_to_max_tokens_cuts_to_the_whole_answers_cut(seed, n):
+    whole = textgen.answer_text(random.Random(seed))
+    short = textgen.answer_text(random.Random(seed), n)
+    assert whole.startswith(short)
+    assert truncate_tokens(short, n) == truncate_tokens(whole, n)
 
 
 PATTERNS = [

@@ -49,7 +49,6 @@ from xai_pipelines.emulator.tokenizer import count_tokens, split_tokens, truncat
 from xai_pipelines.emulator.toolgen import choose_functions, generate_calls, make_call
 from xai_pipelines.emulator.validation import EFFORT_NAMES, validate_chat
 from xai_pipelines.proto import chat_pb2, sample_pb2, usage_pb2
-from xai_pipelines.proto._pool import Timestamp
 
 SYSTEM_FINGERPRINT = "fp_xai_pipelines_emulator"
 # Fields that do not shape the generated text: excluding them keeps a
@@ -195,13 +194,13 @@ class ChatEngine:
             id=str(uuid.uuid4()),
             model=model.name,
             system_fingerprint=SYSTEM_FINGERPRINT,
-            created=Timestamp(seconds=int(time.time())),
             service_tier=(
                 usage_pb2.SERVICE_TIER_PRIORITY
                 if request.service_tier == usage_pb2.SERVICE_TIER_PRIORITY
                 else usage_pb2.SERVICE_TIER_DEFAULT
             ),
         )
+        response.created.seconds = int(time.time())
         for tool_run in runs:
             _add_tool_outputs(response, tool_run)
         citations = [url for r in runs for _, url in r.sources]
@@ -210,23 +209,26 @@ class ChatEngine:
             _cite_inline(outputs[0], runs, plain)
         log_rng = random.Random(int.from_bytes(key[:8], "big")) if request.logprobs else None
         for out in outputs:
-            message = chat_pb2.CompletionMessage(
-                role=chat_pb2.ROLE_ASSISTANT,
-                content=out.content,
-                reasoning_content=out.reasoning,
-                tool_calls=out.tool_calls,
-                citations=out.citations,
+            # Filled in place: a message built apart would be copied into the response.
+            entry = response.outputs.add(
+                index=len(response.outputs), finish_reason=out.finish_reason
             )
+            message = entry.message
+            message.role = chat_pb2.ROLE_ASSISTANT
+            message.content = out.content
+            message.reasoning_content = out.reasoning
+            if out.tool_calls:
+                message.tool_calls.extend(out.tool_calls)
+            if out.citations:
+                message.citations.extend(out.citations)
             if request.use_encrypted_content and out.reasoning:
                 # Opaque to clients, like the hosted API's; only the emulator could read it back.
                 message.encrypted_content = base64.b64encode(out.reasoning.encode()).decode()
-            entry = response.outputs.add(
-                index=len(response.outputs), finish_reason=out.finish_reason, message=message
-            )
             if log_rng is not None:
                 entry.logprobs.CopyFrom(_logprobs(out.content, request.top_logprobs, log_rng))
-        response.citations.extend(dict.fromkeys(citations))
-        response.usage.CopyFrom(self._usage(model, prompt, outputs, runs))
+        if citations:
+            response.citations.extend(dict.fromkeys(citations))
+        self._usage(response.usage, model, prompt, outputs, runs)
         if request.store_messages:
             self.store.save(messages, response)
         return response
@@ -342,11 +344,14 @@ class ChatEngine:
 
     @staticmethod
     def _usage(
+        usage: usage_pb2.SamplingUsage,
         model: LanguageModelSpec,
         prompt: _Prompt,
         outputs: list[_Output],
         runs: list[ToolRun],
-    ) -> usage_pb2.SamplingUsage:
+    ) -> None:
+        """Fill ``usage`` (the response's own, so nothing is copied)."""
+        usage.SetInParent()
         completion = 0
         reasoning = 0
         calls = [c for out in outputs for c in out.tool_calls] + [r.call for r in runs]
@@ -357,15 +362,13 @@ class ChatEngine:
             count_tokens(c.function.name) + count_tokens(c.function.arguments) for c in calls
         )
         text = prompt.count.text_tokens
-        usage = usage_pb2.SamplingUsage(
-            prompt_tokens=prompt.count.total,
-            prompt_text_tokens=text,
-            cached_prompt_text_tokens=prompt.cached_tokens,
-            prompt_image_tokens=prompt.count.image_tokens,
-            completion_tokens=completion,
-            reasoning_tokens=reasoning,
-            total_tokens=prompt.count.total + completion + reasoning,
-        )
+        usage.prompt_tokens = prompt.count.total
+        usage.prompt_text_tokens = text
+        usage.cached_prompt_text_tokens = prompt.cached_tokens
+        usage.prompt_image_tokens = prompt.count.image_tokens
+        usage.completion_tokens = completion
+        usage.reasoning_tokens = reasoning
+        usage.total_tokens = prompt.count.total + completion + reasoning
         usage.cost_in_usd_ticks = chat_cost_ticks(
             model,
             text - prompt.cached_tokens,
@@ -374,8 +377,8 @@ class ChatEngine:
             reasoning,
             prompt.count.image_tokens,
         ) + sum(r.fee_ticks for r in runs)
-        usage.server_side_tools_used.extend(r.kind.usage for r in runs)
-        return usage
+        if runs:
+            usage.server_side_tools_used.extend(r.kind.usage for r in runs)
 
 
 def _add_tool_outputs(response: chat_pb2.GetChatCompletionResponse, tool_run: ToolRun) -> None:
