@@ -13,6 +13,7 @@ import typer
 
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig, ScriptError
 from xai_pipelines.emulator.interceptor import call_log
+from xai_pipelines.emulator.server import tune_gc_for_serving
 
 
 def _describe(emu: Emulator, keys: list[str]) -> list[str]:
@@ -127,6 +128,7 @@ def serve(
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    tune_gc_for_serving()
     try:
         for line in _describe(emu, list(api_key or ())):
             typer.echo(line)
