@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import re
+import uuid
 
 import jsonschema
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from PIL import Image
 
 from xai_pipelines.emulator import textgen
 from xai_pipelines.emulator.chat_stream import iter_chunks
+from xai_pipelines.emulator.ids import new_hex_id, new_uuid
 from xai_pipelines.emulator.imagegen import render
 from xai_pipelines.emulator.jsongen import generate
 from xai_pipelines.emulator.patterngen import string_matching
@@ -45,6 +47,16 @@ def test_an_answer_generated_up_to_max_tokens_cuts_to_the_whole_answers_cut(seed
     short = textgen.answer_text(random.Random(seed), n)
     assert whole.startswith(short)
     assert truncate_tokens(short, n) == truncate_tokens(whole, n)
+
+
+def test_fresh_ids_are_distinct_version_4_uuids_and_32_hex_digits():
+    ids = [new_uuid() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert re.fullmatch(r"[0-9a-f]{32}", new_hex_id())
 
 
 PATTERNS = [

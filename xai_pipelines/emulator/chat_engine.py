@@ -20,7 +20,6 @@ import base64
 import json
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +38,7 @@ from xai_pipelines.emulator.conversation import (
 )
 from xai_pipelines.emulator.errors import invalid
 from xai_pipelines.emulator.files_store import FileStore
+from xai_pipelines.emulator.ids import new_uuid
 from xai_pipelines.emulator.jsongen import generate
 from xai_pipelines.emulator.prompt_cache import CachedMessage, PromptCache
 from xai_pipelines.emulator.scripted import Script, ScriptedAnswer
@@ -191,7 +191,7 @@ class ChatEngine:
             self._output(request, model, turns, key, i, schema) for i in range(request.n or 1)
         ]
         response = chat_pb2.GetChatCompletionResponse(
-            id=str(uuid.uuid4()),
+            id=new_uuid(),
             model=model.name,
             system_fingerprint=SYSTEM_FINGERPRINT,
             service_tier=(
