@@ -26,9 +26,9 @@ from typing import Any
 
 import grpc
 
+from xai_pipelines.emulator import ids
 from xai_pipelines.emulator.auth import KeyPolicy
 from xai_pipelines.emulator.faults import CallFaults, FaultInjector
-from xai_pipelines.emulator.ids import new_hex_id
 from xai_pipelines.emulator.ratelimit import RateLimiter
 from xai_pipelines.emulator.stats import StatsRecorder
 from xai_pipelines.emulator.tokenizer import count_tokens
@@ -215,7 +215,7 @@ class EmulatorInterceptor(grpc.aio.ServerInterceptor):
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> _Call:
         self.stats.call(method.rsplit("/", 1)[-1])
         # Like the hosted API: every answer, error or not, names its request.
-        context.set_trailing_metadata(((REQUEST_ID_HEADER, f"req_{new_hex_id()}"),))
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, f"req_{ids.new_hex_id()}"),))
         self._track(context, method)
         key, reason = self.keys.check(context.invocation_metadata())
         if key is None:
