@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import random
 import re
+import uuid
 
 import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from xai_pipelines.emulator import textgen
 from xai_pipelines.emulator.chat_stream import iter_chunks
+from xai_pipelines.emulator.ids import new_hex_id, new_uuid
 from xai_pipelines.emulator.imagegen import render
 from xai_pipelines.emulator.jsongen import generate
 from xai_pipelines.emulator.patterngen import string_matching
@@ -35,6 +38,25 @@ def test_truncation_is_a_prefix_of_at_most_n_tokens(text, n):
     assert text.startswith(cut)
     assert count_tokens(cut) <= n
     assert was_cut == (count_tokens(text) > n)
+
+
+@given(st.integers(min_value=0, max_value=2**64), st.integers(min_value=1, max_value=120))
+@settings(max_examples=300, deadline=None)
+def test_an_answer_generated_up_to_max_tokens_cuts_to_the_whole_answers_cut(seed, n):
+    whole = textgen.answer_text(random.Random(seed))
+    short = textgen.answer_text(random.Random(seed), n)
+    assert whole.startswith(short)
+    assert truncate_tokens(short, n) == truncate_tokens(whole, n)
+
+
+def test_fresh_ids_are_distinct_version_4_uuids_and_32_hex_digits():
+    ids = [new_uuid() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert re.fullmatch(r"[0-9a-f]{32}", new_hex_id())
 
 
 PATTERNS = [

@@ -108,6 +108,7 @@ def serve(
 ) -> None:
     """Serve the local xAI API (Chat, Image, Models, Tokenize, BatchMgmt) until Ctrl-C."""
     from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig, ScriptError
+    from xai_pipelines.emulator.server import tune_gc_for_serving
 
     try:
         faults = FaultConfig(
@@ -152,6 +153,7 @@ def serve(
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    tune_gc_for_serving()
     try:
         for line in _describe(emu, list(api_key or ())):
             typer.echo(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ MISSING = "missing credentials: send the header 'authorization: Bearer <api key>
 INVALID = "invalid API key (the key was not accepted by this server)"
 
 
+@functools.lru_cache(maxsize=1024)  # every call digests its key: most calls share a few keys
 def key_id(key: str) -> str:
     """A short, non-reversible id for ``key`` (used for per-key rate limits)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]

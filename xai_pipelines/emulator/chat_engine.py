@@ -20,7 +20,6 @@ import base64
 import json
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,7 @@ from xai_pipelines.emulator.callctx import CallContext
 from xai_pipelines.emulator.catalog import Catalog, LanguageModelSpec, chat_cost_ticks
 from xai_pipelines.emulator.conversation import (
     PromptCount,
+    Turn,
     digest,
     expand_compacted,
     last_user_text,
@@ -38,6 +38,7 @@ from xai_pipelines.emulator.conversation import (
 )
 from xai_pipelines.emulator.errors import invalid
 from xai_pipelines.emulator.files_store import FileStore
+from xai_pipelines.emulator.ids import new_uuid
 from xai_pipelines.emulator.jsongen import generate
 from xai_pipelines.emulator.prompt_cache import CachedMessage, PromptCache
 from xai_pipelines.emulator.scripted import Script, ScriptedAnswer
@@ -48,7 +49,6 @@ from xai_pipelines.emulator.tokenizer import count_tokens, split_tokens, truncat
 from xai_pipelines.emulator.toolgen import choose_functions, generate_calls, make_call
 from xai_pipelines.emulator.validation import EFFORT_NAMES, validate_chat
 from xai_pipelines.proto import chat_pb2, sample_pb2, usage_pb2
-from xai_pipelines.proto._pool import Timestamp
 
 SYSTEM_FINGERPRINT = "fp_xai_pipelines_emulator"
 # Fields that do not shape the generated text: excluding them keeps a
@@ -188,44 +188,47 @@ class ChatEngine:
             json.loads(fmt.schema) if fmt.format_type == chat_pb2.FORMAT_TYPE_JSON_SCHEMA else None
         )
         outputs = [
-            self._output(request, model, messages, key, i, schema) for i in range(request.n or 1)
+            self._output(request, model, turns, key, i, schema) for i in range(request.n or 1)
         ]
         response = chat_pb2.GetChatCompletionResponse(
-            id=str(uuid.uuid4()),
+            id=new_uuid(),
             model=model.name,
             system_fingerprint=SYSTEM_FINGERPRINT,
-            created=Timestamp(seconds=int(time.time())),
             service_tier=(
                 usage_pb2.SERVICE_TIER_PRIORITY
                 if request.service_tier == usage_pb2.SERVICE_TIER_PRIORITY
                 else usage_pb2.SERVICE_TIER_DEFAULT
             ),
         )
+        response.created.seconds = int(time.time())
         for tool_run in runs:
             _add_tool_outputs(response, tool_run)
         citations = [url for r in runs for _, url in r.sources]
         if runs and chat_pb2.INCLUDE_OPTION_INLINE_CITATIONS in request.include:
             plain = fmt.format_type in (chat_pb2.FORMAT_TYPE_INVALID, chat_pb2.FORMAT_TYPE_TEXT)
             _cite_inline(outputs[0], runs, plain)
-        log_rng = random.Random(int.from_bytes(key[:8], "big"))
+        log_rng = random.Random(int.from_bytes(key[:8], "big")) if request.logprobs else None
         for out in outputs:
-            message = chat_pb2.CompletionMessage(
-                role=chat_pb2.ROLE_ASSISTANT,
-                content=out.content,
-                reasoning_content=out.reasoning,
-                tool_calls=out.tool_calls,
-                citations=out.citations,
+            # Filled in place: a message built apart would be copied into the response.
+            entry = response.outputs.add(
+                index=len(response.outputs), finish_reason=out.finish_reason
             )
+            message = entry.message
+            message.role = chat_pb2.ROLE_ASSISTANT
+            message.content = out.content
+            message.reasoning_content = out.reasoning
+            if out.tool_calls:
+                message.tool_calls.extend(out.tool_calls)
+            if out.citations:
+                message.citations.extend(out.citations)
             if request.use_encrypted_content and out.reasoning:
                 # Opaque to clients, like the hosted API's; only the emulator could read it back.
                 message.encrypted_content = base64.b64encode(out.reasoning.encode()).decode()
-            entry = response.outputs.add(
-                index=len(response.outputs), finish_reason=out.finish_reason, message=message
-            )
-            if request.logprobs:
+            if log_rng is not None:
                 entry.logprobs.CopyFrom(_logprobs(out.content, request.top_logprobs, log_rng))
-        response.citations.extend(dict.fromkeys(citations))
-        response.usage.CopyFrom(self._usage(model, prompt, outputs, runs))
+        if citations:
+            response.citations.extend(dict.fromkeys(citations))
+        self._usage(response.usage, model, prompt, outputs, runs)
         if request.store_messages:
             self.store.save(messages, response)
         return response
@@ -245,12 +248,13 @@ class ChatEngine:
             text_tokens=sum(c.text_tokens for c in per_message) + tool_tokens,
             image_tokens=sum(c.image_tokens for c in per_message),
         )
+        if call is None or not call.conv_id:  # nothing is cached without a conversation id
+            return _Prompt(count, 0)
         served = [
             CachedMessage(digest(m), c.text_tokens)
             for m, c in zip(messages, per_message, strict=True)
         ]
-        cached = self.prompt_cache.serve(call.conv_id if call else None, model.name, served)
-        return _Prompt(count, cached)
+        return _Prompt(count, self.prompt_cache.serve(call.conv_id, model.name, served))
 
     def _key(
         self,
@@ -271,7 +275,7 @@ class ChatEngine:
         self,
         request: chat_pb2.GetCompletionsRequest,
         model: LanguageModelSpec,
-        messages: list[chat_pb2.Message],
+        turns: list[Turn],
         key: bytes,
         index: int,
         schema: Any,
@@ -284,7 +288,6 @@ class ChatEngine:
         rng = textgen.answer_rng(
             key, index, request.seed if request.HasField("seed") else None, varies
         )
-        turns = [to_turn(m) for m in messages]
         out = _Output()
         if self.catalog.is_reasoning(model):
             asked = (
@@ -308,8 +311,12 @@ class ChatEngine:
             text = json.dumps(
                 {"answer": textgen.sentence(rng), "confidence": round(rng.random(), 2)}
             )
-        else:
+        elif request.stop:  # the stops apply to the whole answer
             text = textgen.answer_text(rng)
+        else:  # only what a max_tokens cut keeps
+            text = textgen.answer_text(
+                rng, request.max_tokens if request.HasField("max_tokens") else None
+            )
         out.content, out.finish_reason = self._cut(request, text)
         return out
 
@@ -337,11 +344,14 @@ class ChatEngine:
 
     @staticmethod
     def _usage(
+        usage: usage_pb2.SamplingUsage,
         model: LanguageModelSpec,
         prompt: _Prompt,
         outputs: list[_Output],
         runs: list[ToolRun],
-    ) -> usage_pb2.SamplingUsage:
+    ) -> None:
+        """Fill ``usage`` (the response's own, so nothing is copied)."""
+        usage.SetInParent()
         completion = 0
         reasoning = 0
         calls = [c for out in outputs for c in out.tool_calls] + [r.call for r in runs]
@@ -352,15 +362,13 @@ class ChatEngine:
             count_tokens(c.function.name) + count_tokens(c.function.arguments) for c in calls
         )
         text = prompt.count.text_tokens
-        usage = usage_pb2.SamplingUsage(
-            prompt_tokens=prompt.count.total,
-            prompt_text_tokens=text,
-            cached_prompt_text_tokens=prompt.cached_tokens,
-            prompt_image_tokens=prompt.count.image_tokens,
-            completion_tokens=completion,
-            reasoning_tokens=reasoning,
-            total_tokens=prompt.count.total + completion + reasoning,
-        )
+        usage.prompt_tokens = prompt.count.total
+        usage.prompt_text_tokens = text
+        usage.cached_prompt_text_tokens = prompt.cached_tokens
+        usage.prompt_image_tokens = prompt.count.image_tokens
+        usage.completion_tokens = completion
+        usage.reasoning_tokens = reasoning
+        usage.total_tokens = prompt.count.total + completion + reasoning
         usage.cost_in_usd_ticks = chat_cost_ticks(
             model,
             text - prompt.cached_tokens,
@@ -369,8 +377,8 @@ class ChatEngine:
             reasoning,
             prompt.count.image_tokens,
         ) + sum(r.fee_ticks for r in runs)
-        usage.server_side_tools_used.extend(r.kind.usage for r in runs)
-        return usage
+        if runs:
+            usage.server_side_tools_used.extend(r.kind.usage for r in runs)
 
 
 def _add_tool_outputs(response: chat_pb2.GetChatCompletionResponse, tool_run: ToolRun) -> None:

@@ -27,8 +27,14 @@ class Turn:
 
 def to_turn(message: chat_pb2.Message) -> Turn:
     """Reduce a proto message to a :class:`Turn`."""
-    texts = [c.text for c in message.content if c.WhichOneof("content") == "text"]
-    images = sum(1 for c in message.content if c.WhichOneof("content") == "image_url")
+    texts = []
+    images = 0
+    for part in message.content:
+        kind = part.WhichOneof("content")
+        if kind == "text":
+            texts.append(part.text)
+        elif kind == "image_url":
+            images += 1
     calls = tuple((tc.function.name, tc.function.arguments) for tc in message.tool_calls)
     return Turn(role=message.role, text="".join(texts), images=images, tool_calls=calls)
 

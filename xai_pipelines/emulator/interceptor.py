@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from xai_pipelines.emulator import ids
 from xai_pipelines.emulator.auth import KeyPolicy
 from xai_pipelines.emulator.faults import CallFaults, FaultInjector
 from xai_pipelines.emulator.ratelimit import RateLimiter, hint_metadata
@@ -118,23 +118,30 @@ class EmulatorInterceptor(grpc.aio.ServerInterceptor):
         self.limiter = limiter
         self.stats = stats
         self.waits = waits
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
         method: str = details.method  # type: ignore[attr-defined]
-        metadata = details.invocation_metadata  # type: ignore[attr-defined]
-        faulted = self.faults.applies_to(method)
+        # The wrapped handler of a method is made once: a call reads what it needs
+        # (metadata, whether faults apply) from its context when it starts.
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                call = await self._admit(method, metadata, faulted, context)
+                call = await self._admit(method, context)
                 response = await inner(request, context)
                 if call.faults is not None:
                     self.limiter.record_tokens(call.key, _used_tokens(response))
@@ -147,7 +154,7 @@ class EmulatorInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                call = await self._admit(method, metadata, faulted, context)
+                call = await self._admit(method, context)
                 async with aclosing(inner_stream(request, context)) as chunks:
                     if call.faults is None:
                         async for chunk in chunks:
@@ -166,7 +173,7 @@ class EmulatorInterceptor(grpc.aio.ServerInterceptor):
             async def upload(
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
             ) -> Any:
-                await self._admit(method, metadata, faulted, context)
+                await self._admit(method, context)
                 return await inner_upload(requests, context)
 
             return grpc.stream_unary_rpc_method_handler(
@@ -178,7 +185,7 @@ class EmulatorInterceptor(grpc.aio.ServerInterceptor):
             async def bidi(
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
-                await self._admit(method, metadata, faulted, context)
+                await self._admit(method, context)
                 async with aclosing(inner_bidi(requests, context)) as replies:
                     async for reply in replies:
                         yield reply
@@ -205,19 +212,17 @@ class EmulatorInterceptor(grpc.aio.ServerInterceptor):
 
         context.add_done_callback(finished)
 
-    async def _admit(
-        self, method: str, metadata: Any, faulted: bool, context: grpc.aio.ServicerContext
-    ) -> _Call:
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> _Call:
         self.stats.call(method.rsplit("/", 1)[-1])
         # Like the hosted API: every answer, error or not, names its request.
-        context.set_trailing_metadata(((REQUEST_ID_HEADER, f"req_{uuid.uuid4().hex}"),))
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, f"req_{ids.new_hex_id()}"),))
         self._track(context, method)
-        key, reason = self.keys.check(metadata)
+        key, reason = self.keys.check(context.invocation_metadata())
         if key is None:
             self.stats.bump("unauthenticated")
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
         assert key is not None
-        if not faulted:
+        if not self.faults.applies_to(method):
             return _Call(key, None)
         call = _Call(key, self.faults.draw())
         assert call.faults is not None

@@ -138,6 +138,8 @@ def plan(
     Raises:
         EmulatorError: INVALID_ARGUMENT for a server-side tool it cannot run as given.
     """
+    if not request.tools and not attachments and not request.HasField("max_turns"):
+        return []  # the common case, without the walk below
     calls: list[tuple[ToolKind, chat_pb2.Tool]] = []
     tools = server_tools(request)
     if attachments and not any(t.WhichOneof("tool") == "attachment_search" for t in tools):
@@ -169,6 +171,8 @@ def run(
     include: set[int],
 ) -> list[ToolRun]:
     """Execute ``calls`` for the request digested as ``key``."""
+    if not calls:
+        return []
     user_text = next((t.text for t in reversed(turns) if t.role == chat_pb2.ROLE_USER), "")
     user_images = next((t.images for t in reversed(turns) if t.role == chat_pb2.ROLE_USER), 0)
     query = " ".join(user_text.split())[:_QUERY_CHARS]

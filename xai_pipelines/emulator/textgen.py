@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 
 from xai_pipelines.emulator.conversation import digest
+from xai_pipelines.emulator.tokenizer import count_tokens
 
 _VOCABULARY = (
     "the model answer data signal context token value result system stream batch image "
@@ -54,15 +56,32 @@ def sentence(rng: random.Random, low: int = 6, high: int = 14) -> str:
     return " ".join(rng.choices(_WORDS, k=rng.randint(low, high))).capitalize() + "."
 
 
-def paragraph(rng: random.Random, sentences: int) -> str:
-    """``sentences`` sentences joined by spaces."""
-    return " ".join(sentence(rng) for _ in range(sentences))
+def _answer_pieces(rng: random.Random) -> Iterator[str]:
+    """The sentences of :func:`answer_text` in order, each after its separator."""
+    for p in range(rng.randint(1, 2)):
+        for s in range(rng.randint(2, 3)):
+            separator = " " if s else "\n\n" if p else ""
+            yield separator + sentence(rng)
 
 
-def answer_text(rng: random.Random) -> str:
-    """A plain answer: one or two paragraphs of two or three sentences."""
-    paragraphs = [paragraph(rng, rng.randint(2, 3)) for _ in range(rng.randint(1, 2))]
-    return "\n\n".join(paragraphs)
+def answer_text(rng: random.Random, max_tokens: int | None = None) -> str:
+    """A plain answer: one or two paragraphs of two or three sentences.
+
+    With ``max_tokens``, generation stops after the first sentence that takes the
+    text past ``max_tokens`` tokens: the result is then a prefix of the whole
+    answer whose first ``max_tokens`` tokens are the whole answer's (every piece
+    ends with a full stop, so tokens never straddle a piece), so a ``max_tokens``
+    cut of either is the same text.
+    """
+    pieces: list[str] = []
+    tokens = 0
+    for piece in _answer_pieces(rng):
+        pieces.append(piece)
+        if max_tokens is not None:
+            tokens += count_tokens(piece)
+            if tokens > max_tokens:
+                break
+    return "".join(pieces)
 
 
 def reasoning_text(rng: random.Random, effort: str) -> str:
