@@ -23,7 +23,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from xai_pipelines import __version__
+from xai_pipelines.version import __version__
 
 DISTRIBUTION = "xai-pipelines"
 

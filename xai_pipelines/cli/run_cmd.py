@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,19 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from xai_pipelines.cli.outdir import OutputPathError, describe_os_error, prepare_output_dir
-from xai_pipelines.cli.spec_cmds import ApiSession, LiveCheckError, print_advisories
-from xai_pipelines.plan.shard import parse_shard
+from xai_pipelines.cli.outdir import describe_os_error
 from xai_pipelines.run.signals import EXIT_INTERRUPTED, stop_raises
-from xai_pipelines.spec.errors import SpecError
 
 # The run's machinery (grpc, the executor, reports) is imported by the command
 # that uses it, not here: ``--help`` and the other commands do not pay for it.
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from xai_pipelines.run.progress import ProgressMode
-    from xai_pipelines.spec import PipelineSpec
     from xai_pipelines.store import OutputDir
 
 
@@ -84,63 +78,6 @@ def _below(usage: dict[str, Any], fail_under: float | None, source: str = "--fai
         markup=False,
     )
     return True
-
-
-def _emulator_config(responses: Path | None) -> Any:
-    """The ``--local`` emulator's config with ``--responses`` (a bad file is exit 2)."""
-    if responses is None:
-        return None
-    from xai_pipelines.emulator import EmulatorConfig
-    from xai_pipelines.emulator.scripted import ScriptError, load_rules
-
-    try:
-        load_rules(responses)
-    except (ScriptError, OSError) as exc:
-        raise _fail(f"--responses: {exc}") from None
-    return EmulatorConfig(responses_file=responses)
-
-
-def _check_models(spec: PipelineSpec, local: bool, endpoint: str | None, config: Any) -> None:
-    """Models and parameters checked before the first paid call (live, with the run's API).
-
-    Without a key (and no ``--local``) the run refuses on its own, with its own message.
-    """
-    from xai_pipelines.plan import check_models
-
-    if not local and not os.environ.get("XAI_API_KEY"):
-        return
-    try:
-        session = ApiSession(
-            local=local, endpoint=endpoint, emulator_config=config, offline_hint=False
-        )
-        with session as api:
-            report = check_models(spec, api.authority())
-    except LiveCheckError as exc:
-        raise _fail(str(exc)) from None
-    except SpecError as exc:  # a templated model name breaks on a row
-        _err().print(exc.report(), markup=False)
-        raise typer.Exit(2) from None
-    print_advisories(report)
-    error = report.error()
-    if error is not None:
-        _err().print(error.report(), markup=False)
-        raise typer.Exit(2)
-
-
-def _check_filters(spec: PipelineSpec, only: str | None) -> None:
-    """A dataset ``where`` or ``--only`` that keeps nothing: a warning and exit 2, no empty run."""
-    from xai_pipelines.plan.filters import empty_where, only_matches_nothing
-
-    try:
-        found = [str(p) for p in empty_where(spec)]
-        if only is not None:
-            found += [m for m in [only_matches_nothing(spec, only)] if m]
-    except SpecError as exc:
-        _err().print(exc.report(), markup=False)
-        raise typer.Exit(2) from None
-    if found:
-        _err().print("\n".join(found), markup=False)
-        raise typer.Exit(2)
 
 
 def run(
@@ -237,97 +174,53 @@ def run(
     """Run a pipeline: every job, rate-limited and retried, resumable. Exit 0/1/2/130."""
     from rich.console import Console
 
-    from xai_pipelines.cli.connect import open_api
+    from xai_pipelines.cli.launch import PipelineRefused, run_pipeline
     from xai_pipelines.report import pass_rate
     from xai_pipelines.report.github import publish as publish_github
-    from xai_pipelines.run.batch_mode import batch_settings
     from xai_pipelines.run.executor import WorkerError
     from xai_pipelines.run.progress import run_summary
-    from xai_pipelines.run.session import OutputWriteError, PipelineRun, RunInputError, RunOptions
+    from xai_pipelines.run.session import OutputWriteError
     from xai_pipelines.sdk import configure_telemetry
-    from xai_pipelines.sdk.errors import InvalidApiKeyError
-    from xai_pipelines.spec import load_pipeline, parse_assignment
-    from xai_pipelines.spec.flags import RunFlags, with_flags
     from xai_pipelines.store import WriteError
 
     if quiet and json_out:
         raise _fail("--quiet and --json are mutually exclusive")
-    if local and endpoint:
-        raise _fail("--local and --endpoint are mutually exclusive")
-    if cache is not None and no_cache:
-        raise _fail("--cache and --no-cache are mutually exclusive")
-    if responses is not None and not local:
-        raise _fail("--responses needs --local (it scripts the local emulator)")
-    try:
-        overrides = dict(parse_assignment(s) for s in set_ or [])
-        spec = load_pipeline(pipeline, overrides=overrides, allow_outside=allow_outside)
-        flags = RunFlags(concurrency, fail_fast, fail_under, cache, no_cache, processes)
-        spec = with_flags(spec, flags)
-    except SpecError as exc:  # the flags are checked against the spec's own limits
-        _err().print(exc.report(), markup=False)
-        raise typer.Exit(2) from None
-    try:
-        chosen = None if shard is None else parse_shard(shard)
-        batch = batch_settings(batch_timeout, batch_submit)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    emulator_config = _emulator_config(responses)
-    _check_models(spec, local, endpoint, emulator_config)
-    _check_filters(spec, only)
-    try:  # the last check: a refused run leaves no directory behind
-        prepare_output_dir(Path(out or spec.output.dir), "--out" if out else "output.dir")
-    except OutputPathError as exc:
-        raise _fail(str(exc)) from None
-    progress: ProgressMode = "quiet" if quiet or json_out else "auto"
-    args: dict[str, Any] = {
-        "pipeline": str(pipeline),
-        "out": str(out) if out else None,
-        "concurrency": concurrency,
-        "processes": processes,
-        "local": local,
-        "endpoint": endpoint,
-        "set": list(set_ or []),
-        "only": only,
-        "limit": limit,
-        "fail_fast": fail_fast,
-        "force": force,
-        "shard": shard,
-        "responses": str(responses) if responses else None,
-        "fail_under": fail_under,
-        "cache": str(cache) if cache else None,
-        "no_cache": no_cache,
-    }
     try:
         provider = configure_telemetry()  # OTEL_TRACES_EXPORTER decides; default none
     except ValueError as exc:
         raise _fail(str(exc)) from None
     try:
-        with open_api(local=local, endpoint=endpoint, emulator_config=emulator_config) as api:
-            options = RunOptions(
-                out_dir=out,
-                api_key=api.api_key,
-                endpoint=api.address,
-                local=api.local,
-                only=only,
-                limit=limit,
-                force=force,
-                shard=chosen,
-                progress=progress,
-                args=args,
-                notify=lambda m: _err().print(m, markup=False),
-                responses=responses,
-                batch=batch,
-            )
-            outcome = PipelineRun(spec, options).run()
-    except (RunInputError, SpecError) as exc:
-        raise _fail(str(exc)) from None
+        outcome = run_pipeline(
+            pipeline,
+            out=out,
+            local=local,
+            endpoint=endpoint,
+            overrides=list(set_ or []),
+            concurrency=concurrency,
+            processes=processes,
+            only=only,
+            limit=limit,
+            fail_fast=fail_fast,
+            force=force,
+            allow_outside=allow_outside,
+            shard=shard,
+            batch_timeout=batch_timeout,
+            batch_submit=batch_submit,
+            responses=responses,
+            fail_under=fail_under,
+            cache=cache,
+            no_cache=no_cache,
+            progress="quiet" if quiet or json_out else "auto",
+            notify=lambda m: _err().print(m, markup=False),
+        )
+    except PipelineRefused as exc:
+        _err().print(exc.report(), markup=False)
+        raise typer.Exit(2) from None
     except (OutputWriteError, WorkerError, OSError) as exc:  # the run could not finish: exit 1
         if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.filename:
             exc = WriteError(Path(exc.filename), exc)
         _err().print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
-    except InvalidApiKeyError as exc:
-        raise _fail(exc.message) from None
     finally:
         if provider is not None:
             provider.shutdown()  # flush the run's spans
@@ -351,7 +244,7 @@ def run(
         console.print(run_summary(outcome.usage, outcome.stats, outcome.status, root))
     publish_github(outcome.out, sys.stderr if json_out else sys.stdout, pipeline=pipeline)
     source = "--fail-under" if fail_under is not None else "evals.fail_under"
-    below = _below(outcome.usage, spec.evals.fail_under, source)
+    below = _below(outcome.usage, outcome.fail_under, source)
     raise typer.Exit(1 if below and outcome.exit_code == 0 else outcome.exit_code)
 
 

@@ -175,6 +175,7 @@ class RunOutcome:
         stats: Counters snapshot at the end.
         spec_changes: What changed since the directory's previous run (``--force``).
         usage: The usage document written.
+        fail_under: The run's eval pass-rate threshold (``evals.fail_under``), if any.
     """
 
     status: RunStatus
@@ -184,6 +185,7 @@ class RunOutcome:
     stats: dict[str, Any]
     spec_changes: list[str]
     usage: dict[str, Any]
+    fail_under: float | None = None
 
 
 def select_jobs(jobs: Iterator[Job], only: str | None, limit: int | None) -> Iterator[Job]:
@@ -383,7 +385,14 @@ class PipelineRun:
             log.info("run %s ended: %s", self.run_id, status)
         snapshot = self.stats.snapshot() | final_counts(self.stats.snapshot(), self._usage)
         return RunOutcome(
-            status, EXIT_CODES[status], self.run_id, self.out, snapshot, changes, self._usage
+            status,
+            EXIT_CODES[status],
+            self.run_id,
+            self.out,
+            snapshot,
+            changes,
+            self._usage,
+            self.spec.evals.fail_under,
         )
 
     def _require_key(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import grpc
 
-from xai_pipelines import __version__
+from xai_pipelines.version import __version__
 
 USER_AGENT = f"xai-pipelines/{__version__}"
 CLIENT_VERSION_METADATA = ("xai-sdk-version", f"xai-pipelines-python/{__version__}")

@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from xai_pipelines import __version__
+from xai_pipelines.version import __version__
 
 __all__ = [
     "CONTENT_ENV",
