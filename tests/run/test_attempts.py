@@ -63,6 +63,24 @@ def test_a_rate_limit_error_cuts_the_calls_in_flight(hooks: AttemptHooks) -> Non
     assert hooks.adaptive.cuts == 1 and hooks.adaptive.limit < 8
 
 
+def test_a_sporadic_refusal_waits_one_window_and_an_overload_the_growing_backoff(
+    hooks: AttemptHooks,
+) -> None:
+    adaptive = hooks.adaptive
+    assert adaptive is not None
+    with hooks.scope(JOB, None) as scope:  # few calls seen: not well over a limit
+        hooks.on_attempt(AttemptInfo(3, RateLimitError("slow down"), 4.4, will_retry=True))
+        assert 1.0 <= 4.4 + scope.extra_wait_s <= 1.2  # one window (plus jitter), not 4.4 s
+        hooks.on_attempt(AttemptInfo(1, UnavailableError("down"), 4.4, will_retry=True))
+        assert scope.extra_wait_s == 0  # other errors keep the policy's backoff
+    for _ in range(adaptive.settings.min_samples):  # most recent calls refused: overloaded
+        adaptive.note_rate_limited()
+    assert adaptive.overloaded()
+    with hooks.scope(JOB, None) as scope:
+        hooks.on_attempt(AttemptInfo(3, RateLimitError("slow down"), 4.4, will_retry=True))
+        assert scope.extra_wait_s == 0
+
+
 def test_a_backoff_past_the_job_deadline_fails_the_job(hooks: AttemptHooks) -> None:
     with hooks.scope(JOB, 0.05), pytest.raises(JobFailed) as failed:
         hooks.on_attempt(AttemptInfo(1, UnavailableError("down"), 5.0, will_retry=True))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ from xai_pipelines.run.outcome import JobFailed
 from xai_pipelines.run.ratelimit import RateLimiter
 from xai_pipelines.run.sink import ResultSink
 from xai_pipelines.sdk.errors import CancelledError, XaiError, retry_after_hint
-from xai_pipelines.sdk.retry import AttemptInfo, RetryPolicy, is_rate_limited
+from xai_pipelines.sdk.retry import JITTER, AttemptInfo, RetryPolicy, is_rate_limited
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,14 @@ class AttemptHooks:
             elif hint is not None:
                 self.adaptive.pause(hint)
         wait = info.delay if hint is None else max(info.delay, hint)
+        sporadic = (  # a refusal, but not well over a limit: see adaptive.RATE_LIMIT_BACKOFF_S
+            hint is None
+            and self.adaptive is not None
+            and is_rate_limited(exc)
+            and not self.adaptive.overloaded()
+        )
+        if sporadic:
+            wait = min(wait, RATE_LIMIT_BACKOFF_S * random.uniform(1.0, 1.0 + JITTER))
         if scope is not None:
             scope.extra_wait_s = wait - info.delay
             scope.failed_attempts += 1
@@ -213,7 +222,7 @@ class AttemptHooks:
             message = exc.message if isinstance(exc, XaiError) else str(exc)
             log.debug(
                 "job %s: attempt %d failed (%s: %s); retry in %.2fs",
-                scope.job.id, info.attempt, code, message, info.delay,
+                scope.job.id, info.attempt, code, message, wait,
             )  # fmt: skip
             request_id = exc.request_id if isinstance(exc, XaiError) else None
             self.sink.attempt_failed(scope.job, code, message, info.attempt, request_id)

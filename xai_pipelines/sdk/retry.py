@@ -48,6 +48,7 @@ from xai_pipelines.defaults import DEFAULTS, default_seconds
 from xai_pipelines.sdk.errors import CancelledError, RateLimitError, XaiError, error_for_status
 
 __all__ = [
+    "JITTER",
     "RATE_LIMIT_BACKOFF_S",
     "AttemptInfo",
     "RetryPolicy",
@@ -59,6 +60,8 @@ T = TypeVar("T")
 
 #: First delay after a rate-limit error (RESOURCE_EXHAUSTED), unless the policy says otherwise.
 RATE_LIMIT_BACKOFF_S = 2.0
+#: Random extra delay, as a fraction of the delay, unless the policy says otherwise.
+JITTER = 0.2
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +143,7 @@ class RetryPolicy:
     initial_backoff: float = default_seconds("execution.retries.initial_backoff")
     max_backoff: float = default_seconds("execution.retries.max_backoff")
     multiplier: float = 2.0
-    jitter: float = 0.2
+    jitter: float = JITTER
     rate_limit_backoff: float = RATE_LIMIT_BACKOFF_S
     on_attempt: Callable[[AttemptInfo], None] | None = None
     interrupt: threading.Event | None = field(default=None, repr=False)
