@@ -57,6 +57,8 @@ def _other_mapping(value: Any) -> Any:
     """Encode a mapping that is not a dict (a job's ``meta`` is a read-only proxy) as one."""
     if isinstance(value, Mapping):
         return dict(value)
+    # msgspec's enc_hook protocol: NotImplementedError says "unsupported type", and the
+    # encoder raises it to the caller as a TypeError (caught in plain()).
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
