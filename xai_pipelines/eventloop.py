@@ -31,6 +31,12 @@ turns: emulator x0.83 (0.73..1.08), client x0.63 (0.53..0.85). At concurrency 64
 with no latency (the client-cost row) no difference showed (3 pairs, ratios
 0.91..1.17 either way). A bare grpc.aio server measured x0.85 process CPU
 (``benchmarks/README.md``).
+
+Known problems, where ``XAI_PIPELINES_LOOP=asyncio`` is the way out (read 2026-11-29):
+uvloop with asyncio's debug mode (``PYTHONASYNCIODEBUG=1``) crashes on Python 3.13
+(https://github.com/apache/airflow/pull/61281); a segfault closing handles is reported
+against uvloop 0.22.1 and open (https://github.com/MagicStack/uvloop/issues/706). Neither
+showed here (Python 3.11, uvloop 0.23.0, grpcio 1.85: the whole suite runs on uvloop).
 """
 
 from __future__ import annotations
