@@ -38,6 +38,7 @@ from xai_pipelines.emulator.ratelimit import RateLimiter
 from xai_pipelines.emulator.scripted import Script, load_rules
 from xai_pipelines.emulator.stats import EmulatorStats, StatsRecorder
 from xai_pipelines.emulator.store import CompletionStore
+from xai_pipelines.eventloop import new_event_loop
 from xai_pipelines.proto import (
     batch_pb2_grpc,
     chat_pb2_grpc,
@@ -75,7 +76,7 @@ class _LoopThread:
     """An asyncio event loop running on a thread of its own until :meth:`close`."""
 
     def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop("emulator")
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 

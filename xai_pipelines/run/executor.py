@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from xai_pipelines.defaults import DEFAULTS
+from xai_pipelines.eventloop import new_event_loop
 from xai_pipelines.plan import Job
 from xai_pipelines.report import TICKS_PER_USD
 from xai_pipelines.run.gctune import calm_gc
@@ -187,7 +188,7 @@ class Executor:
         stats = self.sink.stats
         pool = ThreadPoolExecutor(min(self.options.concurrency, WORK_THREADS),
                                   thread_name_prefix="job")  # fmt: skip
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop("executor")
         loop.set_default_executor(pool)
         try:
             with calm_gc():

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+from xai_pipelines.eventloop import new_event_loop
 from xai_pipelines.report import ModelPrice
 from xai_pipelines.run.jobrun import RunnerSettings
 from xai_pipelines.spec.model import Cache
@@ -316,7 +317,7 @@ class Worker:
         """Run jobs until the parent says ``stop`` or goes away."""
         self._open()
         pool = ThreadPoolExecutor(min(self.config.concurrency, 32), thread_name_prefix="job")
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop("worker")
         loop.set_default_executor(pool)
         try:
             loop.run_until_complete(self._main(loop, inbox))
