@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +283,35 @@ def test_a_run_stopped_between_creating_the_batch_and_recording_it_finds_it_by_i
     assert (again["batch_id"], again["input_file_id"], again["submitted"]) == (
         batch_id, file_id, "file",
     )  # fmt: skip
+
+
+def test_a_file_that_would_pass_the_limit_by_far_is_given_up_after_its_first_lines(
+    tmp_path: Path,
+) -> None:
+    from xai_pipelines.run.batch_jobs import ESTIMATE_AFTER_LINES, NotWritten
+
+    def plan(n: int) -> Iterator[ChatJob]:
+        for i in range(n):
+            yield ChatJob(id=f"job-{i}", task="t", index=i, request={
+                "model": "grok-4.3", "max_tokens": 8,
+                "messages": [{"role": "user", "content": f"About {i}."}]})  # fmt: skip
+
+    taken: list[int] = []
+
+    def counted(n: int) -> Iterator[ChatJob]:
+        for job in plan(n):
+            taken.append(job.index)
+            yield job
+
+    path = tmp_path / "in.jsonl"
+    with Client(api_key="xai-" + "k" * 40, api_host="127.0.0.1:9") as client:
+        # ~200 bytes a line: a million jobs would be ~200 MB against a 50 MB limit
+        with pytest.raises(NotWritten, match=r"about \d+ bytes for 1000000 jobs, from its first"):
+            write_input_file(client, counted(10**6), path, 50_000_000, total=10**6)
+        assert len(taken) == ESTIMATE_AFTER_LINES and not path.exists()
+        # near the limit the estimate is not trusted: the lines are written on and decide
+        jobs = ESTIMATE_AFTER_LINES * 2
+        size = write_input_file(client, plan(jobs), path, 10**12, total=jobs).size
+        assert write_input_file(client, plan(jobs), path, size, total=jobs).lines == jobs
+        with pytest.raises(NotWritten, match="at job 'job-"):
+            write_input_file(client, plan(jobs), path, int(size / 1.1), total=jobs)

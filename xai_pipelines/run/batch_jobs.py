@@ -107,12 +107,24 @@ class NotWritten(Exception):
         super().__init__(reason)
 
 
-def write_input_file(client: Client, jobs: Iterable[Job], path: Path, max_bytes: int) -> InputFile:
+#: Lines written before the file's size is extrapolated to all the jobs.
+ESTIMATE_AFTER_LINES = 2000
+#: An extrapolated size over the limit times this gives up at once (lines vary in length:
+#: only a clear overshoot is trusted; a near one is found by writing on).
+ESTIMATE_MARGIN = 1.25
+
+
+def write_input_file(
+    client: Client, jobs: Iterable[Job], path: Path, max_bytes: int, total: int | None = None
+) -> InputFile:
     """Write ``jobs`` as a JSONL batch input file at ``path``, one line per job, streamed.
 
     Each job's request is built exactly as for AddBatchRequests (:func:`batch_request`,
     local files uploaded first) and translated by :func:`~xai_pipelines.sdk.batch_file.
     jsonl_line`; one line is held at a time, so memory does not grow with the jobs.
+    With ``total`` (the number of jobs), a file whose first
+    :data:`ESTIMATE_AFTER_LINES` lines say it would pass ``max_bytes`` by far is given
+    up then, not after writing ``max_bytes`` (a million short jobs: 1.5 min of CPU).
 
     Raises:
         NotWritten: A job whose request has no JSONL form, or a file that would pass
@@ -137,6 +149,14 @@ def write_input_file(client: Client, jobs: Iterable[Job], path: Path, max_bytes:
                     )
                 fh.write(line)
                 lines += 1
+                if total is not None and lines == ESTIMATE_AFTER_LINES:
+                    estimate = size * total // lines
+                    if estimate > max_bytes * ESTIMATE_MARGIN:
+                        raise NotWritten(
+                            f"the batch input file would pass {max_bytes} bytes, the largest "
+                            f"file the Files API takes: about {estimate} bytes for {total} "
+                            f"jobs, from its first {lines} lines"
+                        )
     except BaseException:
         path.unlink(missing_ok=True)
         raise

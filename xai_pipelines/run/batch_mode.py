@@ -323,7 +323,9 @@ class BatchMode:
         ctx = self.ctx
         path = ctx.runner.out.root / f".batch-input.jsonl.{os.getpid()}.part"
         try:
-            written = write_input_file(ctx.client, spool.jobs(), path, ctx.settings.file_max_bytes)
+            written = write_input_file(
+                ctx.client, spool.jobs(), path, ctx.settings.file_max_bytes, spool.count
+            )
         except NotWritten as exc:
             self._no_file(f"no JSONL batch input file: {exc.reason}")
             return None
