@@ -200,3 +200,44 @@ def test_stop_event_interrupts_and_grace_expiry_aborts(tmp_path: Path) -> None:
 def test_options_validate() -> None:
     with pytest.raises(ValueError):
         ExecutorOptions(concurrency=0)
+
+
+def test_a_plan_that_cannot_be_read_further_fails_the_run_with_its_error(tmp_path: Path) -> None:
+    """The plan's error is raised by run(); the jobs finished before it are recorded."""
+
+    def plan() -> Iterator[ChatJob]:
+        yield from (_job(i) for i in range(5))
+        raise ValueError("plan.jsonl:6: damaged JSON line")
+
+    stats = RunStats()
+    ex = Executor(_ok, _sink(tmp_path, stats), ExecutorOptions(concurrency=1))
+    with pytest.raises(ValueError, match="damaged JSON line"):
+        ex.run(plan())
+    assert stats.done == 5
+
+
+def test_jobs_run_on_at_most_concurrency_workers_and_few_for_a_small_plan(tmp_path: Path) -> None:
+    """Workers pull jobs one after another: never more tasks than ``concurrency`` (plus
+    the loop's own), and a 3-job plan at concurrency 5,000 starts a handful, not 5,000."""
+    import asyncio
+
+    def tasks_seen(jobs: int, concurrency: int) -> int:
+        peak = 0
+
+        async def run(job: ChatJob) -> JobResult:
+            nonlocal peak
+            peak = max(peak, len(asyncio.all_tasks()))
+            await asyncio.sleep(0.001)
+            return _ok(job)
+
+        stats = RunStats()
+        ex = Executor(run, _sink(tmp_path / f"{jobs}-{concurrency}", stats),
+                      ExecutorOptions(concurrency=concurrency))  # fmt: skip
+        assert ex.run(_job(i) for i in range(jobs)) == "completed"
+        assert stats.done == jobs
+        return peak
+
+    # besides the workers: the run's main task, the idle wait it times out on, and
+    # the one worker started by the last job taken, which finds the plan ended
+    assert tasks_seen(200, 8) <= 8 + 3
+    assert tasks_seen(3, 5_000) <= 3 + 3

@@ -213,54 +213,59 @@ class Executor:
         return "failed" if stats.failed else "completed"
 
     async def _main(self, jobs: Iterable[Job]) -> None:
-        self._slots = asyncio.Semaphore(self.options.concurrency)
+        self._jobs = iter(jobs)
+        self._plan_error: BaseException | None = None
         self._idle = asyncio.Event()
-        self._idle.set()
-        dispatcher = asyncio.create_task(self._dispatch(jobs))
-        watcher = asyncio.create_task(self._watch(dispatcher))
-        try:
-            await dispatcher
-            await self._drain()
-        finally:
-            watcher.cancel()
+        self._spawn()
+        await self._drain()
+        if self._plan_error is not None:  # the jobs in flight are cancelled by run()
+            raise self._plan_error
 
     def _halted(self) -> bool:
         return self._halt.is_set() or self.stop.is_set()
 
-    async def _dispatch(self, jobs: Iterable[Job]) -> None:
-        """Pull the plan, a job per free slot, until it ends or dispatch stops."""
-        stats = self.sink.stats
-        try:
-            for job in jobs:
-                if self.resume.finished and self.resume.is_done(job.id, job.digest):
-                    stats.skipped += 1
-                    continue
-                if self._halted():
-                    return
-                await self._slots.acquire()
-                if self._halted():
-                    self._slots.release()
-                    return
-                stats.job_started()
-                task = asyncio.create_task(self._work(job))
-                self._tasks.add(task)
-                self._idle.clear()
-                task.add_done_callback(self._done)
-        except asyncio.CancelledError:  # the watcher saw a stop while every slot was taken
-            return
+    def _spawn(self) -> None:
+        """Start one more worker (up to ``concurrency`` of them)."""
+        task = asyncio.create_task(self._worker())
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not self._tasks:
             self._idle.set()
 
-    async def _watch(self, dispatcher: asyncio.Task[None]) -> None:
-        """Stop the dispatcher waiting for a slot once a stop or halt is set (from any thread)."""
-        while not dispatcher.done():
-            if self._halted():
-                dispatcher.cancel()
+    def _next(self) -> Job | None:
+        """The next job to run, or None once the plan ended or dispatch stopped."""
+        stats = self.sink.stats
+        try:
+            for job in self._jobs:
+                if self.resume.finished and self.resume.is_done(job.id, job.digest):
+                    stats.skipped += 1
+                    continue
+                return None if self._halted() else job
+        except Exception as exc:  # the plan could not be read: the run raises it
+            self._plan_error = self._plan_error or exc
+            self._halt.set()
+            self._idle.set()  # wakes _drain
+        return None
+
+    async def _worker(self) -> None:
+        """Run jobs one after another while the plan has some and dispatch goes on.
+
+        A job finishing starts the next one on the same coroutine (a task per job cost
+        a task, a done callback and a semaphore wake-up each). A worker that takes a
+        job starts another while fewer than ``concurrency`` exist, so there are never
+        many more workers than jobs: a small plan does not create ``concurrency`` of them.
+        """
+        while not self._halted():
+            job = self._next()
+            if job is None:
                 return
-            await asyncio.sleep(WATCH_S)
+            self.sink.stats.job_started()
+            if len(self._tasks) < self.options.concurrency:
+                self._spawn()
+            await self._work(job)
 
     async def _drain(self) -> None:
         """Wait for the jobs in flight; after Ctrl-C only for ``grace_s``, then abort them."""
@@ -274,6 +279,8 @@ class Executor:
                     for task in pending:
                         task.cancel()
                     await asyncio.wait(pending, timeout=UNWIND_S)
+                return
+            if self._plan_error is not None:
                 return
             try:
                 await asyncio.wait_for(self._idle.wait(), WATCH_S * 4)
@@ -297,8 +304,6 @@ class Executor:
                 self._crash.__cause__ = exc
             self.reason = "failed"
             self._halt.set()
-        finally:
-            self._slots.release()
 
     async def _call(self, job: Job) -> JobResult:
         if self._is_async:

@@ -83,6 +83,7 @@ from xai_pipelines.store import (
 )
 from xai_pipelines.store.compact import compact, plan_ids
 from xai_pipelines.store.datasets import dataset_changes, dataset_digests
+from xai_pipelines.store.files import dumps_line
 
 EXIT_CODES: dict[str, int] = {
     "completed": 0,
@@ -111,6 +112,10 @@ class OutputWriteError(Exception):
 #: hosted API allows about 100 concurrent streams per HTTP/2 connection (issue 11,
 #: measured by helper E1; the emulator takes 10,000 on one).
 CALLS_PER_CONNECTION = 100
+
+#: Plan lines joined into one write (the plan is rewritten whole by every run, so a
+#: torn chunk costs nothing a line-by-line write would not).
+PLAN_WRITE_LINES = 256
 
 #: Holds disk space back for the run's last writes (removed when the run ends).
 SPACE_RESERVE = ".space-reserve"
@@ -333,12 +338,20 @@ class PipelineRun:
     def _write_plan(self) -> int:
         """Expand the plan (its only expansion) into ``plan.jsonl``; the number of jobs."""
         count, batch = 0, self.spec.execution.mode == "batch"
+        pending: list[bytes] = []  # lines written PLAN_WRITE_LINES at a time, not a write each
         with self.out.open_plan(self.options.fsync_interval_s) as plan:
-            for job in self._jobs():
-                if batch:
-                    check_batchable((job,))
-                plan.append(job.to_dict())
-                count += 1
+            try:
+                for job in self._jobs():
+                    if batch:
+                        check_batchable((job,))
+                    pending.append(dumps_line(job.to_dict()))
+                    count += 1
+                    if len(pending) >= PLAN_WRITE_LINES:
+                        plan.write_line(b"".join(pending))
+                        pending.clear()
+            finally:  # a job that cannot be planned leaves the lines before it, as before
+                if pending:
+                    plan.write_line(b"".join(pending))
         return count
 
     def _planned(self) -> Iterator[Job]:

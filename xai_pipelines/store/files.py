@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from xai_pipelines.records import ErrorLine, ResultLine, encode_line
+from xai_pipelines.spec.canonical import plain_json_bytes
 
 _R = TypeVar("_R")
 
@@ -115,6 +116,9 @@ _decode_line = msgspec.json.Decoder().decode
 
 def dumps_line(value: Any) -> bytes:
     """One compact JSON line, newline-terminated."""
+    fast = plain_json_bytes(value)  # the same bytes, when msgspec writes what json would
+    if fast is not None:
+        return fast + b"\n"
     return (json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
@@ -279,7 +283,7 @@ class JsonlAppender:
             try:
                 if self._good is not None:
                     self._cut()
-                start = os.fstat(self._fd).st_size
+                start = os.lseek(self._fd, 0, os.SEEK_END)  # the size; 3x cheaper than fstat
             except OSError as exc:
                 raise WriteError(self.path, exc) from exc
             view = memoryview(data)
