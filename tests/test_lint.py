@@ -35,7 +35,19 @@ def test_mypy_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-LAYERS = ("cli", "run", "evals", "report", "store", "plan", "spec", "sdk", "proto", "catalog", "defaults")
+LAYERS = (
+    "cli",
+    "run",
+    "evals",
+    "report",
+    "store",
+    "plan",
+    "spec",
+    "sdk",
+    "proto",
+    "catalog",
+    "defaults",
+)
 
 
 def _lint_imports(cwd: Path, *args: str, env: dict[str, str] | None = None):

@@ -65,7 +65,9 @@ def test_plan_without_an_api_prices_with_the_catalog(runner):
     assert "capitals-eval: 43 jobs" in result.output
     assert "capital-france-grok-4" in result.output and "... and 40 more" in result.output
     assert "estimated prompt tokens:" in result.output
-    assert "estimated cost: $" in result.output and "of which the grader (llm_rubric)" in result.output
+    assert (
+        "estimated cost: $" in result.output and "of which the grader (llm_rubric)" in result.output
+    )
     assert "prices from the bundled catalog" in " ".join(result.output.split())
 
 
