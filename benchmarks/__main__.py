@@ -9,7 +9,8 @@ Usage::
 Prints a table (row, issue item, target, median with min..max, status) and writes
 every row to a JSON file (``benchmarks/results.json`` unless ``--out``). Ratios come
 from one run with A and B alternating; each value is the median of ``--repeats``
-repeats. A row whose machinery is not built yet says ``not built``; a row not
+repeats. A row whose machinery is not built yet says ``not built``; a baseline row
+(no target: the floor a figure is read against) says ``baseline``; a row not
 selected by ``--only`` says ``not run``; a measurement that crashed says ``failed``.
 The machine's load shows in every figure: run it on a quiet machine.
 """
@@ -41,10 +42,14 @@ REPEATS, REPEATS_QUICK = 3, 2
 ROWS: tuple[Row, ...] = (
     Row("in-flight-2048-rate", "2", "jobs/s over the bound C/L, concurrency 2,048, 2 s latency",
         ">= 0.95", "x bound", lambda v: v >= 0.95, "in-flight-2048"),
+    Row("in-flight-2048-bare", "2", "the same for a bare grpc.aio client and server (floor)",
+        "baseline", "x bound", None, "in-flight-2048"),
     Row("in-flight-2048-rss", "2", "peak RSS of xai-run, concurrency 2,048", "< 400 MB",
         "MiB", lambda v: v < 400, "in-flight-2048"),
     Row("in-flight-5000-rate", "2", "jobs/s over the bound C/L, concurrency 5,000, 10 s latency",
         ">= 0.95", "x bound", lambda v: v >= 0.95, "in-flight-5000"),
+    Row("in-flight-5000-bare", "2", "the same for a bare grpc.aio client and server (floor)",
+        "baseline", "x bound", None, "in-flight-5000"),
     Row("in-flight-5000-rss", "2", "peak RSS of xai-run, concurrency 5,000", "< 400 MB",
         "MiB", lambda v: v < 400, "in-flight-5000"),
     Row("emulator-concurrent", "3", "concurrent delayed calls the emulator holds",

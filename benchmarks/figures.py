@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from benchmarks.common import Stat
 
-Status = Literal["met", "not met", "not built", "not run", "failed"]
+Status = Literal["met", "not met", "baseline", "not built", "not run", "failed"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class Row:
         title: What is measured.
         target: The target, as the issue states it.
         unit: Unit of the value.
-        meets: Whether a value (the median) meets the target.
+        meets: Whether a value (the median) meets the target (None: a baseline measured
+            beside the figures, with no target of its own).
         group: The measurement's name (rows of one group come from the same runs).
     """
 
@@ -95,6 +96,8 @@ class Outcome:
 
 def judged(row: Row, measured: Measured) -> Outcome:
     """The outcome of a measured row (never ``met`` without a finite median)."""
+    if row.meets is None:
+        return Outcome(row, "baseline", measured.stat, measured.note)
     value = measured.stat.median
     ok = row.meets is not None and math.isfinite(value) and row.meets(value)
     return Outcome(row, "met" if ok else "not met", measured.stat, measured.note)
