@@ -30,6 +30,8 @@ from xai_pipelines.proto import chat_pb2, chat_pb2_grpc, sample_pb2, usage_pb2
 
 #: Channels of the bare client: about 100 streams per connection, as the client keeps.
 CHANNELS = 8
+#: Calls the bare server lets wait for its loop (the emulator's ``max_concurrent_rpcs``).
+PENDING_MAX = 20_000
 #: The canned reply (the size of a short answer).
 REPLY = chat_pb2.GetChatCompletionResponse(
     id="bare",
@@ -63,7 +65,14 @@ class _Sleeper(chat_pb2_grpc.ChatServicer):
 
 
 async def _serve(port: int, latency_s: float) -> None:
-    server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 1 << 20)])
+    # as the emulator does (emulator/server.py): without these, gRPC core cancels calls
+    # once more than 1,000 wait for the handler loop
+    server = grpc.aio.server(
+        options=[
+            ("grpc.server.max_pending_requests", PENDING_MAX),
+            ("grpc.server.max_pending_requests_hard_limit", PENDING_MAX),
+        ]
+    )
     chat_pb2_grpc.add_ChatServicer_to_server(_Sleeper(latency_s), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -72,7 +81,9 @@ async def _serve(port: int, latency_s: float) -> None:
 
 
 async def _drive(address: str, concurrency: int, calls: int) -> dict[str, float]:
-    channels = [grpc.aio.insecure_channel(address) for _ in range(CHANNELS)]
+    # a local subchannel pool each: 8 connections, not 8 channels sharing one
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(CHANNELS)]
     stubs = [chat_pb2_grpc.ChatStub(c) for c in channels]
     await stubs[0].GetCompletion(REQUEST, timeout=60)  # connected before the clock starts
     left = calls
