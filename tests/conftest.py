@@ -9,9 +9,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
+
+# The suite starts a few hundred Python subprocesses (xai-run, emulators, workers). Where
+# the machine sets PYTHONDONTWRITEBYTECODE, each of them compiled the package again
+# (~0.5 s of CPU); letting them cache bytecode (__pycache__ is git-ignored) took the suite
+# from 3m22s to 3m06s of CPU, 130 s to 124 s on 2 cores (2026-11-29, a clean clone).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 from xai_pipelines.emulator import Emulator, EmulatorConfig, FaultConfig
 
