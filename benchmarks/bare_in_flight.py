@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 
+from benchmarks.client_cost import bare_request
 from xai_pipelines.eventloop import new_event_loop
 from xai_pipelines.proto import chat_pb2, chat_pb2_grpc, sample_pb2, usage_pb2
 
@@ -46,13 +47,8 @@ REPLY = chat_pb2.GetChatCompletionResponse(
     ],
     usage=usage_pb2.SamplingUsage(prompt_tokens=12, completion_tokens=8, total_tokens=20),
 )
-REQUEST = chat_pb2.GetCompletionsRequest(
-    model="bare",
-    max_tokens=16,
-    messages=[
-        chat_pb2.Message(role=chat_pb2.ROLE_USER, content=[chat_pb2.Content(text="Say hi.")])
-    ],
-)
+#: The request: job 0 of the client-cost row (the server answers every request alike).
+REQUEST = bare_request(0)
 
 
 class _Sleeper(chat_pb2_grpc.ChatServicer):

@@ -15,6 +15,7 @@ import json
 import sys
 import threading
 import time
+from typing import Any
 
 import grpc
 
@@ -42,9 +43,24 @@ def prompt(i: int) -> str:
     return f"A fact about {i}, please."
 
 
+def bare_request(i: int) -> Any:
+    """The GetCompletionsRequest the pipeline's job ``i`` sends, built by hand for bare stubs."""
+    from xai_pipelines.proto import chat_pb2
+
+    return chat_pb2.GetCompletionsRequest(
+        model=MODEL,
+        messages=[
+            chat_pb2.Message(role=chat_pb2.ROLE_USER, content=[chat_pb2.Content(text=prompt(i))])
+        ],
+        max_tokens=MAX_TOKENS,
+        temperature=0,
+        seed=1,
+    )
+
+
 def bare_loop(address: str, calls: int, concurrency: int) -> tuple[float, float]:
     """``concurrency`` threads making ``calls`` stub calls in all: (calls/s, CPU seconds)."""
-    from xai_pipelines.proto import chat_pb2, chat_pb2_grpc
+    from xai_pipelines.proto import chat_pb2_grpc
 
     channel = grpc.insecure_channel(address)
     stub = chat_pb2_grpc.ChatStub(channel)
@@ -58,17 +74,7 @@ def bare_loop(address: str, calls: int, concurrency: int) -> tuple[float, float]
                 i = next(counter, None)
             if i is None:
                 return
-            request = chat_pb2.GetCompletionsRequest(
-                model=MODEL,
-                messages=[
-                    chat_pb2.Message(
-                        role=chat_pb2.ROLE_USER, content=[chat_pb2.Content(text=prompt(i))]
-                    )
-                ],
-                max_tokens=MAX_TOKENS,
-                temperature=0,
-                seed=1,
-            )
+            request = bare_request(i)
             stub.GetCompletion(request, metadata=metadata, timeout=60)
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]

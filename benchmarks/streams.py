@@ -18,11 +18,9 @@ import time
 
 import grpc
 
-from benchmarks.client_cost import prompt
+from benchmarks.client_cost import bare_request
 from benchmarks.common import (
     KEY,
-    MAX_TOKENS,
-    MODEL,
     Stat,
     baseline_figures,
     emulator,
@@ -38,7 +36,7 @@ JOBS, JOBS_QUICK = 4096, 512
 
 
 async def _bare(address: str, streams: int, concurrency: int) -> tuple[float, float]:
-    from xai_pipelines.proto import chat_pb2, chat_pb2_grpc
+    from xai_pipelines.proto import chat_pb2_grpc
 
     metadata = (("authorization", f"Bearer {KEY}"),)
     counter = iter(range(streams))
@@ -49,17 +47,7 @@ async def _bare(address: str, streams: int, concurrency: int) -> tuple[float, fl
         async def worker() -> None:
             nonlocal chunks
             for i in counter:
-                request = chat_pb2.GetCompletionsRequest(
-                    model=MODEL,
-                    messages=[
-                        chat_pb2.Message(
-                            role=chat_pb2.ROLE_USER, content=[chat_pb2.Content(text=prompt(i))]
-                        )
-                    ],
-                    max_tokens=MAX_TOKENS,
-                    temperature=0,
-                    seed=1,
-                )
+                request = bare_request(i)
                 async for _chunk in stub.GetCompletionChunk(request, metadata=metadata, timeout=60):
                     chunks += 1
 

@@ -314,14 +314,23 @@ def _all_gone(workers: list[psutil.Process], within_s: float = 10.0) -> bool:
     return not alive
 
 
+def _run_with_workers(
+    tmp_path: Path, emu: Emulator, cleanup: list[psutil.Process]
+) -> tuple[Path, Path, subprocess.Popen[str], list[psutil.Process]]:
+    """``xai-run run`` of a 60-job, two-process pipeline, once its workers have written 6
+    results: (pipeline, out, the parent, its workers; the workers are cleaned up after)."""
+    pipeline, out = _pipeline(tmp_path), tmp_path / "out"
+    proc = _start(pipeline, out, emu)
+    workers = _workers_once_running(proc, out, 6)
+    cleanup.extend(workers)
+    return pipeline, out, proc, workers
+
+
 @pytest.mark.slow
 def test_sigkill_of_the_parent_leaves_no_worker_and_the_rerun_pays_no_job_twice(
     tmp_path: Path, slow_emulator: Emulator, cleanup: list[psutil.Process]
 ) -> None:
-    pipeline, out = _pipeline(tmp_path), tmp_path / "out"
-    proc = _start(pipeline, out, slow_emulator)
-    workers = _workers_once_running(proc, out, 6)
-    cleanup.extend(workers)
+    pipeline, out, proc, workers = _run_with_workers(tmp_path, slow_emulator, cleanup)
     for w in workers:  # the key went through the pipe, not the command line
         assert SECRET not in " ".join(w.cmdline())
     assert SECRET not in " ".join(psutil.Process(proc.pid).cmdline())
@@ -345,10 +354,7 @@ def test_sigkill_of_the_parent_leaves_no_worker_and_the_rerun_pays_no_job_twice(
 def test_sigterm_and_ctrl_c_stop_every_worker_with_130(
     tmp_path: Path, slow_emulator: Emulator, cleanup: list[psutil.Process], how: str
 ) -> None:
-    pipeline, out = _pipeline(tmp_path), tmp_path / "out"
-    proc = _start(pipeline, out, slow_emulator)
-    workers = _workers_once_running(proc, out, 6)
-    cleanup.extend(workers)
+    _, out, proc, workers = _run_with_workers(tmp_path, slow_emulator, cleanup)
     if how == "sigterm-to-the-parent":
         os.kill(proc.pid, signal.SIGTERM)
     else:  # a terminal's Ctrl-C reaches the whole process group; workers leave it to the parent
@@ -368,10 +374,7 @@ def test_sigterm_and_ctrl_c_stop_every_worker_with_130(
 def test_a_worker_that_dies_fails_the_run_with_one_message_and_keeps_its_results(
     tmp_path: Path, slow_emulator: Emulator, cleanup: list[psutil.Process]
 ) -> None:
-    pipeline, out = _pipeline(tmp_path), tmp_path / "out"
-    proc = _start(pipeline, out, slow_emulator)
-    workers = _workers_once_running(proc, out, 6)
-    cleanup.extend(workers)
+    pipeline, out, proc, workers = _run_with_workers(tmp_path, slow_emulator, cleanup)
     workers[0].kill()
     _, stderr = proc.communicate(timeout=60)  # not a hang
     assert proc.returncode == 1

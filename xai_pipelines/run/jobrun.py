@@ -47,22 +47,14 @@ from xai_pipelines.run.outcome import DeferredWrite, JobFailed, JobResult
 from xai_pipelines.run.telemetry import RUN_ID_ATTR
 from xai_pipelines.sdk import Client, telemetry
 from xai_pipelines.sdk.errors import XaiError
+from xai_pipelines.spec.canonical import encode_mapping
 from xai_pipelines.store import utc_now
 
 if TYPE_CHECKING:
     from xai_pipelines.run.cache import CacheEntry, JobCache
 
 
-def _other_mapping(value: Any) -> Any:
-    """Encode a mapping that is not a dict (a job's ``meta`` is a read-only proxy) as one."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    # msgspec's enc_hook protocol: NotImplementedError says "unsupported type", and the
-    # encoder raises it to the caller as a TypeError (caught in plain()).
-    raise NotImplementedError(f"cannot encode {type(value).__name__}")
-
-
-_JSON_ENCODER = msgspec.json.Encoder(enc_hook=_other_mapping)
+_JSON_ENCODER = msgspec.json.Encoder(enc_hook=encode_mapping)
 _JSON_DECODER = msgspec.json.Decoder()
 
 

@@ -66,14 +66,19 @@ def is_plain_json(value: Any, proxies: bool = True) -> bool:
     return True
 
 
-def _mapping(value: Any) -> Any:
-    if isinstance(value, MappingProxyType):
+def encode_mapping(value: Any) -> Any:
+    """msgspec's ``enc_hook`` for mappings that are not dicts (a job's read-only ``meta``).
+
+    msgspec's protocol: ``NotImplementedError`` says "unsupported type", and the
+    encoder raises it to its caller as a ``TypeError``.
+    """
+    if isinstance(value, Mapping):
         return dict(value)
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
-_SORTED = msgspec.json.Encoder(order="sorted", enc_hook=_mapping)
-_COMPACT = msgspec.json.Encoder(enc_hook=_mapping)
+_SORTED = msgspec.json.Encoder(order="sorted", enc_hook=encode_mapping)
+_COMPACT = msgspec.json.Encoder(enc_hook=encode_mapping)
 
 
 def _plain(value: Any) -> Any:
