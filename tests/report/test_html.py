@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from xai_pipelines.cli.app import app
 from xai_pipelines.evals import score_line
 from xai_pipelines.records import UNSET, ErrorGroup, UsageReport
-from xai_pipelines.report import build_evals, build_usage
+from xai_pipelines.report import build_evals, build_usage, html
 from xai_pipelines.report.html import (
     JOB_FIELDS,
     MAX_GALLERY,
@@ -440,3 +441,39 @@ def test_a_real_run_escapes_a_scripted_answer(tmp_path: Path) -> None:
     job = embedded(page)[0]
     assert job["answer"] == EVIL and job["prompt"] == "Capital of France?"
     assert re.search(r"\\u003cscript\\u003e", page)  # inside the embedded JSON
+
+
+def test_a_run_larger_than_the_cap_embeds_every_failing_job_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(html, "MAX_CASES", 40)
+    out = OutputDir(tmp_path)
+    lines = [_chat(f"ok-{i}", "Paris", [{"contains": "Paris"}], 0.1, index=i) for i in range(60)]
+    lines += [
+        _chat(f"bad-{i}", "Rome", [{"contains": "Paris"}], 0.2, index=60 + i) for i in range(15)
+    ]
+    lines.insert(5, _chat("bad-3", "first try", [{"contains": "Paris"}], 0.2, index=63))
+    _write_lines(out.results, lines)
+    errors = [
+        {"id": "lost", "kind": "chat", "model": "grok-4", "code": "UNAVAILABLE", "message": "down",
+         "final": True, "attempt": 3, "task": "ask", "index": 99},
+    ]  # fmt: skip
+    _write_lines(out.errors, errors)
+    usage = msgspec.structs.replace(
+        build_usage(lines, errors), generated_at="now", evals=build_evals(lines, errors)
+    )
+    page = render_output_dir(out, usage, None)
+    jobs = embedded(page)
+    ids = {j["id"] for j in jobs}
+    assert len(jobs) == 40 and len(ids) == 40
+    assert {f"bad-{i}" for i in range(15)} | {"lost"} <= ids  # every failing job
+    assert ids - {f"bad-{i}" for i in range(15)} - {"lost"} == {f"ok-{i}" for i in range(24)}
+    assert next(j for j in jobs if j["id"] == "bad-3")["answer"] == "Rome"  # its last line
+    text = " ".join(" ".join(_parse(page).text).split())
+    assert "76 jobs. 40 of them are shown: every failing job first" in text
+    assert "75 jobs; tallest bar" in text  # the histogram: every job with a latency
+
+
+def test_a_run_within_the_cap_says_nothing_of_it() -> None:
+    page = _render([_chat(f"ok-{i}", "x", [], 0.1, index=i) for i in range(3)])
+    assert "xr-cases-cut" not in page and len(embedded(page)) == 3

@@ -35,6 +35,7 @@ def load_run(label: str, directory: Path) -> Run:
     from xai_pipelines.records import decode_usage_report
     from xai_pipelines.report import build_usage, price_table_from_dict
     from xai_pipelines.report.compare import build_run
+    from xai_pipelines.report.latest import LatestResults
     from xai_pipelines.report.lines import unset_or
     from xai_pipelines.store import OutputDir, read_jsonl
 
@@ -53,7 +54,7 @@ def load_run(label: str, directory: Path) -> Run:
             usage = decode_usage_report(out.usage.read_bytes())
         else:
             prices = price_table_from_dict(unset_or(manifest.prices, None) if manifest else None)
-            usage = build_usage(out.iter_results(), out.iter_errors(), prices)
+            usage = build_usage(LatestResults.from_file(out.results), out.iter_errors(), prices)
         return build_run(
             str(directory),
             out.iter_results(),

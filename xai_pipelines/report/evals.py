@@ -28,13 +28,14 @@ from xai_pipelines.records import (
 )
 from xai_pipelines.report.cost import ticks_to_usd
 from xai_pipelines.report.failures import final_failures
+from xai_pipelines.report.latest import LatestResults
 from xai_pipelines.report.lines import (
     as_evals_report,
     as_usage_report,
-    result_records,
+    error_records,
     unset_or,
 )
-from xai_pipelines.report.usage import GraderTotals, grader_share
+from xai_pipelines.report.usage import GraderShare, GraderTotals, grader_share
 
 #: Failing job ids listed per task, model or matrix cell.
 MAX_FAILING_IDS = 10
@@ -116,6 +117,21 @@ class _Rate:
         }
 
 
+@dataclass
+class _GraderOfJobs:
+    """The grader's share summed over the scored jobs, and the jobs whose share has no cost."""
+
+    totals: GraderTotals = field(default_factory=GraderTotals)
+    jobs_without_cost: int = 0
+
+    def add(self, share: GraderShare | None) -> None:
+        if share is None:
+            return
+        self.totals.add(share)
+        if share.calls and share.cost_ticks is None:
+            self.jobs_without_cost += 1
+
+
 def build_evals(
     results: Iterable[ResultLine | Mapping[str, Any]],
     errors: Iterable[ErrorLine | Mapping[str, Any]] = (),
@@ -135,18 +151,11 @@ def build_evals(
     latest: dict[str, _Scored] = {}
     details: dict[str, list[dict[str, Any]]] = {}
     by_type: dict[str, list[int]] = {}
-    types_of: dict[str, list[tuple[str, bool]]] = {}
-    grader_of: dict[str, GraderTotals] = {}
-    seen: set[str] = set()
-    for line in result_records(results):
+    grader = _GraderOfJobs()
+    lines = LatestResults.from_lines(results)
+    for line in lines:
         scores = scores_of(line)
         job_id = line.id
-        seen.add(job_id)
-        if job_id in latest:  # a forced re-run replaced this job: forget the old line
-            del latest[job_id]
-            details.pop(job_id, None)
-            types_of.pop(job_id, None)
-            grader_of.pop(job_id, None)
         if scores is None:
             continue
         latest[job_id] = _Scored(
@@ -159,14 +168,15 @@ def build_evals(
             scores.total,
             scores.failed,
         )
-        types_of[job_id] = [(sys.intern(a.type), a.passed) for a in scores.assertions]
+        for a in scores.assertions:
+            counts = by_type.setdefault(sys.intern(a.type), [0, 0])
+            counts[0] += 1
+            counts[1] += a.passed
         if not scores.passed and len(details) < MAX_FAILURES:
             details[job_id] = _failures(line, scores)
-        share = grader_share(scores)
-        if share is not None:
-            grader_of[job_id] = GraderTotals()
-            grader_of[job_id].add(share)
-    for failure in final_failures(errors, seen):
+        grader.add(grader_share(scores))
+    finals = [e for e in error_records(errors) if e.final]
+    for failure in final_failures(finals, lines.with_result({e.id for e in finals})):
         if failure.expects:
             latest[failure.id] = _Scored(
                 failure.index,
@@ -179,19 +189,14 @@ def build_evals(
                 0,
                 errored=True,
             )
-    for pairs in types_of.values():
-        for kind, ok in pairs:
-            counts = by_type.setdefault(kind, [0, 0])
-            counts[0] += 1
-            counts[1] += ok
-    return as_record(_document(latest, details, by_type, grader_of), EvalsReport, "evals section")
+    return as_record(_document(latest, details, by_type, grader), EvalsReport, "evals section")
 
 
 def _document(
     latest: dict[str, _Scored],
     details: dict[str, list[dict[str, Any]]],
     by_type: dict[str, list[int]],
-    grader_of: dict[str, GraderTotals],
+    grader: _GraderOfJobs,
 ) -> dict[str, Any]:
     overall = _Rate()
     groups: dict[str, dict[Any, _Rate]] = {"task": {}, "model": {}, "cell": {}}
@@ -226,20 +231,14 @@ def _document(
         f for job_id in sorted(details, key=lambda j: (order[j], j)) for f in details[job_id]
     ]
     doc["failures_more"] = max(0, overall.jobs - overall.errored - overall.passed - len(details))
-    grader = GraderTotals()
-    for share in grader_of.values():
-        grader.requests += share.requests
-        grader.cache_hits += share.cache_hits
-        grader.tokens.update(share.tokens)
-        grader.cost_ticks += share.cost_ticks
-        grader.calls_without_cost += share.calls_without_cost
-    tokens = grader.to_dict()["tokens_by_kind"]
+    totals = grader.totals
+    tokens = totals.to_dict()["tokens_by_kind"]
     doc["grader"] = {  # the same figures as usage.json's totals.grader (kept for readers of evals)
-        "calls": grader.requests,
+        "calls": totals.requests,
         "tokens": {k: tokens[k] for k in ("prompt", "completion", "reasoning")},
-        "cost_usd_ticks": grader.cost_ticks,
-        "cost_usd": round(ticks_to_usd(grader.cost_ticks), 6),
-        "jobs_without_cost": sum(1 for g in grader_of.values() if g.calls_without_cost),
+        "cost_usd_ticks": totals.cost_ticks,
+        "cost_usd": round(ticks_to_usd(totals.cost_ticks), 6),
+        "jobs_without_cost": grader.jobs_without_cost,
     }
     return doc
 

@@ -10,23 +10,24 @@ that failed at the API, a cache-hit label). Jobs that differ only in one matrix
 value are shown side by side. The page embeds them as JSON in a
 ``<script type="application/json">`` element: a lookup table of the strings many
 jobs share and one compact array per job, answers and prompts cut to a length
-that keeps a 100,000-job page at a few MB (the full length is noted); its
+that keeps a 100,000-job page at a few MB (the full length is noted). At most
+:data:`MAX_CASES` jobs are embedded: a larger run shows every failing job first,
+then the others, and says so (memory stays bounded at a million jobs); its
 script filters and renders one page of cases at a time, with DOM text nodes
 only. A Content-Security-Policy allows that one script (by its hash) and no
 network at all.
 
 Result and error lines are records (:mod:`xai_pipelines.records`); the plan's
 lines and the messages of a request are plain JSON, checked for as ``dict``.
-Everything is read in one streaming pass over the result lines (then the final
-error lines, then the plan for jobs that never finished), keeping per job only
-its compact record. Markup comes from autoescaping Jinja2 templates
+Everything is read in one streaming pass over each job's last result line
+(:mod:`xai_pipelines.report.latest`; then the final error lines, then the plan
+for jobs that never finished), keeping per embedded job only its compact record. Markup comes from autoescaping Jinja2 templates
 (``templates/``), so every text from a run is escaped.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from array import array
 from collections.abc import Iterable, Mapping
@@ -51,11 +52,11 @@ from xai_pipelines.records import (
 )
 from xai_pipelines.report import svg
 from xai_pipelines.report.cost import ticks_to_usd
+from xai_pipelines.report.latest import LatestResults
 from xai_pipelines.report.lines import (
     as_manifest,
     as_usage_report,
     error_records,
-    result_records,
     unset_or,
 )
 from xai_pipelines.report.templates import csp_hash, environment, static_text
@@ -64,6 +65,9 @@ from xai_pipelines.store import OutputDir, read_jsonl
 
 #: Images shown in the gallery.
 MAX_GALLERY = 120
+#: Jobs embedded in the page at most: a larger run shows every failing job first, then
+#: the others up to this many (every job is in results.jsonl and junit.xml).
+MAX_CASES = 100_000
 #: Cases (rows of the cases table) per page in the browser.
 PAGE_SIZE = 100
 #: Characters of answers and prompts embedded for a whole run; divided among its
@@ -311,67 +315,94 @@ class _Failed:
     message: str
 
 
-class _Cases:
-    """The compact records of every job, the gallery and the latencies (last line of an id wins).
+class _Records:
+    """Job records as JSON text, a chunk at a time (one encoder call per chunk is
+    several times faster than one per record)."""
 
-    Records are JSON-encoded a chunk at a time (one encoder call per chunk is
-    several times faster than one per record) and kept only as text.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.tables = _Tables()
-        self.newest: dict[str, int] = {}  # id -> sequence number of its newest record
-        self.superseded: set[int] = set()
+    def __init__(self) -> None:
         self.chunks: list[str] = []
         self.pending: list[list[Any]] = []
-        self.latencies = array("d")  # per record, NaN without one (8 bytes a job)
-        self.images: dict[str, list[dict[str, Any]]] = {}
-        self.image_count = 0
-        self.cached_ids: set[str] = set()
+        self.count = 0
 
-    def _store(self, job_id: str, record: list[Any], latency: float | None) -> None:
-        old = self.newest.get(job_id)
-        if old is not None:  # a forced re-run replaced this job: forget the old record
-            self.superseded.add(old)
-            self.image_count -= len(self.images.pop(job_id, []))
-            self.cached_ids.discard(job_id)
-        self.newest[job_id] = len(self.chunks) * _CHUNK + len(self.pending)
+    def append(self, record: list[Any]) -> None:
         self.pending.append(record)
-        self.latencies.append(math.nan if latency is None else latency)
+        self.count += 1
         if len(self.pending) == _CHUNK:
             self.chunks.append(_json_for_script(self.pending)[1:-1])
             self.pending = []
 
+    def first(self, n: int) -> list[str]:
+        """The JSON text (chunks, without brackets) of the first ``n`` records."""
+        chunks = self.chunks
+        if self.pending:
+            chunks = [*chunks, _json_for_script(self.pending)[1:-1]]
+        whole, rest = divmod(n, _CHUNK)
+        kept = chunks[:whole]
+        if rest and whole < len(chunks):
+            records = json.loads("[" + chunks[whole] + "]")[:rest]
+            kept.append(_json_for_script(records)[1:-1])
+        return [c for c in kept if c]
+
+
+class _Cases:
+    """The compact records of the jobs, the gallery and the latencies (one line per job).
+
+    Up to :data:`MAX_CASES` records are embedded. A larger run embeds every failing
+    job first (failed assertions, failed at the API), then the others in the order
+    their lines were written, up to the cap; a few numbers of every job are kept
+    for the charts. So memory is bounded by the cap, not by the run.
+    """
+
+    def __init__(self, limit: int, max_cases: int) -> None:
+        self.limit = limit
+        self.max_cases = max_cases
+        self.tables = _Tables()
+        self.failing = _Records()
+        self.others = _Records()
+        self.jobs = 0
+        self.latencies = array("d")  # every job's that has one (8 bytes a job)
+        self.images: dict[str, list[dict[str, Any]]] = {}
+        self.image_count = 0
+        self.cache_hits = 0
+
+    def _count(self, latency: float | None) -> None:
+        self.jobs += 1
+        if latency is not None:
+            self.latencies.append(latency)
+
+    def _store_for(self, status: int) -> _Records | None:
+        """Where a job of this status is embedded (None: the cap is reached)."""
+        store = self.failing if status in (_FAILED, _ERROR) else self.others
+        return store if store.count < self.max_cases else None
+
     def add(self, line: ResultLine) -> None:
-        job_id = line.id
+        """One job's last result line."""
         kind = line.kind or "chat"
         scores = scores_of(line)
-        assertions: list[list[int]] = []
-        if scores is not None:
-            status = _PASSED if scores.passed else _FAILED
-            assertions = [self.tables.assertion(a) for a in scores.assertions]
-        else:
-            status = _DONE
-        answer: Any
+        status = _DONE if scores is None else _PASSED if scores.passed else _FAILED
+        latency = line.latency_s
+        cached = 1 if line.cached is True else 0
+        self._count(latency)
+        self.cache_hits += cached
         made: list[ImageRecord] = []
         if kind == "image":
             made = unset_or(line.images, [])
+            self._gallery(line.id, made, unset_or(line.prompt, None))
+        store = self._store_for(status)
+        if store is None:
+            return
+        answer: Any
+        if kind == "image":
             answer = [i.path for i in made if _IMAGE_PATH.match(i.path)]
             length, outputs, prompt = len(made), 1, unset_or(line.prompt, None)
         else:
             text, outputs = _answer(line)
             answer, length, prompt = _cut(text, self.limit), len(text), _last_user(line)
-        latency = line.latency_s
-        cached = 1 if line.cached is True else 0
+        assertions = [] if scores is None else [self.tables.assertion(a) for a in scores.assertions]
         record = self._common(line.id, line.index, line.task, line.model, line.meta, kind, prompt)
         record += [answer, length, status, assertions, None, cached]
         record += [None if latency is None else round(latency, 3), outputs]
-        self._store(job_id, record, latency)
-        if cached:
-            self.cached_ids.add(job_id)
-        if kind == "image":
-            self._gallery(job_id, made, prompt)
+        store.append(record)
 
     def _common(
         self,
@@ -410,26 +441,35 @@ class _Cases:
             self.image_count += len(shown)
 
     def add_failures(
-        self, errors: Iterable[ErrorLine | Mapping[str, Any]], plan: Iterable[Mapping[str, Any]]
+        self,
+        results: LatestResults,
+        errors: Iterable[ErrorLine | Mapping[str, Any]],
+        plan: Iterable[Mapping[str, Any]],
     ) -> None:
         """Jobs whose last word is a final error line and that never wrote a result."""
         failed: dict[str, _Failed] = {}
         for err in error_records(errors):
-            if err.final and err.id not in self.newest:
+            if err.final:
                 message = _cut(err.message, MAX_MESSAGE)
                 failed[err.id] = _Failed(err.model, err.kind, err.code or "UNKNOWN", message)
+        for job_id in results.with_result(failed.keys()):
+            del failed[job_id]
         if not failed:
             return
         for job in plan:
             job_id = str(job.get("id"))
-            if job_id in failed and job_id not in self.newest:
-                self._failed(job_id, failed[job_id], job)
-        for job_id, f in failed.items():
-            if job_id not in self.newest:  # not in the plan either (an older plan, or none)
-                self._failed(job_id, f, {"id": job_id, "index": _UNPLANNED})
+            f = failed.pop(job_id, None)
+            if f is not None:
+                self._failed(job_id, f, job)
+        for job_id, f in failed.items():  # not in the plan either (an older plan, or none)
+            self._failed(job_id, f, {"id": job_id, "index": _UNPLANNED})
 
     def _failed(self, job_id: str, f: _Failed, job: Mapping[str, Any]) -> None:
         """A record for a job that failed at the API, placed by its ``plan.jsonl`` line."""
+        self._count(None)
+        store = self._store_for(_ERROR)
+        if store is None:
+            return
         request = job.get("request") or {}
         kind = str(job.get("kind") or f.kind)
         prompt = request.get("prompt") if kind == "image" else _last_user_planned(job)
@@ -444,34 +484,19 @@ class _Cases:
             None if prompt is None else str(prompt),
         )
         record += [None, 0, _ERROR, [], [f.code, f.message], 0, None, 0]
-        self._store(job_id, record, None)
-
-    def latest_latencies(self) -> list[float]:
-        """The latency of each job that has one (its newest record's)."""
-        gone = self.superseded
-        return [v for i, v in enumerate(self.latencies) if not math.isnan(v) and i not in gone]
+        store.append(record)
 
     @property
-    def count(self) -> int:
-        """Jobs recorded (a replaced record not counted)."""
-        return len(self.newest)
+    def shown(self) -> int:
+        """Jobs embedded in the page."""
+        return min(self.max_cases, self.failing.count + self.others.count)
 
     def jobs_json(self) -> Markup:
-        """The records as one JSON array (already safe inside ``<script>``); the page sorts them."""
-        chunks = self.chunks
-        if self.pending:
-            chunks = [*chunks, _json_for_script(self.pending)[1:-1]]
-        if self.superseded:
-            chunks = [self._without_superseded(i, c) for i, c in enumerate(chunks)]
-        return Markup("[" + ",".join(c for c in chunks if c) + "]")
-
-    def _without_superseded(self, number: int, chunk: str) -> str:
-        first = number * _CHUNK
-        if not any(first <= s < first + _CHUNK for s in self.superseded):
-            return chunk
-        records = json.loads("[" + chunk + "]")
-        kept = [r for i, r in enumerate(records) if first + i not in self.superseded]
-        return _json_for_script(kept)[1:-1]
+        """The embedded records as one JSON array (already safe inside ``<script>``); the
+        page sorts them."""
+        failing = min(self.failing.count, self.max_cases)
+        chunks = self.failing.first(failing) + self.others.first(self.max_cases - failing)
+        return Markup("[" + ",".join(chunks) + "]")
 
 
 def text_limit(jobs: int) -> int:
@@ -610,10 +635,12 @@ def render_html(
     report = as_usage_report(usage)
     plain = to_plain(report)  # what the template reads, as usage.json holds it
     totals = report.totals
-    cases = _Cases(text_limit(totals.jobs + totals.failed))
-    for line in result_records(results):
+    jobs = totals.jobs + totals.failed
+    cases = _Cases(text_limit(min(jobs, MAX_CASES)), MAX_CASES)
+    latest = LatestResults.from_lines(results)
+    for line in latest:
         cases.add(line)
-    cases.add_failures(errors, plan)
+    cases.add_failures(latest, errors, plan)
     run = as_manifest(manifest)
     name = (run.spec.name if run else None) or "pipeline run"
     info = []
@@ -632,17 +659,18 @@ def render_html(
         .render(
             name=name,
             info=" · ".join(info),
-            cards=_cards(report, len(cases.cached_ids)),
+            cards=_cards(report, cases.cache_hits),
             by_model=plain["by_model"],
             model_columns=MODEL_COLUMNS,
             model_chart=_model_chart(report),
-            latency_chart=_latency_chart(cases.latest_latencies()),
+            latency_chart=_latency_chart(list(cases.latencies)),
             evals=evals,
             eval_groups=_eval_groups(report.evals) if report.evals.jobs else [],
             grader=_grader(report),
             error_groups=groups,
             error_codes=codes,
-            case_count=cases.count,
+            case_count=cases.jobs,
+            cases_shown=cases.shown,
             tables_json=Markup(_json_for_script(cases.tables.to_json() | {"page_size": PAGE_SIZE})),
             jobs_json=cases.jobs_json(),
             text_limit=cases.limit,
@@ -665,5 +693,9 @@ def render_output_dir(
 ) -> str:
     """``report.html`` of an output directory, from its result, error and plan lines."""
     return render_html(
-        usage, manifest, out.result_lines(), errors=out.error_lines(), plan=read_jsonl(out.plan)
+        usage,
+        manifest,
+        LatestResults.from_file(out.results),
+        errors=out.error_lines(),
+        plan=read_jsonl(out.plan),
     )

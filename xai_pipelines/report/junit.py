@@ -25,9 +25,11 @@ time while the file is written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +37,14 @@ from typing import IO, Any, Literal, NamedTuple, Protocol, TypeVar
 
 from xai_pipelines.records import (
     AssertionOutcome,
+    ErrorLine,
     Manifest,
     ResultLine,
     decode_error_line,
     decode_result_line,
     scores_of,
 )
+from xai_pipelines.report.latest import job_id_of, superseded_lines
 from xai_pipelines.report.lines import as_manifest, unset_or
 
 #: File name of the report in the output directory.
@@ -149,8 +153,9 @@ def _one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 _T = TypeVar("_T")
 
 
-def _scan(path: Path, decode: Callable[[bytes], _T]) -> Iterator[tuple[int, _T]]:
-    """``(byte offset, decoded line)`` of every line, with ``store.read_jsonl``'s rule.
+def _scan(path: Path, decode: Callable[[bytes], _T]) -> Iterator[tuple[int, int, _T]]:
+    """``(line number, byte offset, decoded line)`` of every line, with ``store.read_jsonl``'s
+    rule (line numbers as :func:`xai_pipelines.store.files.iter_lines` counts them).
 
     A torn last line (a crash mid-write) is skipped; a damaged line elsewhere raises
     ``ValueError`` naming it.
@@ -162,13 +167,13 @@ def _scan(path: Path, decode: Callable[[bytes], _T]) -> Iterator[tuple[int, _T]]
         pending: bytes | None = None
         for raw in f:
             if pending is not None and pending.strip():
-                yield at, _parse(pending, path, lineno, decode)
+                yield lineno, at, _parse(pending, path, lineno, decode)
             lineno += 1
             pending, at = raw, offset
             offset += len(raw)
         if pending is not None and pending.endswith(b"\n") and pending.strip():
             try:
-                yield at, _parse(pending, path, lineno, decode)
+                yield lineno, at, _parse(pending, path, lineno, decode)
             except ValueError:
                 return
 
@@ -187,25 +192,105 @@ def _plan_line(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def _index(files: RunFiles) -> tuple[list[_Entry], dict[str, _ApiFailure]]:
-    """Every job that finished or failed for good, in report order, and the API failures."""
-    entries: dict[str, _Entry] = {}  # the last line of an id wins
-    for offset, line in _scan(files.results, decode_result_line):
+_STATUSES: tuple[Status, ...] = ("passed", "failed", "error")
+_PASSED, _FAILED, _ERROR = range(3)
+
+
+class _Index:
+    """Every job that finished or failed for good, a few numbers each (the first pass).
+
+    Kept in arrays, not objects: 30-odd bytes a job, so that a million-job run's
+    report stays small. A result's id is read back from its line (by offset) when
+    its case is written.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: list[str] = []
+        self.models: list[str] = []
+        self._task_at: dict[str, int] = {}
+        self._model_at: dict[str, int] = {}
+        self.task = array("l")
+        self.position = array("q")
+        self.status = bytearray()
+        self.time_s = array("d")  # NaN: unknown
+        self.model = array("l")
+        self.offset = array("q")  # of the result line; -1 for an API failure
+        self.failed_ids: dict[int, str] = {}  # entry -> id, for API failures
+
+    def add(
+        self, task: str, position: int, status: Status, time_s: float | None, model: str, at: int
+    ) -> int:
+        """Add one job; its entry number."""
+        t = self._task_at.get(task)
+        if t is None:
+            t = self._task_at[task] = len(self.tasks)
+            self.tasks.append(task)
+        m = self._model_at.get(model)
+        if m is None:
+            m = self._model_at[model] = len(self.models)
+            self.models.append(model)
+        self.task.append(t)
+        self.position.append(position)
+        self.status.append(_STATUSES.index(status))
+        self.time_s.append(math.nan if time_s is None else time_s)
+        self.model.append(m)
+        self.offset.append(at)
+        return len(self.offset) - 1
+
+    def order(self, failing_only: bool = False) -> list[int]:
+        """Entry numbers by task (in plan order of each task's first job), plan index, file order."""
+        first: dict[int, int] = {}
+        for t, p in zip(self.task, self.position, strict=True):
+            first[t] = min(first.get(t, p), p)
+        rank = {t: n for n, t in enumerate(sorted(first, key=lambda t: (first[t], self.tasks[t])))}
+        status, shift = self.status, max(1, len(self.offset)).bit_length()
+        # one int per job (task rank, plan index, entry number), not a tuple: at a million
+        # jobs the sort's keys are the report's largest allocation
+        keys = [
+            ((rank[t] << 64 | p + 1) << shift) | n
+            for n, (t, p) in enumerate(zip(self.task, self.position, strict=True))
+            if not failing_only or status[n]
+        ]
+        keys.sort()
+        mask = (1 << shift) - 1
+        return [k & mask for k in keys]
+
+    def entry(self, n: int, job_id: str) -> _Entry:
+        """Entry ``n`` as a record."""
+        time_s = self.time_s[n]
+        return _Entry(
+            self.tasks[self.task[n]],
+            self.position[n],
+            job_id,
+            _STATUSES[self.status[n]],
+            None if math.isnan(time_s) else time_s,
+            self.models[self.model[n]],
+            self.offset[n],
+        )
+
+
+def _index(files: RunFiles) -> tuple[_Index, dict[str, _ApiFailure]]:
+    """Every job that finished or failed for good, and the API failures."""
+    index = _Index()
+    skip = superseded_lines(files.results)  # the last line of an id wins
+    finals: dict[str, ErrorLine] = {}
+    for _, _, err in _scan(files.errors, decode_error_line):
+        if err.final:
+            finals[err.id] = err
+    finished: set[str] = set()
+    for lineno, offset, line in _scan(files.results, decode_result_line):
+        if lineno in skip:
+            continue
+        if line.id in finals:
+            finished.add(line.id)
         scores = scores_of(line)
         failed = scores is not None and not scores.passed
-        entries[line.id] = _Entry(
-            line.task,
-            line.index,
-            line.id,
-            "failed" if failed else "passed",
-            line.latency_s,
-            line.model,
-            offset,
-        )
+        status: Status = "failed" if failed else "passed"
+        index.add(line.task, line.index, status, line.latency_s, line.model, offset)
     api: dict[str, _ApiFailure] = {}
-    for _, err in _scan(files.errors, decode_error_line):
-        if err.final and err.id not in entries:
-            api[err.id] = _ApiFailure(
+    for job_id, err in finals.items():
+        if job_id not in finished:
+            api[job_id] = _ApiFailure(
                 err.model,
                 err.code or "UNKNOWN",
                 _clip(err.message, MAX_TEXT_CHARS),
@@ -215,21 +300,18 @@ def _index(files: RunFiles) -> tuple[list[_Entry], dict[str, _ApiFailure]]:
             )
     placed: dict[str, tuple[str, int]] = {}
     if any(f.task is None for f in api.values()):
-        for _, job in _scan(files.plan, _plan_line):
+        for _, _, job in _scan(files.plan, _plan_line):
             job_id = str(job.get("id"))
             if job_id in api:
                 placed[job_id] = (job["task"], job["index"])  # plan lines: Job.to_dict()
     for job_id, failure in api.items():
         if failure.task is not None:
-            task, index = failure.task, failure.position
+            task, position = failure.task, failure.position
         else:
-            task, index = placed.get(job_id, ("?", -1))
-        entries[job_id] = _Entry(task, index, job_id, "error", None, failure.model, -1)
-    first: dict[str, int] = {}
-    for entry in entries.values():
-        first[entry.task] = min(first.get(entry.task, entry.position), entry.position)
-    order = sorted(entries.values(), key=lambda e: (first[e.task], e.task, e.position, e.id))
-    return order, api
+            task, position = placed.get(job_id, ("?", -1))
+        n = index.add(task, position, "error", None, failure.model, -1)
+        index.failed_ids[n] = job_id
+    return index, api
 
 
 def _assertion_label(a: AssertionOutcome, several_outputs: bool = False) -> str:
@@ -294,20 +376,25 @@ def _error_case(entry: _Entry, failure: _ApiFailure) -> JobCase:
 
 
 def _cases(
-    files: RunFiles, entries: list[_Entry], api: Mapping[str, _ApiFailure]
+    files: RunFiles, index: _Index, order: list[int], api: Mapping[str, _ApiFailure]
 ) -> Iterator[JobCase]:
     results: IO[bytes] | None = None
     try:
-        for entry in entries:
-            if entry.status == "passed":
+        for n in order:
+            job_id = index.failed_ids.get(n)
+            if job_id is not None:
+                yield _error_case(index.entry(n, job_id), api[job_id])
+                continue
+            if results is None:
+                results = files.results.open("rb")
+            results.seek(index.offset[n])
+            raw = results.readline()
+            if index.status[n] == _PASSED:
+                entry = index.entry(n, job_id_of(raw))
                 yield JobCase(entry.id, entry.task, entry.model, "passed", entry.time_s)
-            elif entry.status == "error":
-                yield _error_case(entry, api[entry.id])
             else:
-                if results is None:
-                    results = files.results.open("rb")
-                results.seek(entry.offset)
-                yield _failure_case(entry, decode_result_line(results.readline()))
+                line = decode_result_line(raw)
+                yield _failure_case(index.entry(n, line.id), line)
     finally:
         if results is not None:
             results.close()
@@ -320,10 +407,8 @@ def iter_cases(files: RunFiles, *, failing_only: bool = False) -> Iterator[JobCa
         files: The output directory.
         failing_only: Yield only failed and errored jobs.
     """
-    entries, api = _index(files)
-    if failing_only:
-        entries = [e for e in entries if e.status != "passed"]
-    yield from _cases(files, entries, api)
+    index, api = _index(files)
+    yield from _cases(files, index, index.order(failing_only), api)
 
 
 def _xml_text(text: str) -> str:
@@ -357,16 +442,18 @@ def render_junit(
     Raises:
         ValueError: A line of ``results.jsonl`` or ``errors.jsonl`` is damaged.
     """
-    entries, api = _index(files)
+    index, api = _index(files)
     suites: dict[str, list[int]] = {}  # task -> [tests, failures, errors]
     seconds: dict[str, float] = {}
-    for e in entries:
-        counts = suites.setdefault(e.task, [0, 0, 0])
+    for t, status, time_s in zip(index.task, index.status, index.time_s, strict=True):
+        task_name = index.tasks[t]
+        counts = suites.setdefault(task_name, [0, 0, 0])
         counts[0] += 1
-        counts[1] += e.status == "failed"
-        counts[2] += e.status == "error"
-        seconds[e.task] = seconds.get(e.task, 0.0) + (e.time_s or 0.0)
-    tests = len(entries)
+        counts[1] += status == _FAILED
+        counts[2] += status == _ERROR
+        if not math.isnan(time_s):
+            seconds[task_name] = seconds.get(task_name, 0.0) + time_s
+    tests = len(index.offset)
     failures = sum(c[1] for c in suites.values())
     errors = sum(c[2] for c in suites.values())
     stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
@@ -375,7 +462,7 @@ def render_junit(
         f'errors="{errors}" time="{_seconds(sum(seconds.values()))}">\n'
     )
     task: str | None = None
-    for case in _cases(files, entries, api):
+    for case in _cases(files, index, index.order(), api):
         if case.task != task:
             if task is not None:
                 stream.write("  </testsuite>\n")
@@ -384,7 +471,7 @@ def render_junit(
             where = f' file="{_attr(file)}"' if file else ""
             stream.write(
                 f'  <testsuite name="{_attr(task)}" tests="{n}" failures="{failed}" '
-                f'errors="{errored}" skipped="0" time="{_seconds(seconds[task])}"{where}>\n'
+                f'errors="{errored}" skipped="0" time="{_seconds(seconds.get(task, 0.0))}"{where}>\n'
             )
         _write_case(stream, case)
     if task is not None:

@@ -4,7 +4,8 @@ This document is the one source of the run's figures: the terminal summary, the
 manifest's counts, ``summary.md`` and ``report.html`` all read it. Its rules:
 
 * a job id seen in several result lines (a forced re-run) counts once, with its
-  last line;
+  last line (:mod:`xai_pipelines.report.latest`; nothing is kept per job but its
+  latency, so memory stays flat at a million jobs);
 * a cache hit (``"cached": true``) is a succeeded job that made no call: it is
   counted in ``cache_hits`` and adds no request, token, cost or latency;
 * ``requests`` are the calls made: each successful call of a job and of its
@@ -27,6 +28,7 @@ manifest's counts, ``summary.md`` and ``report.html`` all read it. Its rules:
 from __future__ import annotations
 
 import sys
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,7 +50,8 @@ from xai_pipelines.records import (
 )
 from xai_pipelines.report.cost import PriceTable, cache_savings, resolve_cost, ticks_to_usd
 from xai_pipelines.report.failures import JobFailure, final_failures, group_failures
-from xai_pipelines.report.lines import error_records, result_records, unset_or
+from xai_pipelines.report.latest import LatestResults
+from xai_pipelines.report.lines import error_records, unset_or
 from xai_pipelines.store.manifest import CRASHED
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_prompt_tokens")
@@ -147,7 +150,7 @@ class GraderTotals:
 
 
 class _Row(NamedTuple):
-    """What the report needs of one result line (a 100,000-job run must not keep outputs)."""
+    """What the report counts of one result line."""
 
     model: str
     kind: str
@@ -198,8 +201,8 @@ class _Group:
     cost_unknown: int = 0
     cache_saved_ticks: int = 0
     cache_saving_unknown: int = 0
-    latencies: list[float] = field(default_factory=list)
-    ttfts: list[float] = field(default_factory=list)
+    latencies: array[float] = field(default_factory=lambda: array("d"))  # 8 bytes a job
+    ttfts: array[float] = field(default_factory=lambda: array("d"))
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     retry_errors: Counter[str] = field(default_factory=Counter)
@@ -227,8 +230,7 @@ class _Group:
             self.ttfts.append(row.ttft_s)
 
     def to_dict(self, model: str, kind: str) -> dict[str, Any]:
-        self.latencies.sort()
-        self.ttfts.sort()
+        latencies, ttfts = sorted(self.latencies), sorted(self.ttfts)
         return {
             "model": model,
             "kind": kind,
@@ -245,8 +247,8 @@ class _Group:
             "cache_savings_usd": round(ticks_to_usd(self.cache_saved_ticks), 6),
             "cache_savings_usd_ticks": self.cache_saved_ticks,
             "jobs_with_unknown_cache_savings": self.cache_saving_unknown,
-            "latency_s": {f"p{q}": percentile(self.latencies, q) for q in (50, 90, 99)},
-            "ttft_s": {f"p{q}": percentile(self.ttfts, q) for q in (50, 90)},
+            "latency_s": {f"p{q}": percentile(latencies, q) for q in (50, 90, 99)},
+            "ttft_s": {f"p{q}": percentile(ttfts, q) for q in (50, 90)},
             "errors_by_code": dict(sorted(self.errors.items())),
             "retried_errors_by_code": dict(sorted(self.retry_errors.items())),
         }
@@ -260,7 +262,8 @@ def build_usage(
     """Aggregate result and error lines into the ``usage.json`` record (rules: module docstring).
 
     Args:
-        results: Lines of ``results.jsonl`` (records; plain dicts are decoded).
+        results: Lines of ``results.jsonl`` (records; plain dicts are decoded), or a
+            :class:`~xai_pipelines.report.latest.LatestResults` (a large file, streamed).
         errors: Lines of ``errors.jsonl`` (records; plain dicts are decoded).
         prices: Price table used when a line carries no cost.
 
@@ -268,16 +271,15 @@ def build_usage(
         Its ``totals`` and ``by_model`` (``generated_at``, ``evals``, ``crashed_runs``
         and ``concurrency`` are the writer's: :func:`xai_pipelines.run.reporting.write_reports`).
     """
-    latest: dict[str, _Row] = {}
-    for line in result_records(results):
-        latest[line.id] = _row(line, prices)
     groups: dict[tuple[str, str], _Group] = {}
 
     def group(model: str, kind: str) -> _Group:
         return groups.setdefault((model, kind), _Group())
 
     grader = GraderTotals()
-    for row in latest.values():
+    latest = LatestResults.from_lines(results)
+    for line in latest:
+        row = _row(line, prices)
         group(row.model, row.kind).add(row)
         grader.add(row.grader)
     error_lines: list[ErrorLine] = []
@@ -289,7 +291,7 @@ def build_usage(
         else:
             g.retries += 1
             g.retry_errors[err.code or "UNKNOWN"] += 1
-    failures = final_failures(error_lines, latest)
+    failures = final_failures(error_lines, latest.with_result({e.id for e in error_lines}))
     failed_ids = {f.id for f in failures}
     for err in error_lines:  # finals of jobs that later succeeded were failed attempts too
         if err.id not in failed_ids:

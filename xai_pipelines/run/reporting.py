@@ -15,7 +15,6 @@ from xai_pipelines.catalog import ModelCatalog, load_catalog
 from xai_pipelines.records import (
     UNSET,
     ErrorLine,
-    ResultLine,
     UsageReport,
     encode_usage_report,
     to_plain,
@@ -29,6 +28,7 @@ from xai_pipelines.report import (
 )
 from xai_pipelines.report.html import render_html
 from xai_pipelines.report.junit import write_junit
+from xai_pipelines.report.latest import LatestResults
 from xai_pipelines.report.lines import as_usage_report, unset_or
 from xai_pipelines.report.usage import concurrency_history, crashed_runs
 from xai_pipelines.store import (
@@ -63,34 +63,32 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     manifest = out.load_manifest()
     prices = price_table_from_dict(unset_or(manifest.prices, None) if manifest else None)
     results, errors = _line_sources(out)
-    report = build_usage(results(), errors(), prices)
+    report = build_usage(results, errors(), prices)
     report.generated_at = utc_now()
-    report.evals = build_evals(results(), errors())
+    report.evals = build_evals(results, errors())
     report.totals.crashed_runs = crashed_runs(manifest) or UNSET
     report.concurrency = concurrency_history(manifest) or UNSET
     atomic_write_bytes(out.usage, encode_usage_report(report))
     usage = to_plain(report)  # what a reader of usage.json sees, schema_version included
     atomic_write_text(out.summary, render_summary(report, manifest))
     write_junit(out, manifest)
-    html = render_html(report, manifest, results(), errors=errors(), plan=read_jsonl(out.plan))
+    html = render_html(report, manifest, results, errors=errors(), plan=read_jsonl(out.plan))
     atomic_write_text(out.root / REPORT_HTML, html)
     return usage
 
 
-def _line_sources(
-    out: OutputDir,
-) -> tuple[Callable[[], Iterable[ResultLine]], Callable[[], Iterable[ErrorLine]]]:
+def _line_sources(out: OutputDir) -> tuple[LatestResults, Callable[[], Iterable[ErrorLine]]]:
     """How each report writer reads the result and error lines.
 
     Small files are decoded once (each writer used to decode them again: a third
     of the reports' cost); above :data:`SHARED_DECODE_MAX_BYTES` every writer
-    streams them from disk as before.
+    streams each job's last result line from disk, in bounded memory.
     """
     size = sum(p.stat().st_size for p in (out.results, out.errors) if p.exists())
     if size > SHARED_DECODE_MAX_BYTES:
-        return out.result_lines, out.error_lines
-    results, errors = list(out.result_lines()), list(out.error_lines())
-    return (lambda: results), (lambda: errors)
+        return LatestResults.from_file(out.results), out.error_lines
+    errors = list(out.error_lines())
+    return LatestResults.from_lines(out.result_lines()), (lambda: errors)
 
 
 def final_counts(
