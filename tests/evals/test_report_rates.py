@@ -176,3 +176,15 @@ def test_jobs_that_failed_at_the_api_count_as_failed_in_the_pass_rate() -> None:
         " · 6/6 assertions (100.0%) · mean score 0.750"
     )
     assert evals_doc(lines)["pass_rate"] == 1.0  # without the error lines: the old, wrong 100%
+
+
+def test_failing_ids_are_the_first_in_plan_order_whatever_the_line_order() -> None:
+    # lines in reverse plan order (as concurrency may write them): the listed failing ids
+    # are still the first MAX_FAILING_IDS by plan position, and the figures do not move
+    lines = [_line(f"j{i:03}", i % 3 == 0, index=i) for i in range(300)]
+    forward, backward = evals_doc(lines), evals_doc(list(reversed(lines)))
+    assert forward == backward
+    failing = [f"j{i:03}" for i in range(300) if i % 3][:MAX_FAILING_IDS]
+    assert forward["by_task"][0]["failing"] == failing
+    assert forward["by_task"][0]["failing_more"] == 200 - MAX_FAILING_IDS
+    assert forward["by_task"][0]["score"] == round((100 + 200 * 0.5) / 300, 4)

@@ -5,8 +5,10 @@ Reads the ``scores`` the executor wrote on each line (see
 not counted. A job with an ``expect`` that failed at the API (a final error
 line and no result) counts as a failed job: ``errored`` says how many, and the
 pass rate is ``passed / (scored + errored)``. A job id seen twice counts once,
-with its last line. Memory stays bounded on large runs: per job only a few
-numbers are kept, and failure details for at most :data:`MAX_FAILURES` jobs.
+with its last line (:mod:`xai_pipelines.report.latest`). Memory stays bounded on
+large runs: nothing is kept per job but the groups' counts, their first
+:data:`MAX_FAILING_IDS` failing ids and failure details for at most
+:data:`MAX_FAILURES` jobs.
 """
 
 from __future__ import annotations
@@ -85,36 +87,67 @@ def _failures(line: ResultLine, scores: Scores) -> list[dict[str, Any]]:
 
 @dataclass
 class _Rate:
+    """A group's counts; its failing jobs kept as the :data:`MAX_FAILING_IDS` first in plan order."""
+
     jobs: int = 0
     passed: int = 0
     errored: int = 0
     score: float = 0.0
-    failing: list[str] = field(default_factory=list)
-    failing_more: int = 0
+    score_error: float = 0.0  # Neumaier's compensation: the mean does not depend on line order
+    failing_first: list[tuple[int, str]] = field(default_factory=list)  # (position, id)
+    failing_count: int = 0
 
     def add(self, job_id: str, row: _Scored) -> None:
         self.jobs += 1
         self.passed += row.passed
         self.errored += row.errored
-        self.score += row.score
+        total = self.score + row.score
+        if abs(self.score) >= abs(row.score):
+            self.score_error += (self.score - total) + row.score
+        else:
+            self.score_error += (row.score - total) + self.score
+        self.score = total
         if row.passed:
             return
-        if len(self.failing) < MAX_FAILING_IDS:
-            self.failing.append(job_id)
-        else:
-            self.failing_more += 1
+        self.failing_count += 1
+        self.failing_first.append((row.position, job_id))
+        if len(self.failing_first) >= 4 * MAX_FAILING_IDS:  # bounded: keep the first ones
+            self.failing_first = sorted(self.failing_first)[:MAX_FAILING_IDS]
 
     def to_dict(self, **key: Any) -> dict[str, Any]:
+        failing = [job_id for _, job_id in sorted(self.failing_first)[:MAX_FAILING_IDS]]
+        score = self.score + self.score_error
         return key | {
             "jobs": self.jobs,
             "passed": self.passed,
             "failed": self.jobs - self.passed,
             "errored": self.errored,
             "pass_rate": round(self.passed / self.jobs, 4) if self.jobs else None,
-            "score": round(self.score / self.jobs, 4) if self.jobs else None,
-            "failing": self.failing,
-            "failing_more": self.failing_more,
+            "score": round(score / self.jobs, 4) if self.jobs else None,
+            "failing": failing,
+            "failing_more": self.failing_count - len(failing),
         }
+
+
+@dataclass
+class _Tally:
+    """Every group's rate, added to one job at a time (nothing is kept per job)."""
+
+    overall: _Rate = field(default_factory=_Rate)
+    by_task: dict[str, _Rate] = field(default_factory=dict)
+    by_model: dict[str, _Rate] = field(default_factory=dict)
+    by_cell: dict[tuple[str, str], _Rate] = field(default_factory=dict)
+    assertions: int = 0
+    assertions_failed: int = 0
+
+    def add(self, job_id: str, row: _Scored) -> None:
+        self.overall.add(job_id, row)
+        self.assertions += row.total
+        self.assertions_failed += row.failed
+        self.by_task.setdefault(row.task, _Rate()).add(job_id, row)
+        self.by_model.setdefault(row.model, _Rate()).add(job_id, row)
+        if row.cell:
+            self.by_cell.setdefault((row.task, row.cell), _Rate()).add(job_id, row)
 
 
 @dataclass
@@ -148,17 +181,16 @@ def build_evals(
         ``pass_rate`` (None when there are no jobs), ``score``, ``assertions``, the rates
         ``by_type``, ``by_task``, ``by_model`` and ``by_cell``, ``failures`` and ``grader``.
     """
-    latest: dict[str, _Scored] = {}
-    details: dict[str, list[dict[str, Any]]] = {}
+    tally = _Tally()
+    details: dict[str, tuple[int, list[dict[str, Any]]]] = {}  # id -> (position, failures)
     by_type: dict[str, list[int]] = {}
     grader = _GraderOfJobs()
     lines = LatestResults.from_lines(results)
     for line in lines:
         scores = scores_of(line)
-        job_id = line.id
         if scores is None:
             continue
-        latest[job_id] = _Scored(
+        row = _Scored(
             line.index,
             sys.intern(line.task),
             sys.intern(line.model),
@@ -168,17 +200,20 @@ def build_evals(
             scores.total,
             scores.failed,
         )
+        tally.add(line.id, row)
         for a in scores.assertions:
             counts = by_type.setdefault(sys.intern(a.type), [0, 0])
             counts[0] += 1
             counts[1] += a.passed
-        if not scores.passed and len(details) < MAX_FAILURES:
-            details[job_id] = _failures(line, scores)
+        if not scores.passed:  # the first MAX_FAILURES failing jobs in plan order, bounded
+            details[line.id] = (line.index, _failures(line, scores))
+            if len(details) >= 2 * MAX_FAILURES:
+                details = dict(_first_failures(details))
         grader.add(grader_share(scores))
     finals = [e for e in error_records(errors) if e.final]
     for failure in final_failures(finals, lines.with_result({e.id for e in finals})):
         if failure.expects:
-            latest[failure.id] = _Scored(
+            row = _Scored(
                 failure.index,
                 failure.task,
                 failure.model,
@@ -189,27 +224,25 @@ def build_evals(
                 0,
                 errored=True,
             )
-    return as_record(_document(latest, details, by_type, grader), EvalsReport, "evals section")
+            tally.add(failure.id, row)
+    return as_record(_document(tally, details, by_type, grader), EvalsReport, "evals section")
+
+
+def _first_failures(
+    details: dict[str, tuple[int, list[dict[str, Any]]]],
+) -> list[tuple[str, tuple[int, list[dict[str, Any]]]]]:
+    """The :data:`MAX_FAILURES` failing jobs of ``details`` first in plan order."""
+    return sorted(details.items(), key=lambda item: (item[1][0], item[0]))[:MAX_FAILURES]
 
 
 def _document(
-    latest: dict[str, _Scored],
-    details: dict[str, list[dict[str, Any]]],
+    tally: _Tally,
+    details: dict[str, tuple[int, list[dict[str, Any]]]],
     by_type: dict[str, list[int]],
     grader: _GraderOfJobs,
 ) -> dict[str, Any]:
-    overall = _Rate()
-    groups: dict[str, dict[Any, _Rate]] = {"task": {}, "model": {}, "cell": {}}
-    total = failed = 0
-    ordered = sorted(latest.items(), key=lambda item: (item[1].position, item[0]))
-    for job_id, row in ordered:
-        overall.add(job_id, row)
-        total += row.total
-        failed += row.failed
-        groups["task"].setdefault(row.task, _Rate()).add(job_id, row)
-        groups["model"].setdefault(row.model, _Rate()).add(job_id, row)
-        if row.cell:
-            groups["cell"].setdefault((row.task, row.cell), _Rate()).add(job_id, row)
+    overall = tally.overall
+    total, failed = tally.assertions, tally.assertions_failed
     doc = overall.to_dict()
     del doc["failing"], doc["failing_more"]
     doc["assertions"] = {
@@ -221,16 +254,14 @@ def _document(
         {"type": t, "total": n, "passed": ok, "pass_rate": round(ok / n, 4)}
         for t, (n, ok) in sorted(by_type.items())
     ]
-    doc["by_task"] = [r.to_dict(task=k) for k, r in sorted(groups["task"].items())]
-    doc["by_model"] = [r.to_dict(model=k) for k, r in sorted(groups["model"].items())]
+    doc["by_task"] = [r.to_dict(task=k) for k, r in sorted(tally.by_task.items())]
+    doc["by_model"] = [r.to_dict(model=k) for k, r in sorted(tally.by_model.items())]
     doc["by_cell"] = [
-        r.to_dict(task=task, cell=cell) for (task, cell), r in sorted(groups["cell"].items())
+        r.to_dict(task=task, cell=cell) for (task, cell), r in sorted(tally.by_cell.items())
     ]
-    order = {job_id: row.position for job_id, row in latest.items()}
-    doc["failures"] = [
-        f for job_id in sorted(details, key=lambda j: (order[j], j)) for f in details[job_id]
-    ]
-    doc["failures_more"] = max(0, overall.jobs - overall.errored - overall.passed - len(details))
+    first = _first_failures(details)
+    doc["failures"] = [f for _, (_, failures) in first for f in failures]
+    doc["failures_more"] = max(0, overall.jobs - overall.errored - overall.passed - len(first))
     totals = grader.totals
     tokens = totals.to_dict()["tokens_by_kind"]
     doc["grader"] = {  # the same figures as usage.json's totals.grader (kept for readers of evals)

@@ -112,12 +112,11 @@ class LatestResults:
         """The last line of each id among ``lines`` (records; plain dicts are decoded)."""
         if isinstance(lines, LatestResults):
             return lines
-        last: dict[str, ResultLine] = {}
-        for line in lines:
-            record = as_result_line(line)
-            last.pop(record.id, None)  # moved to the end: the order of the last lines
-            last[record.id] = record
-        return cls(None, list(last.values()))
+        records = [as_result_line(line) for line in lines]
+        last = {record.id: n for n, record in enumerate(records)}  # the last line of an id
+        if len(last) < len(records):
+            records = [records[n] for n in sorted(last.values())]
+        return cls(None, records)
 
     def __iter__(self) -> Iterator[ResultLine]:
         if self._lines is not None:
