@@ -370,6 +370,8 @@ def to_messages(
     item: chat_pb2.Message | Mapping[str, Any] | Response,
 ) -> list[chat_pb2.Message]:
     """Convert any accepted message form (see the module docstring) to protos."""
+    if type(item) is dict:  # the JSON request form: the common case, checked first
+        return [_from_dict(item)]
     if isinstance(item, chat_pb2.Message):
         return [item]
     if isinstance(item, Response):
