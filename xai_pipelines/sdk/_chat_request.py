@@ -332,7 +332,7 @@ def build_chat_request(
     """
     if not isinstance(model, str) or not model:
         raise _fail("model must be a non-empty string")
-    if isinstance(messages, str | Mapping):
+    if type(messages) is not list and isinstance(messages, str | Mapping):
         raise _fail("messages must be a list of messages")
     check_conversation_id(conversation_id)
     request = chat_pb2.GetCompletionsRequest(model=model)
