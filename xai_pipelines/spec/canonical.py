@@ -40,37 +40,29 @@ def plain_json_bytes(value: Any, *, sort_keys: bool = False, proxies: bool = Fal
         return None
 
 
-#: The types of JSON leaves msgspec and ``json.dumps`` write alike (see :func:`is_plain_json`).
-_LEAVES = frozenset({str, int, bool, type(None)})
-_STR = frozenset({str})
-
-
 def is_plain_json(value: Any, proxies: bool = True) -> bool:
     """True when ``value`` holds only str, int, bool, None, lists, tuples and dicts
     with str keys (and read-only mapping proxies, with ``proxies``): values msgspec
     and ``json.dumps`` write byte for byte alike. A float, a set or a date is not
     (json writes ``1e+16`` and ``NaN``, refuses sets and dates; msgspec writes
     ``1e16`` and ``null``, an array, a string)."""
-    # a loop over a stack, not recursion: this runs for every plan line and digest; the
-    # types of a container's keys and values are checked by set operations (in C), and
-    # only a container holding more containers is walked further
+    # a loop over a stack, not recursion: this runs for every plan line and digest
     stack = [value]
     pop, push = stack.pop, stack.extend
     while stack:
         item = pop()
         kind = type(item)
-        if kind is dict or (proxies and kind is MappingProxyType):
-            if not _STR.issuperset(map(type, item)):
-                return False
-            values: Any = item.values()
-        elif kind is list or kind is tuple:
-            values = item
-        elif kind in _LEAVES:
+        if kind is str or kind is int or kind is bool or item is None:
             continue
+        if kind is dict or (proxies and kind is MappingProxyType):
+            for key in item:
+                if type(key) is not str:
+                    return False
+            push(item.values())
+        elif kind is list or kind is tuple:
+            push(item)
         else:
             return False
-        if not _LEAVES.issuperset(map(type, values)):
-            push(values)
     return True
 
 
