@@ -22,6 +22,7 @@ from xai_pipelines.sdk import (
 )
 from xai_pipelines.sdk._chat_request import CHAT_PARAMETERS, build_chat_request
 from xai_pipelines.sdk.errors import InvalidRequestError, RequestValidationError
+from xai_pipelines.sdk.messages import to_messages
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -171,6 +172,31 @@ def test_helpers_and_dicts_build_the_same_messages():
         {"role": "tool", "content": '{"a": 1}', "tool_call_id": "c1"},
     ]  # fmt: skip
     assert build_chat_request("m", helpers) == build_chat_request("m", dicts)
+
+
+@pytest.mark.parametrize("role", ["system", "developer", "user", "assistant", "tool", "function"])
+@pytest.mark.parametrize("text", ["", "Hi", "multi\nline ✓", "{{ not rendered }}"])
+def test_a_plain_text_message_builds_what_the_general_form_builds(role, text):
+    # {"role", "content": str} takes a shortcut; these forms take the general path
+    plain = to_messages({"role": role, "content": text})
+    for general in (
+        {"role": role, "content": [text]},
+        {"role": role, "content": [{"type": "text", "text": text}]},
+        {"role": role, "content": text, "name": None, "tool_calls": None},
+        {"role": role, "content": text, "encrypted_content": None, "reasoning_content": None},
+    ):
+        [expected] = to_messages(general)
+        assert plain == [expected]
+        assert plain[0].SerializeToString(deterministic=True) == expected.SerializeToString(
+            deterministic=True
+        )
+    for key in ("name", "encrypted_content"):  # a field that is set goes the general way
+        [named] = to_messages({"role": role, "content": text, key: "x"})
+        assert getattr(named, key) == "x" and named != plain[0]
+    with pytest.raises(RequestValidationError, match="message role"):
+        to_messages({"role": "robot", "content": text})
+    with pytest.raises(RequestValidationError, match="unknown message field"):
+        to_messages({"role": role, "content": text, "colour": "red"})
 
 
 def test_messages_may_be_tuples_and_the_request_a_read_only_mapping():

@@ -131,6 +131,34 @@ def test_batch_indices_each_read_their_own_outputs():
     assert Response(reply, None).content == "b"  # the last output by index
 
 
+def test_answer_reads_what_the_properties_read():
+    batch = chat_pb2.GetChatCompletionResponse(outputs=[
+        _out(1, chat_pb2.ROLE_ASSISTANT, "b", [_call(chat_pb2.TOOL_CALL_TYPE_CLIENT_SIDE_TOOL, "f")],
+             reason=sample_pb2.REASON_TOOL_CALLS, reasoning_content="rb"),
+        _out(0, chat_pb2.ROLE_ASSISTANT, "a", reason=sample_pb2.REASON_STOP),
+    ])  # fmt: skip
+    tool_only = chat_pb2.GetChatCompletionResponse(outputs=[_out(0, chat_pb2.ROLE_TOOL, "t")])
+    cases = [
+        Response(agentic_reply(), None),
+        Response(agentic_reply(), 0),
+        Response(agentic_reply(), 2),
+        Response(batch, None),
+        Response(batch, 0),
+        Response(batch, 1),
+        Response(batch, 5),  # no output for this index
+        Response(tool_only, None),  # no answer, only a tool's output
+        Response(chat_pb2.GetChatCompletionResponse(), None),
+    ]
+    for r in cases:
+        answer = r.answer()
+        assert answer.content == r.content
+        assert answer.reasoning_content == r.reasoning_content
+        assert answer.tool_calls == r.tool_calls
+        assert answer.finish_reason == r.finish_reason
+    assert Response(batch, 1).answer().tool_calls[0].name == "f"
+    assert Response(tool_only, None).answer() == ("", "", [], None)
+
+
 def test_append_replays_every_output_of_an_agentic_answer():
     messages = response_messages(Response(agentic_reply(), None))
     assert [m.role for m in messages] == [chat_pb2.ROLE_ASSISTANT, chat_pb2.ROLE_TOOL,

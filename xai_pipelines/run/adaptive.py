@@ -189,7 +189,10 @@ class AdaptiveConcurrency:
         self.maximum = maximum
         self.floor = min(s.floor, maximum)
         self._clock = clock
-        self._cond = threading.Condition()
+        # held directly (``with self._lock``) where nothing waits: the condition's own
+        # ``__enter__`` is a Python call in front of the lock's, on every place taken
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         now = clock()
         self._started = now
         self._limit = float(maximum)
@@ -220,13 +223,13 @@ class AdaptiveConcurrency:
     @property
     def limit(self) -> int:
         """Calls allowed in flight now (the integer part of the limit)."""
-        with self._cond:
+        with self._lock:
             return self._places()
 
     @property
     def in_flight(self) -> int:
         """Places taken now."""
-        with self._cond:
+        with self._lock:
             return self._in_flight
 
     def _places(self) -> int:
@@ -239,7 +242,7 @@ class AdaptiveConcurrency:
             0.0 when taken, otherwise seconds to wait before trying again (the rest of
             a pause, or :data:`POLL_S` while every place is taken).
         """
-        with self._cond:
+        with self._lock:
             now = self._clock()
             self._grow(now)
             if now < self._pause_until:
@@ -272,7 +275,7 @@ class AdaptiveConcurrency:
             held_s: How long the place was held by work that succeeded (None: the
                 attempt failed); feeds the admitted-concurrency measurement.
         """
-        with self._cond:
+        with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
             now = self._clock()
             if held_s is not None:
@@ -298,7 +301,7 @@ class AdaptiveConcurrency:
             Whether the limit was cut.
         """
         s = self.settings
-        with self._cond:
+        with self._lock:
             now = self._clock()
             self.rate_limited += 1
             self._refused.append(now)
@@ -339,7 +342,7 @@ class AdaptiveConcurrency:
         """Whether the API refused more than ``1 - cut_factor`` of the calls of the last
         :data:`ADMITTED_WINDOW_S` (at least ``min_samples`` of them): well over a limit,
         rather than meeting the odd refusal."""
-        with self._cond:
+        with self._lock:
             return self._refusals(self._clock())[1]
 
     def _refusals(self, now: float) -> tuple[float, bool]:
@@ -352,7 +355,7 @@ class AdaptiveConcurrency:
 
     def pause(self, retry_after_s: float) -> None:
         """Hold every new call back for ``retry_after_s`` (a server's hint; capped)."""
-        with self._cond:
+        with self._lock:
             self._pause(self._clock(), retry_after_s)
 
     def _pause(self, now: float, retry_after_s: float) -> None:
@@ -422,7 +425,7 @@ class AdaptiveConcurrency:
 
     def history(self) -> ConcurrencyHistory:
         """The limit's history so far, as written into the manifest and ``usage.json``."""
-        with self._cond:
+        with self._lock:
             return ConcurrencyHistory(
                 maximum=self.maximum,
                 floor=self.floor,

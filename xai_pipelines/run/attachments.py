@@ -24,6 +24,11 @@ __all__ = ["aresolve_files", "aresolve_turn", "has_local_files", "resolve_files"
 
 
 def _is_local(value: Any) -> bool:
+    # the common types first: an isinstance check against an ABC is a Python call
+    if type(value) is dict:
+        return "path" in value and "sha256" in value
+    if value is None or type(value) is str:
+        return False
     return isinstance(value, Mapping) and "path" in value and "sha256" in value
 
 
@@ -87,10 +92,10 @@ def has_local_files(request: Mapping[str, Any]) -> bool:
     if isinstance(content, list) and any(_is_local(p) for p in content):
         return True
     messages = request.get("messages")
-    if isinstance(messages, list) and any(
-        isinstance(m, Mapping) and has_local_files(m) for m in messages
-    ):
-        return True
+    if isinstance(messages, list):
+        for m in messages:
+            if (type(m) is dict or isinstance(m, Mapping)) and has_local_files(m):
+                return True
     images = request.get("image_urls")
     return _is_local(request.get("image_url")) or (
         isinstance(images, list) and any(_is_local(v) for v in images)

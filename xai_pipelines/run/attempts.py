@@ -37,10 +37,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from types import TracebackType
 
 from xai_pipelines.plan import Job
 from xai_pipelines.run.adaptive import RATE_LIMIT_BACKOFF_S, AdaptiveConcurrency
@@ -112,6 +111,34 @@ class JobScope:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
 
+class ScopeBlock:
+    """The block of :meth:`AttemptHooks.scope` (a class, not a generator: one is entered
+    per job, and ``contextmanager``'s machinery cost more than the block's own work)."""
+
+    __slots__ = ("_hooks", "_token", "scope")
+
+    def __init__(self, hooks: AttemptHooks, job: Job, timeout_s: float | None) -> None:
+        self._hooks = hooks
+        self.scope = JobScope(job, None if timeout_s is None else time.monotonic() + timeout_s)
+        self._token: Token[JobScope | None] | None = None
+
+    def __enter__(self) -> JobScope:
+        self._token = self._hooks._current.set(self.scope)
+        return self.scope
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._hooks._give_back(self.scope, succeeded=exc_type is None)
+        finally:
+            if self._token is not None:
+                self._hooks._current.reset(self._token)
+
+
 class AttemptHooks:
     """Callbacks of the shared retry policy that tie attempts to the running job.
 
@@ -162,20 +189,13 @@ class AttemptHooks:
         """The job of the calling context (worker thread or task), if any."""
         return self._current.get()
 
-    @contextmanager
-    def scope(self, job: Job, timeout_s: float | None) -> Iterator[JobScope]:
-        """Make ``job`` the current job of the calling context until the block ends."""
-        scope = JobScope(job, None if timeout_s is None else time.monotonic() + timeout_s)
-        token = self._current.set(scope)
-        try:
-            yield scope
-        except BaseException:
-            self._give_back(scope, succeeded=False)
-            raise
-        else:
-            self._give_back(scope, succeeded=True)
-        finally:
-            self._current.reset(token)
+    def scope(self, job: Job, timeout_s: float | None) -> ScopeBlock:
+        """Make ``job`` the current job of the calling context until the block ends.
+
+        ``with hooks.scope(job, timeout_s) as scope:``; when the block ends the job's
+        place goes back to the adaptive limit (as a success unless the block raised).
+        """
+        return ScopeBlock(self, job, timeout_s)
 
     def _give_back(self, scope: JobScope | None, *, succeeded: bool) -> None:
         """Return the job's place (if it holds one) to the adaptive limit."""

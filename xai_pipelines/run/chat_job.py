@@ -18,12 +18,13 @@ from xai_pipelines.sdk.aio import AsyncChat, AsyncClient
 def output_record(response: Response) -> ChatOutput:
     """What a result line keeps of one answer."""
     tools = response.server_side_tool_usage
+    answer = response.answer()
     return ChatOutput(
         index=response.index,
-        content=response.content,
-        reasoning_content=response.reasoning_content or None,
-        tool_calls=[c.to_dict() for c in response.tool_calls],
-        finish_reason=response.finish_reason,
+        content=answer.content,
+        reasoning_content=answer.reasoning_content or None,
+        tool_calls=[c.to_dict() for c in answer.tool_calls],
+        finish_reason=answer.finish_reason,
         citations=list(response.citations),
         response_id=response.id,
         # calls of server-side tools (web_search, code_execution, ...) by tool, as billed

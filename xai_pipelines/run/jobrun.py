@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -42,7 +42,7 @@ from xai_pipelines.records import (
     to_plain,
 )
 from xai_pipelines.report import PriceTable, resolve_cost
-from xai_pipelines.run.attempts import AttemptHooks, JobScope
+from xai_pipelines.run.attempts import AttemptHooks, JobScope, ScopeBlock
 from xai_pipelines.run.outcome import DeferredWrite, JobFailed, JobResult
 from xai_pipelines.run.telemetry import RUN_ID_ATTR
 from xai_pipelines.sdk import Client, telemetry
@@ -58,9 +58,13 @@ _JSON_ENCODER = msgspec.json.Encoder(enc_hook=encode_mapping)
 _JSON_DECODER = msgspec.json.Decoder()
 
 
+#: What :func:`plain` copies by a JSON round trip (anything else is walked).
+_ROUND_TRIPPED = dict | list | tuple | MappingProxyType
+
+
 def plain(value: Any) -> Any:
     """A JSON-able copy: mappings become dicts, tuples and sets lists."""
-    if isinstance(value, dict | list | tuple | MappingProxyType):
+    if isinstance(value, _ROUND_TRIPPED):
         # a JSON round trip copies plain data four times faster than the walk below (a
         # job's request, expect and meta are copied into every result line); the line
         # is JSON, so what it holds reads back the same
@@ -73,6 +77,28 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
     return value
+
+
+def plain_parts(job: Job) -> tuple[Any, Any, Any]:
+    """:func:`plain` copies of ``job``'s request, expect and meta, in one JSON round trip.
+
+    Each of the three takes :func:`plain`'s round trip when copied alone (a dict,
+    a tuple or list, a mapping proxy), so one round trip of the three gives the same
+    copies; anything else is copied by :func:`plain` one by one.
+    """
+    if (
+        isinstance(job.request, _ROUND_TRIPPED)
+        and isinstance(job.expect, _ROUND_TRIPPED)
+        and isinstance(job.meta, _ROUND_TRIPPED)
+    ):
+        try:
+            parts = (job.request, job.expect, job.meta)
+            request, expect, meta = _JSON_DECODER.decode(_JSON_ENCODER.encode(parts))
+        except TypeError:  # as plain(): something inside needs the walk
+            pass
+        else:
+            return request, expect, meta
+    return plain(job.request), plain(job.expect), plain(job.meta)
 
 
 def call_usage(usage: Usage, images: int | UnsetType = UNSET) -> Usage:
@@ -286,17 +312,18 @@ class JobRunner:
             line.scores = self.evaluator.score(to_plain(line))
             return self._result(job, line, entry, key, done, span)
 
-    @contextmanager
-    def _frame(self, job: Job) -> Iterator[tuple[trace.Span, JobScope]]:
+    def _frame(self, job: Job) -> AbstractContextManager[tuple[trace.Span, JobScope]]:
         """The job's span (child of the run's) and scope (deadline, attempts, place).
 
         With a no-op tracer (telemetry off) no span is made: the job gets the invalid
         span, whose methods do nothing, and its attributes are not built.
         """
         if not telemetry.recording(self.tracer):
-            with self.hooks.scope(job, self.settings.job_timeout_s) as scope:
-                yield trace.INVALID_SPAN, scope
-            return
+            return _Untraced(self.hooks.scope(job, self.settings.job_timeout_s))
+        return self._traced_frame(job)
+
+    @contextmanager
+    def _traced_frame(self, job: Job) -> Iterator[tuple[trace.Span, JobScope]]:
         with (
             _attached(self.run_context),
             self.tracer.start_as_current_span(
@@ -325,6 +352,7 @@ class JobRunner:
         else:
             cost, source = resolve_cost(job.kind, job.model, usage, self.prices)
         reply = {} if done.reply is None else msgspec.structs.asdict(done.reply)
+        request, expect, meta = plain_parts(job)
         line = ResultLine(
             id=job.id,
             kind=job.kind,
@@ -333,7 +361,7 @@ class JobRunner:
             index=job.index,
             model=job.model,
             seed=job.seed,
-            request=plain(job.request),
+            request=request,
             **reply,
             usage=usage,
             cost_usd_ticks=cost,
@@ -342,8 +370,8 @@ class JobRunner:
             ttft_s=None if done.ttft_s is None else round(done.ttft_s, 6),
             calls=done.calls,
             attempts=done.attempts,
-            expect=plain(job.expect),
-            meta=plain(job.meta),
+            expect=expect,
+            meta=meta,
             finished_at=utc_now(),
         )
         if entry is not None:
@@ -369,6 +397,26 @@ class JobRunner:
         if entry is None and self.cache is not None and key is not None:
             result.recorded = _storing(self.cache, key, line, done)
         return result
+
+
+class _Untraced:
+    """The frame of a job without a span: its scope's block, entered as ``(span, scope)``."""
+
+    __slots__ = ("_block",)
+
+    def __init__(self, block: ScopeBlock) -> None:
+        self._block = block
+
+    def __enter__(self) -> tuple[trace.Span, JobScope]:
+        return trace.INVALID_SPAN, self._block.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._block.__exit__(exc_type, exc, tb)
 
 
 def graded(job: Job) -> bool:

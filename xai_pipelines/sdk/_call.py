@@ -11,7 +11,7 @@ span outlives the call that creates it).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import grpc
@@ -38,6 +38,22 @@ def convert_rpc_error(exc: grpc.RpcError, api_key: str) -> XaiError:
     return error_for_status(code, details, request_id=request_id)
 
 
+class _Untraced:
+    """The block of a call without a span (telemetry off): it holds the invalid span and
+    does nothing else, so one instance serves every call."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> trace.Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_UNTRACED = _Untraced()
+
+
 class CallTracing:
     """The span half of a caller, shared by :class:`Caller` and ``sdk.aio``'s.
 
@@ -55,16 +71,20 @@ class CallTracing:
         """Whether the call spans may record (see :func:`telemetry.recording`)."""
         return telemetry.recording(self.tracer)
 
-    @contextmanager
-    def traced(self, name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
+    def traced(
+        self, name: str, attributes: Mapping[str, Any]
+    ) -> AbstractContextManager[trace.Span]:
         """A CLIENT span around a unary call; a failure is recorded on it and re-raised.
 
         With a no-op tracer there is no span to make (nor to make current): the block
         gets the invalid span, whose methods do nothing.
         """
         if not self.recording:
-            yield trace.INVALID_SPAN
-            return
+            return _UNTRACED
+        return self._span(name, attributes)
+
+    @contextmanager
+    def _span(self, name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
         with self.tracer.start_as_current_span(
             name,
             kind=trace.SpanKind.CLIENT,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import grpc
@@ -186,15 +185,13 @@ class LeasePool(Generic[C]):
         """Channels open now."""
         return len(self._channels)
 
-    @contextmanager
-    def lease(self) -> Iterator[PooledChannel[C]]:
-        """Borrow a channel for the duration of one call."""
-        chosen = self._acquire()
-        try:
-            yield chosen
-        finally:
-            with self._lock:
-                chosen.in_flight -= 1
+    def lease(self) -> Lease[C]:
+        """Borrow a channel for the duration of one call (``with pool.lease() as channel``)."""
+        return Lease(self)
+
+    def _release(self, chosen: PooledChannel[C]) -> None:
+        with self._lock:
+            chosen.in_flight -= 1
 
     def _acquire(self) -> PooledChannel[C]:
         with self._lock:
@@ -213,6 +210,25 @@ class LeasePool(Generic[C]):
             self._closed = True
             channels, self._channels = list(self._channels), collections.deque()
         return [pooled.channel for pooled in channels]
+
+
+class Lease(Generic[C]):
+    """The block of :meth:`LeasePool.lease`: a channel taken on entry, given back on exit
+    (a class, not a generator: every call takes one)."""
+
+    __slots__ = ("_chosen", "_pool")
+
+    def __init__(self, pool: LeasePool[C]) -> None:
+        self._pool = pool
+        self._chosen: PooledChannel[C] | None = None
+
+    def __enter__(self) -> PooledChannel[C]:
+        self._chosen = self._pool._acquire()
+        return self._chosen
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._chosen is not None:
+            self._pool._release(self._chosen)
 
 
 class ChannelPool(LeasePool[grpc.Channel]):

@@ -332,12 +332,14 @@ def build_chat_request(
     """
     if not isinstance(model, str) or not model:
         raise _fail("model must be a non-empty string")
-    if isinstance(messages, str | Mapping):
+    if type(messages) is not list and isinstance(messages, str | Mapping):
         raise _fail("messages must be a list of messages")
     check_conversation_id(conversation_id)
-    request = chat_pb2.GetCompletionsRequest(model=model)
+    converted: list[chat_pb2.Message] = []
     for message in messages:
-        request.messages.extend(to_messages(message))
+        converted += to_messages(message)
+    # given to the constructor, not extended one by one: each extend copies its messages
+    request = chat_pb2.GetCompletionsRequest(model=model, messages=converted)
     apply_params(request, params)
     return request
 

@@ -292,9 +292,13 @@ def _part(part: Any) -> chat_pb2.Content:
 
 def _from_dict(data: Mapping[str, Any]) -> chat_pb2.Message:
     role = data.get("role")
+    content = data.get("content")
+    if type(content) is str and len(data) == 2 and role in _ROLES:
+        # {"role": ..., "content": "text"}, most messages: the proto the general path
+        # below builds for it, without its field-by-field reading
+        return chat_pb2.Message(role=_ROLES[role], content=[chat_pb2.Content(text=content)])
     if role not in _ROLES:
         raise RequestValidationError(f"message role must be one of {sorted(_ROLES)}, not {role!r}")
-    content = data.get("content")
     parts = [] if content is None else [content] if isinstance(content, str) else list(content)
     msg = chat_pb2.Message(
         role=_ROLES[role],
@@ -370,6 +374,8 @@ def to_messages(
     item: chat_pb2.Message | Mapping[str, Any] | Response,
 ) -> list[chat_pb2.Message]:
     """Convert any accepted message form (see the module docstring) to protos."""
+    if type(item) is dict:  # the JSON request form: the common case, checked first
+        return [_from_dict(item)]
     if isinstance(item, chat_pb2.Message):
         return [item]
     if isinstance(item, Response):

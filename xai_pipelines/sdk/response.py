@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf import json_format
 
@@ -43,6 +43,7 @@ from xai_pipelines.sdk.outputs import (
 
 __all__ = [
     "TICKS_PER_USD",
+    "Answer",
     "Chunk",
     "Response",
     "StreamAccumulator",
@@ -109,6 +110,16 @@ def _output_index(output: chat_pb2.CompletionOutput) -> int:
     return output.index
 
 
+class Answer(NamedTuple):
+    """The final answer's fields of a :class:`Response`, read in one pass (see
+    :meth:`Response.answer`); each is what the property of the same name gives."""
+
+    content: str
+    reasoning_content: str
+    tool_calls: list[ToolCall]
+    finish_reason: str | None
+
+
 class Response:
     """One answer of a chat completion.
 
@@ -164,6 +175,24 @@ class Response:
     def _final(self) -> chat_pb2.CompletionOutput | None:
         answers = self._answers()
         return answers[-1] if answers else None
+
+    def answer(self) -> Answer:
+        """``content``, ``reasoning_content``, ``tool_calls`` and ``finish_reason`` at once.
+
+        Each property walks the outputs again; a reader of all four (a result line's
+        record of every answer) walks them once here.
+        """
+        answers = self._answers()
+        if not answers:
+            return Answer("", "", [], None)
+        final = answers[-1]
+        message = final.message
+        return Answer(
+            message.content,
+            message.reasoning_content,
+            [ToolCall.from_proto(c) for o in answers for c in o.message.tool_calls],
+            FINISH_REASONS.get(final.finish_reason),
+        )
 
     @property
     def id(self) -> str:

@@ -75,10 +75,11 @@ def recording(tracer: trace.Tracer) -> bool:
     global provider is installed, so this is asked per span, not once. Callers skip
     building span attributes, and the span itself, when it is False.
     """
-    if isinstance(tracer, trace.ProxyTracer):
+    # exact types first: isinstance against these ABC-derived classes is a Python call
+    if type(tracer) is trace.ProxyTracer or isinstance(tracer, trace.ProxyTracer):
         # what the proxy delegates to now: the installed provider's tracer, or a no-op
         tracer = tracer._tracer
-    return not isinstance(tracer, trace.NoOpTracer)
+    return not (type(tracer) is trace.NoOpTracer or isinstance(tracer, trace.NoOpTracer))
 
 
 def content_enabled() -> bool:

@@ -72,7 +72,7 @@ def encode_mapping(value: Any) -> Any:
     msgspec's protocol: ``NotImplementedError`` says "unsupported type", and the
     encoder raises it to its caller as a ``TypeError``.
     """
-    if isinstance(value, Mapping):
+    if type(value) is MappingProxyType or isinstance(value, Mapping):  # (exact type: no ABC check)
         return dict(value)
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 

@@ -308,6 +308,23 @@ class _Guard(NodeTransformer):
         return self._call("budget_concat", list(node.nodes), node.lineno)
 
 
+class _JobOutput:
+    """The block of :meth:`_Sandbox.job` (a class: one is entered per planned job)."""
+
+    __slots__ = ("_local", "_outer")
+
+    def __init__(self, local: threading.local) -> None:
+        self._local = local
+        self._outer: int | None = None
+
+    def __enter__(self) -> None:
+        self._outer = getattr(self._local, "job", None)
+        self._local.job = 0
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._local.job = self._outer
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's sandbox with a budget: steps, size of every built value, output and time.
 
@@ -328,15 +345,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self._local.budget = budget
         return budget
 
-    @contextlib.contextmanager
-    def job(self) -> Iterator[None]:
-        """Count the output of every render inside toward one job's total."""
-        outer = getattr(self._local, "job", None)
-        self._local.job = 0
-        try:
-            yield
-        finally:
-            self._local.job = outer
+    def job(self) -> _JobOutput:
+        """Count the output of every render inside toward one job's total (``with env.job():``)."""
+        return _JobOutput(self._local)
 
     def job_output(self, size: int) -> None:
         total: int | None = getattr(self._local, "job", None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
 from typing import Any
 
 from opentelemetry import trace
@@ -200,14 +200,22 @@ class AsyncChat(ChatBase):
         indices: list[int] | None,
         timeout: float | None,
     ) -> list[Response]:
+        if not self._caller.recording:  # no span: nothing to name, gather or record
+            proto, attempts = await self._call(request, timeout)
+            return _answers(proto, indices, attempts)
         with self._caller.traced(f"chat.sample {request.model}", self._attributes(request)) as span:
             self._input_content(span, request)
-            proto, attempts = await self._caller.unary(
-                _STUB, "GetCompletion", request, timeout=timeout, metadata=self._metadata()
-            )
+            proto, attempts = await self._call(request, timeout)
             responses = _answers(proto, indices, attempts)
             record_responses(span, responses, attempts)
             return responses
+
+    def _call(
+        self, request: chat_pb2.GetCompletionsRequest, timeout: float | None
+    ) -> Awaitable[tuple[chat_pb2.GetChatCompletionResponse, int]]:
+        return self._caller.unary(
+            _STUB, "GetCompletion", request, timeout=timeout, metadata=self._metadata()
+        )
 
     def _stream(
         self, n: int, indices: list[int] | None, timeout: float | None
