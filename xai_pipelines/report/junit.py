@@ -247,7 +247,7 @@ class _Index:
         # one int per job (task rank, plan index, entry number), not a tuple: at a million
         # jobs the sort's keys are the report's largest allocation
         keys = [
-            ((rank[t] << 64 | p + 1) << shift) | n
+            ((rank[t] << 64 | max(p + 1, 0)) << shift) | n
             for n, (t, p) in enumerate(zip(self.task, self.position, strict=True))
             if not failing_only or status[n]
         ]
