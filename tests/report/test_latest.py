@@ -66,3 +66,14 @@ def test_a_damaged_line_is_named(tmp_path: Path) -> None:
 def test_a_missing_file_has_no_lines(tmp_path: Path) -> None:
     results = LatestResults.from_file(tmp_path / "results.jsonl")
     assert list(results) == [] and results.with_result({"a"}) == set()
+
+
+def test_the_same_question_reads_the_file_once(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    _write(path, [_line("a", "a1"), _line("b", "b1")])
+    results = LatestResults.from_file(path)
+    first = results.with_result({"a", "x"})
+    first.add("y")  # the caller's copy
+    path.write_text("")  # answered from the first reading
+    assert results.with_result({"x", "a"}) == {"a"}
+    assert results.with_result({"b"}) == set()  # another question reads the file again

@@ -96,6 +96,7 @@ class LatestResults:
         self._path = path
         self._lines = lines
         self._superseded = superseded_lines(path) if path is not None else frozenset()
+        self._asked: tuple[frozenset[str], set[str]] | None = None  # the last with_result
 
     @classmethod
     def from_file(cls, path: Path) -> LatestResults:
@@ -141,7 +142,13 @@ class LatestResults:
         """Those of ``ids`` that have a result line (a job that failed, then succeeded)."""
         if not ids:
             return set()
+        asked = frozenset(ids)
+        if self._asked is not None and self._asked[0] == asked:  # each writer asks the same
+            return set(self._asked[1])
         if self._lines is not None:
-            return {line.id for line in self._lines if line.id in ids}
-        assert self._path is not None
-        return {job_id for _, job_id in _ids(self._path) if job_id in ids}
+            found = {line.id for line in self._lines if line.id in asked}
+        else:
+            assert self._path is not None
+            found = {job_id for _, job_id in _ids(self._path) if job_id in asked}
+        self._asked = (asked, found)
+        return set(found)
