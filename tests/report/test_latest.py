@@ -77,3 +77,15 @@ def test_the_same_question_reads_the_file_once(tmp_path: Path) -> None:
     path.write_text("")  # answered from the first reading
     assert results.with_result({"x", "a"}) == {"a"}
     assert results.with_result({"b"}) == set()  # another question reads the file again
+
+
+def test_the_superseded_line_numbers_are_shared_with_junit(tmp_path: Path) -> None:
+    from xai_pipelines.report.junit import iter_cases, write_junit
+    from xai_pipelines.store import OutputDir
+
+    out = OutputDir(tmp_path)
+    _write(out.results, [_line("a", "a1"), _line("b", "b1"), _line("a", "a2")])
+    latest = LatestResults.from_file(out.results)
+    assert latest.superseded == {1} and LatestResults.from_lines([]).superseded is None
+    counts = write_junit(out, None, latest.superseded)
+    assert counts.tests == 2 and [c.id for c in iter_cases(out)] == ["b", "a"]

@@ -269,10 +269,13 @@ class _Index:
         )
 
 
-def _index(files: RunFiles) -> tuple[_Index, dict[str, _ApiFailure]]:
+def _index(
+    files: RunFiles, superseded: frozenset[int] | None = None
+) -> tuple[_Index, dict[str, _ApiFailure]]:
     """Every job that finished or failed for good, and the API failures."""
     index = _Index()
-    skip = superseded_lines(files.results)  # the last line of an id wins
+    # the last line of an id wins
+    skip = superseded_lines(files.results) if superseded is None else superseded
     finals: dict[str, ErrorLine] = {}
     for _, _, err in _scan(files.errors, decode_error_line):
         if err.final:
@@ -426,7 +429,12 @@ def _seconds(value: float) -> str:
 
 
 def render_junit(
-    stream: IO[str], files: RunFiles, *, name: str, file: str | None = None
+    stream: IO[str],
+    files: RunFiles,
+    *,
+    name: str,
+    file: str | None = None,
+    superseded: frozenset[int] | None = None,
 ) -> JunitCounts:
     """Write the JUnit XML document of an output directory to ``stream``.
 
@@ -435,6 +443,8 @@ def render_junit(
         files: The output directory.
         name: ``testsuites`` name (the pipeline's name).
         file: The pipeline file, set as each ``testsuite``'s ``file``.
+        superseded: The numbers of the result lines a later line replaced, when the
+            caller knows them (:attr:`LatestResults.superseded`); else found here.
 
     Returns:
         The counts written.
@@ -442,7 +452,7 @@ def render_junit(
     Raises:
         ValueError: A line of ``results.jsonl`` or ``errors.jsonl`` is damaged.
     """
-    index, api = _index(files)
+    index, api = _index(files, superseded)
     suites: dict[str, list[int]] = {}  # task -> [tests, failures, errors]
     seconds: dict[str, float] = {}
     for t, status, time_s in zip(index.task, index.status, index.time_s, strict=True):
@@ -495,7 +505,9 @@ def _write_case(stream: IO[str], case: JobCase) -> None:
 
 
 def write_junit(
-    files: RunFiles, manifest: Manifest | Mapping[str, Any] | None = None
+    files: RunFiles,
+    manifest: Manifest | Mapping[str, Any] | None = None,
+    superseded: frozenset[int] | None = None,
 ) -> JunitCounts:
     """(Re)write ``junit.xml`` in the output directory, atomically.
 
@@ -506,6 +518,7 @@ def write_junit(
     Args:
         files: The output directory.
         manifest: ``manifest.json`` of the run: the pipeline's name and file.
+        superseded: As for :func:`render_junit`.
     """
     run = as_manifest(manifest)
     name = (run.spec.name if run else None) or "xai-run"
@@ -514,7 +527,8 @@ def write_junit(
     tmp = dest.with_name(f".{JUNIT_XML}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8", newline="\n") as stream:
-            counts = render_junit(stream, files, name=name, file=str(path) if path else None)
+            where = str(path) if path else None
+            counts = render_junit(stream, files, name=name, file=where, superseded=superseded)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, dest)

@@ -123,20 +123,12 @@ class LatestResults:
         if self._lines is not None:
             return iter(self._lines)
         assert self._path is not None
-        return self._stream(self._path)
+        return read_records(self._path, decode_result_line, self._superseded)
 
-    def _stream(self, path: Path) -> Iterator[ResultLine]:
-        skip = self._superseded
-        if not skip:
-            yield from read_records(path, decode_result_line)
-            return
-        for lineno, raw in iter_lines(path):
-            if lineno in skip:
-                continue
-            try:
-                yield decode_result_line(raw)
-            except ValueError as exc:
-                raise ValueError(f"{path}:{lineno}: {exc}") from exc
+    @property
+    def superseded(self) -> frozenset[int] | None:
+        """Numbers of the file's lines a later line replaced (None: built from lines)."""
+        return None if self._path is None else self._superseded
 
     def with_result(self, ids: Set[str]) -> set[str]:
         """Those of ``ids`` that have a result line (a job that failed, then succeeded)."""

@@ -71,7 +71,7 @@ def write_reports(out: OutputDir) -> dict[str, Any]:
     atomic_write_bytes(out.usage, encode_usage_report(report))
     usage = to_plain(report)  # what a reader of usage.json sees, schema_version included
     atomic_write_text(out.summary, render_summary(report, manifest))
-    write_junit(out, manifest)
+    write_junit(out, manifest, results.superseded)  # its ids were read once, here
     html = render_html(report, manifest, results, errors=errors(), plan=read_jsonl(out.plan))
     atomic_write_text(out.root / REPORT_HTML, html)
     return usage

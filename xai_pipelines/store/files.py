@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -176,15 +176,20 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         yield _parse(raw, path, lineno)
 
 
-def read_records(path: Path, decode: Callable[[bytes], _R]) -> Iterator[_R]:
+def read_records(
+    path: Path, decode: Callable[[bytes], _R], skip: Container[int] = ()
+) -> Iterator[_R]:
     """Yield the records of a JSON-lines file, each decoded by ``decode``, lazily.
 
-    A torn last line is skipped as in :func:`read_jsonl`.
+    A torn last line is skipped as in :func:`read_jsonl`, and so are the lines whose
+    numbers (as :func:`iter_lines` counts them) are in ``skip``.
 
     Raises:
         ValueError: A line that is not a valid record (naming the file and line).
     """
     for lineno, raw in iter_lines(path):
+        if skip and lineno in skip:
+            continue
         try:
             yield decode(raw)
         except ValueError as exc:
